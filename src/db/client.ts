@@ -1,0 +1,119 @@
+// One facade over the two databases loralab runs on: embedded PGlite (DATA_DIR) or PostgreSQL
+// (DATABASE_URL) through postgres.js. Everything above this file sees one drizzle handle.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import { sql, type SQL } from 'drizzle-orm';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema.js';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** A drizzle handle: the database itself or a transaction (which must be used inside it). */
+export type Executor = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type Unlisten = () => Promise<void>;
+
+export interface Database {
+  kind: 'pglite' | 'postgres';
+  orm: Executor;
+  /** Statements sent so far; tests use it to prove resolvers are free of N+1 queries. */
+  readonly stats: { statements: number };
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Raw rows of `execute()`: PGlite answers `{ rows }`, postgres.js an array. */
+export async function rows<T = Record<string, unknown>>(executor: Executor, query: SQL): Promise<T[]> {
+  const result = (await executor.execute(query)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+export type OpenOptions =
+  | { kind: 'postgres'; url: string; maxConnections?: number }
+  | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob | File };
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const stats = { statements: 0 };
+  const logger = { logQuery: () => void stats.statements++ };
+  if (options.kind === 'postgres') return openPostgres(options.url, options.maxConnections ?? 10, stats, logger);
+  return openPglite(options, stats, logger);
+}
+
+async function openPglite(
+  options: { dataDir?: string; loadDataDir?: Blob | File },
+  stats: { statements: number },
+  logger: { logQuery: () => void },
+): Promise<Database> {
+  if (options.dataDir) mkdirSync(path.dirname(path.resolve(options.dataDir)), { recursive: true });
+  const client = await PGlite.create(options.dataDir, options.loadDataDir ? { loadDataDir: options.loadDataDir } : {});
+  const orm = drizzlePglite({ client, schema, logger }) as unknown as Executor;
+  await migratePglite(orm as never, { migrationsFolder: MIGRATIONS_FOLDER });
+  return {
+    kind: 'pglite',
+    orm,
+    stats,
+    transaction: (fn) => orm.transaction(fn as never) as never,
+    async listen(channel, onPayload) {
+      const unsubscribe = await client.listen(channel, onPayload);
+      return async () => {
+        if (!client.closed) await unsubscribe();
+      };
+    },
+    ping: () => client.query('select 1').then(() => true, () => false),
+    close: () => (client.closed ? Promise.resolve() : client.close()),
+  };
+}
+
+async function openPostgres(
+  url: string,
+  maxConnections: number,
+  stats: { statements: number },
+  logger: { logQuery: () => void },
+): Promise<Database> {
+  await migrateUnderLock(url);
+  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
+  const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
+  return {
+    kind: 'postgres',
+    orm,
+    stats,
+    transaction: (fn) => orm.transaction(fn as never) as never,
+    async listen(channel, onPayload) {
+      const { unlisten } = await client.listen(channel, onPayload);
+      return unlisten;
+    },
+    ping: () =>
+      client`select 1`.then(
+        () => true,
+        () => false,
+      ),
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * Replicas may start together: an advisory lock on one dedicated connection makes the second wait
+ * for the first to finish migrating instead of both racing to create the same tables.
+ */
+async function migrateUnderLock(url: string) {
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const orm = drizzlePostgres({ client });
+    await orm.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`);
+    await migratePostgres(orm, { migrationsFolder: MIGRATIONS_FOLDER });
+    await orm.execute(sql`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`);
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}
+
+const MIGRATION_LOCK_ID = 7_104_001;

@@ -1,0 +1,308 @@
+// The whole domain of DESIGN.md in one drizzle schema. Migrations in drizzle/ are generated from this
+// file by `npm run db:generate`; never edit them by hand.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamptz,
+  uniqueIndex,
+  uuid,
+} from './columns.js';
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    role: text('role', { enum: ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'] }).notNull(),
+    // sha256 of the key: keys are 256 random bits, so a slow hash adds nothing but latency per request.
+    keyHash: text('key_hash').notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    revokedAt: timestamptz('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_keys_key_hash_idx').on(t.keyHash)],
+);
+
+export const experiments = pgTable(
+  'experiments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    goal: text('goal', { enum: ['STYLE', 'CONCEPT', 'CHARACTER', 'OTHER'] }).notNull(),
+    description: text('description'),
+    tags: text('tags').array().notNull().default(sql`'{}'`),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('experiments_created_idx').on(t.createdAt, t.id)],
+);
+
+export const datasets = pgTable(
+  'datasets',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    uri: text('uri').notNull(),
+    description: text('description'),
+    imageCount: integer('image_count').notNull(),
+    contentHash: text('content_hash'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('datasets_created_idx').on(t.createdAt, t.id)],
+);
+
+export const datasetImages = pgTable(
+  'dataset_images',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    datasetId: uuid('dataset_id')
+      .notNull()
+      .references(() => datasets.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    fileName: text('file_name').notNull(),
+    sha256: text('sha256'),
+    width: integer('width'),
+    height: integer('height'),
+    // The dataset's own caption (what its .txt file says), as given at creation.
+    caption: text('caption'),
+  },
+  (t) => [uniqueIndex('dataset_images_name_idx').on(t.datasetId, t.fileName), index('dataset_images_pos_idx').on(t.datasetId, t.position)],
+);
+
+export const captionStrategies = pgTable('caption_strategies', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  kind: text('kind', { enum: ['NONE', 'TRIGGER_ONLY', 'FILES', 'STORED'] }).notNull(),
+  style: text('style', { enum: ['SIMPLE', 'DESCRIPTIVE', 'GENERAL', 'TAGS', 'CUSTOM'] }),
+  triggerWord: text('trigger_word'),
+  template: text('template'),
+  dropoutRate: real('dropout_rate').notNull().default(0.05),
+  shuffleTokens: boolean('shuffle_tokens').notNull().default(false),
+  description: text('description'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/** Caption texts kept in loralab, per (dataset image, STORED strategy). */
+export const captions = pgTable(
+  'captions',
+  {
+    imageId: uuid('image_id')
+      .notNull()
+      .references(() => datasetImages.id, { onDelete: 'cascade' }),
+    strategyId: uuid('strategy_id')
+      .notNull()
+      .references(() => captionStrategies.id, { onDelete: 'cascade' }),
+    text: text('text').notNull(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.imageId, t.strategyId] })],
+);
+
+export const sweeps = pgTable('sweeps', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  experimentId: uuid('experiment_id')
+    .notNull()
+    .references(() => experiments.id),
+  base: jsonb('base').notNull(),
+  grid: jsonb('grid').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+export const agents = pgTable(
+  'agents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // The AGENT key that registered it: an agent key acts only as its own agents.
+    apiKeyId: uuid('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    name: text('name').notNull(),
+    hostname: text('hostname'),
+    gpus: jsonb('gpus').$type<{ index: number; name: string; memoryMb: number }[]>().notNull(),
+    maxGpuMemoryMb: integer('max_gpu_memory_mb').notNull(),
+    gpuCount: integer('gpu_count').notNull(),
+    labels: text('labels').array().notNull().default(sql`'{}'`),
+    hourlyCostUsd: doublePrecision('hourly_cost_usd'),
+    version: text('version'),
+    draining: boolean('draining').notNull().default(false),
+    lastSeenAt: timestamptz('last_seen_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('agents_key_name_idx').on(t.apiKeyId, t.name)],
+);
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    experimentId: uuid('experiment_id')
+      .notNull()
+      .references(() => experiments.id),
+    datasetId: uuid('dataset_id')
+      .notNull()
+      .references(() => datasets.id),
+    captionStrategyId: uuid('caption_strategy_id')
+      .notNull()
+      .references(() => captionStrategies.id),
+    sweepId: uuid('sweep_id').references(() => sweeps.id),
+    // Typed columns for what is compared, filtered and ordered; the full set lives in `hyperparameters`.
+    baseModel: text('base_model').notNull(),
+    rank: integer('rank').notNull(),
+    alpha: integer('alpha').notNull(),
+    learningRate: doublePrecision('learning_rate').notNull(),
+    steps: integer('steps').notNull(),
+    batchSize: integer('batch_size').notNull(),
+    optimizer: text('optimizer').notNull(),
+    hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
+    minVramMb: integer('min_vram_mb').notNull().default(0),
+    gpuCount: integer('gpu_count').notNull().default(1),
+    labels: text('labels').array().notNull().default(sql`'{}'`),
+    priority: integer('priority').notNull().default(0),
+    status: text('status', {
+      enum: ['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+    }).notNull(),
+    attempt: integer('attempt').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(3),
+    tags: text('tags').array().notNull().default(sql`'{}'`),
+    notes: text('notes'),
+    idempotencyKey: text('idempotency_key'),
+    agentId: uuid('agent_id').references(() => agents.id),
+    leaseToken: text('lease_token'),
+    leaseExpiresAt: timestamptz('lease_expires_at'),
+    // A requeued run is not claimable before this time (retry backoff).
+    notBefore: timestamptz('not_before'),
+    queuedAt: timestamptz('queued_at').notNull().defaultNow(),
+    claimedAt: timestamptz('claimed_at'),
+    startedAt: timestamptz('started_at'),
+    finishedAt: timestamptz('finished_at'),
+    progressStep: integer('progress_step'),
+    progressTotal: integer('progress_total'),
+    secondsPerStep: doublePrecision('seconds_per_step'),
+    vramUsedMb: integer('vram_used_mb'),
+    gpuUtilization: doublePrecision('gpu_utilization'),
+    gpuSeconds: doublePrecision('gpu_seconds'),
+    costUsd: doublePrecision('cost_usd'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    errorLogTail: text('error_log_tail'),
+    bestCheckpointId: uuid('best_checkpoint_id'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('runs_idempotency_key_idx').on(t.idempotencyKey),
+    index('runs_experiment_idx').on(t.experimentId, t.queuedAt),
+    index('runs_queued_at_idx').on(t.queuedAt, t.id),
+    index('runs_sweep_idx').on(t.sweepId),
+    // The claim scans only QUEUED runs in dispatch order.
+    index('runs_dispatch_idx')
+      .on(t.priority.desc(), t.queuedAt, t.id)
+      .where(sql`status = 'QUEUED'`),
+    index('runs_lease_idx')
+      .on(t.leaseExpiresAt)
+      .where(sql`status in ('CLAIMED', 'RUNNING', 'CANCELLING')`),
+    index('runs_agent_idx').on(t.agentId),
+  ],
+);
+
+/** Maintained on every loss write so listing and comparing runs never scans loss_points. */
+export const runSummaries = pgTable('run_summaries', {
+  runId: uuid('run_id')
+    .primaryKey()
+    .references(() => runs.id, { onDelete: 'cascade' }),
+  points: integer('points').notNull().default(0),
+  lastStep: integer('last_step'),
+  lastLoss: doublePrecision('last_loss'),
+  minLoss: doublePrecision('min_loss'),
+  minLossStep: integer('min_loss_step'),
+  emaLoss: doublePrecision('ema_loss'),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
+
+export const lossPoints = pgTable(
+  'loss_points',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    step: integer('step').notNull(),
+    loss: doublePrecision('loss').notNull(),
+    lr: doublePrecision('lr'),
+    attempt: integer('attempt').notNull(),
+    recordedAt: timestamptz('recorded_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.step] })],
+);
+
+export const checkpoints = pgTable(
+  'checkpoints',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    step: integer('step').notNull(),
+    path: text('path').notNull(),
+    sizeBytes: doublePrecision('size_bytes'),
+    sha256: text('sha256'),
+    isFinal: boolean('is_final').notNull().default(false),
+    attempt: integer('attempt').notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    prunedAt: timestamptz('pruned_at'),
+  },
+  (t) => [uniqueIndex('checkpoints_run_step_idx').on(t.runId, t.step)],
+);
+
+export const samples = pgTable(
+  'samples',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    step: integer('step').notNull(),
+    promptIndex: integer('prompt_index').notNull(),
+    prompt: text('prompt'),
+    path: text('path').notNull(),
+    attempt: integer('attempt').notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('samples_run_step_prompt_idx').on(t.runId, t.step, t.promptIndex)],
+);
+
+export const ratings = pgTable(
+  'ratings',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    checkpointId: uuid('checkpoint_id')
+      .notNull()
+      .references(() => checkpoints.id, { onDelete: 'cascade' }),
+    apiKeyId: uuid('api_key_id').references(() => apiKeys.id),
+    score: integer('score').notNull(),
+    notes: text('notes'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('ratings_checkpoint_idx').on(t.checkpointId)],
+);
+
+export const runEvents = pgTable(
+  'run_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    message: text('message'),
+    data: jsonb('data'),
+    at: timestamptz('at').notNull().defaultNow(),
+  },
+  (t) => [index('run_events_run_idx').on(t.runId, t.id)],
+);

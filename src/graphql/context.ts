@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Database } from '../db/client.js';
+import type { Config } from '../config.js';
+import type { Principal } from '../modules/keys/keys.service.js';
+import { createLoaders, type Loaders } from './loaders.js';
+import type { Notifier } from '../db/notify.js';
+
+/** What lives as long as the server: shared by every request. */
+export interface AppServices {
+  db: Database;
+  config: Config;
+  log: Logger;
+  notifier: Notifier;
+}
+
+export interface Context extends AppServices {
+  principal: Principal | null;
+  requestId: string;
+  loaders: Loaders;
+  /** Aborted when the client goes away before the answer (used by long polls). */
+  signal?: AbortSignal;
+}
+
+export function createContext(
+  app: AppServices,
+  principal: Principal | null,
+  requestId: string,
+  signal?: AbortSignal,
+): Context {
+  return {
+    ...app,
+    principal,
+    requestId,
+    log: app.log.child({ requestId }),
+    loaders: createLoaders(app.db.orm),
+    signal,
+  };
+}

@@ -1,0 +1,43 @@
+// Every expected failure is a GraphQLError with a stable `extensions.code`; input errors also name
+// the field at fault (`extensions.field`, a path like "input.hyperparameters.rank").
+import { GraphQLError } from 'graphql';
+import type { ZodError } from 'zod';
+
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'LEASE_LOST'
+  | 'INVALID_TRANSITION'
+  | 'CONFLICT'
+  | 'QUERY_TOO_COMPLEX'
+  | 'PAYLOAD_TOO_LARGE';
+
+export function apiError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export const badInput = (field: string, message: string) =>
+  apiError('BAD_USER_INPUT', `${field}: ${message}`, { field });
+
+export const notFound = (field: string, what: string, id: string) =>
+  apiError('NOT_FOUND', `${what} ${id} does not exist`, { field });
+
+export const unauthenticated = (message = 'An API key is required: send "Authorization: Bearer <key>"') =>
+  apiError('UNAUTHENTICATED', message);
+
+export const forbidden = (message: string) => apiError('FORBIDDEN', message);
+
+export const invalidTransition = (message: string, from?: string) =>
+  apiError('INVALID_TRANSITION', message, from ? { status: from } : {});
+
+export const leaseLost = (runId: string) =>
+  apiError('LEASE_LOST', `The lease on run ${runId} is no longer held by this token: stop training it`);
+
+/** The first zod issue as BAD_USER_INPUT, its path joined under `root` ("input.images.3.fileName"). */
+export function fromZodError(error: ZodError, root: string) {
+  const issue = error.issues[0]!;
+  const field = [root, ...issue.path.map(String)].filter(Boolean).join('.');
+  return badInput(field, issue.message);
+}

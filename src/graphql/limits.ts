@@ -1,0 +1,51 @@
+// Query depth and cost limits, checked after parsing and before anything executes.
+import { getNamedType, isListType, getNullableType, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import depthLimit from 'graphql-depth-limit';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { apiError } from './errors.js';
+
+export const MAX_DEPTH = 12;
+/** Roughly the number of objects a query may ask for: runs(first: 500) with a dozen nested fields each fits. */
+export const MAX_COST = 200_000;
+const ASSUMED_LIST_LENGTH = 10;
+
+/**
+ * A field costs 1 plus its children times how many of them it can return: `first` (or
+ * `maxPoints`) when the field takes one, a guess for other lists, 1 for single objects. A connection's
+ * `edges` is already counted by the field's `first`.
+ */
+const estimator: ComplexityEstimator = ({ field, args, childComplexity, type }) => {
+  let multiplier = 1;
+  if (typeof args.first === 'number') multiplier = args.first;
+  else if (typeof args.maxPoints === 'number') multiplier = Math.ceil(args.maxPoints / 10);
+  else if (isListType(getNullableType(field.type)) && !type.name.endsWith('Connection')) multiplier = ASSUMED_LIST_LENGTH;
+  else if (field.args.some((a) => a.name === 'first')) multiplier = 50;
+  if (getNamedType(field.type).name.endsWith('Connection') && typeof args.first !== 'number') multiplier = 50;
+  return 1 + childComplexity * Math.max(1, multiplier);
+};
+
+export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> = {}, operationName?: string | null) {
+  const depthErrors = validate(schema, document, [depthLimit(MAX_DEPTH)]);
+  if (depthErrors.length) {
+    throw apiError('QUERY_TOO_COMPLEX', `Query is nested deeper than ${MAX_DEPTH} levels`, { maxDepth: MAX_DEPTH, http: { status: 400 } });
+  }
+  const cost = getComplexity({ schema, query: document, variables, operationName: operationName ?? undefined, estimators: [estimator] });
+  if (cost > MAX_COST) {
+    throw apiError('QUERY_TOO_COMPLEX', `Query would cost ${cost}; the budget is ${MAX_COST}. Ask for fewer items per list`, {
+      cost,
+      maxCost: MAX_COST,
+      http: { status: 400 },
+    });
+  }
+}
+
+export const queryLimitsPlugin: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ schema, document, request }) {
+        checkQueryLimits(schema, document, request.variables ?? {}, request.operationName);
+      },
+    };
+  },
+};

@@ -1,0 +1,19 @@
+import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import * as store from './agents.store.js';
+
+export const agentResolvers: Resolvers = {
+  Query: {
+    agents: (_, __, ctx) => store.listAgents(ctx.db.orm),
+  },
+  Agent: {
+    status: async (agent, _, ctx) => {
+      // Agents heartbeat at a third of the lease: three missed beats is one lease.
+      const offlineAfterMs = ctx.config.leaseTtlSeconds * 1000;
+      if (Date.now() - agent.lastSeenAt.getTime() > offlineAfterMs) return 'OFFLINE';
+      if (agent.draining) return 'DRAINING';
+      return (await ctx.loaders.activeRunsByAgent.load(agent.id)).length > 0 ? 'BUSY' : 'IDLE';
+    },
+    currentRun: async (agent, _, ctx) => (await ctx.loaders.activeRunsByAgent.load(agent.id))[0] ?? null,
+    gpus: (agent) => agent.gpus,
+  },
+};

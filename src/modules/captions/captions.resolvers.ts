@@ -1,0 +1,12 @@
+import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import * as service from './captions.service.js';
+
+export const captionResolvers: Resolvers = {
+  Query: {
+    captionStrategies: (_, __, ctx) => service.listCaptionStrategies(ctx.db.orm),
+  },
+  Mutation: {
+    createCaptionStrategy: (_, { input }, ctx) => service.createCaptionStrategy(ctx.db.orm, input),
+    setCaptions: (_, args, ctx) => service.setCaptions(ctx.db, args),
+  },
+};

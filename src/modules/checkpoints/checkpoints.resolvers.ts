@@ -1,0 +1,24 @@
+import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import { meanScore } from './checkpoints.service.js';
+
+const requireLoaded = <T>(value: T | null, what: string): T => {
+  if (value == null) throw new Error(`${what} vanished while it was being read`);
+  return value;
+};
+
+export const checkpointResolvers: Resolvers = {
+  Checkpoint: {
+    run: async (c, _, ctx) => requireLoaded(await ctx.loaders.run.load(c.runId), 'run'),
+    samples: async (c, _, ctx) => (await ctx.loaders.samplesByRun.load(c.runId)).filter((s) => s.step === c.step),
+    ratings: (c, _, ctx) => ctx.loaders.ratingsByCheckpoint.load(c.id),
+    meanRating: async (c, _, ctx) => meanScore(await ctx.loaders.ratingsByCheckpoint.load(c.id)),
+  },
+  Sample: {
+    run: async (s, _, ctx) => requireLoaded(await ctx.loaders.run.load(s.runId), 'run'),
+  },
+  Rating: {
+    checkpoint: async (r, _, ctx) => requireLoaded(await ctx.loaders.checkpoint.load(r.checkpointId), 'checkpoint'),
+  },
+};
+
+export { requireLoaded };

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import type { Executor } from '../../db/client.js';
+import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
+import { isId } from '../../graphql/ids.js';
+import { name, optionalText, parseInput, tags } from '../validation.js';
+import * as store from './experiments.store.js';
+
+const createInput = z.object({
+  name,
+  goal: z.enum(['STYLE', 'CONCEPT', 'CHARACTER', 'OTHER']),
+  description: optionalText,
+  tags,
+});
+
+export function createExperiment(db: Executor, input: unknown) {
+  const values = parseInput(createInput, input, 'input');
+  return store.insertExperiment(db, { ...values, description: values.description ?? null });
+}
+
+export async function listExperiments(db: Executor, args: { first?: number | null; after?: string | null; search?: string | null }) {
+  const first = pageSize(args.first);
+  const after = decodeCursor(args.after, 2) as [string, string] | null;
+  const search = args.search?.trim() || undefined;
+  const rows = await store.listExperiments(db, { limit: first + 1, after, search });
+  return toConnection(rows, first, (r) => [r.cursorTs, r.id], () => store.countExperiments(db, search), after != null);
+}
+
+export async function getExperiment(db: Executor, id: string) {
+  if (!isId(id)) return null;
+  const [row] = await store.findExperimentsByIds(db, [id]);
+  return row ?? null;
+}

@@ -1,0 +1,38 @@
+import { desc, eq } from 'drizzle-orm';
+import { runEvents } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+import { notify, Channels } from '../../db/notify.js';
+
+export type RunEventRecord = typeof runEvents.$inferSelect;
+
+export interface NewRunEvent {
+  runId: string;
+  type: string;
+  message?: string | null;
+  data?: unknown;
+}
+
+/** Appends events and announces them (delivered after COMMIT). */
+export async function appendEvents(db: Executor, events: NewRunEvent[]) {
+  if (events.length === 0) return;
+  const inserted = await db
+    .insert(runEvents)
+    .values(events.map((e) => ({ runId: e.runId, type: e.type, message: e.message ?? null, data: e.data ?? null })))
+    .returning({ id: runEvents.id, runId: runEvents.runId });
+  // One NOTIFY per statement, not per event: a sweep of 1,000 runs sends 10 small messages.
+  for (let i = 0; i < inserted.length; i += 100) {
+    const chunk = inserted.slice(i, i + 100);
+    await notify(db, Channels.runEvent, { events: chunk.map((e) => [e.runId, e.id]) });
+  }
+}
+
+export function listEvents(db: Executor, runId: string, first: number) {
+  return db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(desc(runEvents.id)).limit(first);
+}
+
+export async function findEventById(db: Executor, id: number) {
+  const [row] = await db.select().from(runEvents).where(eq(runEvents.id, id));
+  return row ?? null;
+}
+
+

@@ -1,0 +1,77 @@
+import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import type { Hyperparameters } from './hyperparameters.js';
+import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
+import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
+import * as events from './events.store.js';
+import * as service from './runs.service.js';
+
+const ACTIVE = new Set(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING']);
+
+export const runResolvers: Resolvers = {
+  Query: {
+    runs: (_, args, ctx) => service.listRuns(ctx.db.orm, args),
+    run: (_, { id }, ctx) => service.getRun(ctx.db.orm, id),
+    sweep: (_, { id }, ctx) => service.getSweep(ctx.db.orm, id),
+  },
+  Mutation: {
+    queueRun: (_, { input }, ctx) => service.queueRun(ctx.db, input),
+    queueSweep: (_, { input }, ctx) => service.queueSweep(ctx.db, input),
+  },
+  Run: {
+    experiment: async (run, _, ctx) => requireLoaded(await ctx.loaders.experiment.load(run.experimentId), 'experiment'),
+    dataset: async (run, _, ctx) => requireLoaded(await ctx.loaders.dataset.load(run.datasetId), 'dataset'),
+    captionStrategy: async (run, _, ctx) =>
+      requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy'),
+    hyperparameters: (run) => run.hyperparameters as Hyperparameters,
+    requirements: (run) => ({ minVramMb: run.minVramMb, gpuCount: run.gpuCount, labels: run.labels }),
+    agent: (run, _, ctx) => (run.agentId ? ctx.loaders.agent.load(run.agentId) : null),
+    progress: (run) => {
+      if (run.progressStep == null) return null;
+      const totalSteps = run.progressTotal ?? run.steps;
+      const eta = run.secondsPerStep != null && ACTIVE.has(run.status) ? Math.max(0, totalSteps - run.progressStep) * run.secondsPerStep : null;
+      return {
+        step: run.progressStep,
+        totalSteps,
+        secondsPerStep: run.secondsPerStep,
+        etaSeconds: eta,
+        vramUsedMb: run.vramUsedMb,
+        gpuUtilization: run.gpuUtilization,
+      };
+    },
+    lossSummary: async (run, _, ctx) => {
+      const s = await ctx.loaders.runSummary.load(run.id);
+      return {
+        points: s?.points ?? 0,
+        lastStep: s?.lastStep ?? null,
+        lastLoss: s?.lastLoss ?? null,
+        minLoss: s?.minLoss ?? null,
+        minLossStep: s?.minLossStep ?? null,
+        emaLoss: s?.emaLoss ?? null,
+      };
+    },
+    checkpoints: (run, _, ctx) => ctx.loaders.checkpointsByRun.load(run.id),
+    samples: async (run, { step }, ctx) => {
+      const all = await ctx.loaders.samplesByRun.load(run.id);
+      return step == null ? all : all.filter((s) => s.step === step);
+    },
+    events: (run, { first }, ctx) => events.listEvents(ctx.db.orm, run.id, Math.min(Math.max(first ?? 100, 0), 1000)),
+    bestCheckpoint: (run, _, ctx) => bestCheckpoint(run, ctx.loaders),
+    error: (run) => (run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '', logTail: run.errorLogTail } : null),
+    trainerConfig: async (run, _, ctx) =>
+      service.trainerConfigOf(run, requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy')),
+    sweep: (run, _, ctx) => (run.sweepId ? ctx.loaders.sweep.load(run.sweepId) : null),
+  },
+  RunEvent: {
+    id: (e) => String(e.id),
+  },
+  Sweep: {
+    experiment: async (sweep, _, ctx) => requireLoaded(await ctx.loaders.experiment.load(sweep.experimentId), 'experiment'),
+    base: (sweep) => sweep.base as Hyperparameters,
+    runs: (sweep, _, ctx) => ctx.loaders.runsBySweep.load(sweep.id),
+    queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
+    running: async (sweep, _, ctx) =>
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['CLAIMED', 'RUNNING', 'CANCELLING'].includes(r.status)).length,
+    done: async (sweep, _, ctx) =>
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(r.status)).length,
+  },
+};

@@ -1,0 +1,287 @@
+import { z } from 'zod';
+import type { Database, Executor } from '../../db/client.js';
+import { Channels, notify } from '../../db/notify.js';
+import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
+import { badInput, notFound } from '../../graphql/errors.js';
+import { isId, parseId } from '../../graphql/ids.js';
+import { findDatasetsByIds } from '../datasets/datasets.store.js';
+import { findExperimentsByIds } from '../experiments/experiments.store.js';
+import { findStrategiesByIds, type CaptionStrategyRecord } from '../captions/captions.store.js';
+import { name, optionalText, parseInput, tags } from '../validation.js';
+import { appendEvents } from './events.store.js';
+import { hyperparametersInput, withoutNulls, type Hyperparameters } from './hyperparameters.js';
+import { renderTrainerConfig } from './trainer-config.js';
+import * as store from './runs.store.js';
+
+export const MAX_SWEEP_RUNS = 1000;
+
+const requirementsInput = z.object({
+  minVramMb: z.number().int().min(0, 'must be between 0 and 2,000,000').max(2_000_000, 'must be between 0 and 2,000,000').nullish(),
+  gpuCount: z.number().int().min(1, 'must be between 1 and 64').max(64, 'must be between 1 and 64').nullish(),
+  labels: z.array(z.string().trim().min(1, 'a label must not be empty').max(100)).max(50).nullish(),
+});
+
+const queueInput = z.object({
+  experimentId: z.string(),
+  datasetId: z.string(),
+  captionStrategyId: z.string(),
+  name: name.nullish(),
+  hyperparameters: z.record(z.string(), z.unknown()).nullish(),
+  requirements: requirementsInput.nullish(),
+  priority: z.number().int().min(-1000, 'must be between -1000 and 1000').max(1000, 'must be between -1000 and 1000').nullish(),
+  maxAttempts: z.number().int().min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100').nullish(),
+  tags,
+  notes: optionalText,
+  idempotencyKey: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish(),
+});
+
+type QueueInput = z.output<typeof queueInput>;
+
+/** Parses and checks a QueueRunInput against the database; throws before anything is written. */
+async function resolveQueueInput(db: Executor, raw: unknown, root: string) {
+  const input = parseInput(queueInput, raw, root);
+  const hp = parseInput(hyperparametersInput, withoutNulls(input.hyperparameters), `${root}.hyperparameters`);
+  const experimentId = parseId(input.experimentId, `${root}.experimentId`);
+  const datasetId = parseId(input.datasetId, `${root}.datasetId`);
+  const strategyId = parseId(input.captionStrategyId, `${root}.captionStrategyId`);
+  const [[experiment], [dataset], [strategy]] = await Promise.all([
+    findExperimentsByIds(db, [experimentId]),
+    findDatasetsByIds(db, [datasetId]),
+    findStrategiesByIds(db, [strategyId]),
+  ]);
+  if (!experiment) throw notFound(`${root}.experimentId`, 'Experiment', input.experimentId);
+  if (!dataset) throw notFound(`${root}.datasetId`, 'Dataset', input.datasetId);
+  if (!strategy) throw notFound(`${root}.captionStrategyId`, 'Caption strategy', input.captionStrategyId);
+  return { input, hp, experiment, dataset, strategy };
+}
+
+const formatLr = (lr: number) => lr.toExponential();
+
+function defaultRunName(hp: Hyperparameters, strategy: CaptionStrategyRecord) {
+  return `r${hp.rank} lr${formatLr(hp.learningRate)} ${hp.steps} steps · ${strategy.name}`;
+}
+
+function runValues(
+  input: QueueInput,
+  hp: Hyperparameters,
+  refs: { experimentId: string; datasetId: string; strategy: CaptionStrategyRecord },
+  extra: { name?: string; idempotencyKey?: string | null; sweepId?: string },
+): store.NewRun {
+  return {
+    name: extra.name ?? input.name ?? defaultRunName(hp, refs.strategy),
+    experimentId: refs.experimentId,
+    datasetId: refs.datasetId,
+    captionStrategyId: refs.strategy.id,
+    sweepId: extra.sweepId ?? null,
+    baseModel: hp.baseModel,
+    rank: hp.rank,
+    alpha: hp.alpha,
+    learningRate: hp.learningRate,
+    steps: hp.steps,
+    batchSize: hp.batchSize,
+    optimizer: hp.optimizer,
+    hyperparameters: hp,
+    minVramMb: input.requirements?.minVramMb ?? 0,
+    gpuCount: input.requirements?.gpuCount ?? 1,
+    labels: [...new Set(input.requirements?.labels ?? [])],
+    priority: input.priority ?? 0,
+    status: 'QUEUED',
+    maxAttempts: input.maxAttempts ?? 3,
+    tags: input.tags,
+    notes: input.notes ?? null,
+    idempotencyKey: extra.idempotencyKey === undefined ? (input.idempotencyKey ?? null) : extra.idempotencyKey,
+  };
+}
+
+/** Records the queueing of new runs and wakes agents waiting in claimRun (after COMMIT). */
+async function announceQueued(tx: Executor, queued: store.RunRecord[]) {
+  if (queued.length === 0) return;
+  await appendEvents(
+    tx,
+    queued.map((r) => ({ runId: r.id, type: 'QUEUED', message: 'Queued', data: { priority: r.priority } })),
+  );
+  await notify(tx, Channels.runQueued, { count: queued.length });
+}
+
+export async function queueRun(db: Database, raw: unknown) {
+  return db.transaction(async (tx) => {
+    const { input, hp, experiment, dataset, strategy } = await resolveQueueInput(tx, raw, 'input');
+    const values = runValues(input, hp, { experimentId: experiment.id, datasetId: dataset.id, strategy }, {});
+    const [inserted] = await store.insertRuns(tx, [values]);
+    if (inserted) {
+      await announceQueued(tx, [inserted]);
+      return inserted;
+    }
+    // The idempotency key was used before: answer with the run that call queued.
+    const [existing] = await store.findRunsByIdempotencyKeys(tx, [values.idempotencyKey!]);
+    return existing!;
+  });
+}
+
+const gridInput = z.object({
+  rank: z.array(z.number()).min(1, 'must not be empty').nullish(),
+  learningRate: z.array(z.number()).min(1, 'must not be empty').nullish(),
+  steps: z.array(z.number()).min(1, 'must not be empty').nullish(),
+  captionStrategyId: z.array(z.string()).min(1, 'must not be empty').nullish(),
+});
+
+function checkDistinct(values: unknown[] | null | undefined, field: string) {
+  const seen = new Set<unknown>();
+  values?.forEach((v, i) => {
+    if (seen.has(v)) throw badInput(`${field}.${i}`, `${JSON.stringify(v)} appears twice`);
+    seen.add(v);
+  });
+}
+
+/** The grid's product of runs over the base, with a Sweep record, in one transaction. */
+export async function queueSweep(db: Database, raw: { base: unknown; grid: unknown }) {
+  const grid = parseInput(gridInput, raw.grid, 'input.grid');
+  for (const key of ['rank', 'learningRate', 'steps', 'captionStrategyId'] as const) checkDistinct(grid[key], `input.grid.${key}`);
+  const size = (grid.rank?.length ?? 1) * (grid.learningRate?.length ?? 1) * (grid.steps?.length ?? 1) * (grid.captionStrategyId?.length ?? 1);
+  if (size > MAX_SWEEP_RUNS) throw badInput('input.grid', `makes ${size} runs; a sweep may have at most ${MAX_SWEEP_RUNS}`);
+
+  return db.transaction(async (tx) => {
+    const { input, hp, experiment, dataset, strategy } = await resolveQueueInput(tx, raw.base, 'input.base');
+    const strategies = [strategy];
+    if (grid.captionStrategyId) {
+      const ids = grid.captionStrategyId.map((id, i) => parseId(id, `input.grid.captionStrategyId.${i}`));
+      const found = await findStrategiesByIds(tx, ids);
+      const byId = new Map(found.map((s) => [s.id, s]));
+      strategies.length = 0;
+      ids.forEach((id, i) => {
+        const s = byId.get(id);
+        if (!s) throw notFound(`input.grid.captionStrategyId.${i}`, 'Caption strategy', grid.captionStrategyId![i]!);
+        strategies.push(s);
+      });
+    }
+
+    const baseHp = withoutNulls((raw.base as { hyperparameters?: Record<string, unknown> })?.hyperparameters);
+    const combos: { hp: Hyperparameters; strategy: CaptionStrategyRecord }[] = [];
+    for (const rank of grid.rank ?? [hp.rank])
+      for (const learningRate of grid.learningRate ?? [hp.learningRate])
+        for (const steps of grid.steps ?? [hp.steps])
+          for (const s of strategies) {
+            // Each point re-validates, so a grid value out of range names the grid field.
+            const pointHp = parseInput(
+              hyperparametersInput,
+              { ...baseHp, rank, learningRate, steps },
+              'input.grid',
+            );
+            combos.push({ hp: pointHp, strategy: s });
+          }
+
+    const key = input.idempotencyKey ?? null;
+    if (key) {
+      const existing = await store.findRunsByIdempotencyKeys(tx, [`${key}#0`]);
+      if (existing[0]?.sweepId) return store.findRunsBySweeps(tx, [existing[0].sweepId]);
+    }
+    const sweep = await store.insertSweep(tx, {
+      experimentId: experiment.id,
+      base: hp,
+      grid: { ...grid, size },
+    });
+    const prefix = input.name ?? null;
+    const values = combos.map((c, i) => {
+      const pointName = defaultRunName(c.hp, c.strategy);
+      return runValues(
+        input,
+        c.hp,
+        { experimentId: experiment.id, datasetId: dataset.id, strategy: c.strategy },
+        { name: prefix ? `${prefix} · ${pointName}` : pointName, idempotencyKey: key ? `${key}#${i}` : null, sweepId: sweep.id },
+      );
+    });
+    const inserted = await store.insertRuns(tx, values);
+    await announceQueued(tx, inserted);
+    return inserted;
+  });
+}
+
+const numberFilter = z.object({
+  eq: z.number().nullish(),
+  in: z.array(z.number()).max(1000).nullish(),
+  gte: z.number().nullish(),
+  lte: z.number().nullish(),
+});
+
+const runFilterInput = z.object({
+  experimentId: z.string().nullish(),
+  datasetId: z.string().nullish(),
+  captionStrategyId: z.string().nullish(),
+  sweepId: z.string().nullish(),
+  status: z.array(z.enum(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'])).nullish(),
+  rank: numberFilter.nullish(),
+  alpha: numberFilter.nullish(),
+  learningRate: numberFilter.nullish(),
+  steps: numberFilter.nullish(),
+  batchSize: numberFilter.nullish(),
+  priority: numberFilter.nullish(),
+  optimizer: z.array(z.string()).nullish(),
+  baseModel: z.array(z.string()).nullish(),
+  tags: z.array(z.string()).nullish(),
+  search: z.string().max(200).nullish(),
+});
+
+/** A RunFilter as store conditions; ids are checked so that a malformed one names its field. */
+export function toRunConditions(raw: unknown, root = 'filter'): store.RunConditions {
+  const f = parseInput(runFilterInput, raw ?? {}, root);
+  const id = (value: string | null | undefined, field: string) => (value ? parseId(value, `${root}.${field}`) : undefined);
+  const numbers = (c: z.output<typeof numberFilter> | null | undefined) => c ?? undefined;
+  return {
+    experimentId: id(f.experimentId, 'experimentId'),
+    datasetId: id(f.datasetId, 'datasetId'),
+    captionStrategyId: id(f.captionStrategyId, 'captionStrategyId'),
+    sweepId: id(f.sweepId, 'sweepId'),
+    status: f.status ?? undefined,
+    rank: numbers(f.rank),
+    alpha: numbers(f.alpha),
+    learningRate: numbers(f.learningRate),
+    steps: numbers(f.steps),
+    batchSize: numbers(f.batchSize),
+    priority: numbers(f.priority),
+    optimizer: f.optimizer ?? undefined,
+    baseModel: f.baseModel ?? undefined,
+    tags: f.tags ?? undefined,
+    search: f.search?.trim() || undefined,
+  };
+}
+
+export async function listRuns(
+  db: Executor,
+  args: {
+    filter?: unknown;
+    orderBy?: { field: store.RunOrderField; direction: 'ASC' | 'DESC' } | null;
+    first?: number | null;
+    after?: string | null;
+  },
+) {
+  const first = pageSize(args.first);
+  const after = decodeCursor(args.after, 2) as [unknown, string] | null;
+  if (after && (typeof after[1] !== 'string' || !isId(after[1]))) throw badInput('after', 'is not a cursor from this list');
+  const where = toRunConditions(args.filter);
+  const order = args.orderBy ?? { field: 'QUEUED_AT', direction: 'DESC' };
+  const found = await store.listRuns(db, { where, order: order.field, direction: order.direction, limit: first + 1, after });
+  return toConnection(
+    found,
+    first,
+    (r) => [r.sortKey, r.run.id],
+    () => store.countRuns(db, where),
+    after != null,
+    (r) => r.run,
+  );
+}
+
+export async function getRun(db: Executor, id: string) {
+  if (!isId(id)) return null;
+  const [row] = await store.findRunsByIds(db, [id]);
+  return row ?? null;
+}
+
+export async function getSweep(db: Executor, id: string) {
+  if (!isId(id)) return null;
+  const [row] = await store.findSweepsByIds(db, [id]);
+  return row ?? null;
+}
+
+export function trainerConfigOf(run: store.RunRecord, strategy: CaptionStrategyRecord) {
+  return renderTrainerConfig(run, run.hyperparameters as Hyperparameters, strategy);
+}

@@ -1,0 +1,172 @@
+import { and, asc, count, desc, eq, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { runs, runSummaries, sweeps } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+
+export type RunRecord = typeof runs.$inferSelect;
+export type SweepRecord = typeof sweeps.$inferSelect;
+export type NewRun = typeof runs.$inferInsert;
+
+export type RunOrderField =
+  | 'QUEUED_AT'
+  | 'FINISHED_AT'
+  | 'MIN_LOSS'
+  | 'LAST_LOSS'
+  | 'EMA_LOSS'
+  | 'RANK'
+  | 'LEARNING_RATE'
+  | 'STEPS'
+  | 'PRIORITY'
+  | 'COST_USD';
+
+export interface NumberCondition {
+  eq?: number | null;
+  in?: number[] | null;
+  gte?: number | null;
+  lte?: number | null;
+}
+
+export interface RunConditions {
+  experimentId?: string;
+  datasetId?: string;
+  captionStrategyId?: string;
+  sweepId?: string;
+  status?: RunRecord['status'][];
+  rank?: NumberCondition;
+  alpha?: NumberCondition;
+  learningRate?: NumberCondition;
+  steps?: NumberCondition;
+  batchSize?: NumberCondition;
+  priority?: NumberCondition;
+  optimizer?: string[];
+  baseModel?: string[];
+  tags?: string[];
+  search?: string;
+}
+
+/** Sort expressions; timestamps travel in cursors as text so their microseconds survive. */
+const orderColumns: Record<RunOrderField, { expr: SQLWrapper; cursor: SQL; needsSummary?: boolean }> = {
+  QUEUED_AT: { expr: runs.queuedAt, cursor: sql`${runs.queuedAt}::text` },
+  FINISHED_AT: { expr: runs.finishedAt, cursor: sql`${runs.finishedAt}::text` },
+  MIN_LOSS: { expr: runSummaries.minLoss, cursor: sql`${runSummaries.minLoss}`, needsSummary: true },
+  LAST_LOSS: { expr: runSummaries.lastLoss, cursor: sql`${runSummaries.lastLoss}`, needsSummary: true },
+  EMA_LOSS: { expr: runSummaries.emaLoss, cursor: sql`${runSummaries.emaLoss}`, needsSummary: true },
+  RANK: { expr: runs.rank, cursor: sql`${runs.rank}` },
+  LEARNING_RATE: { expr: runs.learningRate, cursor: sql`${runs.learningRate}` },
+  STEPS: { expr: runs.steps, cursor: sql`${runs.steps}` },
+  PRIORITY: { expr: runs.priority, cursor: sql`${runs.priority}` },
+  COST_USD: { expr: runs.costUsd, cursor: sql`${runs.costUsd}` },
+};
+
+function numberCondition(column: SQLWrapper, c: NumberCondition | undefined): SQL | undefined {
+  if (!c) return undefined;
+  return and(
+    c.eq != null ? sql`${column} = ${c.eq}` : undefined,
+    c.in != null ? (c.in.length ? sql`${column} = any(${sql.param(c.in)}::float8[])` : sql`false`) : undefined,
+    c.gte != null ? gte(column as never, c.gte) : undefined,
+    c.lte != null ? lte(column as never, c.lte) : undefined,
+  );
+}
+
+export function runWhere(f: RunConditions): SQL | undefined {
+  return and(
+    f.experimentId ? eq(runs.experimentId, f.experimentId) : undefined,
+    f.datasetId ? eq(runs.datasetId, f.datasetId) : undefined,
+    f.captionStrategyId ? eq(runs.captionStrategyId, f.captionStrategyId) : undefined,
+    f.sweepId ? eq(runs.sweepId, f.sweepId) : undefined,
+    f.status ? (f.status.length ? inArray(runs.status, f.status) : sql`false`) : undefined,
+    numberCondition(runs.rank, f.rank),
+    numberCondition(runs.alpha, f.alpha),
+    numberCondition(runs.learningRate, f.learningRate),
+    numberCondition(runs.steps, f.steps),
+    numberCondition(runs.batchSize, f.batchSize),
+    numberCondition(runs.priority, f.priority),
+    f.optimizer ? inArray(runs.optimizer, f.optimizer) : undefined,
+    f.baseModel ? inArray(runs.baseModel, f.baseModel) : undefined,
+    f.tags?.length ? sql`${runs.tags} @> ${sql.param(f.tags)}::text[]` : undefined,
+    f.search ? ilike(runs.name, `%${f.search.replace(/[\\%_]/g, '\\$&')}%`) : undefined,
+  );
+}
+
+/**
+ * One page of runs in any order, nulls last, ties broken by id. `after` is the cursor key
+ * [sort value, id] of the last row seen: the keyset condition below continues right after it.
+ */
+export function listRuns(
+  db: Executor,
+  opts: { where: RunConditions; order: RunOrderField; direction: 'ASC' | 'DESC'; limit: number; after: [unknown, string] | null },
+) {
+  const column = orderColumns[opts.order];
+  let keyset: SQL | undefined;
+  if (opts.after) {
+    const [value, id] = opts.after;
+    const beyond = opts.direction === 'ASC' ? sql`${column.expr} > ${value}` : sql`${column.expr} < ${value}`;
+    keyset =
+      value == null
+        ? and(isNull(column.expr as never), sql`${runs.id} > ${id}`)
+        : or(beyond, and(sql`${column.expr} = ${value}`, sql`${runs.id} > ${id}`), isNull(column.expr as never));
+  }
+  const query = db
+    .select({ run: runs, sortKey: sql<unknown>`${column.cursor}`.as('sort_key') })
+    .from(runs)
+    .$dynamic();
+  if (column.needsSummary) query.leftJoin(runSummaries, eq(runSummaries.runId, runs.id));
+  return query
+    .where(and(runWhere(opts.where), keyset))
+    .orderBy(
+      opts.direction === 'ASC' ? sql`${column.expr} asc nulls last` : sql`${column.expr} desc nulls last`,
+      asc(runs.id),
+    )
+    .limit(opts.limit);
+}
+
+export async function countRuns(db: Executor, where: RunConditions) {
+  const [row] = await db.select({ n: count() }).from(runs).where(runWhere(where));
+  return row!.n;
+}
+
+export function findRunsByIds(db: Executor, ids: readonly string[]) {
+  return db.select().from(runs).where(inArray(runs.id, [...ids]));
+}
+
+export function findRunsByIdempotencyKeys(db: Executor, keys: string[]) {
+  return db.select().from(runs).where(inArray(runs.idempotencyKey, keys));
+}
+
+/**
+ * Inserts runs with their (empty) summaries. Runs whose idempotency key already exists are skipped
+ * and left out of the result; the caller then reads them back by key.
+ */
+export async function insertRuns(db: Executor, values: NewRun[]) {
+  const inserted = await db.insert(runs).values(values).onConflictDoNothing({ target: runs.idempotencyKey }).returning();
+  if (inserted.length) await db.insert(runSummaries).values(inserted.map((r) => ({ runId: r.id })));
+  return inserted;
+}
+
+export async function insertSweep(db: Executor, values: typeof sweeps.$inferInsert) {
+  const [row] = await db.insert(sweeps).values(values).returning();
+  return row!;
+}
+
+export function findSweepsByIds(db: Executor, ids: readonly string[]) {
+  return db.select().from(sweeps).where(inArray(sweeps.id, [...ids]));
+}
+
+export function findSweepsByExperiments(db: Executor, experimentIds: readonly string[]) {
+  return db
+    .select()
+    .from(sweeps)
+    .where(inArray(sweeps.experimentId, [...experimentIds]))
+    .orderBy(desc(sweeps.createdAt), asc(sweeps.id));
+}
+
+export function findRunsBySweeps(db: Executor, sweepIds: readonly string[]) {
+  return db
+    .select()
+    .from(runs)
+    .where(inArray(runs.sweepId, [...sweepIds]))
+    .orderBy(asc(runs.queuedAt), asc(runs.name));
+}
+
+export function findSummariesByRuns(db: Executor, runIds: readonly string[]) {
+  return db.select().from(runSummaries).where(inArray(runSummaries.runId, [...runIds]));
+}

@@ -1,0 +1,178 @@
+// The API server: Apollo over express and graphql-ws on one HTTP port, both at /graphql.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import express, { type ErrorRequestHandler } from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/client.js';
+import { Notifier } from './db/notify.js';
+import { buildSchema } from './graphql/schema.js';
+import { createContext, type AppServices, type Context } from './graphql/context.js';
+import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
+import { authenticate, ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
+import { lockDataDir } from './datadir-lock.js';
+import { parse } from 'graphql';
+
+export const MAX_BODY = '4mb';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  db: Database;
+  app: AppServices;
+  /** The admin key created on this start (empty database), else null. */
+  createdAdminKey: string | null;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  log?: Logger;
+  /** An already open database (tests); the server then does not close it. */
+  db?: Database;
+}
+
+export async function startServer({ config, log = pino({ level: config.logLevel }), db: givenDb }: StartOptions): Promise<RunningServer> {
+  const releaseLock = !givenDb && !config.databaseUrl ? await lockDataDir(config.dataDir) : null;
+  let db: Database;
+  try {
+    db =
+      givenDb ??
+      (config.databaseUrl
+        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl })
+        : await openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
+  } catch (err) {
+    await releaseLock?.();
+    throw err;
+  }
+
+  const createdAdminKey = await ensureAdminKey(db, config.adminKey);
+  if (createdAdminKey && !config.databaseUrl && !givenDb) {
+    const keyFile = path.join(path.resolve(config.dataDir), 'admin-key');
+    writeFileSync(keyFile, `${createdAdminKey}\n`, { mode: 0o600 });
+    chmodSync(keyFile, 0o600);
+  }
+
+  const notifier = new Notifier(db);
+  const app: AppServices = { db, config, log, notifier };
+  const schema = buildSchema();
+  const expressApp = express();
+  const httpServer = http.createServer(expressApp);
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsCleanup = useServer<{ authorization?: string }, { principal?: Principal | null }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const principal = await authenticate(db.orm, ctx.connectionParams?.authorization);
+        if (!principal) return false; // closes with 4403 Forbidden
+        ctx.extra.principal = principal;
+        return true;
+      },
+      onSubscribe: (_ctx, _id, payload) => {
+        checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
+      },
+      context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: true,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
+      queryLimitsPlugin,
+      {
+        async requestDidStart({ contextValue, request }) {
+          const started = performance.now();
+          return {
+            async willSendResponse({ errors }) {
+              contextValue.log.debug(
+                { operation: request.operationName, ms: Math.round(performance.now() - started), errors: errors?.length ?? 0 },
+                'graphql request',
+              );
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  expressApp.disable('x-powered-by');
+  expressApp.get('/healthz', async (_req, res) => {
+    const ok = await db.ping();
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
+  });
+  expressApp.use(
+    '/graphql',
+    express.json({ limit: MAX_BODY }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const controller = new AbortController();
+        // A long poll (claimRun waitSeconds) learns here that its client left.
+        res.on('close', () => {
+          if (!res.writableFinished) controller.abort();
+        });
+        const principal = await authenticate(db.orm, req.headers.authorization);
+        const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+        return createContext(app, principal, requestId, controller.signal);
+      },
+    }),
+  );
+  const bodyErrors: ErrorRequestHandler = (err, _req, res, next) => {
+    if (err?.type === 'entity.too.large') {
+      res.status(413).json({ errors: [{ message: `Request body is larger than ${MAX_BODY}`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      return;
+    }
+    if (err?.type === 'entity.parse.failed') {
+      res.status(400).json({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      return;
+    }
+    next(err);
+  };
+  expressApp.use(bodyErrors);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const address = httpServer.address() as { port: number };
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
+  log.info({ url: `${url}/graphql`, database: db.kind }, 'loralab API listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    db,
+    app,
+    createdAdminKey,
+    close() {
+      closing ??= (async () => {
+        await apollo.stop(); // stops accepting, drains HTTP and WebSocket
+        await notifier.close();
+        if (!givenDb) await db.close();
+        await releaseLock?.();
+      })();
+      return closing;
+    },
+  };
+}
