@@ -5,6 +5,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type ErrorRequestHandler } from 'express';
 import { ApolloServer } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { WebSocketServer } from 'ws';
@@ -18,6 +19,7 @@ import { createContext, type AppServices, type Context } from './graphql/context
 import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
 import { authenticate, ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { lockDataDir } from './datadir-lock.js';
+import { Reaper } from './modules/dispatch/reaper.js';
 import { parse } from 'graphql';
 
 export const MAX_BODY = '4mb';
@@ -29,6 +31,7 @@ export interface RunningServer {
   app: AppServices;
   /** The admin key created on this start (empty database), else null. */
   createdAdminKey: string | null;
+  reaper: Reaper;
   close(): Promise<void>;
 }
 
@@ -87,6 +90,13 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: true,
+    // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
+    // belong in the log, not in the client's answer.
+    formatError: (formatted, error) => {
+      if (formatted.extensions?.code !== 'INTERNAL_SERVER_ERROR') return formatted;
+      log.error({ err: unwrapResolverError(error) }, 'internal error');
+      return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {
@@ -154,6 +164,9 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
+  const reaper = new Reaper(db, { intervalSeconds: config.reaperIntervalSeconds, backoffSeconds: config.retryBackoffSeconds }, log.child({ module: 'reaper' }));
+  reaper.start();
+
   const address = httpServer.address() as { port: number };
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
   log.info({ url: `${url}/graphql`, database: db.kind }, 'loralab API listening');
@@ -165,8 +178,10 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     db,
     app,
     createdAdminKey,
+    reaper,
     close() {
       closing ??= (async () => {
+        await reaper.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
         if (!givenDb) await db.close();

@@ -40,7 +40,7 @@ describe.each(databaseKinds)('experiments on %s', (kind) => {
     let after: string | null = null;
     let pages = 0;
     do {
-      const { experiments } = await editor.ok(page, { after });
+      const { experiments }: any = await editor.ok(page, { after });
       expect(experiments.totalCount).toBe(pages === 0 ? 7 : 8);
       seen.push(...experiments.edges.map((e: any) => e.node.name));
       after = experiments.pageInfo.hasNextPage ? experiments.pageInfo.endCursor : null;

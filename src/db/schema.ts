@@ -171,6 +171,8 @@ export const runs = pgTable(
     }).notNull(),
     attempt: integer('attempt').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(3),
+    // `attempt` counts every claim ever; retryRun gives a new budget of maxAttempts claims from here.
+    attemptsBeforeRetry: integer('attempts_before_retry').notNull().default(0),
     tags: text('tags').array().notNull().default(sql`'{}'`),
     notes: text('notes'),
     idempotencyKey: text('idempotency_key'),

@@ -4,13 +4,14 @@ import type { ApiRole } from '../modules/keys/keys.service.js';
 import { forbidden, unauthenticated } from './errors.js';
 import type { Context } from './context.js';
 
-type Requirement = 'READ' | 'EDITOR' | 'ADMIN' | 'AGENT';
+type Requirement = 'READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN';
 
 const allowed: Record<Requirement, ApiRole[]> = {
   READ: ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'],
   EDITOR: ['EDITOR', 'ADMIN'],
   ADMIN: ['ADMIN'],
   AGENT: ['AGENT'],
+  AGENT_OR_ADMIN: ['AGENT', 'ADMIN'],
 };
 
 export const rootFieldRequirements: Record<string, Requirement> = {
@@ -34,6 +35,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.reportCheckpoint': 'AGENT',
   'Mutation.reportSample': 'AGENT',
   'Mutation.completeRun': 'AGENT',
+  'Mutation.setAgentDraining': 'AGENT_OR_ADMIN',
 };
 
 export function requirementOf(typeName: string, fieldName: string): Requirement {

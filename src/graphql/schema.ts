@@ -13,6 +13,7 @@ import { captionResolvers } from '../modules/captions/captions.resolvers.js';
 import { runResolvers } from '../modules/runs/runs.resolvers.js';
 import { agentResolvers } from '../modules/agents/agents.resolvers.js';
 import { checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
+import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 
@@ -33,6 +34,7 @@ export function buildSchema() {
     runResolvers,
     agentResolvers,
     checkpointResolvers,
+    dispatchResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: guardRootFields(resolvers) as never });
 }

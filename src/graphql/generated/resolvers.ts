@@ -8,6 +8,7 @@ import type { RunRecord, SweepRecord } from '../../modules/runs/runs.store.js';
 import type { AgentRecord } from '../../modules/agents/agents.store.js';
 import type { CheckpointRecord, SampleRecord, RatingRecord } from '../../modules/checkpoints/checkpoints.store.js';
 import type { RunEventRecord } from '../../modules/runs/events.store.js';
+import type { Assignment } from '../../modules/dispatch/dispatch.service.js';
 import type { Connection } from '../connection.js';
 import type { Context } from '../context.js';
 export type Maybe<T> = T | null;
@@ -263,6 +264,18 @@ export type Gpu = {
   name: Scalars['String']['output'];
 };
 
+export type GpuInput = {
+  index: Scalars['Int']['input'];
+  memoryMb: Scalars['Int']['input'];
+  name: Scalars['String']['input'];
+};
+
+export type HeartbeatResult = {
+  __typename?: 'HeartbeatResult';
+  cancelRequested: Scalars['Boolean']['output'];
+  leaseExpiresAt: Scalars['DateTime']['output'];
+};
+
 export type Hyperparameters = {
   __typename?: 'Hyperparameters';
   alpha: Scalars['Int']['output'];
@@ -329,16 +342,48 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** @deprecated placeholder so modules can extend Mutation */
   _noop?: Maybe<Scalars['Boolean']['output']>;
+  /** QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING until the agent stops the trainer. */
+  cancelRun: Run;
+  /** The next queued run this agent can hold, or null; waitSeconds (≤ 60) holds the request until one is queued. */
+  claimRun?: Maybe<RunAssignment>;
+  completeRun: Run;
   createApiKey: CreatedApiKey;
   createCaptionStrategy: CaptionStrategy;
   createDataset: Dataset;
   createExperiment: Experiment;
+  heartbeat: HeartbeatResult;
   queueRun: Run;
   /** The grid's product of runs over the base, queued in one transaction. */
   queueSweep: Array<Run>;
+  /** Registers the calling AGENT key's agent; registering the same name again updates it. */
+  registerAgent: Agent;
+  /** A FAILED or CANCELLED run back to QUEUED, with a new attempt budget. */
+  retryRun: Run;
   revokeApiKey: Scalars['Boolean']['output'];
+  /** An agent that drains finishes its runs and claims no more; its key (or an ADMIN) sets it. */
+  setAgentDraining: Agent;
   /** Stores caption texts for a STORED strategy, per dataset image; returns how many were written. */
   setCaptions: Scalars['Int']['output'];
+  startRun: Run;
+};
+
+
+export type MutationCancelRunArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationClaimRunArgs = {
+  agentId: Scalars['ID']['input'];
+  waitSeconds?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type MutationCompleteRunArgs = {
+  error?: InputMaybe<RunErrorInput>;
+  leaseToken: Scalars['String']['input'];
+  outcome: RunOutcome;
+  runId: Scalars['ID']['input'];
 };
 
 
@@ -363,6 +408,13 @@ export type MutationCreateExperimentArgs = {
 };
 
 
+export type MutationHeartbeatArgs = {
+  leaseToken: Scalars['String']['input'];
+  progress?: InputMaybe<ProgressInput>;
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationQueueRunArgs = {
   input: QueueRunInput;
 };
@@ -373,8 +425,24 @@ export type MutationQueueSweepArgs = {
 };
 
 
+export type MutationRegisterAgentArgs = {
+  input: RegisterAgentInput;
+};
+
+
+export type MutationRetryRunArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationRevokeApiKeyArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationSetAgentDrainingArgs = {
+  agentId: Scalars['ID']['input'];
+  draining: Scalars['Boolean']['input'];
 };
 
 
@@ -382,6 +450,12 @@ export type MutationSetCaptionsArgs = {
   captions: Array<CaptionInput>;
   datasetId: Scalars['ID']['input'];
   strategyId: Scalars['ID']['input'];
+};
+
+
+export type MutationStartRunArgs = {
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
 };
 
 /** A numeric condition; set fields are ANDed (`in` with a range means both). */
@@ -402,6 +476,14 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
   hasPreviousPage: Scalars['Boolean']['output'];
   startCursor?: Maybe<Scalars['String']['output']>;
+};
+
+export type ProgressInput = {
+  gpuUtilization?: InputMaybe<Scalars['Float']['input']>;
+  secondsPerStep?: InputMaybe<Scalars['Float']['input']>;
+  step: Scalars['Int']['input'];
+  totalSteps?: InputMaybe<Scalars['Int']['input']>;
+  vramUsedMb?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type Query = {
@@ -489,6 +571,15 @@ export type Rating = {
   score: Scalars['Int']['output'];
 };
 
+export type RegisterAgentInput = {
+  gpus: Array<GpuInput>;
+  hostname?: InputMaybe<Scalars['String']['input']>;
+  hourlyCostUsd?: InputMaybe<Scalars['Float']['input']>;
+  labels?: InputMaybe<Array<Scalars['String']['input']>>;
+  name: Scalars['String']['input'];
+  version?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type Requirements = {
   __typename?: 'Requirements';
   gpuCount: Scalars['Int']['output'];
@@ -546,6 +637,18 @@ export type RunSamplesArgs = {
   step?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A run handed to an agent. Every later call for it names the run and this lease token. */
+export type RunAssignment = {
+  __typename?: 'RunAssignment';
+  attempt: Scalars['Int']['output'];
+  /** The caption file each image gets (for NONE and FILES: none; the agent keeps the dataset's own files for FILES). */
+  captions: Array<StagedCaption>;
+  leaseExpiresAt: Scalars['DateTime']['output'];
+  leaseToken: Scalars['String']['output'];
+  run: Run;
+  trainerConfig: Scalars['String']['output'];
+};
+
 export type RunConnection = {
   __typename?: 'RunConnection';
   edges: Array<RunEdge>;
@@ -564,6 +667,12 @@ export type RunError = {
   code: Scalars['String']['output'];
   logTail?: Maybe<Scalars['String']['output']>;
   message: Scalars['String']['output'];
+};
+
+export type RunErrorInput = {
+  code: Scalars['String']['input'];
+  logTail?: InputMaybe<Scalars['String']['input']>;
+  message: Scalars['String']['input'];
 };
 
 export type RunEvent = {
@@ -604,6 +713,11 @@ export type RunOrderField =
   | 'RANK'
   | 'STEPS';
 
+export type RunOutcome =
+  | 'CANCELLED'
+  | 'FAILED'
+  | 'SUCCEEDED';
+
 export type RunProgress = {
   __typename?: 'RunProgress';
   etaSeconds?: Maybe<Scalars['Float']['output']>;
@@ -632,6 +746,12 @@ export type Sample = {
   promptIndex: Scalars['Int']['output'];
   run: Run;
   step: Scalars['Int']['output'];
+};
+
+export type StagedCaption = {
+  __typename?: 'StagedCaption';
+  fileName: Scalars['String']['output'];
+  text: Scalars['String']['output'];
 };
 
 export type Sweep = {
@@ -762,6 +882,8 @@ export type ResolversTypes = ResolversObject<{
   ExperimentGoal: ExperimentGoal;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Gpu: ResolverTypeWrapper<Gpu>;
+  GpuInput: GpuInput;
+  HeartbeatResult: ResolverTypeWrapper<HeartbeatResult>;
   Hyperparameters: ResolverTypeWrapper<Hyperparameters>;
   HyperparametersInput: HyperparametersInput;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -772,23 +894,29 @@ export type ResolversTypes = ResolversObject<{
   NumberFilter: NumberFilter;
   OrderDirection: OrderDirection;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  ProgressInput: ProgressInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   QueueRunInput: QueueRunInput;
   QueueSweepInput: QueueSweepInput;
   Rating: ResolverTypeWrapper<RatingRecord>;
+  RegisterAgentInput: RegisterAgentInput;
   Requirements: ResolverTypeWrapper<Requirements>;
   RequirementsInput: RequirementsInput;
   Run: ResolverTypeWrapper<RunRecord>;
+  RunAssignment: ResolverTypeWrapper<Assignment>;
   RunConnection: ResolverTypeWrapper<Connection<RunRecord>>;
   RunEdge: ResolverTypeWrapper<Omit<RunEdge, 'node'> & { node: ResolversTypes['Run'] }>;
   RunError: ResolverTypeWrapper<RunError>;
+  RunErrorInput: RunErrorInput;
   RunEvent: ResolverTypeWrapper<RunEventRecord>;
   RunFilter: RunFilter;
   RunOrder: RunOrder;
   RunOrderField: RunOrderField;
+  RunOutcome: RunOutcome;
   RunProgress: ResolverTypeWrapper<RunProgress>;
   RunStatus: RunStatus;
   Sample: ResolverTypeWrapper<SampleRecord>;
+  StagedCaption: ResolverTypeWrapper<StagedCaption>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Sweep: ResolverTypeWrapper<SweepRecord>;
   SweepGridInput: SweepGridInput;
@@ -820,6 +948,8 @@ export type ResolversParentTypes = ResolversObject<{
   ExperimentEdge: Omit<ExperimentEdge, 'node'> & { node: ResolversParentTypes['Experiment'] };
   Float: Scalars['Float']['output'];
   Gpu: Gpu;
+  GpuInput: GpuInput;
+  HeartbeatResult: HeartbeatResult;
   Hyperparameters: Hyperparameters;
   HyperparametersInput: HyperparametersInput;
   ID: Scalars['ID']['output'];
@@ -829,21 +959,26 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   NumberFilter: NumberFilter;
   PageInfo: PageInfo;
+  ProgressInput: ProgressInput;
   Query: Record<PropertyKey, never>;
   QueueRunInput: QueueRunInput;
   QueueSweepInput: QueueSweepInput;
   Rating: RatingRecord;
+  RegisterAgentInput: RegisterAgentInput;
   Requirements: Requirements;
   RequirementsInput: RequirementsInput;
   Run: RunRecord;
+  RunAssignment: Assignment;
   RunConnection: Connection<RunRecord>;
   RunEdge: Omit<RunEdge, 'node'> & { node: ResolversParentTypes['Run'] };
   RunError: RunError;
+  RunErrorInput: RunErrorInput;
   RunEvent: RunEventRecord;
   RunFilter: RunFilter;
   RunOrder: RunOrder;
   RunProgress: RunProgress;
   Sample: SampleRecord;
+  StagedCaption: StagedCaption;
   String: Scalars['String']['output'];
   Sweep: SweepRecord;
   SweepGridInput: SweepGridInput;
@@ -979,6 +1114,11 @@ export type GpuResolvers<ContextType = Context, ParentType extends ResolversPare
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type HeartbeatResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['HeartbeatResult'] = ResolversParentTypes['HeartbeatResult']> = ResolversObject<{
+  cancelRequested?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
 export type HyperparametersResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Hyperparameters'] = ResolversParentTypes['Hyperparameters']> = ResolversObject<{
   alpha?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   baseModel?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1019,14 +1159,22 @@ export type LossSummaryResolvers<ContextType = Context, ParentType extends Resol
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   _noop?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  cancelRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCancelRunArgs, 'id'>>;
+  claimRun?: Resolver<Maybe<ResolversTypes['RunAssignment']>, ParentType, ContextType, RequireFields<MutationClaimRunArgs, 'agentId' | 'waitSeconds'>>;
+  completeRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCompleteRunArgs, 'leaseToken' | 'outcome' | 'runId'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'role'>>;
   createCaptionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType, RequireFields<MutationCreateCaptionStrategyArgs, 'input'>>;
   createDataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType, RequireFields<MutationCreateDatasetArgs, 'input'>>;
   createExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationCreateExperimentArgs, 'input'>>;
+  heartbeat?: Resolver<ResolversTypes['HeartbeatResult'], ParentType, ContextType, RequireFields<MutationHeartbeatArgs, 'leaseToken' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;
   queueSweep?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationQueueSweepArgs, 'input'>>;
+  registerAgent?: Resolver<ResolversTypes['Agent'], ParentType, ContextType, RequireFields<MutationRegisterAgentArgs, 'input'>>;
+  retryRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationRetryRunArgs, 'id'>>;
   revokeApiKey?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  setAgentDraining?: Resolver<ResolversTypes['Agent'], ParentType, ContextType, RequireFields<MutationSetAgentDrainingArgs, 'agentId' | 'draining'>>;
   setCaptions?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationSetCaptionsArgs, 'captions' | 'datasetId' | 'strategyId'>>;
+  startRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationStartRunArgs, 'leaseToken' | 'runId'>>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -1094,6 +1242,15 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   trainerConfig?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type RunAssignmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunAssignment'] = ResolversParentTypes['RunAssignment']> = ResolversObject<{
+  attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  captions?: Resolver<Array<ResolversTypes['StagedCaption']>, ParentType, ContextType>;
+  leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  leaseToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
+  trainerConfig?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type RunConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunConnection'] = ResolversParentTypes['RunConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['RunEdge']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
@@ -1139,6 +1296,11 @@ export type SampleResolvers<ContextType = Context, ParentType extends ResolversP
   step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type StagedCaptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StagedCaption'] = ResolversParentTypes['StagedCaption']> = ResolversObject<{
+  fileName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type SweepResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sweep'] = ResolversParentTypes['Sweep']> = ResolversObject<{
   base?: Resolver<ResolversTypes['Hyperparameters'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1174,6 +1336,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ExperimentConnection?: ExperimentConnectionResolvers<ContextType>;
   ExperimentEdge?: ExperimentEdgeResolvers<ContextType>;
   Gpu?: GpuResolvers<ContextType>;
+  HeartbeatResult?: HeartbeatResultResolvers<ContextType>;
   Hyperparameters?: HyperparametersResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   LossSummary?: LossSummaryResolvers<ContextType>;
@@ -1183,12 +1346,14 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Rating?: RatingResolvers<ContextType>;
   Requirements?: RequirementsResolvers<ContextType>;
   Run?: RunResolvers<ContextType>;
+  RunAssignment?: RunAssignmentResolvers<ContextType>;
   RunConnection?: RunConnectionResolvers<ContextType>;
   RunEdge?: RunEdgeResolvers<ContextType>;
   RunError?: RunErrorResolvers<ContextType>;
   RunEvent?: RunEventResolvers<ContextType>;
   RunProgress?: RunProgressResolvers<ContextType>;
   Sample?: SampleResolvers<ContextType>;
+  StagedCaption?: StagedCaptionResolvers<ContextType>;
   Sweep?: SweepResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
 }>;

@@ -1,9 +1,14 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import * as service from './keys.service.js';
+import { agentOfKey } from '../agents/agents.service.js';
 
 export const keyResolvers: Resolvers = {
   Query: {
-    viewer: (_, __, ctx) => ({ role: ctx.principal!.role, name: ctx.principal!.name, agent: null }),
+    viewer: async (_, __, ctx) => ({
+      role: ctx.principal!.role,
+      name: ctx.principal!.name,
+      agent: await agentOfKey(ctx.db.orm, ctx.principal!),
+    }),
   },
   Mutation: {
     createApiKey: (_, { role, name }, ctx) => service.createApiKey(ctx.db.orm, role, name),

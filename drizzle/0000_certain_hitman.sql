@@ -148,6 +148,7 @@ CREATE TABLE "runs" (
 	"status" text NOT NULL,
 	"attempt" integer DEFAULT 0 NOT NULL,
 	"max_attempts" integer DEFAULT 3 NOT NULL,
+	"attempts_before_retry" integer DEFAULT 0 NOT NULL,
 	"tags" text[] DEFAULT '{}' NOT NULL,
 	"notes" text,
 	"idempotency_key" text,

@@ -1,0 +1,16 @@
+import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import { registerAgent, setAgentDraining } from '../agents/agents.service.js';
+import * as service from './dispatch.service.js';
+
+export const dispatchResolvers: Resolvers = {
+  Mutation: {
+    registerAgent: (_, { input }, ctx) => registerAgent(ctx.db.orm, ctx.principal!, input),
+    setAgentDraining: (_, { agentId, draining }, ctx) => setAgentDraining(ctx.db.orm, ctx.principal!, agentId, draining),
+    claimRun: (_, args, ctx) => service.claimRun(ctx, ctx.principal!, args, ctx.signal),
+    startRun: (_, args, ctx) => service.startRun(ctx, ctx.principal!, args),
+    heartbeat: (_, args, ctx) => service.heartbeat(ctx, ctx.principal!, args),
+    completeRun: (_, args, ctx) => service.completeRun(ctx, ctx.principal!, args),
+    cancelRun: (_, { id }, ctx) => service.cancelRun(ctx, id),
+    retryRun: (_, { id }, ctx) => service.retryRun(ctx, id),
+  },
+};

@@ -1,0 +1,250 @@
+// The run lifecycle: claim (with long poll), start, heartbeat, complete, cancel, retry.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Database, Executor } from '../../db/client.js';
+import { Channels, notify, type Notifier } from '../../db/notify.js';
+import { badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
+import { parseId } from '../../graphql/ids.js';
+import type { Config } from '../../config.js';
+import type { Principal } from '../keys/keys.service.js';
+import { requireActingAgent } from '../agents/agents.service.js';
+import { findStrategiesByIds } from '../captions/captions.store.js';
+import { stagedCaptions } from '../captions/captions.service.js';
+import { appendEvents } from '../runs/events.store.js';
+import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
+import { trainerConfigOf } from '../runs/runs.service.js';
+import { parseInput } from '../validation.js';
+import * as store from './dispatch.store.js';
+
+export const MAX_WAIT_SECONDS = 60;
+/** A waiting claim re-checks this often even without a NOTIFY: the notification is only a hint. */
+export const CLAIM_POLL_MS = 1000;
+
+export interface Assignment {
+  run: RunRecord;
+  leaseToken: string;
+  attempt: number;
+  leaseExpiresAt: Date;
+  trainerConfig: string;
+  captions: { fileName: string; text: string }[];
+}
+
+interface DispatchDeps {
+  db: Database;
+  config: Config;
+  notifier: Notifier;
+}
+
+/** Tells subscribers (and, later, dashboards) that a run changed; delivered after COMMIT. */
+export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'experimentId' | 'status'>) =>
+  notify(tx, Channels.runChanged, { runId: run.id, experimentId: run.experimentId, status: run.status });
+
+async function claimOnce(deps: DispatchDeps, agentId: string): Promise<Assignment | null> {
+  const leaseToken = randomBytes(24).toString('base64url');
+  return deps.db.transaction(async (tx) => {
+    const run = await store.claimNext(tx, agentId, leaseToken, deps.config.leaseTtlSeconds);
+    if (!run) return null;
+    const [strategy] = await findStrategiesByIds(tx, [run.captionStrategyId]);
+    await appendEvents(tx, [{ runId: run.id, type: 'CLAIMED', message: `Claimed by agent ${agentId}`, data: { agentId, attempt: run.attempt } }]);
+    await announceRunChanged(tx, run);
+    return {
+      run,
+      leaseToken,
+      attempt: run.attempt,
+      leaseExpiresAt: run.leaseExpiresAt!,
+      trainerConfig: trainerConfigOf(run, strategy!),
+      captions: await stagedCaptions(tx, run.datasetId, strategy!),
+    };
+  });
+}
+
+/**
+ * claimRun(waitSeconds): tries at once, then again whenever a run is queued anywhere (NOTIFY) or
+ * every CLAIM_POLL_MS, until the wait is over or the client has gone. A claim made for a client that
+ * left is released at once, so no run stays CLAIMED by nobody.
+ */
+export async function claimRun(
+  deps: DispatchDeps,
+  principal: Principal,
+  args: { agentId: string; waitSeconds?: number | null },
+  signal?: AbortSignal,
+): Promise<Assignment | null> {
+  const waitSeconds = args.waitSeconds ?? 0;
+  if (!Number.isInteger(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+    throw badInput('waitSeconds', `must be between 0 and ${MAX_WAIT_SECONDS}`);
+  }
+  const agent = await requireActingAgent(deps.db.orm, principal, args.agentId);
+  const deadline = Date.now() + waitSeconds * 1000;
+
+  let wake: (() => void) | null = null;
+  const stopListening = waitSeconds > 0 ? await deps.notifier.on(Channels.runQueued, () => wake?.()) : null;
+  const onAbort = () => wake?.();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    for (;;) {
+      if (signal?.aborted) return null;
+      const assignment = await claimOnce(deps, agent.id);
+      if (assignment) {
+        if (signal?.aborted) {
+          await store.releaseClaim(deps.db.orm, assignment.run.id, assignment.leaseToken);
+          return null;
+        }
+        return assignment;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, CLAIM_POLL_MS));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    stopListening?.();
+  }
+}
+
+/**
+ * A fenced write matched no row: say why. The lease is checked before ownership, so a zombie whose
+ * key differs from the new holder's still learns LEASE_LOST and stops its trainer.
+ */
+async function explainFencedMiss(db: Executor, principal: Principal, runId: string, leaseToken: string, action: string): Promise<never> {
+  const run = await store.runForDiagnosis(db, runId);
+  if (!run) throw notFound('runId', 'Run', runId);
+  if (run.lease_token !== leaseToken) throw leaseLost(runId);
+  if (run.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
+  throw invalidTransition(`Cannot ${action} a run that is ${run.status}`, run.status);
+}
+
+export async function startRun(deps: DispatchDeps, principal: Principal, args: { runId: string; leaseToken: string }) {
+  const runId = parseId(args.runId, 'runId');
+  return deps.db.transaction(async (tx) => {
+    const started = await store.startRun(tx, runId, args.leaseToken, principal.keyId, deps.config.leaseTtlSeconds);
+    if (!started) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'start');
+    const { run, firstStart } = started;
+    if (firstStart) {
+      await appendEvents(tx, [{ runId, type: 'STARTED', message: `Attempt ${run.attempt} started` }]);
+      await announceRunChanged(tx, run);
+    }
+    return run;
+  });
+}
+
+const progressInput = z.object({
+  step: z.number().int().min(0, 'must be 0 or more'),
+  totalSteps: z.number().int().min(1, 'must be positive').nullish(),
+  secondsPerStep: z.number().min(0, 'must be 0 or more').max(86_400).nullish(),
+  vramUsedMb: z.number().int().min(0, 'must be 0 or more').nullish(),
+  gpuUtilization: z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').nullish(),
+});
+
+export async function heartbeat(
+  deps: DispatchDeps,
+  principal: Principal,
+  args: { runId: string; leaseToken: string; progress?: unknown },
+) {
+  const runId = parseId(args.runId, 'runId');
+  const p = args.progress == null ? null : parseInput(progressInput, args.progress, 'progress');
+  return deps.db.transaction(async (tx) => {
+    const beat = await store.heartbeat(
+      tx,
+      runId,
+      args.leaseToken,
+      principal.keyId,
+      deps.config.leaseTtlSeconds,
+      p && {
+        step: p.step,
+        totalSteps: p.totalSteps ?? null,
+        secondsPerStep: p.secondsPerStep ?? null,
+        vramUsedMb: p.vramUsedMb ?? null,
+        gpuUtilization: p.gpuUtilization ?? null,
+      },
+    );
+    if (!beat) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'heartbeat');
+    if (p) await notify(tx, Channels.runChanged, { runId, progress: p.step, status: beat.status });
+    return { leaseExpiresAt: beat.lease_expires_at as Date | string, cancelRequested: beat.status === 'CANCELLING' };
+  });
+}
+
+const errorInput = z.object({
+  code: z.string().trim().min(1, 'must not be empty').max(100),
+  message: z.string().max(10_000),
+  logTail: z.string().max(200_000).nullish(),
+});
+
+export async function completeRun(
+  deps: DispatchDeps,
+  principal: Principal,
+  args: { runId: string; leaseToken: string; outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED'; error?: unknown },
+) {
+  const runId = parseId(args.runId, 'runId');
+  const error = args.error == null ? null : parseInput(errorInput, args.error, 'error');
+  if (args.outcome === 'FAILED' && !error) throw badInput('error', 'a FAILED outcome needs an error (code and message)');
+  return deps.db.transaction(async (tx) => {
+    const run = await store.completeRun(
+      tx,
+      runId,
+      args.leaseToken,
+      principal.keyId,
+      args.outcome,
+      error && args.outcome !== 'SUCCEEDED' ? { code: error.code, message: error.message, logTail: error.logTail ?? null } : null,
+    );
+    if (run) {
+      await appendEvents(tx, [
+        {
+          runId,
+          type: args.outcome,
+          message: error ? `${error.code}: ${error.message}`.slice(0, 2000) : `Attempt ${run.attempt} ${args.outcome.toLowerCase()}`,
+          data: error ? { code: error.code } : null,
+        },
+      ]);
+      await announceRunChanged(tx, run);
+      return run;
+    }
+    // A retry of a completion that already landed (the answer was lost): the final run, not an error.
+    const diagnosis = await store.runForDiagnosis(tx, runId);
+    if (diagnosis?.lease_token === args.leaseToken && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(diagnosis.status)) {
+      if (diagnosis.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
+      const [finished] = await findRunsByIds(tx, [runId]);
+      return finished!;
+    }
+    return explainFencedMiss(tx, principal, runId, args.leaseToken, 'complete');
+  });
+}
+
+export async function cancelRun(deps: DispatchDeps, id: string) {
+  const runId = parseId(id, 'id');
+  return deps.db.transaction(async (tx) => {
+    const run = await store.cancelRun(tx, runId);
+    if (run) {
+      const now = run.status === 'CANCELLED';
+      await appendEvents(tx, [{ runId, type: now ? 'CANCELLED' : 'CANCEL_REQUESTED', message: now ? 'Cancelled before any agent claimed it' : 'Cancel requested; the agent stops the trainer on its next heartbeat' }]);
+      await announceRunChanged(tx, run);
+      return run;
+    }
+    const [existing] = await findRunsByIds(tx, [runId]);
+    if (!existing) throw notFound('id', 'Run', id);
+    if (existing.status === 'CANCELLING') return existing; // already asked
+    throw invalidTransition(`Cannot cancel a run that is ${existing.status}`, existing.status);
+  });
+}
+
+export async function retryRun(deps: DispatchDeps, id: string) {
+  const runId = parseId(id, 'id');
+  return deps.db.transaction(async (tx) => {
+    const run = await store.retryRun(tx, runId);
+    if (run) {
+      await appendEvents(tx, [{ runId, type: 'RETRIED', message: `Queued again with ${run.maxAttempts} more attempts` }]);
+      await announceRunChanged(tx, run);
+      await notify(tx, Channels.runQueued, { count: 1 });
+      return run;
+    }
+    const [existing] = await findRunsByIds(tx, [runId]);
+    if (!existing) throw notFound('id', 'Run', id);
+    throw invalidTransition(`Only a FAILED or CANCELLED run can be retried; this one is ${existing.status}`, existing.status);
+  });
+}

@@ -1,0 +1,264 @@
+// Every statement that moves a run through its lifecycle. Each write by an agent is ONE statement
+// fenced by the run's lease token (`where lease_token = $token`): a zombie agent whose lease was
+// requeued and handed to someone else matches no row, so it can never overwrite a newer attempt.
+import { sql } from 'drizzle-orm';
+import { rows, type Executor } from '../../db/client.js';
+import { mapRow } from '../../db/map-row.js';
+import { runs } from '../../db/schema.js';
+import type { RunRecord } from '../runs/runs.store.js';
+
+const ACTIVE = sql.raw(`('CLAIMED', 'RUNNING', 'CANCELLING')`);
+
+const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r));
+
+/**
+ * claimRun: the best queued run this agent can hold, in one statement.
+ * - The agent row is locked first (FOR UPDATE), so two claims by the same agent serialize and
+ *   cannot both take its last free GPU.
+ * - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
+ *   queueing behind its lock: 20 claimers each get a different run in one round trip.
+ * - runs_dispatch_idx (priority desc, queued_at, id) where status = 'QUEUED' serves the order.
+ */
+export async function claimNext(db: Executor, agentId: string, leaseToken: string, ttlSeconds: number): Promise<RunRecord | null> {
+  const claimed = await rows(
+    db,
+    sql`/* claimRun */
+    with agent as (
+      select id, max_gpu_memory_mb, gpu_count, labels from agents
+      where id = ${agentId} and not draining
+      for update
+    ),
+    free as (
+      select a.*, a.gpu_count - coalesce((
+        select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${ACTIVE}
+      ), 0) as free_gpus
+      from agent a
+    ),
+    candidate as (
+      select r.id from runs r, free f
+      where r.status = 'QUEUED'
+        and (r.not_before is null or r.not_before <= now())
+        and r.min_vram_mb <= f.max_gpu_memory_mb
+        and r.gpu_count <= f.free_gpus
+        and r.labels <@ f.labels
+      order by r.priority desc, r.queued_at, r.id
+      limit 1
+      for update of r skip locked
+    )
+    update runs r set
+      status = 'CLAIMED',
+      agent_id = ${agentId},
+      lease_token = ${leaseToken},
+      lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
+      attempt = r.attempt + 1,
+      claimed_at = now(),
+      started_at = null,
+      not_before = null,
+      progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
+    from candidate c
+    where r.id = c.id
+    returning r.*`,
+  );
+  return claimed.length ? toRuns(claimed)[0]! : null;
+}
+
+/** The client of a long poll left before it got its run: hand the claim back as if never made. */
+export async function releaseClaim(db: Executor, runId: string, leaseToken: string) {
+  const released = await rows(
+    db,
+    sql`/* releaseClaim */
+    update runs set status = 'QUEUED', lease_token = null, lease_expires_at = null, claimed_at = null,
+      attempt = attempt - 1
+    where id = ${runId} and lease_token = ${leaseToken} and status = 'CLAIMED'
+    returning id`,
+  );
+  return released.length > 0;
+}
+
+/** Agent writes are fenced by token and by the agents the calling key registered. */
+const fence = (runId: string, leaseToken: string, apiKeyId: string) =>
+  sql`r.id = ${runId} and r.lease_token = ${leaseToken}
+      and r.agent_id in (select id from agents where api_key_id = ${apiKeyId})`;
+
+export async function startRun(db: Executor, runId: string, leaseToken: string, apiKeyId: string, ttlSeconds: number) {
+  const started = await rows(
+    db,
+    sql`/* startRun */
+    update runs r set
+      status = case when status = 'CLAIMED' then 'RUNNING' else status end,
+      started_at = coalesce(started_at, now()),
+      lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
+    where ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+    returning *, started_at = now() as first_start`,
+  );
+  // now() is the transaction's start time: started_at equals it only when this statement set it.
+  return started.length ? { run: toRuns(started)[0]!, firstStart: started[0]!.first_start === true } : null;
+}
+
+export interface Progress {
+  step: number;
+  totalSteps: number | null;
+  secondsPerStep: number | null;
+  vramUsedMb: number | null;
+  gpuUtilization: number | null;
+}
+
+/** heartbeat: extends the lease, records progress and that the agent is alive, in one statement. */
+export async function heartbeat(
+  db: Executor,
+  runId: string,
+  leaseToken: string,
+  apiKeyId: string,
+  ttlSeconds: number,
+  progress: Progress | null,
+) {
+  const beat = await rows<{ lease_expires_at: unknown; status: RunRecord['status'] }>(
+    db,
+    sql`/* heartbeat */
+    with beat as (
+      update runs r set
+        lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
+        progress_step = coalesce(${progress?.step ?? null}::int, progress_step),
+        progress_total = coalesce(${progress?.totalSteps ?? null}::int, progress_total),
+        seconds_per_step = coalesce(${progress?.secondsPerStep ?? null}::float8, seconds_per_step),
+        vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
+        gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
+      where ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+      returning agent_id, lease_expires_at, status
+    ),
+    seen as (
+      update agents set last_seen_at = now() where id = (select agent_id from beat)
+    )
+    select lease_expires_at, status from beat`,
+  );
+  return beat[0] ?? null;
+}
+
+/**
+ * completeRun: the outcome of the attempt holding the lease. gpu_seconds adds this attempt's
+ * running time × GPUs held; cost is the agent's hourly cost for the share of its GPUs the run held.
+ */
+export async function completeRun(
+  db: Executor,
+  runId: string,
+  leaseToken: string,
+  apiKeyId: string,
+  outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+  error: { code: string; message: string; logTail: string | null } | null,
+) {
+  const done = await rows(
+    db,
+    sql`/* completeRun */
+    with attempt as (
+      select r.id,
+        extract(epoch from now() - coalesce(r.started_at, r.claimed_at)) * r.gpu_count as gpu_seconds,
+        a.hourly_cost_usd / greatest(a.gpu_count, 1) as cost_per_gpu_hour
+      from runs r left join agents a on a.id = r.agent_id
+      where r.id = ${runId}
+    )
+    update runs r set
+      status = ${outcome},
+      finished_at = now(),
+      lease_expires_at = null,
+      gpu_seconds = coalesce(r.gpu_seconds, 0) + t.gpu_seconds,
+      cost_usd = case when t.cost_per_gpu_hour is null then r.cost_usd
+                      else coalesce(r.cost_usd, 0) + t.gpu_seconds / 3600 * t.cost_per_gpu_hour end,
+      error_code = ${error?.code ?? null},
+      error_message = ${error?.message ?? null},
+      error_log_tail = ${error?.logTail ?? null}
+    from attempt t
+    where r.id = t.id and ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+    returning r.*`,
+  );
+  return done.length ? toRuns(done)[0]! : null;
+}
+
+/** cancelRun: QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING, delivered on the next heartbeat. */
+export async function cancelRun(db: Executor, runId: string) {
+  const cancelled = await rows(
+    db,
+    sql`/* cancelRun */
+    update runs set
+      status = case when status = 'QUEUED' then 'CANCELLED' else 'CANCELLING' end,
+      finished_at = case when status = 'QUEUED' then now() else finished_at end
+    where id = ${runId} and status in ('QUEUED', 'CLAIMED', 'RUNNING')
+    returning *`,
+  );
+  return cancelled.length ? toRuns(cancelled)[0]! : null;
+}
+
+/** retryRun: FAILED or CANCELLED back to QUEUED, with maxAttempts new claims from here. */
+export async function retryRun(db: Executor, runId: string) {
+  const retried = await rows(
+    db,
+    sql`/* retryRun */
+    update runs set
+      status = 'QUEUED', attempts_before_retry = attempt, queued_at = now(), not_before = null,
+      lease_token = null, lease_expires_at = null, claimed_at = null, started_at = null, finished_at = null,
+      error_code = null, error_message = null, error_log_tail = null,
+      progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
+    where id = ${runId} and status in ('FAILED', 'CANCELLED')
+    returning *`,
+  );
+  return retried.length ? toRuns(retried)[0]! : null;
+}
+
+export interface ReapedRun {
+  id: string;
+  status: 'QUEUED' | 'FAILED' | 'CANCELLED';
+  attempt: number;
+  not_before: unknown;
+}
+
+/**
+ * reapExpiredLeases: runs whose agent stopped heartbeating. A lease that lapsed on CLAIMED/RUNNING
+ * goes back to QUEUED after backoff × 2^(attempt-1) with ±20 % jitter while the attempt budget
+ * lasts, else FAILED with LEASE_EXPIRED; CANCELLING becomes CANCELLED (nobody is training it).
+ * Clearing lease_token is what turns the old holder into a zombie: its token no longer matches.
+ */
+export async function reapExpiredLeases(db: Executor, backoffSeconds: number, limit = 500) {
+  return rows<ReapedRun>(
+    db,
+    sql`/* reapExpiredLeases */
+    with expired as (
+      select id,
+        case
+          when status = 'CANCELLING' then 'CANCELLED'
+          when attempt - attempts_before_retry < max_attempts then 'QUEUED'
+          else 'FAILED'
+        end as next_status
+      from runs
+      where status in ${ACTIVE} and lease_expires_at < now()
+      order by lease_expires_at
+      limit ${limit}
+      for update skip locked
+    )
+    update runs r set
+      status = e.next_status,
+      lease_token = null,
+      lease_expires_at = null,
+      not_before = case when e.next_status = 'QUEUED' and ${backoffSeconds} > 0
+        then now() + make_interval(secs => least(3600, ${backoffSeconds} * power(2, greatest(r.attempt - 1, 0)))
+                                           * (0.8 + 0.4 * random()))
+        end,
+      finished_at = case when e.next_status = 'QUEUED' then null else now() end,
+      error_code = case when e.next_status = 'FAILED' then 'LEASE_EXPIRED' else r.error_code end,
+      error_message = case when e.next_status = 'FAILED'
+        then 'The agent stopped heartbeating and no attempts are left (' || r.attempt || ' claims)' else r.error_message end
+    from expired e
+    where r.id = e.id
+    returning r.id, r.status, r.attempt, r.not_before`,
+  );
+}
+
+/** Why a fenced write matched nothing: the run as it is now, and the key of its current holder. */
+export async function runForDiagnosis(db: Executor, runId: string) {
+  const found = await rows<{ status: RunRecord['status']; lease_token: string | null; api_key_id: string | null }>(
+    db,
+    sql`/* runForDiagnosis */
+    select r.status, r.lease_token, a.api_key_id
+    from runs r left join agents a on a.id = r.agent_id
+    where r.id = ${runId}`,
+  );
+  return found[0] ?? null;
+}

@@ -1,0 +1,79 @@
+// Agents as the protocol sees them: an AGENT key, a registration, and the lease-fenced calls.
+import { sql } from 'drizzle-orm';
+import type { GqlClient, TestServer } from './server.js';
+
+export const RUN_FIELDS = `id status attempt maxAttempts agent { id name } startedAt finishedAt gpuSeconds costUsd error { code message logTail }`;
+
+export interface TestAgent {
+  client: GqlClient;
+  id: string;
+  claim(waitSeconds?: number): Promise<{ run: { id: string; name: string; status: string }; leaseToken: string; attempt: number; trainerConfig: string; captions: { fileName: string; text: string }[] } | null>;
+  start(runId: string, leaseToken: string): ReturnType<GqlClient['request']>;
+  heartbeat(runId: string, leaseToken: string, progress?: Record<string, unknown>): ReturnType<GqlClient['request']>;
+  complete(runId: string, leaseToken: string, outcome: string, error?: Record<string, unknown>): ReturnType<GqlClient['request']>;
+}
+
+export async function registerAgent(
+  t: TestServer,
+  input: { name?: string; gpus?: { index: number; name: string; memoryMb: number }[]; labels?: string[]; hourlyCostUsd?: number } = {},
+  client?: GqlClient,
+): Promise<TestAgent> {
+  const agentClient = client ?? (await t.as('AGENT'));
+  const { registerAgent } = await agentClient.ok(
+    `mutation($input: RegisterAgentInput!) { registerAgent(input: $input) { id } }`,
+    {
+      input: {
+        name: input.name ?? `agent-${Math.random().toString(36).slice(2, 8)}`,
+        hostname: 'gpu-box',
+        gpus: input.gpus ?? [{ index: 0, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24564 }],
+        labels: input.labels ?? [],
+        hourlyCostUsd: input.hourlyCostUsd,
+        version: 'test',
+      },
+    },
+  );
+  const id = registerAgent.id as string;
+  return {
+    client: agentClient,
+    id,
+    async claim(waitSeconds = 0) {
+      const data = await agentClient.ok(
+        `mutation($id: ID!, $wait: Int) { claimRun(agentId: $id, waitSeconds: $wait) { run { id name status } leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text } } }`,
+        { id, wait: waitSeconds },
+      );
+      return data.claimRun;
+    },
+    start: (runId, leaseToken) =>
+      agentClient.request(`mutation($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { ${RUN_FIELDS} } }`, { r: runId, t: leaseToken }),
+    heartbeat: (runId, leaseToken, progress) =>
+      agentClient.request(
+        `mutation($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }`,
+        { r: runId, t: leaseToken, p: progress ?? null },
+      ),
+    complete: (runId, leaseToken, outcome, error) =>
+      agentClient.request(
+        `mutation($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { ${RUN_FIELDS} } }`,
+        { r: runId, t: leaseToken, o: outcome, e: error ?? null },
+      ),
+  };
+}
+
+/** Moves a run's lease into the past, as if its agent had stopped heartbeating long ago. */
+export async function expireLease(t: TestServer, runId: string) {
+  await t.server.db.orm.execute(sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${runId}`);
+}
+
+/** Moves a requeued run's backoff into the past. */
+export async function endBackoff(t: TestServer, runId: string) {
+  await t.server.db.orm.execute(sql`update runs set not_before = now() - interval '1 second' where id = ${runId}`);
+}
+
+export async function getRun(client: GqlClient, id: string, fields = RUN_FIELDS) {
+  const { run } = await client.ok(`query($id: ID!) { run(id: $id) { ${fields} } }`, { id });
+  return run;
+}
+
+export async function eventTypes(client: GqlClient, id: string): Promise<string[]> {
+  const { run } = await client.ok(`query($id: ID!) { run(id: $id) { events(first: 100) { type } } }`, { id });
+  return run.events.map((e: { type: string }) => e.type).reverse();
+}
