@@ -52,13 +52,13 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
   };
 }
 
-export async function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+export async function createTestDatabase(kind: DatabaseKind, options: { maxConnections?: number } = {}): Promise<TestDatabase> {
   if (kind === 'pglite') {
     const db = await openDatabase({ kind: 'pglite', loadDataDir: await pgliteTemplate() });
     return { db, drop: () => db.close() };
   }
   const pg = await createPostgresDatabase();
-  const db = await openDatabase({ kind: 'postgres', url: pg.url });
+  const db = await openDatabase({ kind: 'postgres', url: pg.url, maxConnections: options.maxConnections });
   return {
     db,
     url: pg.url,

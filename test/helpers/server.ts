@@ -73,8 +73,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   };
 }
 
-export async function startTestServer(kind: DatabaseKind, overrides: Partial<Config> = {}): Promise<TestServer> {
-  const database = await createTestDatabase(kind);
+export async function startTestServer(
+  kind: DatabaseKind,
+  overrides: Partial<Config> = {},
+  options: { maxConnections?: number; database?: TestDatabase } = {},
+): Promise<TestServer> {
+  const database = options.database ?? (await createTestDatabase(kind, options));
   const config = testConfig(overrides);
   const server = await startServer({ config, db: database.db, log: pino({ level: 'silent' }) });
   const admin = new GqlClient(server.url, config.adminKey!);

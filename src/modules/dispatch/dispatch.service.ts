@@ -42,6 +42,7 @@ export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'ex
 async function claimOnce(deps: DispatchDeps, agentId: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
   return deps.db.transaction(async (tx) => {
+    await store.touchAgent(tx, agentId);
     const run = await store.claimNext(tx, agentId, leaseToken, deps.config.leaseTtlSeconds);
     if (!run) return null;
     const [strategy] = await findStrategiesByIds(tx, [run.captionStrategyId]);

@@ -13,8 +13,9 @@ const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r
 
 /**
  * claimRun: the best queued run this agent can hold, in one statement.
- * - The agent row is locked first (FOR UPDATE), so two claims by the same agent serialize and
- *   cannot both take its last free GPU.
+ * - The caller has locked the agent row (touchAgent) in an earlier statement of the same
+ *   transaction, so two claims by one agent serialize, and this statement's snapshot, taken after
+ *   the lock was granted, sees the run the other claim took: it cannot take the agent's last GPU twice.
  * - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
  *   queueing behind its lock: 20 claimers each get a different run in one round trip.
  * - runs_dispatch_idx (priority desc, queued_at, id) where status = 'QUEUED' serves the order.
@@ -24,15 +25,14 @@ export async function claimNext(db: Executor, agentId: string, leaseToken: strin
     db,
     sql`/* claimRun */
     with agent as (
-      select id, max_gpu_memory_mb, gpu_count, labels from agents
-      where id = ${agentId} and not draining
-      for update
+      select id, max_gpu_memory_mb, gpu_count, labels, draining from agents where id = ${agentId}
     ),
     free as (
       select a.*, a.gpu_count - coalesce((
         select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${ACTIVE}
       ), 0) as free_gpus
       from agent a
+      where not a.draining
     ),
     candidate as (
       select r.id from runs r, free f
@@ -60,6 +60,11 @@ export async function claimNext(db: Executor, agentId: string, leaseToken: strin
     returning r.*`,
   );
   return claimed.length ? toRuns(claimed)[0]! : null;
+}
+
+/** A claim is a sign of life; the row lock it takes serializes one agent's claims (see claimNext). */
+export async function touchAgent(db: Executor, agentId: string) {
+  await db.execute(sql`/* touchAgent */ update agents set last_seen_at = now() where id = ${agentId}`);
 }
 
 /** The client of a long poll left before it got its run: hand the claim back as if never made. */
