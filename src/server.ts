@@ -14,6 +14,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { Notifier } from './db/notify.js';
+import { createFeeds } from './graphql/feeds.js';
 import { buildSchema } from './graphql/schema.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
 import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
@@ -64,7 +65,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   }
 
   const notifier = new Notifier(db);
-  const app: AppServices = { db, config, log, notifier };
+  const app: AppServices = { db, config, log, notifier, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Principal } from '../modules/keys/keys.service.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { Notifier } from '../db/notify.js';
+import type { Feeds } from './feeds.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -11,6 +12,7 @@ export interface AppServices {
   config: Config;
   log: Logger;
   notifier: Notifier;
+  feeds: Feeds;
 }
 
 export interface Context extends AppServices {

@@ -12,7 +12,8 @@ import { datasetResolvers } from '../modules/datasets/datasets.resolvers.js';
 import { captionResolvers } from '../modules/captions/captions.resolvers.js';
 import { runResolvers } from '../modules/runs/runs.resolvers.js';
 import { agentResolvers } from '../modules/agents/agents.resolvers.js';
-import { checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
+import { checkpointReportingResolvers, checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
+import { metricsResolvers } from '../modules/metrics/metrics.resolvers.js';
 import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
@@ -35,6 +36,8 @@ export function buildSchema() {
     agentResolvers,
     checkpointResolvers,
     dispatchResolvers,
+    checkpointReportingResolvers,
+    metricsResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: guardRootFields(resolvers) as never });
 }

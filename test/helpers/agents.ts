@@ -1,6 +1,6 @@
 // Agents as the protocol sees them: an AGENT key, a registration, and the lease-fenced calls.
 import { sql } from 'drizzle-orm';
-import type { GqlClient, TestServer } from './server.js';
+import type { GqlClient, GqlResult, TestServer } from './server.js';
 
 export const RUN_FIELDS = `id status attempt maxAttempts agent { id name } startedAt finishedAt gpuSeconds costUsd error { code message logTail }`;
 
@@ -8,9 +8,9 @@ export interface TestAgent {
   client: GqlClient;
   id: string;
   claim(waitSeconds?: number): Promise<{ run: { id: string; name: string; status: string }; leaseToken: string; attempt: number; trainerConfig: string; captions: { fileName: string; text: string }[] } | null>;
-  start(runId: string, leaseToken: string): ReturnType<GqlClient['request']>;
-  heartbeat(runId: string, leaseToken: string, progress?: Record<string, unknown>): ReturnType<GqlClient['request']>;
-  complete(runId: string, leaseToken: string, outcome: string, error?: Record<string, unknown>): ReturnType<GqlClient['request']>;
+  start(runId: string, leaseToken: string): Promise<GqlResult>;
+  heartbeat(runId: string, leaseToken: string, progress?: Record<string, unknown>): Promise<GqlResult>;
+  complete(runId: string, leaseToken: string, outcome: string, error?: Record<string, unknown>): Promise<GqlResult>;
 }
 
 export async function registerAgent(

@@ -105,6 +105,16 @@ export type Checkpoint = {
   step: Scalars['Int']['output'];
 };
 
+export type CheckpointInput = {
+  isFinal?: InputMaybe<Scalars['Boolean']['input']>;
+  path: Scalars['String']['input'];
+  /** The trainer removed the file ("Removing old save"): the checkpoint stays listed with prunedAt set. */
+  pruned?: InputMaybe<Scalars['Boolean']['input']>;
+  sha256?: InputMaybe<Scalars['String']['input']>;
+  sizeBytes?: InputMaybe<Scalars['Float']['input']>;
+  step: Scalars['Int']['input'];
+};
+
 export type CreateCaptionStrategyInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   dropoutRate?: InputMaybe<Scalars['Float']['input']>;
@@ -328,6 +338,39 @@ export type HyperparametersInput = {
   steps?: InputMaybe<Scalars['Int']['input']>;
 };
 
+export type LossBatch = {
+  __typename?: 'LossBatch';
+  points: Array<LossPoint>;
+  runId: Scalars['ID']['output'];
+};
+
+/** Points between fromStep and toStep (inclusive) folded into one: a spike is never hidden, it is the bucket's max. */
+export type LossBucket = {
+  __typename?: 'LossBucket';
+  count: Scalars['Int']['output'];
+  fromStep: Scalars['Int']['output'];
+  last: Scalars['Float']['output'];
+  max: Scalars['Float']['output'];
+  mean: Scalars['Float']['output'];
+  min: Scalars['Float']['output'];
+  step: Scalars['Int']['output'];
+  toStep: Scalars['Int']['output'];
+};
+
+export type LossPoint = {
+  __typename?: 'LossPoint';
+  loss: Scalars['Float']['output'];
+  lr?: Maybe<Scalars['Float']['output']>;
+  recordedAt: Scalars['DateTime']['output'];
+  step: Scalars['Int']['output'];
+};
+
+export type LossPointInput = {
+  loss: Scalars['Float']['input'];
+  lr?: InputMaybe<Scalars['Float']['input']>;
+  step: Scalars['Int']['input'];
+};
+
 export type LossSummary = {
   __typename?: 'LossSummary';
   emaLoss?: Maybe<Scalars['Float']['output']>;
@@ -357,6 +400,10 @@ export type Mutation = {
   queueSweep: Array<Run>;
   /** Registers the calling AGENT key's agent; registering the same name again updates it. */
   registerAgent: Agent;
+  reportCheckpoint: Checkpoint;
+  /** Up to 5,000 points, idempotent per step; a newer attempt's point replaces an older one's. */
+  reportLoss: ReportLossResult;
+  reportSample: Sample;
   /** A FAILED or CANCELLED run back to QUEUED, with a new attempt budget. */
   retryRun: Run;
   revokeApiKey: Scalars['Boolean']['output'];
@@ -430,6 +477,27 @@ export type MutationRegisterAgentArgs = {
 };
 
 
+export type MutationReportCheckpointArgs = {
+  input: CheckpointInput;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationReportLossArgs = {
+  leaseToken: Scalars['String']['input'];
+  points: Array<LossPointInput>;
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationReportSampleArgs = {
+  input: SampleInput;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationRetryRunArgs = {
   id: Scalars['ID']['input'];
 };
@@ -494,6 +562,8 @@ export type Query = {
   datasets: DatasetConnection;
   experiment?: Maybe<Experiment>;
   experiments: ExperimentConnection;
+  /** Several runs' curves in one round trip. */
+  lossCurves: Array<RunLossCurve>;
   run?: Maybe<Run>;
   runs: RunConnection;
   sweep?: Maybe<Sweep>;
@@ -522,6 +592,12 @@ export type QueryExperimentsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   search?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryLossCurvesArgs = {
+  maxPoints?: InputMaybe<Scalars['Int']['input']>;
+  runIds: Array<Scalars['ID']['input']>;
 };
 
 
@@ -580,6 +656,14 @@ export type RegisterAgentInput = {
   version?: InputMaybe<Scalars['String']['input']>;
 };
 
+export type ReportLossResult = {
+  __typename?: 'ReportLossResult';
+  /** Points newly written or replacing an older attempt's. */
+  accepted: Scalars['Int']['output'];
+  /** Points already recorded (a retried batch). */
+  duplicates: Scalars['Int']['output'];
+};
+
 export type Requirements = {
   __typename?: 'Requirements';
   gpuCount: Scalars['Int']['output'];
@@ -610,6 +694,10 @@ export type Run = {
   gpuSeconds?: Maybe<Scalars['Float']['output']>;
   hyperparameters: Hyperparameters;
   id: Scalars['ID']['output'];
+  /** At most maxPoints buckets over the step range (bounds inclusive), computed in SQL. */
+  lossCurve: Array<LossBucket>;
+  /** Raw points in step order, after afterStep. */
+  lossPoints: Array<LossPoint>;
   lossSummary: LossSummary;
   maxAttempts: Scalars['Int']['output'];
   name: Scalars['String']['output'];
@@ -629,6 +717,19 @@ export type Run = {
 
 
 export type RunEventsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type RunLossCurveArgs = {
+  fromStep?: InputMaybe<Scalars['Int']['input']>;
+  maxPoints?: InputMaybe<Scalars['Int']['input']>;
+  toStep?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type RunLossPointsArgs = {
+  afterStep?: InputMaybe<Scalars['Int']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -698,6 +799,12 @@ export type RunFilter = {
   tags?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
+export type RunLossCurve = {
+  __typename?: 'RunLossCurve';
+  buckets: Array<LossBucket>;
+  run: Run;
+};
+
 export type RunOrder = {
   direction: OrderDirection;
   field: RunOrderField;
@@ -748,10 +855,43 @@ export type Sample = {
   step: Scalars['Int']['output'];
 };
 
+export type SampleInput = {
+  path: Scalars['String']['input'];
+  prompt?: InputMaybe<Scalars['String']['input']>;
+  promptIndex: Scalars['Int']['input'];
+  step: Scalars['Int']['input'];
+};
+
 export type StagedCaption = {
   __typename?: 'StagedCaption';
   fileName: Scalars['String']['output'];
   text: Scalars['String']['output'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  runEvents: RunEvent;
+  /** Points with step > sinceStep first (-1: all), then live; null or omitted: live only. */
+  runLoss: LossBatch;
+  /** The run whenever its status, progress, checkpoints or samples change (one run, or every run of an experiment). */
+  runUpdated: Run;
+};
+
+
+export type SubscriptionRunEventsArgs = {
+  runId: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionRunLossArgs = {
+  runId: Scalars['ID']['input'];
+  sinceStep?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type SubscriptionRunUpdatedArgs = {
+  experimentId?: InputMaybe<Scalars['ID']['input']>;
+  runId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type Sweep = {
@@ -864,6 +1004,7 @@ export type ResolversTypes = ResolversObject<{
   CaptionStrategy: ResolverTypeWrapper<CaptionStrategyRecord>;
   CaptionStyle: CaptionStyle;
   Checkpoint: ResolverTypeWrapper<CheckpointRecord>;
+  CheckpointInput: CheckpointInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -889,6 +1030,10 @@ export type ResolversTypes = ResolversObject<{
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  LossBatch: ResolverTypeWrapper<LossBatch>;
+  LossBucket: ResolverTypeWrapper<LossBucket>;
+  LossPoint: ResolverTypeWrapper<LossPoint>;
+  LossPointInput: LossPointInput;
   LossSummary: ResolverTypeWrapper<LossSummary>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NumberFilter: NumberFilter;
@@ -900,6 +1045,7 @@ export type ResolversTypes = ResolversObject<{
   QueueSweepInput: QueueSweepInput;
   Rating: ResolverTypeWrapper<RatingRecord>;
   RegisterAgentInput: RegisterAgentInput;
+  ReportLossResult: ResolverTypeWrapper<ReportLossResult>;
   Requirements: ResolverTypeWrapper<Requirements>;
   RequirementsInput: RequirementsInput;
   Run: ResolverTypeWrapper<RunRecord>;
@@ -910,14 +1056,17 @@ export type ResolversTypes = ResolversObject<{
   RunErrorInput: RunErrorInput;
   RunEvent: ResolverTypeWrapper<RunEventRecord>;
   RunFilter: RunFilter;
+  RunLossCurve: ResolverTypeWrapper<Omit<RunLossCurve, 'run'> & { run: ResolversTypes['Run'] }>;
   RunOrder: RunOrder;
   RunOrderField: RunOrderField;
   RunOutcome: RunOutcome;
   RunProgress: ResolverTypeWrapper<RunProgress>;
   RunStatus: RunStatus;
   Sample: ResolverTypeWrapper<SampleRecord>;
+  SampleInput: SampleInput;
   StagedCaption: ResolverTypeWrapper<StagedCaption>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Sweep: ResolverTypeWrapper<SweepRecord>;
   SweepGridInput: SweepGridInput;
   Viewer: ResolverTypeWrapper<Omit<Viewer, 'agent'> & { agent?: Maybe<ResolversTypes['Agent']> }>;
@@ -931,6 +1080,7 @@ export type ResolversParentTypes = ResolversObject<{
   CaptionPair: CaptionPair;
   CaptionStrategy: CaptionStrategyRecord;
   Checkpoint: CheckpointRecord;
+  CheckpointInput: CheckpointInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -955,6 +1105,10 @@ export type ResolversParentTypes = ResolversObject<{
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
+  LossBatch: LossBatch;
+  LossBucket: LossBucket;
+  LossPoint: LossPoint;
+  LossPointInput: LossPointInput;
   LossSummary: LossSummary;
   Mutation: Record<PropertyKey, never>;
   NumberFilter: NumberFilter;
@@ -965,6 +1119,7 @@ export type ResolversParentTypes = ResolversObject<{
   QueueSweepInput: QueueSweepInput;
   Rating: RatingRecord;
   RegisterAgentInput: RegisterAgentInput;
+  ReportLossResult: ReportLossResult;
   Requirements: Requirements;
   RequirementsInput: RequirementsInput;
   Run: RunRecord;
@@ -975,11 +1130,14 @@ export type ResolversParentTypes = ResolversObject<{
   RunErrorInput: RunErrorInput;
   RunEvent: RunEventRecord;
   RunFilter: RunFilter;
+  RunLossCurve: Omit<RunLossCurve, 'run'> & { run: ResolversParentTypes['Run'] };
   RunOrder: RunOrder;
   RunProgress: RunProgress;
   Sample: SampleRecord;
+  SampleInput: SampleInput;
   StagedCaption: StagedCaption;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
   Sweep: SweepRecord;
   SweepGridInput: SweepGridInput;
   Viewer: Omit<Viewer, 'agent'> & { agent?: Maybe<ResolversParentTypes['Agent']> };
@@ -1148,6 +1306,29 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
+export type LossBatchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossBatch'] = ResolversParentTypes['LossBatch']> = ResolversObject<{
+  points?: Resolver<Array<ResolversTypes['LossPoint']>, ParentType, ContextType>;
+  runId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type LossBucketResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossBucket'] = ResolversParentTypes['LossBucket']> = ResolversObject<{
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  fromStep?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  last?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  max?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  mean?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  min?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  toStep?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type LossPointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossPoint'] = ResolversParentTypes['LossPoint']> = ResolversObject<{
+  loss?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  lr?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  recordedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type LossSummaryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossSummary'] = ResolversParentTypes['LossSummary']> = ResolversObject<{
   emaLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   lastLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -1170,6 +1351,9 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;
   queueSweep?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationQueueSweepArgs, 'input'>>;
   registerAgent?: Resolver<ResolversTypes['Agent'], ParentType, ContextType, RequireFields<MutationRegisterAgentArgs, 'input'>>;
+  reportCheckpoint?: Resolver<ResolversTypes['Checkpoint'], ParentType, ContextType, RequireFields<MutationReportCheckpointArgs, 'input' | 'leaseToken' | 'runId'>>;
+  reportLoss?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationReportLossArgs, 'leaseToken' | 'points' | 'runId'>>;
+  reportSample?: Resolver<ResolversTypes['Sample'], ParentType, ContextType, RequireFields<MutationReportSampleArgs, 'input' | 'leaseToken' | 'runId'>>;
   retryRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationRetryRunArgs, 'id'>>;
   revokeApiKey?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
   setAgentDraining?: Resolver<ResolversTypes['Agent'], ParentType, ContextType, RequireFields<MutationSetAgentDrainingArgs, 'agentId' | 'draining'>>;
@@ -1191,6 +1375,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   datasets?: Resolver<ResolversTypes['DatasetConnection'], ParentType, ContextType, Partial<QueryDatasetsArgs>>;
   experiment?: Resolver<Maybe<ResolversTypes['Experiment']>, ParentType, ContextType, RequireFields<QueryExperimentArgs, 'id'>>;
   experiments?: Resolver<ResolversTypes['ExperimentConnection'], ParentType, ContextType, Partial<QueryExperimentsArgs>>;
+  lossCurves?: Resolver<Array<ResolversTypes['RunLossCurve']>, ParentType, ContextType, RequireFields<QueryLossCurvesArgs, 'maxPoints' | 'runIds'>>;
   run?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<QueryRunArgs, 'id'>>;
   runs?: Resolver<ResolversTypes['RunConnection'], ParentType, ContextType, Partial<QueryRunsArgs>>;
   sweep?: Resolver<Maybe<ResolversTypes['Sweep']>, ParentType, ContextType, RequireFields<QuerySweepArgs, 'id'>>;
@@ -1203,6 +1388,11 @@ export type RatingResolvers<ContextType = Context, ParentType extends ResolversP
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   notes?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   score?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type ReportLossResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ReportLossResult'] = ResolversParentTypes['ReportLossResult']> = ResolversObject<{
+  accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  duplicates?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type RequirementsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Requirements'] = ResolversParentTypes['Requirements']> = ResolversObject<{
@@ -1226,6 +1416,8 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   gpuSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   hyperparameters?: Resolver<ResolversTypes['Hyperparameters'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lossCurve?: Resolver<Array<ResolversTypes['LossBucket']>, ParentType, ContextType, RequireFields<RunLossCurveArgs, 'maxPoints'>>;
+  lossPoints?: Resolver<Array<ResolversTypes['LossPoint']>, ParentType, ContextType, RequireFields<RunLossPointsArgs, 'first'>>;
   lossSummary?: Resolver<ResolversTypes['LossSummary'], ParentType, ContextType>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1277,6 +1469,11 @@ export type RunEventResolvers<ContextType = Context, ParentType extends Resolver
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type RunLossCurveResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunLossCurve'] = ResolversParentTypes['RunLossCurve']> = ResolversObject<{
+  buckets?: Resolver<Array<ResolversTypes['LossBucket']>, ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
+}>;
+
 export type RunProgressResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunProgress'] = ResolversParentTypes['RunProgress']> = ResolversObject<{
   etaSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   gpuUtilization?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -1299,6 +1496,12 @@ export type SampleResolvers<ContextType = Context, ParentType extends ResolversP
 export type StagedCaptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StagedCaption'] = ResolversParentTypes['StagedCaption']> = ResolversObject<{
   fileName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  runEvents?: SubscriptionResolver<ResolversTypes['RunEvent'], "runEvents", ParentType, ContextType, RequireFields<SubscriptionRunEventsArgs, 'runId'>>;
+  runLoss?: SubscriptionResolver<ResolversTypes['LossBatch'], "runLoss", ParentType, ContextType, RequireFields<SubscriptionRunLossArgs, 'runId'>>;
+  runUpdated?: SubscriptionResolver<ResolversTypes['Run'], "runUpdated", ParentType, ContextType, Partial<SubscriptionRunUpdatedArgs>>;
 }>;
 
 export type SweepResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sweep'] = ResolversParentTypes['Sweep']> = ResolversObject<{
@@ -1339,11 +1542,15 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   HeartbeatResult?: HeartbeatResultResolvers<ContextType>;
   Hyperparameters?: HyperparametersResolvers<ContextType>;
   JSON?: GraphQLScalarType;
+  LossBatch?: LossBatchResolvers<ContextType>;
+  LossBucket?: LossBucketResolvers<ContextType>;
+  LossPoint?: LossPointResolvers<ContextType>;
   LossSummary?: LossSummaryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Rating?: RatingResolvers<ContextType>;
+  ReportLossResult?: ReportLossResultResolvers<ContextType>;
   Requirements?: RequirementsResolvers<ContextType>;
   Run?: RunResolvers<ContextType>;
   RunAssignment?: RunAssignmentResolvers<ContextType>;
@@ -1351,9 +1558,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   RunEdge?: RunEdgeResolvers<ContextType>;
   RunError?: RunErrorResolvers<ContextType>;
   RunEvent?: RunEventResolvers<ContextType>;
+  RunLossCurve?: RunLossCurveResolvers<ContextType>;
   RunProgress?: RunProgressResolvers<ContextType>;
   Sample?: SampleResolvers<ContextType>;
   StagedCaption?: StagedCaptionResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Sweep?: SweepResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
 }>;

@@ -1,5 +1,6 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { meanScore } from './checkpoints.service.js';
+import { reportCheckpoint, reportSample } from './reporting.service.js';
 
 const requireLoaded = <T>(value: T | null, what: string): T => {
   if (value == null) throw new Error(`${what} vanished while it was being read`);
@@ -22,3 +23,10 @@ export const checkpointResolvers: Resolvers = {
 };
 
 export { requireLoaded };
+
+export const checkpointReportingResolvers: Resolvers = {
+  Mutation: {
+    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, ctx.principal!, args),
+    reportSample: (_, args, ctx) => reportSample(ctx.db, ctx.principal!, args),
+  },
+};

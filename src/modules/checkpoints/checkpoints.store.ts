@@ -1,4 +1,6 @@
-import { asc, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { rows } from '../../db/client.js';
+import { mapRow } from '../../db/map-row.js';
 import { checkpoints, ratings, samples } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 
@@ -32,4 +34,77 @@ export function findRatingsByCheckpoints(db: Executor, checkpointIds: readonly s
     .from(ratings)
     .where(inArray(ratings.checkpointId, [...checkpointIds]))
     .orderBy(asc(ratings.createdAt), asc(ratings.id));
+}
+
+const runFence = (f: { runId: string; leaseToken: string; apiKeyId: string }) => sql`
+  select r.id, r.attempt, r.steps, r.experiment_id from runs r
+  where r.id = ${f.runId} and r.lease_token = ${f.leaseToken}
+    and r.agent_id in (select id from agents where api_key_id = ${f.apiKeyId})
+    and r.status in ('CLAIMED', 'RUNNING', 'CANCELLING')
+  for share`;
+
+/**
+ * upsertCheckpoint, fenced by the lease in one statement. Idempotent per (run, step): a retry
+ * changes nothing, a newer attempt's file replaces an older one's, pruning only ever sets pruned_at.
+ */
+export async function upsertCheckpoint(
+  db: Executor,
+  fence: { runId: string; leaseToken: string; apiKeyId: string },
+  c: { step: number; path: string; sizeBytes: number | null; sha256: string | null; isFinal: boolean; pruned: boolean },
+) {
+  const found = await rows(
+    db,
+    sql`/* upsertCheckpoint */
+    with run as (${runFence(fence)})
+    insert into checkpoints (run_id, step, path, size_bytes, sha256, is_final, attempt, pruned_at)
+    select run.id, ${c.step}, ${c.path}, ${c.sizeBytes}, ${c.sha256}, ${c.isFinal}, run.attempt,
+      case when ${c.pruned} then now() end
+    from run
+    on conflict (run_id, step) do update set
+      -- A pruning report only marks the file gone; anything else (re)describes the file.
+      path = case when ${c.pruned} then checkpoints.path else excluded.path end,
+      size_bytes = case when ${c.pruned} then checkpoints.size_bytes else coalesce(excluded.size_bytes, checkpoints.size_bytes) end,
+      sha256 = case when ${c.pruned} then checkpoints.sha256 else coalesce(excluded.sha256, checkpoints.sha256) end,
+      is_final = checkpoints.is_final or excluded.is_final,
+      attempt = excluded.attempt,
+      pruned_at = case
+        when checkpoints.attempt < excluded.attempt then excluded.pruned_at
+        else coalesce(checkpoints.pruned_at, excluded.pruned_at) end
+      where checkpoints.attempt <= excluded.attempt
+    returning *`,
+  );
+  return found.length ? mapRow(checkpoints, found[0]!) : null;
+}
+
+/** upsertSample, fenced like upsertCheckpoint; idempotent per (run, step, prompt index). */
+export async function upsertSample(
+  db: Executor,
+  fence: { runId: string; leaseToken: string; apiKeyId: string },
+  s: { step: number; promptIndex: number; prompt: string | null; path: string },
+) {
+  const found = await rows(
+    db,
+    sql`/* upsertSample */
+    with run as (${runFence(fence)})
+    insert into samples (run_id, step, prompt_index, prompt, path, attempt)
+    select run.id, ${s.step}, ${s.promptIndex}, ${s.prompt}, ${s.path}, run.attempt from run
+    on conflict (run_id, step, prompt_index) do update set
+      path = excluded.path, prompt = coalesce(excluded.prompt, samples.prompt), attempt = excluded.attempt
+      where samples.attempt <= excluded.attempt
+    returning *`,
+  );
+  return found.length ? mapRow(samples, found[0]!) : null;
+}
+
+export async function findCheckpointByRunStep(db: Executor, runId: string, step: number) {
+  const [row] = await db.select().from(checkpoints).where(and(eq(checkpoints.runId, runId), eq(checkpoints.step, step)));
+  return row ?? null;
+}
+
+export async function findSampleByKey(db: Executor, runId: string, step: number, promptIndex: number) {
+  const [row] = await db
+    .select()
+    .from(samples)
+    .where(and(eq(samples.runId, runId), eq(samples.step, step), eq(samples.promptIndex, promptIndex)));
+  return row ?? null;
 }

@@ -11,6 +11,7 @@ import { requireActingAgent } from '../agents/agents.service.js';
 import { findStrategiesByIds } from '../captions/captions.store.js';
 import { stagedCaptions } from '../captions/captions.service.js';
 import { appendEvents } from '../runs/events.store.js';
+import { announceRunChanged } from '../runs/run-feeds.js';
 import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
 import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
@@ -35,9 +36,6 @@ interface DispatchDeps {
   notifier: Notifier;
 }
 
-/** Tells subscribers (and, later, dashboards) that a run changed; delivered after COMMIT. */
-export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'experimentId' | 'status'>) =>
-  notify(tx, Channels.runChanged, { runId: run.id, experimentId: run.experimentId, status: run.status });
 
 async function claimOnce(deps: DispatchDeps, agentId: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
@@ -113,7 +111,7 @@ export async function claimRun(
  * A fenced write matched no row: say why. The lease is checked before ownership, so a zombie whose
  * key differs from the new holder's still learns LEASE_LOST and stops its trainer.
  */
-async function explainFencedMiss(db: Executor, principal: Principal, runId: string, leaseToken: string, action: string): Promise<never> {
+export async function explainFencedMiss(db: Executor, principal: Principal, runId: string, leaseToken: string, action: string): Promise<never> {
   const run = await store.runForDiagnosis(db, runId);
   if (!run) throw notFound('runId', 'Run', runId);
   if (run.lease_token !== leaseToken) throw leaseLost(runId);
@@ -166,7 +164,7 @@ export async function heartbeat(
       },
     );
     if (!beat) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'heartbeat');
-    if (p) await notify(tx, Channels.runChanged, { runId, progress: p.step, status: beat.status });
+    if (p) await announceRunChanged(tx, { id: runId, experimentId: beat.experiment_id, status: beat.status });
     return { leaseExpiresAt: beat.lease_expires_at as Date | string, cancelRequested: beat.status === 'CANCELLING' };
   });
 }

@@ -117,7 +117,7 @@ export async function heartbeat(
   ttlSeconds: number,
   progress: Progress | null,
 ) {
-  const beat = await rows<{ lease_expires_at: unknown; status: RunRecord['status'] }>(
+  const beat = await rows<{ lease_expires_at: unknown; status: RunRecord['status']; experiment_id: string }>(
     db,
     sql`/* heartbeat */
     with beat as (
@@ -129,12 +129,12 @@ export async function heartbeat(
         vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
         gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
       where ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
-      returning agent_id, lease_expires_at, status
+      returning agent_id, lease_expires_at, status, experiment_id
     ),
     seen as (
       update agents set last_seen_at = now() where id = (select agent_id from beat)
     )
-    select lease_expires_at, status from beat`,
+    select lease_expires_at, status, experiment_id from beat`,
   );
   return beat[0] ?? null;
 }
@@ -210,6 +210,7 @@ export async function retryRun(db: Executor, runId: string) {
 
 export interface ReapedRun {
   id: string;
+  experiment_id: string;
   status: 'QUEUED' | 'FAILED' | 'CANCELLED';
   attempt: number;
   not_before: unknown;
@@ -252,7 +253,7 @@ export async function reapExpiredLeases(db: Executor, backoffSeconds: number, li
         then 'The agent stopped heartbeating and no attempts are left (' || r.attempt || ' claims)' else r.error_message end
     from expired e
     where r.id = e.id
-    returning r.id, r.status, r.attempt, r.not_before`,
+    returning r.id, r.experiment_id, r.status, r.attempt, r.not_before`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { desc, eq } from 'drizzle-orm';
+import { asc, desc, eq, inArray } from 'drizzle-orm';
 import { runEvents } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { notify, Channels } from '../../db/notify.js';
@@ -36,3 +36,7 @@ export async function findEventById(db: Executor, id: number) {
 }
 
 
+
+export function findEventsByIds(db: Executor, ids: number[]) {
+  return db.select().from(runEvents).where(inArray(runEvents.id, ids)).orderBy(asc(runEvents.id));
+}

@@ -1,0 +1,80 @@
+// Checkpoints and samples reported by the agent holding the run.
+import { z } from 'zod';
+import type { Database } from '../../db/client.js';
+import { badInput } from '../../graphql/errors.js';
+import { parseId } from '../../graphql/ids.js';
+import type { Principal } from '../keys/keys.service.js';
+import { explainFencedMiss } from '../dispatch/dispatch.service.js';
+import { announceRunChanged } from '../runs/run-feeds.js';
+import { appendEvents } from '../runs/events.store.js';
+import { findRunsByIds } from '../runs/runs.store.js';
+import { parseInput } from '../validation.js';
+import * as store from './checkpoints.store.js';
+
+const checkpointInput = z.object({
+  step: z.number().int().min(0, 'must be 0 or more'),
+  path: z.string().trim().min(1, 'must not be empty').max(4096),
+  sizeBytes: z.number().min(0, 'must not be negative').nullish(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+    .transform((s) => s.toLowerCase())
+    .nullish(),
+  isFinal: z.boolean().nullish(),
+  pruned: z.boolean().nullish(),
+});
+
+export async function reportCheckpoint(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+  const runId = parseId(args.runId, 'runId');
+  const c = parseInput(checkpointInput, args.input, 'input');
+  return db.transaction(async (tx) => {
+    const [run] = await findRunsByIds(tx, [runId]);
+    // The final checkpoint is the one at the run's last step: exactly one per run.
+    if (run && c.isFinal && c.step !== run.steps) throw badInput('input.step', `the final checkpoint is at step ${run.steps}, the run's total`);
+    const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
+    const before = await store.findCheckpointByRunStep(tx, runId, c.step);
+    const saved = await store.upsertCheckpoint(tx, fence, {
+      step: c.step,
+      path: c.path,
+      sizeBytes: c.sizeBytes ?? null,
+      sha256: c.sha256 ?? null,
+      isFinal: c.isFinal ?? false,
+      pruned: c.pruned ?? false,
+    });
+    if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a checkpoint for');
+    const changed = !before || before.path !== saved.path || before.sha256 !== saved.sha256 || before.isFinal !== saved.isFinal || (before.prunedAt == null) !== (saved.prunedAt == null);
+    if (changed) {
+      const type = c.pruned ? 'CHECKPOINT_PRUNED' : 'CHECKPOINT_SAVED';
+      await appendEvents(tx, [{ runId, type, message: `${c.pruned ? 'Pruned' : 'Saved'} checkpoint at step ${c.step}${saved.isFinal ? ' (final)' : ''}`, data: { step: c.step, checkpointId: saved.id } }]);
+      await announceRunChanged(tx, run!);
+    }
+    return saved;
+  });
+}
+
+const sampleInput = z.object({
+  step: z.number().int().min(0, 'must be 0 or more'),
+  promptIndex: z.number().int().min(0, 'must be 0 or more'),
+  prompt: z.string().max(2000).nullish(),
+  path: z.string().trim().min(1, 'must not be empty').max(4096),
+});
+
+export async function reportSample(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+  const runId = parseId(args.runId, 'runId');
+  const s = parseInput(sampleInput, args.input, 'input');
+  return db.transaction(async (tx) => {
+    const before = await store.findSampleByKey(tx, runId, s.step, s.promptIndex);
+    const saved = await store.upsertSample(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, {
+      step: s.step,
+      promptIndex: s.promptIndex,
+      prompt: s.prompt ?? null,
+      path: s.path,
+    });
+    if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a sample for');
+    if (!before || before.path !== saved.path) {
+      const [run] = await findRunsByIds(tx, [runId]);
+      await announceRunChanged(tx, run!);
+    }
+    return saved;
+  });
+}

@@ -1,0 +1,205 @@
+import { z } from 'zod';
+import type { Database, Executor } from '../../db/client.js';
+import { Channels, notify } from '../../db/notify.js';
+import type { KeyedFeed } from '../../db/feed.js';
+import { apiError, badInput, notFound } from '../../graphql/errors.js';
+import { isId, parseId } from '../../graphql/ids.js';
+import { LiveQueue } from '../../graphql/live-queue.js';
+import type { Principal } from '../keys/keys.service.js';
+import { explainFencedMiss } from '../dispatch/dispatch.service.js';
+import { findRunsByIds } from '../runs/runs.store.js';
+import * as store from './metrics.store.js';
+
+export const MAX_POINTS_PER_REPORT = 5000;
+export const EMA_ALPHA = 0.1;
+export const MAX_CURVE_POINTS = 10_000;
+
+export interface LossPointOut {
+  step: number;
+  loss: number;
+  lr: number | null;
+  recordedAt: unknown;
+}
+
+/** What a NOTIFY on the loss channel carries: which attempt wrote which steps. */
+export interface LossNote {
+  runId: string;
+  attempt: number;
+  from: number;
+  to: number;
+}
+
+export interface LiveLossBatch {
+  attempt: number;
+  points: (LossPointOut & { attempt: number })[];
+}
+
+export type LossFeed = KeyedFeed<LossNote, LiveLossBatch>;
+
+const pointsInput = z.array(
+  z.object({
+    step: z.number().int().min(0, 'must be 0 or more'),
+    loss: z.number().refine(Number.isFinite, 'must be a finite number'),
+    lr: z.number().refine(Number.isFinite, 'must be a finite number').nullish(),
+  }),
+);
+
+/** Folds points (in step order, all after the summary's last step) into the summary. */
+function extendSummary(s: store.Summary, points: { step: number; loss: number }[]): store.Summary {
+  const next = { ...s };
+  for (const p of points) {
+    next.points += 1;
+    next.last_step = p.step;
+    next.last_loss = p.loss;
+    if (next.min_loss == null || p.loss < next.min_loss) {
+      next.min_loss = p.loss;
+      next.min_loss_step = p.step;
+    }
+    next.ema_loss = next.ema_loss == null ? p.loss : EMA_ALPHA * p.loss + (1 - EMA_ALPHA) * next.ema_loss;
+  }
+  return next;
+}
+
+export async function reportLoss(db: Database, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
+  if (args.points.length > MAX_POINTS_PER_REPORT) {
+    throw apiError('PAYLOAD_TOO_LARGE', `points: at most ${MAX_POINTS_PER_REPORT} per call, got ${args.points.length}`, { field: 'points' });
+  }
+  const runId = parseId(args.runId, 'runId');
+  const points = z
+    .array(z.unknown())
+    .parse(args.points)
+    .map((p, i) => {
+      const parsed = pointsInput.element.safeParse(p);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw badInput(`points.${i}.${issue.path.join('.')}`, issue.message);
+      }
+      return { step: parsed.data.step, loss: parsed.data.loss, lr: parsed.data.lr ?? null };
+    })
+    .sort((a, b) => a.step - b.step);
+  for (let i = 1; i < points.length; i++) {
+    if (points[i]!.step === points[i - 1]!.step) throw badInput('points', `step ${points[i]!.step} appears twice in this batch`);
+  }
+
+  return db.transaction(async (tx) => {
+    const result = await store.insertLossPoints(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, points);
+    if (!result) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report loss for');
+    const { written, attempt } = result;
+    if (written.length > 0) {
+      const summary = (await store.lockSummary(tx, runId))!;
+      const writtenSteps = new Set(written.map((w) => w.step));
+      const appended = written.every((w) => w.inserted) && (summary.last_step == null || points[0]!.step > summary.last_step);
+      if (appended) {
+        await store.saveSummary(tx, runId, extendSummary(summary, points.filter((p) => writtenSteps.has(p.step))));
+      } else {
+        // Earlier steps were rewritten (a newer attempt resuming): recompute from the points.
+        await store.recomputeSummary(tx, runId, EMA_ALPHA);
+      }
+      const steps = written.map((w) => w.step);
+      await notify(tx, Channels.lossReported, { runId, attempt, from: Math.min(...steps), to: Math.max(...steps) } satisfies LossNote);
+    }
+    return { accepted: written.length, duplicates: points.length - written.length };
+  });
+}
+
+const toPoint = (r: store.LossPointRow & { attempt: number }) => ({ step: r.step, loss: r.loss, lr: r.lr, recordedAt: r.recorded_at, attempt: r.attempt });
+
+export async function lossPoints(db: Executor, runId: string, args: { afterStep?: number | null; first?: number | null }) {
+  const first = args.first ?? 1000;
+  if (first < 0 || first > MAX_CURVE_POINTS) throw badInput('first', `must be between 0 and ${MAX_CURVE_POINTS}`);
+  return (await store.listLossPoints(db, runId, { afterStep: args.afterStep ?? -1, limit: first })).map(toPoint);
+}
+
+function checkCurveArgs(args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
+  const maxPoints = args.maxPoints ?? 1000;
+  if (maxPoints < 1 || maxPoints > MAX_CURVE_POINTS) throw badInput('maxPoints', `must be between 1 and ${MAX_CURVE_POINTS}`);
+  if (args.fromStep != null && args.fromStep < 0) throw badInput('fromStep', 'must be 0 or more');
+  if (args.fromStep != null && args.toStep != null && args.toStep < args.fromStep) throw badInput('toStep', 'must not be below fromStep');
+  return maxPoints;
+}
+
+const toBucket = (b: store.BucketRow) => ({
+  step: b.step,
+  fromStep: b.from_step,
+  toStep: b.to_step,
+  min: b.min,
+  max: b.max,
+  mean: Number(b.mean),
+  last: b.last,
+  count: b.count,
+});
+
+export async function lossCurve(db: Executor, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
+  const maxPoints = checkCurveArgs(args);
+  return (await store.lossCurves(db, [runId], { maxPoints, fromStep: args.fromStep, toStep: args.toStep })).map(toBucket);
+}
+
+export async function lossCurves(db: Executor, args: { runIds: string[]; maxPoints?: number | null }) {
+  const maxPoints = checkCurveArgs(args);
+  if (args.runIds.length > 100) throw badInput('runIds', 'at most 100 runs at once');
+  const ids = [...new Set(args.runIds.map((id, i) => parseId(id, `runIds.${i}`)))];
+  const [runs, buckets] = await Promise.all([findRunsByIds(db, ids), store.lossCurves(db, ids, { maxPoints })]);
+  const byRun = new Map<string, ReturnType<typeof toBucket>[]>(ids.map((id) => [id, []]));
+  for (const b of buckets) byRun.get(b.run_id)?.push(toBucket(b));
+  const found = new Map(runs.map((r) => [r.id, r]));
+  return ids.flatMap((id) => (found.has(id) ? [{ run: found.get(id)!, buckets: byRun.get(id)! }] : []));
+}
+
+/** The live feed's loader: one query per notification per process, whatever the subscriber count. */
+export function loadLossBatch(db: Executor) {
+  return async (note: LossNote): Promise<LiveLossBatch | null> => {
+    const found = await store.listLossPoints(db, note.runId, { afterStep: note.from - 1, toStep: note.to, attempt: note.attempt, limit: MAX_POINTS_PER_REPORT });
+    return found.length ? { attempt: note.attempt, points: found.map(toPoint) } : null;
+  };
+}
+
+const REPLAY_PAGE = 5000;
+/** About 2.5 M points: a subscriber further behind than this is dropped. */
+const MAX_PENDING_BATCHES = 500;
+
+/**
+ * runLoss: replay (step > sinceStep) then live, with no gap and no duplicate across the switch.
+ * The live feed is joined before the replay query runs, so nothing committed after the replay's
+ * snapshot is missed; what the replay already sent is dropped from live batches by a high-water
+ * mark on (attempt, step) — a newer attempt rewriting earlier steps is new data and passes.
+ */
+export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { runId: string; sinceStep?: number | null }) {
+  if (!isId(args.runId) || (await findRunsByIds(db, [args.runId])).length === 0) throw notFound('runId', 'Run', args.runId);
+  const runId = args.runId.toLowerCase();
+  let mark = { attempt: -1, step: -1 };
+  const passes = (p: { attempt: number; step: number }) => p.attempt > mark.attempt || (p.attempt === mark.attempt && p.step > mark.step);
+  const advance = (p: { attempt: number; step: number }) => {
+    if (passes(p)) mark = { attempt: p.attempt, step: p.step };
+  };
+
+  let replaying = args.sinceStep != null;
+  const held: LiveLossBatch[] = [];
+  const queue = new LiveQueue<{ runId: string; points: LossPointOut[] }>({
+    maxPending: MAX_PENDING_BATCHES,
+    coalesce: (a, b) => (a.points.length + b.points.length <= REPLAY_PAGE ? { runId, points: [...a.points, ...b.points] } : null),
+    onClose: () => unsubscribe(),
+  });
+  const deliver = (batch: LiveLossBatch) => {
+    const fresh = batch.points.filter(passes);
+    fresh.forEach(advance);
+    if (fresh.length) queue.push({ runId, points: fresh });
+  };
+  const unsubscribe = await feed.subscribe(runId, (batch) => (replaying ? held.push(batch) : deliver(batch)));
+
+  if (replaying) {
+    void (async () => {
+      let after = args.sinceStep!;
+      for (;;) {
+        const page = (await store.listLossPoints(db, runId, { afterStep: after, limit: REPLAY_PAGE })).map(toPoint);
+        if (page.length === 0) break;
+        page.forEach(advance);
+        queue.push({ runId, points: page });
+        after = page.at(-1)!.step;
+        if (page.length < REPLAY_PAGE) break;
+      }
+      replaying = false;
+      held.splice(0).forEach(deliver);
+    })().catch((err) => queue.fail(err));
+  }
+  return queue;
+}
