@@ -30,7 +30,13 @@ export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, 
   if (depthErrors.length) {
     throw apiError('QUERY_TOO_COMPLEX', `Query is nested deeper than ${MAX_DEPTH} levels`, { maxDepth: MAX_DEPTH, http: { status: 400 } });
   }
-  const cost = getComplexity({ schema, query: document, variables, operationName: operationName ?? undefined, estimators: [estimator] });
+  let cost: number;
+  try {
+    cost = getComplexity({ schema, query: document, variables, operationName: operationName ?? undefined, estimators: [estimator] });
+  } catch (err) {
+    // getComplexity coerces the variables first; a bad one (1e999 for a Float) is the client's error.
+    throw apiError('BAD_USER_INPUT', err instanceof Error ? err.message : String(err));
+  }
   if (cost > MAX_COST) {
     throw apiError('QUERY_TOO_COMPLEX', `Query would cost ${cost}; the budget is ${MAX_COST}. Ask for fewer items per list`, {
       cost,

@@ -21,6 +21,11 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
   private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
   private failure: unknown = null;
   private closed = false;
+  private roomWaiters: (() => void)[] = [];
+
+  private wakeProducers() {
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
+  }
 
   constructor(private readonly options: LiveQueueOptions<T>) {}
 
@@ -50,6 +55,7 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
     if (this.closed || this.failure) return;
     this.failure = error;
     this.pending.length = 0;
+    this.wakeProducers();
     this.options.onClose();
     if (this.waiter) {
       const { reject } = this.waiter;
@@ -62,8 +68,20 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
     return this.pending.length;
   }
 
+  /** For producers that can wait (a replay from the database): resolves once fewer than `n` items wait. */
+  async roomFor(n: number) {
+    while (this.pending.length >= n && !this.closed && !this.failure) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    return !this.closed && !this.failure;
+  }
+
   next(): Promise<IteratorResult<T>> {
-    if (this.pending.length) return Promise.resolve({ value: this.pending.shift()!, done: false });
+    if (this.pending.length) {
+      const value = this.pending.shift()!;
+      this.wakeProducers();
+      return Promise.resolve({ value, done: false });
+    }
     if (this.failure) {
       const error = this.failure;
       this.closed = true;
@@ -79,6 +97,7 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
     if (!this.closed) {
       this.closed = true;
       this.pending.length = 0;
+      this.wakeProducers();
       if (!this.failure) this.options.onClose();
       this.waiter?.resolve({ value: undefined, done: true });
       this.waiter = null;

@@ -154,8 +154,8 @@ export function loadLossBatch(db: Executor) {
 }
 
 const REPLAY_PAGE = 5000;
-/** About 2.5 M points: a subscriber further behind than this is dropped. */
-const MAX_PENDING_BATCHES = 500;
+/** Batches of up to REPLAY_PAGE points: a live subscriber about 100,000 points behind is dropped. */
+const MAX_PENDING_BATCHES = 20;
 
 /**
  * runLoss: replay (step > sinceStep) then live, with no gap and no duplicate across the switch.
@@ -190,6 +190,8 @@ export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { run
     void (async () => {
       let after = args.sinceStep!;
       for (;;) {
+        // The replay reads the next page only when the client has taken the previous ones.
+        if (!(await queue.roomFor(2))) return;
         const page = (await store.listLossPoints(db, runId, { afterStep: after, limit: REPLAY_PAGE })).map(toPoint);
         if (page.length === 0) break;
         page.forEach(advance);

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from './helpers/databases.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
+import { registerAgent, type TestAgent } from './helpers/agents.js';
+
+const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+const curveQuery = `query($id: ID!, $max: Int, $from: Int, $to: Int) { run(id: $id) { lossCurve(maxPoints: $max, fromStep: $from, toStep: $to) { step fromStep toStep min max mean last count } } }`;
+
+describe.each(databaseKinds)('loss curves on %s', (kind) => {
+  let t: TestServer;
+  let basics: Basics;
+  let agent: TestAgent;
+  const losses = Array.from({ length: 10_000 }, (_, step) => ({ step, loss: 0.3 + 0.2 * Math.exp(-step / 2000) + 0.01 * Math.cos(step) }));
+  const SPIKE_STEP = 6_789;
+  losses[SPIKE_STEP]!.loss = 7.5;
+  let runId: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(kind, { reaperIntervalSeconds: 3600 });
+    basics = await createBasics(t.admin);
+    agent = await registerAgent(t, { gpus: [0, 1].map((index) => ({ index, name: 'A', memoryMb: 24_000 })) });
+    runId = (await queueRun(t.admin, basics)).id;
+    const claim = (await agent.claim())!;
+    for (let i = 0; i < losses.length; i += 5000) await agent.client.ok(report, { r: runId, t: claim.leaseToken, p: losses.slice(i, i + 5000) });
+  });
+  afterAll(() => t?.stop());
+
+  it('folds 10,000 points into at most maxPoints buckets whose counts add up, computed against the raw points', async () => {
+    const { run } = await t.admin.ok(curveQuery, { id: runId, max: 300 });
+    const buckets = run.lossCurve;
+    expect(buckets.length).toBeLessThanOrEqual(300);
+    expect(buckets.length).toBeGreaterThan(290);
+    expect(buckets.reduce((n: number, b: any) => n + b.count, 0)).toBe(10_000);
+    for (const b of buckets) {
+      const inBucket = losses.filter((p) => p.step >= b.fromStep && p.step <= b.toStep);
+      expect(b.count).toBe(inBucket.length);
+      expect(b.min).toBe(Math.min(...inBucket.map((p) => p.loss)));
+      expect(b.max).toBe(Math.max(...inBucket.map((p) => p.loss)));
+      expect(b.mean).toBeCloseTo(inBucket.reduce((s, p) => s + p.loss, 0) / inBucket.length, 10);
+      expect(b.last).toBe(inBucket.at(-1)!.loss);
+      expect(b.step).toBe(b.toStep);
+    }
+    // Buckets tile the steps in order, without overlap.
+    for (let i = 1; i < buckets.length; i++) expect(buckets[i].fromStep).toBe(buckets[i - 1].toStep + 1);
+  });
+
+  it('keeps a single-step spike visible as its bucket max', async () => {
+    const { run } = await t.admin.ok(curveQuery, { id: runId, max: 50 });
+    const spike = run.lossCurve.find((b: any) => b.fromStep <= SPIKE_STEP && b.toStep >= SPIKE_STEP);
+    expect(spike.max).toBe(7.5);
+    expect(spike.mean).toBeLessThan(1); // averaged away, which is why max is kept
+  });
+
+  it('honours inclusive step bounds', async () => {
+    const { run } = await t.admin.ok(curveQuery, { id: runId, max: 1000, from: 100, to: 199 });
+    expect(run.lossCurve).toHaveLength(100);
+    expect(run.lossCurve[0]).toMatchObject({ fromStep: 100, toStep: 100, count: 1, last: losses[100]!.loss });
+    expect(run.lossCurve.at(-1)).toMatchObject({ fromStep: 199, toStep: 199 });
+    await t.admin.fails('BAD_USER_INPUT', curveQuery, { id: runId, from: 10, to: 5 }, 'toStep');
+    await t.admin.fails('BAD_USER_INPUT', curveQuery, { id: runId, max: 0 }, 'maxPoints');
+  });
+
+  it('returns several runs in one round trip, and nothing for a run without points', async () => {
+    const empty = await queueRun(t.admin, basics);
+    const { lossCurves } = await t.admin.ok(`query($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 20) { run { id } buckets { count } } }`, { ids: [runId, empty.id] });
+    expect(lossCurves.map((c: any) => c.run.id)).toEqual([runId, empty.id]);
+    expect(lossCurves[0].buckets.reduce((n: number, b: any) => n + b.count, 0)).toBe(10_000);
+    expect(lossCurves[1].buckets).toEqual([]);
+  });
+});
