@@ -32,7 +32,10 @@ export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, 
   }
   let cost: number;
   try {
-    cost = getComplexity({ schema, query: document, variables, operationName: operationName ?? undefined, estimators: [estimator] });
+    // The estimator reads only numeric arguments (first, maxPoints); big list variables (5,000 loss
+    // points) would be coerced a second time for nothing, so they are passed empty.
+    const light = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, Array.isArray(v) ? [] : v]));
+    cost = getComplexity({ schema, query: document, variables: light, operationName: operationName ?? undefined, estimators: [estimator] });
   } catch (err) {
     // getComplexity coerces the variables first; a bad one (1e999 for a Float) is the client's error.
     throw apiError('BAD_USER_INPUT', err instanceof Error ? err.message : String(err));

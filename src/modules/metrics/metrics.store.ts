@@ -9,27 +9,30 @@ export interface LossPointRow {
   recorded_at: unknown;
 }
 
-export interface WrittenPoint {
-  step: number;
-  /** false when it replaced an older attempt's point at the same step */
-  inserted: boolean;
-}
-
 /**
- * insertLossPoints, in one statement, fenced by the lease: the run row is locked FOR SHARE with the
- * token in the WHERE clause, so a reaper that requeued the run (clearing the token) either commits
- * first — then no row matches and nothing is written — or waits for this batch to commit.
- * ON CONFLICT replaces a point only for a newer attempt: a retried batch, or a zombie's older
- * attempt, changes nothing. Returns null when the fence did not match.
+ * recordLossBatch, in one statement: the lease fence, the insert, the summary and the NOTIFY.
+ *
+ * - Fence: the run row is locked FOR SHARE with the token in its WHERE clause, so a reaper that
+ *   requeued the run (clearing the token) either committed first — no row matches, nothing is
+ *   written — or waits for this batch to commit.
+ * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
+ *   changes nothing.
+ * - Summary: when the batch only appends after the summary's last step (training moving forward,
+ *   the common case) it is folded in here. The EMA (α, seeded with the first point) over k new
+ *   points in step order is  Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch).
+ *   The UPDATE re-reads the summary row if a concurrent batch changed it, so the fold is never
+ *   applied to a stale summary. Otherwise `summarized` is false and the caller recomputes.
  */
-export async function insertLossPoints(
+export async function recordLossBatch(
   db: Executor,
   fence: { runId: string; leaseToken: string; apiKeyId: string },
   points: { step: number; loss: number; lr: number | null }[],
-): Promise<{ attempt: number; written: WrittenPoint[] } | null> {
-  const result = await rows<{ attempt: number | null; written: WrittenPoint[] | null }>(
+  alpha: number,
+  channel: string,
+) {
+  const result = await rows<{ attempt: number | null; written: number; summarized: boolean }>(
     db,
-    sql`/* insertLossPoints */
+    sql`/* recordLossBatch */
     with run as (
       select r.id, r.attempt from runs r
       where r.id = ${fence.runId} and r.lease_token = ${fence.leaseToken}
@@ -48,39 +51,42 @@ export async function insertLossPoints(
       on conflict (run_id, step) do update
         set loss = excluded.loss, lr = excluded.lr, attempt = excluded.attempt, recorded_at = now()
         where loss_points.attempt < excluded.attempt
-      returning step, (xmax = 0) as inserted
+      returning step, loss, (xmax = 0) as inserted
+    ),
+    ordered as (
+      select step, loss, inserted, row_number() over (order by step) - 1 as j, count(*) over () as k from written
+    ),
+    batch as (
+      select count(*)::int as n, count(*) filter (where inserted)::int as inserted,
+        min(step) as min_step, max(step) as max_step,
+        sum(loss * ${alpha}::float8 * power(1 - ${alpha}::float8, k - 1 - j)) as fold,
+        (array_agg(loss order by step))[1] as first_loss,
+        (array_agg(loss order by step desc))[1] as last_loss,
+        min(loss) as min_loss,
+        (array_agg(step order by loss, step))[1] as min_loss_step
+      from ordered
+    ),
+    summary as (
+      update run_summaries s set
+        points = s.points + b.n,
+        last_step = b.max_step,
+        last_loss = b.last_loss,
+        min_loss = least(s.min_loss, b.min_loss),
+        min_loss_step = case when s.min_loss is null or b.min_loss < s.min_loss then b.min_loss_step else s.min_loss_step end,
+        ema_loss = b.fold + power(1 - ${alpha}::float8, b.n) * coalesce(s.ema_loss, b.first_loss),
+        updated_at = now()
+      from batch b
+      where s.run_id = ${fence.runId} and b.n > 0 and b.n = b.inserted
+        and (s.last_step is null or b.min_step > s.last_step)
+      returning 1
     )
-    select (select attempt from run) as attempt,
-           (select json_agg(json_build_object('step', step, 'inserted', inserted)) from written) as written`,
+    select (select attempt from run) as attempt, b.n as written, exists (select 1 from summary) as summarized,
+      case when b.n > 0 then pg_notify(${channel}, json_build_object(
+        'runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', b.min_step, 'to', b.max_step)::text) end
+    from batch b`,
   );
   const row = result[0]!;
-  if (row.attempt == null) return null;
-  const written = typeof row.written === 'string' ? (JSON.parse(row.written) as WrittenPoint[]) : (row.written ?? []);
-  return { attempt: row.attempt, written };
-}
-
-export interface Summary {
-  points: number;
-  last_step: number | null;
-  last_loss: number | null;
-  min_loss: number | null;
-  min_loss_step: number | null;
-  ema_loss: number | null;
-}
-
-export async function lockSummary(db: Executor, runId: string) {
-  const found = await rows<Summary>(
-    db,
-    sql`/* lockSummary */ select points, last_step, last_loss, min_loss, min_loss_step, ema_loss from run_summaries where run_id = ${runId} for update`,
-  );
-  return found[0] ?? null;
-}
-
-export async function saveSummary(db: Executor, runId: string, s: Summary) {
-  await db.execute(sql`/* saveSummary */
-    update run_summaries set points = ${s.points}, last_step = ${s.last_step}, last_loss = ${s.last_loss},
-      min_loss = ${s.min_loss}, min_loss_step = ${s.min_loss_step}, ema_loss = ${s.ema_loss}, updated_at = now()
-    where run_id = ${runId}`);
+  return row.attempt == null ? null : { attempt: row.attempt, written: row.written, summarized: row.summarized };
 }
 
 /**
