@@ -1,0 +1,780 @@
+// A stand-in for ai-toolkit's `python run.py /abs/config.yaml`, for tests and demos without a GPU.
+// It prints what ai-toolkit prints (stdout-sample.txt: the same lines, tqdm framing on stderr,
+// `\r` refreshes, nested sampling bars with ESC[A) and writes the files it writes (checkpoints,
+// optimizer.pt, samples, config.yaml), generalised to the config's steps, save/sample cadence,
+// checkpoints to keep and prompts.
+//
+//   npx tsx agents/fake-trainer.ts /abs/config.yaml
+//   node --import tsx agents/fake-trainer.ts /abs/config.yaml   (one process: signals reach it directly)
+//
+// Speed: FAKE_STEP_MS (default 20) per training step and per sample image; COLUMNS widens the bars.
+// Failure injection, from the process config (the server merges hyperparameters.extra there):
+//   loralab_fake_trainer:
+//     fail: oom | signal | gated | error | hang   # what goes wrong
+//     atStep: 5            # 0-based step at which it happens (default 0; gated fails at model load)
+//     signal: SIGKILL      # for fail: signal (default SIGKILL; SIGSEGV also plausible)
+//     message: "…"         # for fail: error
+//     once: true           # fail only the first time in this output folder (a retry then succeeds)
+//     stepMs: 0            # overrides FAKE_STEP_MS
+//     oomSkipSteps: [3]    # print "# OOM during training step, skipping batch 1/3 #" there and go on
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import {
+  CONFIG_FILE,
+  OPTIMIZER_FILE,
+  SAMPLES_DIR,
+  SAMPLES_TMP_DIR,
+  checkpointFileName,
+  checkpointStepFromFileName,
+  sampleFileName,
+  type SampleExt,
+} from './files.js';
+import { grayJpeg, grayPng } from './fake-trainer/images.js';
+import { pyExp, pyJsonDumps, pyStr } from './fake-trainer/python.js';
+import { TqdmBar } from './fake-trainer/tqdm.js';
+import { encodeSafetensors, readSafetensorsMetadata, stepFromMetadata } from './safetensors.js';
+
+export interface FakeTrainerIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Subscribes to SIGINT; returns the unsubscribe. */
+  onSigint: (handler: () => void) => () => void;
+  /** Ends this process with a signal (fail: signal). */
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+type FailMode = 'oom' | 'signal' | 'gated' | 'error' | 'hang';
+
+interface Injection {
+  fail: FailMode | null;
+  atStep: number;
+  signal: NodeJS.Signals;
+  message: string;
+  once: boolean;
+  stepMs: number | null;
+  oomSkipSteps: Set<number>;
+}
+
+const FAILED_ONCE_MARKER = '.loralab_fake_trainer_failed';
+const TOOLKIT = '/workspace/ai-toolkit';
+const SITE = '/usr/local/lib/python3.11/site-packages';
+
+/** An exception that ai-toolkit's run.py would print as "Error running job: <message>" before re-raising. */
+class JobFailure extends Error {
+  constructor(
+    message: string,
+    readonly exceptionType: string,
+    readonly frames: string[],
+  ) {
+    super(message);
+  }
+}
+
+/** SIGINT arrived: Python's KeyboardInterrupt. */
+class Stopped extends Error {}
+
+/**
+ * Keeps stdout and stderr in the order they were written. Node writes to pipes asynchronously, so
+ * without waiting for each chunk to reach the OS, a print() could overtake the bar refresh before
+ * it when both streams end in one pipe (2>&1), which the real trainer never does.
+ */
+class Output {
+  private chunks: { stream: NodeJS.WritableStream; text: string }[] = [];
+  private lastChar = '\n';
+
+  constructor(
+    private readonly stdout: NodeJS.WritableStream,
+    private readonly stderr: NodeJS.WritableStream,
+  ) {}
+
+  /** Python's print(). */
+  print(line = ''): void {
+    this.write(this.stdout, `${line}\n`);
+  }
+
+  /** tqdm's writes. */
+  bar = (text: string): void => {
+    this.write(this.stderr, text);
+  };
+
+  stdoutRaw(text: string): void {
+    this.write(this.stdout, text);
+  }
+
+  stderrRaw(text: string): void {
+    this.write(this.stderr, text);
+  }
+
+  /** Whether the last thing written left a line open (a bar refresh has no '\n'). */
+  get lineOpen(): boolean {
+    return this.lastChar !== '\n';
+  }
+
+  async flush(): Promise<void> {
+    const chunks = this.chunks;
+    this.chunks = [];
+    for (const c of chunks) {
+      await new Promise<void>((resolve) => {
+        c.stream.write(c.text, () => resolve());
+      });
+    }
+  }
+
+  private write(stream: NodeJS.WritableStream, text: string): void {
+    if (text.length === 0) return;
+    const last = this.chunks[this.chunks.length - 1];
+    if (last !== undefined && last.stream === stream) last.text += text;
+    else this.chunks.push({ stream, text });
+    this.lastChar = text[text.length - 1]!;
+  }
+}
+
+export async function main(argv: string[], io: FakeTrainerIo = processIo()): Promise<number> {
+  const out = new Output(io.stdout, io.stderr);
+  const configFiles = configFileArguments(argv);
+  if (configFiles.length === 0) {
+    out.stderrRaw(
+      'usage: run.py [-h] [-r] [-n NAME] [-l LOG] config_file_list [config_file_list ...]\n' +
+        'run.py: error: the following arguments are required: config_file_list\n',
+    );
+    await out.flush();
+    return 2;
+  }
+
+  const control = new StopControl();
+  const unsubscribe = io.onSigint(() => control.interrupt());
+  try {
+    out.print(`Running ${configFiles.length} job${configFiles.length === 1 ? '' : 's'}`);
+    for (const file of configFiles) await runJob(file, out, io, control);
+    return 0;
+  } catch (err) {
+    if (err instanceof Stopped) {
+      if (out.lineOpen) out.stdoutRaw('\n');
+      out.print('Job stopped');
+      return 0;
+    }
+    if (err instanceof JobFailure) {
+      // run.py: print_acc(f"Error running job: {e}"), print_end_message(), raise e.
+      out.print(`Error running job: ${err.message}`);
+      out.print('');
+      out.print('========================================');
+      out.print('Result:');
+      out.print(' - 0 completed jobs');
+      out.print(' - 1 failure');
+      out.print('========================================');
+      out.stderrRaw(traceback(err));
+      return 1;
+    }
+    throw err;
+  } finally {
+    unsubscribe();
+    control.dispose();
+    await out.flush();
+  }
+}
+
+/** run.py's positional arguments; -n/--name and -l/--log take a value, -r/--recover none. */
+function configFileArguments(argv: string[]): string[] {
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-n' || arg === '--name' || arg === '-l' || arg === '--log') i++;
+    else if (!arg.startsWith('-')) files.push(arg);
+  }
+  return files;
+}
+
+/** SIGINT handling: interrupts the current wait, unless a hang was injected (then only SIGKILL ends it). */
+class StopControl {
+  stopRequested = false;
+  ignoreSigint = false;
+  private wake: (() => void) | null = null;
+  private keepAlive: NodeJS.Timeout | null = null;
+
+  interrupt(): void {
+    if (this.ignoreSigint) return;
+    this.stopRequested = true;
+    this.wake?.();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stopRequested) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  /** Never returns; keeps the process alive until it is killed. */
+  hang(): Promise<never> {
+    this.ignoreSigint = true;
+    this.keepAlive = setInterval(() => {}, 1 << 30);
+    return new Promise<never>(() => {});
+  }
+
+  dispose(): void {
+    if (this.keepAlive !== null) clearInterval(this.keepAlive);
+  }
+}
+
+async function runJob(configFile: string, out: Output, io: FakeTrainerIo, control: StopControl): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(configFile, 'utf8');
+  } catch {
+    throw new JobFailure(`Config file ${configFile} not found`, 'ValueError', [
+      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+      frame('toolkit/job.py', 28, 'get_job', 'config = get_config(config_path, name)'),
+    ]);
+  }
+  // Integers stay bigint so the JSON dump prints 16 and 1.0 the way Python would.
+  const doc = parseDocument(text, { intAsBigInt: true });
+  if (doc.errors.length > 0) {
+    throw new JobFailure(doc.errors[0]!.message, 'yaml.scanner.ScannerError', [
+      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+      frame('toolkit/config.py', 96, 'get_config', 'config = yaml.load(f, Loader=fixed_loader)'),
+    ]);
+  }
+  const root = asRecord(doc.toJS());
+  const config = asRecord(root['config']);
+  const name = config['name'];
+  const processes = config['process'];
+  if (typeof name !== 'string' || !Array.isArray(processes) || processes.length === 0) {
+    throw new JobFailure('config file must have a config.name and a config.process list', 'ValueError', [
+      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+      frame('toolkit/job.py', 31, 'get_job', "raise ValueError('config file is invalid. Missing \"config\" key')"),
+    ]);
+  }
+  const proc = asRecord(processes[0]);
+  const job = new FakeJob(name, proc, text, out, io, control);
+  await job.run();
+}
+
+class FakeJob {
+  private readonly train: Record<string, unknown>;
+  private readonly save: Record<string, unknown>;
+  private readonly sampleConfig: Record<string, unknown>;
+  private readonly model: Record<string, unknown>;
+  private readonly injection: Injection;
+  private readonly stepMs: number;
+  private readonly ncols: number | null;
+  /** `<training_folder>/<name>` as Python would print it (relative when training_folder is). */
+  private readonly saveRootShown: string;
+  private readonly saveRoot: string;
+  private readonly totalSteps: number;
+  private readonly prompts: string[];
+  private readonly samplingOn: boolean;
+  private readonly sampleExt: SampleExt;
+  private readonly seed: number;
+  private readonly lr: number;
+  private ticks = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly proc: Record<string, unknown>,
+    private readonly configText: string,
+    private readonly out: Output,
+    private readonly io: FakeTrainerIo,
+    private readonly control: StopControl,
+  ) {
+    this.train = asRecord(proc['train']);
+    this.save = asRecord(proc['save']);
+    this.sampleConfig = asRecord(proc['sample']);
+    this.model = asRecord(proc['model']);
+    this.injection = readInjection(proc['loralab_fake_trainer']);
+    this.stepMs = this.injection.stepMs ?? nonNegative(Number(io.env['FAKE_STEP_MS'] ?? 20), 20);
+    const columns = Number.parseInt(io.env['COLUMNS'] ?? '', 10);
+    // tqdm without a terminal falls back to COLUMNS − 1.
+    this.ncols = Number.isFinite(columns) && columns > 1 ? columns - 1 : null;
+    this.saveRootShown = pyJoin(String(proc['training_folder'] ?? 'output'), name);
+    this.saveRoot = path.resolve(this.saveRootShown);
+    this.totalSteps = int(this.train['steps'], 1000);
+    const prompts = this.sampleConfig['prompts'];
+    this.prompts = Array.isArray(prompts) ? prompts.map(String) : [];
+    this.samplingOn = this.prompts.length > 0 && !truthy(this.train['disable_sampling']);
+    const ext = String(this.sampleConfig['ext'] ?? this.sampleConfig['format'] ?? 'jpg');
+    this.sampleExt = ext === 'png' ? 'png' : 'jpg';
+    this.seed = int(this.train['seed'], 42);
+    this.lr = num(this.train['lr'], 1e-6);
+  }
+
+  async run(): Promise<void> {
+    const { out } = this;
+    out.print(pyJsonDumps(this.proc));
+    if (truthy(asRecord(this.train['ema_config'])['use_ema'])) out.print('Using EMA');
+    out.print('');
+    out.print('#'.repeat(45));
+    out.print(`# Running job: ${this.name}`);
+    out.print('#'.repeat(45));
+    out.print('');
+    out.print('');
+    out.print('Running  1 process');
+    mkdirSync(this.saveRoot, { recursive: true });
+    writeFileSync(path.join(this.saveRoot, CONFIG_FILE), this.configText);
+
+    this.loadModel();
+    await this.tick(0);
+    const startStep = await this.resumeStep();
+    this.prepareDatasets();
+    await this.tick(0);
+
+    if (this.samplingOn && startStep === 0 && !truthy(this.train['skip_first_sample'])) {
+      out.print('Generating baseline samples before training');
+      await this.sample(0, 0);
+    }
+    await this.trainLoop(startStep);
+  }
+
+  private loadModel(): void {
+    const { out } = this;
+    const quantize = truthy(this.model['quantize']);
+    out.print(truthy(this.model['is_flux']) ? 'Loading Flux model' : 'Loading model');
+    out.print('Loading transformer');
+    if (this.injection.fail === 'gated' && this.shouldFail()) {
+      const repo = String(this.model['name_or_path'] ?? 'black-forest-labs/FLUX.1-dev');
+      const message =
+        '401 Client Error. (Request ID: Root=1-6756a1f2-3c1e5b7d2f4a6e8c0b1d3f5a;9b2e4c6a-1d3f-4a5b-8c7d-0e1f2a3b4c5d)\n\n' +
+        `Cannot access gated repo for url https://huggingface.co/${repo}/resolve/main/transformer/config.json.\n` +
+        `Access to model ${repo} is restricted. You must have access to it and be authenticated to access it. Please log in.`;
+      throw new JobFailure(message, 'huggingface_hub.errors.GatedRepoError', [
+        ...inProcess(1502, 'self.sd.load_model()'),
+        frame('toolkit/stable_diffusion_model.py', 712, 'load_model', 'self.load_flux_model()'),
+        frame('toolkit/stable_diffusion_model.py', 588, 'load_flux_model', 'transformer = FluxTransformer2DModel.from_pretrained('),
+        site('huggingface_hub/utils/_http.py', 426, 'hf_raise_for_status', 'raise _format(GatedRepoError, message, response) from e'),
+      ]);
+    }
+    if (quantize) out.print('Quantizing transformer');
+    out.print('Loading VAE');
+    out.print('Loading T5');
+    if (quantize) out.print('Quantizing T5');
+    out.print('Loading CLIP');
+    out.print('Making pipe');
+    out.print('Preparing Model');
+    const network = asRecord(this.proc['network']);
+    const rank = network['linear'] ?? network['rank'] ?? null;
+    const alpha = network['linear_alpha'] ?? network['alpha'] ?? 1;
+    out.print(`create LoRA network. base dim (rank): ${pyStr(rank)}, alpha: ${pyStr(alpha)}`);
+    out.print('neuron dropout: p=None, rank dropout: p=None, module dropout: p=None');
+    out.print('create LoRA for Text Encoder: 0 modules.');
+    out.print('create LoRA for U-Net: 494 modules.');
+    out.print('enable LoRA for U-Net');
+  }
+
+  /** Like ai-toolkit: the newest checkpoint in the output folder is loaded and its step taken from its metadata. */
+  private async resumeStep(): Promise<number> {
+    const found = readdirSync(this.saveRoot)
+      .map((file) => ({ file, step: checkpointStepFromFileName(this.name, file) }))
+      .filter((c) => c.step !== null);
+    if (found.length === 0) return 0;
+    found.sort((a, b) => rank(a.step) - rank(b.step));
+    const latest = found[found.length - 1]!;
+    this.out.print(`#### IMPORTANT RESUMING FROM ${pyJoin(this.saveRootShown, latest.file)} ####`);
+    const meta = await readSafetensorsMetadata(path.join(this.saveRoot, latest.file));
+    const step = (meta && stepFromMetadata(meta)) ?? (typeof latest.step === 'number' ? latest.step : this.totalSteps);
+    this.out.print(`Found step ${step} in metadata, starting from there`);
+    return step;
+
+    function rank(step: number | 'final' | null): number {
+      return step === 'final' ? Number.MAX_SAFE_INTEGER : (step ?? -1);
+    }
+  }
+
+  private prepareDatasets(): void {
+    const { out } = this;
+    const datasets = Array.isArray(this.proc['datasets']) ? this.proc['datasets'].map(asRecord) : [];
+    for (const ds of datasets) {
+      const folder = String(ds['folder_path'] ?? '');
+      const resolutionValue = ds['resolution'] ?? 512n;
+      const resolutions = (Array.isArray(resolutionValue) ? resolutionValue : [resolutionValue]).map((r) => num(r, 512));
+      // ai-toolkit splits a dataset into one per resolution (preprocess_dataset_raw_config).
+      for (const resolution of resolutions) {
+        out.print(`Dataset: ${folder}`);
+        out.print('  -  Preprocessing image dimensions');
+        const count = countImages(folder);
+        if (count === null) {
+          throw new JobFailure(`[Errno 2] No such file or directory: '${folder}'`, 'FileNotFoundError', [
+            ...inProcess(1664, 'self.data_loader = get_dataloader_from_datasets(self.datasets, self.train_config.batch_size, self.sd)'),
+            frame('toolkit/data_loader.py', 412, '__init__', 'file_list = os.listdir(self.dataset_path)'),
+          ]);
+        }
+        let clock = 0;
+        const simulated = () => clock;
+        if (count > 0) {
+          // Preprocessing is fast: tqdm's throttle hides every refresh but the closing one.
+          const bar = new TqdmBar({ total: count, clock: simulated, write: this.out.bar, ncols: this.ncols });
+          for (let i = 0; i < count; i++) {
+            clock += 0.004;
+            bar.update(1, false);
+          }
+          bar.close(true);
+        }
+        out.print(`  -  Found ${count} images`);
+        if (count === 0) {
+          throw new JobFailure('num_samples should be a positive integer value, but got num_samples=0', 'ValueError', [
+            ...inProcess(1664, 'self.data_loader = get_dataloader_from_datasets(self.datasets, self.train_config.batch_size, self.sd)'),
+            site('torch/utils/data/sampler.py', 164, '__init__', 'raise ValueError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")'),
+          ]);
+        }
+        out.print(`Bucket sizes for ${folder}:`);
+        const buckets = bucketsFor(resolution, count);
+        for (const b of buckets) out.print(`${b.width}x${b.height}: ${b.files} files`);
+        out.print(`${buckets.length} buckets made`);
+
+        const toDisk = truthy(ds['cache_latents_to_disk']);
+        if (toDisk || truthy(ds['cache_latents'])) {
+          out.print(`Caching latents for ${folder}`);
+          if (toDisk) out.print(' - Saving latents to disk');
+          // Seconds per image measured in the reference transcript: 0.21 s at 512 px, 0.62 s at 1024 px.
+          const perImage = 0.21 * Math.pow(resolution / 512, 1.5645);
+          clock = 0;
+          const bar = new TqdmBar({
+            desc: toDisk ? 'Caching latents to disk' : 'Caching latents',
+            total: count,
+            clock: simulated,
+            write: this.out.bar,
+            ncols: this.ncols,
+          });
+          for (let i = 0; i < count; i++) {
+            clock += perImage;
+            bar.update(1);
+          }
+          bar.close(true);
+        }
+      }
+    }
+  }
+
+  private async trainLoop(startStep: number): Promise<void> {
+    const { out, totalSteps } = this;
+    const saveEvery = int(this.save['save_every'], 1000);
+    const sampleEvery = int(this.sampleConfig['sample_every'], 100);
+    const sampleStart = int(this.sampleConfig['sample_start_step'], 0);
+    const bar = new TqdmBar({
+      desc: this.name,
+      total: totalSteps,
+      initial: startStep,
+      clock: realClock,
+      write: this.out.bar,
+      ncols: this.ncols,
+    });
+
+    for (let step = startStep; step < totalSteps; step++) {
+      await this.tick(this.stepMs);
+      if (this.injection.fail !== null && this.injection.fail !== 'gated' && step === this.injection.atStep) {
+        if (this.shouldFail()) await this.failDuringStep();
+      }
+      // A print() lands on the open bar line, exactly as it does with the real trainer.
+      if (this.injection.oomSkipSteps.has(step)) out.print('# OOM during training step, skipping batch 1/3 #');
+
+      const loss = lossText(this.seed, step, totalSteps);
+      bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${loss}`);
+
+      // After a save or a sample ai-toolkit pauses the bar, and the n += 1 redraw does not happen.
+      let paused = false;
+      if (step !== startStep && step % saveEvery === 0) {
+        out.print(`\nSaving at step ${step}`);
+        this.saveCheckpoint(step);
+        paused = true;
+      }
+      if (this.samplingOn && step !== startStep && step % sampleEvery === 0 && step >= sampleStart) {
+        await this.sample(step, 1);
+        paused = true;
+      }
+      bar.update(1, !paused);
+    }
+    bar.close(true);
+    this.saveCheckpoint(undefined);
+    if (this.samplingOn) await this.sample(totalSteps, 0);
+    out.print('');
+  }
+
+  private async failDuringStep(): Promise<void> {
+    const { fail, signal, message } = this.injection;
+    if (fail === 'signal') {
+      await this.out.flush();
+      this.io.kill(signal);
+      // Only reached when kill() did not end the process (an in-process caller's stand-in).
+      throw new JobFailure(`killed by ${signal}`, 'SystemExit', []);
+    }
+    if (fail === 'hang') {
+      await this.out.flush();
+      await this.control.hang();
+    }
+    if (fail === 'oom') {
+      for (let k = 1; k <= 3; k++) this.out.print(`# OOM during training step, skipping batch ${k}/3 #`);
+      throw new JobFailure(
+        'CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB of which 1.12 GiB is free. ' +
+          'Including non-PyTorch memory, this process has 22.42 GiB memory in use. Of the allocated memory 20.91 GiB is allocated by PyTorch, ' +
+          'and 1.08 GiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting ' +
+          'PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  ' +
+          'See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)',
+        'torch.OutOfMemoryError',
+        [
+          ...inProcess(2083, 'loss_dict = self.hook_train_loop(batch_list)'),
+          frame('extensions_built_in/sd_trainer/SDTrainer.py', 1986, 'hook_train_loop', 'loss = self.train_single_accumulation(batch)'),
+          frame('extensions_built_in/sd_trainer/SDTrainer.py', 1912, 'train_single_accumulation', 'self.accelerator.backward(loss)'),
+          site('accelerate/accelerator.py', 2454, 'backward', 'loss.backward(**kwargs)'),
+          site('torch/_tensor.py', 626, 'backward', 'torch.autograd.backward('),
+          site('torch/autograd/graph.py', 823, '_engine_run_backward', 'return Variable._execution_engine.run_backward(  # Calls into the C++ engine to run the backward pass'),
+        ],
+      );
+    }
+    throw new JobFailure(message, 'RuntimeError', [
+      ...inProcess(2083, 'loss_dict = self.hook_train_loop(batch_list)'),
+      frame('extensions_built_in/sd_trainer/SDTrainer.py', 1986, 'hook_train_loop', 'loss = self.train_single_accumulation(batch)'),
+    ]);
+  }
+
+  /** With `once`, the first failure leaves a marker in the output folder and later attempts run clean. */
+  private shouldFail(): boolean {
+    if (!this.injection.once) return true;
+    const marker = path.join(this.saveRoot, FAILED_ONCE_MARKER);
+    if (existsSync(marker)) return false;
+    mkdirSync(this.saveRoot, { recursive: true });
+    writeFileSync(marker, '');
+    return true;
+  }
+
+  private saveCheckpoint(step: number | undefined): void {
+    const file = checkpointFileName(this.name, step);
+    const savedStep = step ?? this.totalSteps;
+    const weights = Buffer.alloc(8);
+    for (let i = 0; i < 4; i++) weights.writeUInt16LE(0x3c00 + ((savedStep + i) % 256), i * 2); // F16 values near 1.0
+    const body = encodeSafetensors(
+      {
+        format: 'pt',
+        name: this.name,
+        ss_output_name: this.name,
+        step: String(savedStep),
+        training_info: JSON.stringify({ step: savedStep, epoch: 0 }),
+      },
+      [{ name: 'transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight', dtype: 'F16', shape: [1, 4], data: weights }],
+    );
+    writeAtomically(path.join(this.saveRoot, file), body);
+    this.out.print(`Saved checkpoint to ${pyJoin(this.saveRootShown, file)}`);
+    writeAtomically(path.join(this.saveRoot, OPTIMIZER_FILE), Buffer.from(`fake optimizer state at step ${savedStep}\n`));
+    this.out.print(`Saved optimizer to ${pyJoin(this.saveRootShown, OPTIMIZER_FILE)}`);
+    this.pruneSaves();
+  }
+
+  /** ai-toolkit keeps the newest max_step_saves_to_keep `<name>_*.safetensors`; the final file never counts. */
+  private pruneSaves(): void {
+    const keep = int(this.save['max_step_saves_to_keep'], 5);
+    const saves = readdirSync(this.saveRoot)
+      .map((file) => ({ file, step: checkpointStepFromFileName(this.name, file) }))
+      .filter((c): c is { file: string; step: number } => typeof c.step === 'number')
+      .sort((a, b) => a.step - b.step);
+    for (const old of saves.slice(0, Math.max(0, saves.length - keep))) {
+      this.out.print(`Removing old save: ${pyJoin(this.saveRootShown, old.file)}`);
+      rmSync(path.join(this.saveRoot, old.file), { force: true });
+    }
+  }
+
+  private async sample(step: number, position: number): Promise<void> {
+    const samplesDir = path.join(this.saveRoot, SAMPLES_DIR);
+    const tmpDir = path.join(samplesDir, SAMPLES_TMP_DIR);
+    mkdirSync(tmpDir, { recursive: true });
+    const bar = new TqdmBar({
+      desc: 'Generating Images',
+      total: this.prompts.length,
+      position,
+      clock: realClock,
+      write: this.out.bar,
+      ncols: this.ncols,
+    });
+    for (let i = 0; i < this.prompts.length; i++) {
+      await this.tick(this.stepMs);
+      const file = sampleFileName({ epochMs: Date.now(), step, promptIndex: i, ext: this.sampleExt });
+      const level = 40 + ((step * 37 + i * 91) % 176);
+      writeFileSync(path.join(tmpDir, file), this.sampleExt === 'png' ? grayPng(level) : grayJpeg(level));
+      renameSync(path.join(tmpDir, file), path.join(samplesDir, file));
+      bar.update(1);
+    }
+    bar.close(false);
+    this.out.stdoutRaw('\n');
+  }
+
+  /**
+   * Lets time pass (a step, an image) and SIGINT in. With no delay the event loop is still visited
+   * every 256 calls, so a 10,000-step run at FAKE_STEP_MS=0 stays fast and still stoppable.
+   */
+  private async tick(ms: number): Promise<void> {
+    if (ms > 0) {
+      await this.out.flush();
+      await this.control.sleep(ms);
+    } else if (++this.ticks % 256 === 0) {
+      await this.out.flush();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (this.control.stopRequested) throw new Stopped();
+  }
+}
+
+/**
+ * The loss printed at a step: a decaying trend plus deterministic noise from (seed, step), so a
+ * resumed run prints the same values. The last printed digit's parity follows the step's, so two
+ * successive steps never print the same text (the parser could not tell them apart).
+ */
+export function lossText(seed: number, step: number, totalSteps: number): string {
+  const progress = totalSteps > 0 ? step / totalSteps : 0;
+  const value = Math.max(0.02, 0.3 + 0.16 * Math.exp(-3 * progress) + (hash01(seed, step) - 0.5) * 0.2);
+  const exponent = Math.floor(Math.log10(value));
+  let mantissa = Math.round((value / 10 ** exponent) * 1000);
+  if (mantissa % 2 !== step % 2) mantissa += mantissa >= 9999 ? -1 : 1;
+  return pyExp((mantissa / 1000) * 10 ** exponent, 3);
+}
+
+function hash01(seed: number, step: number): number {
+  let h = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(step + 0x632be5ab, 0xc2b2ae35)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+function readInjection(value: unknown): Injection {
+  const v = asRecord(value);
+  const fail = v['fail'];
+  const modes: FailMode[] = ['oom', 'signal', 'gated', 'error', 'hang'];
+  if (fail !== undefined && fail !== null && !modes.includes(fail as FailMode)) {
+    throw new JobFailure(`loralab_fake_trainer.fail must be one of ${modes.join(', ')}, got ${String(fail)}`, 'ValueError', []);
+  }
+  const steps = Array.isArray(v['oomSkipSteps']) ? v['oomSkipSteps'].map((s) => num(s, -1)) : [];
+  return {
+    fail: (fail as FailMode | undefined) ?? null,
+    atStep: int(v['atStep'], 0),
+    signal: (typeof v['signal'] === 'string' ? v['signal'] : 'SIGKILL') as NodeJS.Signals,
+    message: typeof v['message'] === 'string' ? v['message'] : 'fake trainer failure',
+    once: truthy(v['once']),
+    stepMs: v['stepMs'] === undefined ? null : nonNegative(num(v['stepMs'], 20), 20),
+    oomSkipSteps: new Set(steps),
+  };
+}
+
+function countImages(folder: string): number | null {
+  try {
+    if (!statSync(folder).isDirectory()) return null;
+    return readdirSync(folder).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).length;
+  } catch {
+    return null;
+  }
+}
+
+/** Two aspect buckets per resolution, 2:1, like the transcript (512x512: 8, 448x576: 4). */
+function bucketsFor(resolution: number, count: number): { width: number; height: number; files: number }[] {
+  const square = Math.ceil((count * 2) / 3);
+  const portrait = count - square;
+  const narrow = Math.round((resolution * 0.875) / 16) * 16;
+  const tall = Math.round((resolution * 1.125) / 16) * 16;
+  const buckets = [{ width: resolution, height: resolution, files: square }];
+  if (portrait > 0) buckets.push({ width: narrow, height: tall, files: portrait });
+  return buckets;
+}
+
+function writeAtomically(file: string, data: Buffer): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+function traceback(err: JobFailure): string {
+  const frames = [frame('run.py', 120, '<module>', 'main()'), frame('run.py', 108, 'main', 'raise e'), ...err.frames];
+  return `Traceback (most recent call last):\n${frames.join('')}${err.exceptionType}: ${err.message}\n`;
+}
+
+/** The frames from run.py's job.run() down into the training process. */
+function inProcess(line: number, code: string): string[] {
+  return [
+    frame('run.py', 96, 'main', 'job.run()'),
+    frame('jobs/ExtensionJob.py', 22, 'run', 'process.run()'),
+    frame('jobs/process/BaseSDTrainProcess.py', line, 'run', code),
+  ];
+}
+
+function frame(file: string, line: number, fn: string, code: string): string {
+  return `  File "${TOOLKIT}/${file}", line ${line}, in ${fn}\n    ${code}\n`;
+}
+
+function site(file: string, line: number, fn: string, code: string): string {
+  return `  File "${SITE}/${file}", line ${line}, in ${fn}\n    ${code}\n`;
+}
+
+/** os.path.join for two POSIX parts: no normalising, so a relative training_folder prints as given ("output/name"). */
+function pyJoin(a: string, b: string): string {
+  if (a.length === 0) return b;
+  return a.endsWith('/') ? a + b : `${a}/${b}`;
+}
+
+function realClock(): number {
+  return performance.now() / 1000;
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function num(v: unknown, fallback: number): number {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return fallback;
+}
+
+function int(v: unknown, fallback: number): number {
+  return Math.trunc(num(v, fallback));
+}
+
+function nonNegative(v: number, fallback: number): number {
+  return Number.isFinite(v) && v >= 0 ? v : fallback;
+}
+
+function truthy(v: unknown): boolean {
+  return v === true || v === 'true' || (typeof v === 'bigint' && v !== 0n) || (typeof v === 'number' && v !== 0);
+}
+
+function processIo(): FakeTrainerIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    onSigint: (handler) => {
+      process.on('SIGINT', handler);
+      return () => process.off('SIGINT', handler);
+    },
+    kill: (signal) => process.kill(process.pid, signal),
+  };
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // A reader that goes away (EPIPE) must not turn into an unhandled 'error' crash with a Node trace.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,406 @@
+// The fake trainer end to end, as a child process: what it prints against the reference transcript,
+// the files it leaves, and each way it can be told to fail. Nothing here waits on a clock: tests
+// that interrupt a run wait for the parser to see a given step first.
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { lossText } from '../../agents/fake-trainer.js';
+import { parseSampleFileName } from '../../agents/files.js';
+import { TrainerOutputParser, type TrainerEvent } from '../../agents/parse.js';
+import { readSafetensorsMetadata } from '../../agents/safetensors.js';
+import {
+  FAKE_TRAINER,
+  killStrayTrainers,
+  REFERENCE_TRANSCRIPT,
+  REPO_ROOT,
+  ofType,
+  runFakeTrainer,
+  runFakeTrainerMerged,
+  startFakeTrainer,
+  tempDir,
+  writeReferenceConfig,
+} from './helpers.js';
+
+const NAME = 'my_first_flux_lora_v1';
+const REFERENCE_FOLDER = '/data/datasets/p3r5on';
+
+afterEach(killStrayTrainers);
+
+async function makeDataset(dir: string, images = 12): Promise<string> {
+  const folder = path.join(dir, 'p3r5on');
+  await mkdir(folder, { recursive: true });
+  for (let i = 0; i < images; i++) await writeFile(path.join(folder, `img${i}.jpg`), 'jpeg bytes');
+  return folder;
+}
+
+/** A workspace with a dataset and the reference config pointed at it, plus changes. */
+async function workspace(changes: [(string | number)[], unknown][] = []) {
+  const { dir, cleanup } = await tempDir('fake-trainer');
+  const dataset = await makeDataset(dir);
+  const config = await writeReferenceConfig(dir, [[['datasets', 0, 'folder_path'], dataset], ...changes]);
+  return { dir, dataset, config, cleanup, output: path.join(dir, 'output', NAME) };
+}
+
+function lossSteps(events: TrainerEvent[]): number[] {
+  return ofType(events, 'loss').map((l) => l.step);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/**
+ * What may differ between two runs of the same scenario: times, rates, ETAs, loss values and the
+ * blanks tqdm pads with to cover a longer previous line (their count follows the rate's width).
+ */
+function normalise(text: string): string {
+  return text
+    .replace(/\[[\d:]+<[\d:?]+, +(?:[\d.]+|\?)(?:it\/s|s\/it)/g, '[TIME, RATE')
+    .replace(/loss: \d\.\d{3}e[+-]\d\d/g, 'loss: LOSS')
+    .replace(/ +(?=[\r\n\x1b]|$)/g, '');
+}
+
+describe('the reference scenario', () => {
+  const transcript = readFileSync(REFERENCE_TRANSCRIPT);
+  let ws: Awaited<ReturnType<typeof workspace>>;
+  let output: Buffer;
+  let code: number | null;
+
+  beforeAll(async () => {
+    ws = await workspace();
+    // stdout and stderr on one descriptor, as the reference was captured (2>&1).
+    ({ code, output } = await runFakeTrainerMerged(ws.config, { cwd: ws.dir, outputFile: path.join(ws.dir, 'merged.txt') }));
+  });
+  afterAll(async () => {
+    await ws.cleanup();
+  });
+
+  it('prints stdout-sample.txt byte for byte, apart from timings, rates and loss values', () => {
+    expect(code).toBe(0);
+    const ours = normalise(output.toString('utf8').replaceAll(ws.dataset, REFERENCE_FOLDER));
+    const theirs = normalise(transcript.toString('utf8'));
+    // Compared line by line first, so a failure names the line.
+    const ourLines = ours.split('\n');
+    const theirLines = theirs.split('\n');
+    for (let i = 0; i < Math.max(ourLines.length, theirLines.length); i++) {
+      expect(JSON.stringify(ourLines[i]), `line ${i}`).toBe(JSON.stringify(theirLines[i]));
+    }
+    expect(ours).toBe(theirs);
+  });
+
+  it('gives the parser the same events as the transcript (loss values and timings aside)', () => {
+    const shape = (events: TrainerEvent[]) =>
+      events.map((e) => {
+        if (e.type === 'loss') return { type: e.type, step: e.step, lr: e.lr };
+        if (e.type === 'progress') {
+          return { type: e.type, step: e.step, totalSteps: e.totalSteps, lr: e.lr, rated: e.secondsPerStep !== null };
+        }
+        return e;
+      });
+    const parse = (bytes: Buffer) => {
+      const parser = new TrainerOutputParser();
+      return [...parser.push(bytes), ...parser.end()];
+    };
+    const ours = parse(output);
+    const theirs = parse(transcript);
+    expect(shape(ours)).toEqual(shape(theirs));
+    expect(lossSteps(ours)).toEqual(range(0, 30));
+    expect(ofType(ours, 'loss').map((l) => l.loss)).toEqual(range(0, 30).map((s) => Number(lossText(42, s, 30))));
+  });
+
+  it('writes the files ai-toolkit writes: the kept save, the final one, optimizer.pt, config.yaml and samples', async () => {
+    expect((await readdir(ws.output)).sort()).toEqual([
+      'config.yaml',
+      `${NAME}.safetensors`,
+      `${NAME}_000000020.safetensors`,
+      'optimizer.pt',
+      'samples',
+    ]);
+    expect(await readFile(path.join(ws.output, 'config.yaml'), 'utf8')).toBe(await readFile(ws.config, 'utf8'));
+    expect((await readSafetensorsMetadata(path.join(ws.output, `${NAME}_000000020.safetensors`)))?.['step']).toBe('20');
+    expect((await readSafetensorsMetadata(path.join(ws.output, `${NAME}.safetensors`)))?.['step']).toBe('30');
+
+    const samples = (await readdir(path.join(ws.output, 'samples'))).filter((f) => f !== '.tmp');
+    const parsed = samples.map((f) => parseSampleFileName(f));
+    expect(parsed.every((p) => p !== null && p.ext === 'jpg')).toBe(true);
+    expect(parsed.map((p) => `${p!.step}/${p!.promptIndex}`).sort()).toEqual(
+      ['0/0', '0/1', '10/0', '10/1', '20/0', '20/1', '30/0', '30/1'].sort(),
+    );
+    expect(await readdir(path.join(ws.output, 'samples', '.tmp'))).toEqual([]);
+    const jpeg = await readFile(path.join(ws.output, 'samples', samples[0]!));
+    expect([jpeg[0], jpeg[1], jpeg.at(-2), jpeg.at(-1)]).toEqual([0xff, 0xd8, 0xff, 0xd9]);
+  });
+});
+
+describe('a long run', () => {
+  it('prints every one of 10,000 steps, saves and prunes on schedule, and stays fast at FAKE_STEP_MS=0', async () => {
+    const ws = await workspace([
+      [['train', 'steps'], 10_000],
+      [['save', 'save_every'], 250],
+      [['save', 'max_step_saves_to_keep'], 4],
+      [['sample', 'sample_every'], 1000],
+    ]);
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(run.code).toBe(0);
+      const losses = ofType(run.events, 'loss');
+      expect(losses.map((l) => l.step)).toEqual(range(0, 10_000));
+      expect(losses.every((l) => l.loss === Number(lossText(42, l.step, 10_000)))).toBe(true);
+      expect(ofType(run.events, 'saving').map((s) => s.step)).toEqual(range(1, 40).map((i) => i * 250));
+      expect(ofType(run.events, 'checkpoint_saved')).toHaveLength(40);
+      expect(ofType(run.events, 'checkpoint_removed')).toHaveLength(35);
+      expect(ofType(run.events, 'progress').at(-1)).toMatchObject({ step: 10_000, totalSteps: 10_000 });
+      const kept = (await readdir(ws.output)).filter((f) => f.endsWith('.safetensors')).sort();
+      expect(kept).toEqual([
+        `${NAME}.safetensors`,
+        `${NAME}_000009000.safetensors`,
+        `${NAME}_000009250.safetensors`,
+        `${NAME}_000009500.safetensors`,
+        `${NAME}_000009750.safetensors`,
+      ]);
+      const samples = (await readdir(path.join(ws.output, 'samples'))).filter((f) => f !== '.tmp');
+      expect(samples).toHaveLength(2 * 11); // baseline, every 1000 steps, final
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fills the line with the bar when COLUMNS is set, and still parses', async () => {
+    const ws = await workspace();
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { COLUMNS: '140' } });
+      expect(run.code).toBe(0);
+      expect(lossSteps(run.events)).toEqual(range(0, 30));
+      const barLines = run.stderr.split(/[\r\n]/).filter((l) => l.startsWith(`${NAME}:`));
+      expect(barLines.length).toBeGreaterThanOrEqual(60);
+      expect(barLines.every((l) => [...l.trimEnd()].length === 139)).toBe(true);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('honours loralab_fake_trainer.stepMs over FAKE_STEP_MS', async () => {
+    // A minute per step from the environment would time this test out; the config says zero.
+    const ws = await workspace([[['loralab_fake_trainer'], { stepMs: 0 }]]);
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_STEP_MS: '60000' } });
+      expect(run.code).toBe(0);
+      expect(lossSteps(run.events)).toEqual(range(0, 30));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('runs standalone through the tsx CLI too', async () => {
+    const ws = await workspace();
+    try {
+      const { spawn } = await import('node:child_process');
+      const tsx = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
+      const child = spawn(tsx, [FAKE_TRAINER, ws.config], {
+        cwd: ws.dir,
+        env: { ...process.env, FAKE_STEP_MS: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const parser = new TrainerOutputParser();
+      const events: TrainerEvent[] = [];
+      child.stdout.on('data', (c: Buffer) => events.push(...parser.push(c, 'stdout')));
+      child.stderr.on('data', (c: Buffer) => events.push(...parser.push(c, 'stderr')));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      events.push(...parser.end());
+      expect(code).toBe(0);
+      expect(lossSteps(events)).toEqual(range(0, 30));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+});
+
+describe('stopping and resuming', () => {
+  it('on SIGINT prints "Job stopped" and exits 0', async () => {
+    const ws = await workspace([[['train', 'steps'], 100_000]]);
+    try {
+      const run = startFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_STEP_MS: '5' } });
+      await run.waitFor((e) => e.type === 'loss' && e.step >= 3);
+      run.child.kill('SIGINT');
+      const { code, signal } = await run.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      // stdout and stderr are separate pipes here, so a last bar refresh may be read after it.
+      expect(ofType(run.events, 'job_stopped')).toHaveLength(1);
+      expect(run.stdout).toMatch(/\nJob stopped\n$/);
+      expect(ofType(run.events, 'loss').length).toBeLessThan(100_000);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('resumes from the newest checkpoint in the output folder, taking its step from the metadata', async () => {
+    const ws = await workspace([[['train', 'steps'], 20]]);
+    try {
+      const first = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(first.code).toBe(0);
+      expect(ofType(first.events, 'resuming')).toEqual([]);
+
+      // The same run asked for more steps: ai-toolkit picks up the final save of the first.
+      await writeReferenceConfig(ws.dir, [
+        [['datasets', 0, 'folder_path'], ws.dataset],
+        [['train', 'steps'], 30],
+      ]);
+      const second = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(second.code).toBe(0);
+      expect(ofType(second.events, 'resuming')).toEqual([{ type: 'resuming', path: `output/${NAME}/${NAME}.safetensors` }]);
+      expect(ofType(second.events, 'resume_step')).toEqual([{ type: 'resume_step', step: 20 }]);
+      expect(lossSteps(second.events)).toEqual(range(20, 30));
+      expect(second.stdout).not.toContain('Generating baseline samples');
+      expect((await readSafetensorsMetadata(path.join(ws.output, `${NAME}.safetensors`)))?.['step']).toBe('30');
+    } finally {
+      await ws.cleanup();
+    }
+  });
+});
+
+describe('failure injection (loralab_fake_trainer in the process config)', () => {
+  async function failing(injection: Record<string, unknown>, changes: [(string | number)[], unknown][] = []) {
+    const ws = await workspace([[['loralab_fake_trainer'], injection], ...changes]);
+    return { ws, run: await runFakeTrainer(ws.config, { cwd: ws.dir }) };
+  }
+
+  it('fail: oom prints the skips, "Error running job: CUDA out of memory…" and a traceback, and exits 1', async () => {
+    const { ws, run } = await failing({ fail: 'oom', atStep: 5 });
+    try {
+      expect(run.code).toBe(1);
+      expect(lossSteps(run.events)).toEqual(range(0, 5));
+      expect(ofType(run.events, 'oom_skip')).toEqual([1, 2, 3].map((batch) => ({ type: 'oom_skip', batch, of: 3 })));
+      const [error] = ofType(run.events, 'error');
+      expect(error?.message).toMatch(/^CUDA out of memory\. Tried to allocate 2\.00 GiB/);
+      expect(run.stderr).toContain('Traceback (most recent call last):');
+      expect(run.stderr).toMatch(/torch\.OutOfMemoryError: CUDA out of memory/);
+      expect(run.parser.tail()).toContainEqual(expect.stringMatching(/^torch\.OutOfMemoryError: CUDA out of memory/));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fail: signal kills the process with SIGKILL at the step', async () => {
+    const { ws, run } = await failing({ fail: 'signal', atStep: 5 });
+    try {
+      expect({ code: run.code, signal: run.signal }).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(lossSteps(run.events)).toEqual(range(0, 5));
+      expect(ofType(run.events, 'error')).toEqual([]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fail: signal can use SIGSEGV', async () => {
+    const { ws, run } = await failing({ fail: 'signal', atStep: 2, signal: 'SIGSEGV' });
+    try {
+      expect(run.signal).toBe('SIGSEGV');
+      expect(lossSteps(run.events)).toEqual(range(0, 2));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fail: gated fails at model load with the 401 gated-repo message, and exits 1', async () => {
+    const { ws, run } = await failing({ fail: 'gated' });
+    try {
+      expect(run.code).toBe(1);
+      expect(ofType(run.events, 'progress')).toEqual([]);
+      const [error] = ofType(run.events, 'error');
+      expect(error?.message).toMatch(/^401 Client Error\./);
+      expect(error?.message).toContain('Cannot access gated repo for url https://huggingface.co/black-forest-labs/FLUX.1-dev/');
+      expect(run.stderr).toContain('huggingface_hub.errors.GatedRepoError: 401 Client Error.');
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fail: error prints the message on the open bar line (as Python’s print does, 2>&1) and the parser still reads it', async () => {
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'error', atStep: 3, message: 'NaN detected in loss' }]]);
+    try {
+      const { code, output } = await runFakeTrainerMerged(ws.config, { cwd: ws.dir, outputFile: path.join(ws.dir, 'merged.txt') });
+      expect(code).toBe(1);
+      expect(output.toString('utf8')).toMatch(/\| 3\/30 \[[^\]]*loss: [\d.e+-]+\]Error running job: NaN detected in loss\n/);
+      const parser = new TrainerOutputParser();
+      const events = [...parser.push(output), ...parser.end()];
+      expect(ofType(events, 'error')).toEqual([{ type: 'error', message: 'NaN detected in loss' }]);
+      expect(lossSteps(events)).toEqual(range(0, 3));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('oomSkipSteps prints a skipped batch and trains on', async () => {
+    const { ws, run } = await failing({ oomSkipSteps: [4, 17] });
+    try {
+      expect(run.code).toBe(0);
+      expect(ofType(run.events, 'oom_skip')).toEqual([
+        { type: 'oom_skip', batch: 1, of: 3 },
+        { type: 'oom_skip', batch: 1, of: 3 },
+      ]);
+      expect(lossSteps(run.events)).toEqual(range(0, 30));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fail: hang stops all output at the step and keeps the process alive until it is killed', async () => {
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'hang', atStep: 3 }]]);
+    try {
+      const run = startFakeTrainer(ws.config, { cwd: ws.dir });
+      await run.waitFor((e) => e.type === 'progress' && e.step === 3);
+      // Without the hang, a run at FAKE_STEP_MS=0 would long be finished (exit 0) by now.
+      run.child.kill('SIGKILL');
+      const { signal } = await run.exited;
+      expect(signal).toBe('SIGKILL');
+      expect(lossSteps(run.events)).toEqual(range(0, 3));
+      expect(ofType(run.events, 'job_stopped')).toEqual([]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('once: true fails the first attempt only; the retry resumes from the last save and finishes', async () => {
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'oom', atStep: 15, once: true }]]);
+    try {
+      const first = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(first.code).toBe(1);
+      expect(lossSteps(first.events)).toEqual(range(0, 15));
+
+      const retry = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(retry.code).toBe(0);
+      expect(ofType(retry.events, 'resuming')).toEqual([
+        { type: 'resuming', path: `output/${NAME}/${NAME}_000000010.safetensors` },
+      ]);
+      expect(ofType(retry.events, 'resume_step')).toEqual([{ type: 'resume_step', step: 10 }]);
+      expect(lossSteps(retry.events)).toEqual(range(10, 30));
+      expect(ofType(retry.events, 'error')).toEqual([]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('a missing dataset folder fails like ai-toolkit, with exit 1', async () => {
+    const ws = await workspace([[['datasets', 0, 'folder_path'], '/nonexistent/loralab/dataset']]);
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(run.code).toBe(1);
+      expect(ofType(run.events, 'error')).toEqual([
+        { type: 'error', message: "[Errno 2] No such file or directory: '/nonexistent/loralab/dataset'" },
+      ]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('an unknown fail mode is refused with exit 1', async () => {
+    const { ws, run } = await failing({ fail: 'meteor' });
+    try {
+      expect(run.code).toBe(1);
+      expect(ofType(run.events, 'error')[0]?.message).toMatch(/loralab_fake_trainer\.fail must be one of/);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+});
