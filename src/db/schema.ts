@@ -225,6 +225,8 @@ export const runSummaries = pgTable('run_summaries', {
   minLoss: doublePrecision('min_loss'),
   minLossStep: integer('min_loss_step'),
   emaLoss: doublePrecision('ema_loss'),
+  // The highest mean rating among the run's checkpoints, kept on every rating.
+  bestMeanRating: doublePrecision('best_mean_rating'),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 
@@ -255,6 +257,8 @@ export const checkpoints = pgTable(
     sizeBytes: doublePrecision('size_bytes'),
     sha256: text('sha256'),
     isFinal: boolean('is_final').notNull().default(false),
+    // The run's EMA loss at this step, computed when the checkpoint is reported.
+    emaLoss: doublePrecision('ema_loss'),
     attempt: integer('attempt').notNull(),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     prunedAt: timestamptz('pruned_at'),

@@ -14,6 +14,7 @@ import { runResolvers } from '../modules/runs/runs.resolvers.js';
 import { agentResolvers } from '../modules/agents/agents.resolvers.js';
 import { checkpointReportingResolvers, checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
 import { metricsResolvers } from '../modules/metrics/metrics.resolvers.js';
+import { compareResolvers } from '../modules/compare/compare.resolvers.js';
 import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
@@ -38,6 +39,7 @@ export function buildSchema() {
     dispatchResolvers,
     checkpointReportingResolvers,
     metricsResolvers,
+    compareResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: guardRootFields(resolvers) as never });
 }

@@ -91,6 +91,8 @@ export type CaptionStyle =
 export type Checkpoint = {
   __typename?: 'Checkpoint';
   createdAt: Scalars['DateTime']['output'];
+  /** The run's EMA loss at this checkpoint's step. */
+  emaLoss?: Maybe<Scalars['Float']['output']>;
   id: Scalars['ID']['output'];
   isFinal: Scalars['Boolean']['output'];
   meanRating?: Maybe<Scalars['Float']['output']>;
@@ -105,6 +107,15 @@ export type Checkpoint = {
   step: Scalars['Int']['output'];
 };
 
+/** One cell of the checkpoint matrix: a run's checkpoint at a step. */
+export type CheckpointCell = {
+  __typename?: 'CheckpointCell';
+  checkpoint: Checkpoint;
+  emaLoss?: Maybe<Scalars['Float']['output']>;
+  meanRating?: Maybe<Scalars['Float']['output']>;
+  step: Scalars['Int']['output'];
+};
+
 export type CheckpointInput = {
   isFinal?: InputMaybe<Scalars['Boolean']['input']>;
   path: Scalars['String']['input'];
@@ -113,6 +124,20 @@ export type CheckpointInput = {
   sha256?: InputMaybe<Scalars['String']['input']>;
   sizeBytes?: InputMaybe<Scalars['Float']['input']>;
   step: Scalars['Int']['input'];
+};
+
+export type CheckpointMatrix = {
+  __typename?: 'CheckpointMatrix';
+  rows: Array<CheckpointRow>;
+  /** Every step at which any of the runs has a checkpoint. */
+  steps: Array<Scalars['Int']['output']>;
+};
+
+export type CheckpointRow = {
+  __typename?: 'CheckpointRow';
+  /** One cell per matrix step, null where the run has no checkpoint. */
+  cells: Array<Maybe<CheckpointCell>>;
+  run: Run;
 };
 
 export type CreateCaptionStrategyInput = {
@@ -395,9 +420,12 @@ export type Mutation = {
   createDataset: Dataset;
   createExperiment: Experiment;
   heartbeat: HeartbeatResult;
+  /** Marks the run's best checkpoint by hand (it must be one of the run's checkpoints). */
+  promoteCheckpoint: Run;
   queueRun: Run;
   /** The grid's product of runs over the base, queued in one transaction. */
   queueSweep: Array<Run>;
+  rateCheckpoint: Rating;
   /** Registers the calling AGENT key's agent; registering the same name again updates it. */
   registerAgent: Agent;
   reportCheckpoint: Checkpoint;
@@ -462,6 +490,12 @@ export type MutationHeartbeatArgs = {
 };
 
 
+export type MutationPromoteCheckpointArgs = {
+  checkpointId: Scalars['ID']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationQueueRunArgs = {
   input: QueueRunInput;
 };
@@ -469,6 +503,13 @@ export type MutationQueueRunArgs = {
 
 export type MutationQueueSweepArgs = {
   input: QueueSweepInput;
+};
+
+
+export type MutationRateCheckpointArgs = {
+  checkpointId: Scalars['ID']['input'];
+  notes?: InputMaybe<Scalars['String']['input']>;
+  score: Scalars['Int']['input'];
 };
 
 
@@ -558,6 +599,8 @@ export type Query = {
   __typename?: 'Query';
   agents: Array<Agent>;
   captionStrategies: Array<CaptionStrategy>;
+  checkpointMatrix: CheckpointMatrix;
+  compareRuns: Array<RunGroup>;
   dataset?: Maybe<Dataset>;
   datasets: DatasetConnection;
   experiment?: Maybe<Experiment>;
@@ -569,6 +612,17 @@ export type Query = {
   sweep?: Maybe<Sweep>;
   /** Who the calling key is. */
   viewer: Viewer;
+};
+
+
+export type QueryCheckpointMatrixArgs = {
+  filter?: InputMaybe<RunFilter>;
+};
+
+
+export type QueryCompareRunsArgs = {
+  filter?: InputMaybe<RunFilter>;
+  groupBy: Array<RunDimension>;
 };
 
 
@@ -757,6 +811,16 @@ export type RunConnection = {
   totalCount: Scalars['Int']['output'];
 };
 
+export type RunDimension =
+  | 'BASE_MODEL'
+  | 'BATCH_SIZE'
+  | 'CAPTION_STRATEGY'
+  | 'DATASET'
+  | 'LEARNING_RATE'
+  | 'OPTIMIZER'
+  | 'RANK'
+  | 'STEPS';
+
 export type RunEdge = {
   __typename?: 'RunEdge';
   cursor: Scalars['String']['output'];
@@ -786,17 +850,55 @@ export type RunEvent = {
   type: Scalars['String']['output'];
 };
 
+/** Fields are ANDed; within a field, `in` and ranges narrow it. */
 export type RunFilter = {
+  alpha?: InputMaybe<NumberFilter>;
+  baseModel?: InputMaybe<Array<Scalars['String']['input']>>;
+  batchSize?: InputMaybe<NumberFilter>;
   captionStrategyId?: InputMaybe<Scalars['ID']['input']>;
+  /** Any of these caption strategies. */
+  captionStrategyIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   datasetId?: InputMaybe<Scalars['ID']['input']>;
   experimentId?: InputMaybe<Scalars['ID']['input']>;
   learningRate?: InputMaybe<NumberFilter>;
+  optimizer?: InputMaybe<Array<Scalars['String']['input']>>;
+  priority?: InputMaybe<NumberFilter>;
   rank?: InputMaybe<NumberFilter>;
   /** Case-insensitive substring of the run's name. */
   search?: InputMaybe<Scalars['String']['input']>;
   status?: InputMaybe<Array<RunStatus>>;
   steps?: InputMaybe<NumberFilter>;
+  sweepId?: InputMaybe<Scalars['ID']['input']>;
+  /** Runs carrying every one of these tags. */
   tags?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type RunGroup = {
+  __typename?: 'RunGroup';
+  /** The best mean checkpoint rating of any run in the group. */
+  bestMeanRating?: Maybe<Scalars['Float']['output']>;
+  key: RunGroupKey;
+  meanCostUsd?: Maybe<Scalars['Float']['output']>;
+  meanDurationSeconds?: Maybe<Scalars['Float']['output']>;
+  meanEmaLoss?: Maybe<Scalars['Float']['output']>;
+  meanLastLoss?: Maybe<Scalars['Float']['output']>;
+  minLoss?: Maybe<Scalars['Float']['output']>;
+  runCount: Scalars['Int']['output'];
+  runs: Array<Run>;
+  succeeded: Scalars['Int']['output'];
+};
+
+/** The values of the grouped dimensions; the others are null. */
+export type RunGroupKey = {
+  __typename?: 'RunGroupKey';
+  baseModel?: Maybe<Scalars['String']['output']>;
+  batchSize?: Maybe<Scalars['Int']['output']>;
+  captionStrategy?: Maybe<CaptionStrategy>;
+  dataset?: Maybe<Dataset>;
+  learningRate?: Maybe<Scalars['Float']['output']>;
+  optimizer?: Maybe<Scalars['String']['output']>;
+  rank?: Maybe<Scalars['Int']['output']>;
+  steps?: Maybe<Scalars['Int']['output']>;
 };
 
 export type RunLossCurve = {
@@ -811,6 +913,10 @@ export type RunOrder = {
 };
 
 export type RunOrderField =
+  /** The highest mean rating among the run's checkpoints. */
+  | 'BEST_RATING'
+  | 'COST_USD'
+  | 'EMA_LOSS'
   | 'FINISHED_AT'
   | 'LAST_LOSS'
   | 'LEARNING_RATE'
@@ -897,6 +1003,8 @@ export type SubscriptionRunUpdatedArgs = {
 export type Sweep = {
   __typename?: 'Sweep';
   base: Hyperparameters;
+  /** The sweep's best run so far by a metric (lowest loss, or highest rating); null before any has one. */
+  bestRun?: Maybe<Run>;
   createdAt: Scalars['DateTime']['output'];
   done: Scalars['Int']['output'];
   experiment: Experiment;
@@ -905,6 +1013,11 @@ export type Sweep = {
   queued: Scalars['Int']['output'];
   running: Scalars['Int']['output'];
   runs: Array<Run>;
+};
+
+
+export type SweepBestRunArgs = {
+  by?: InputMaybe<RunOrderField>;
 };
 
 export type SweepGridInput = {
@@ -1004,7 +1117,10 @@ export type ResolversTypes = ResolversObject<{
   CaptionStrategy: ResolverTypeWrapper<CaptionStrategyRecord>;
   CaptionStyle: CaptionStyle;
   Checkpoint: ResolverTypeWrapper<CheckpointRecord>;
+  CheckpointCell: ResolverTypeWrapper<Omit<CheckpointCell, 'checkpoint'> & { checkpoint: ResolversTypes['Checkpoint'] }>;
   CheckpointInput: CheckpointInput;
+  CheckpointMatrix: ResolverTypeWrapper<Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversTypes['CheckpointRow']> }>;
+  CheckpointRow: ResolverTypeWrapper<Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversTypes['CheckpointCell']>>, run: ResolversTypes['Run'] }>;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -1051,11 +1167,14 @@ export type ResolversTypes = ResolversObject<{
   Run: ResolverTypeWrapper<RunRecord>;
   RunAssignment: ResolverTypeWrapper<Assignment>;
   RunConnection: ResolverTypeWrapper<Connection<RunRecord>>;
+  RunDimension: RunDimension;
   RunEdge: ResolverTypeWrapper<Omit<RunEdge, 'node'> & { node: ResolversTypes['Run'] }>;
   RunError: ResolverTypeWrapper<RunError>;
   RunErrorInput: RunErrorInput;
   RunEvent: ResolverTypeWrapper<RunEventRecord>;
   RunFilter: RunFilter;
+  RunGroup: ResolverTypeWrapper<Omit<RunGroup, 'key' | 'runs'> & { key: ResolversTypes['RunGroupKey'], runs: Array<ResolversTypes['Run']> }>;
+  RunGroupKey: ResolverTypeWrapper<Omit<RunGroupKey, 'captionStrategy' | 'dataset'> & { captionStrategy?: Maybe<ResolversTypes['CaptionStrategy']>, dataset?: Maybe<ResolversTypes['Dataset']> }>;
   RunLossCurve: ResolverTypeWrapper<Omit<RunLossCurve, 'run'> & { run: ResolversTypes['Run'] }>;
   RunOrder: RunOrder;
   RunOrderField: RunOrderField;
@@ -1080,7 +1199,10 @@ export type ResolversParentTypes = ResolversObject<{
   CaptionPair: CaptionPair;
   CaptionStrategy: CaptionStrategyRecord;
   Checkpoint: CheckpointRecord;
+  CheckpointCell: Omit<CheckpointCell, 'checkpoint'> & { checkpoint: ResolversParentTypes['Checkpoint'] };
   CheckpointInput: CheckpointInput;
+  CheckpointMatrix: Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversParentTypes['CheckpointRow']> };
+  CheckpointRow: Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversParentTypes['CheckpointCell']>>, run: ResolversParentTypes['Run'] };
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -1130,6 +1252,8 @@ export type ResolversParentTypes = ResolversObject<{
   RunErrorInput: RunErrorInput;
   RunEvent: RunEventRecord;
   RunFilter: RunFilter;
+  RunGroup: Omit<RunGroup, 'key' | 'runs'> & { key: ResolversParentTypes['RunGroupKey'], runs: Array<ResolversParentTypes['Run']> };
+  RunGroupKey: Omit<RunGroupKey, 'captionStrategy' | 'dataset'> & { captionStrategy?: Maybe<ResolversParentTypes['CaptionStrategy']>, dataset?: Maybe<ResolversParentTypes['Dataset']> };
   RunLossCurve: Omit<RunLossCurve, 'run'> & { run: ResolversParentTypes['Run'] };
   RunOrder: RunOrder;
   RunProgress: RunProgress;
@@ -1176,6 +1300,7 @@ export type CaptionStrategyResolvers<ContextType = Context, ParentType extends R
 
 export type CheckpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Checkpoint'] = ResolversParentTypes['Checkpoint']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  emaLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isFinal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   meanRating?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
@@ -1187,6 +1312,23 @@ export type CheckpointResolvers<ContextType = Context, ParentType extends Resolv
   sha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sizeBytes?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type CheckpointCellResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckpointCell'] = ResolversParentTypes['CheckpointCell']> = ResolversObject<{
+  checkpoint?: Resolver<ResolversTypes['Checkpoint'], ParentType, ContextType>;
+  emaLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  meanRating?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type CheckpointMatrixResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckpointMatrix'] = ResolversParentTypes['CheckpointMatrix']> = ResolversObject<{
+  rows?: Resolver<Array<ResolversTypes['CheckpointRow']>, ParentType, ContextType>;
+  steps?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type CheckpointRowResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckpointRow'] = ResolversParentTypes['CheckpointRow']> = ResolversObject<{
+  cells?: Resolver<Array<Maybe<ResolversTypes['CheckpointCell']>>, ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
 }>;
 
 export type CreatedApiKeyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CreatedApiKey'] = ResolversParentTypes['CreatedApiKey']> = ResolversObject<{
@@ -1348,8 +1490,10 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createDataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType, RequireFields<MutationCreateDatasetArgs, 'input'>>;
   createExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationCreateExperimentArgs, 'input'>>;
   heartbeat?: Resolver<ResolversTypes['HeartbeatResult'], ParentType, ContextType, RequireFields<MutationHeartbeatArgs, 'leaseToken' | 'runId'>>;
+  promoteCheckpoint?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationPromoteCheckpointArgs, 'checkpointId' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;
   queueSweep?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationQueueSweepArgs, 'input'>>;
+  rateCheckpoint?: Resolver<ResolversTypes['Rating'], ParentType, ContextType, RequireFields<MutationRateCheckpointArgs, 'checkpointId' | 'score'>>;
   registerAgent?: Resolver<ResolversTypes['Agent'], ParentType, ContextType, RequireFields<MutationRegisterAgentArgs, 'input'>>;
   reportCheckpoint?: Resolver<ResolversTypes['Checkpoint'], ParentType, ContextType, RequireFields<MutationReportCheckpointArgs, 'input' | 'leaseToken' | 'runId'>>;
   reportLoss?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationReportLossArgs, 'leaseToken' | 'points' | 'runId'>>;
@@ -1371,6 +1515,8 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   agents?: Resolver<Array<ResolversTypes['Agent']>, ParentType, ContextType>;
   captionStrategies?: Resolver<Array<ResolversTypes['CaptionStrategy']>, ParentType, ContextType>;
+  checkpointMatrix?: Resolver<ResolversTypes['CheckpointMatrix'], ParentType, ContextType, Partial<QueryCheckpointMatrixArgs>>;
+  compareRuns?: Resolver<Array<ResolversTypes['RunGroup']>, ParentType, ContextType, RequireFields<QueryCompareRunsArgs, 'groupBy'>>;
   dataset?: Resolver<Maybe<ResolversTypes['Dataset']>, ParentType, ContextType, RequireFields<QueryDatasetArgs, 'id'>>;
   datasets?: Resolver<ResolversTypes['DatasetConnection'], ParentType, ContextType, Partial<QueryDatasetsArgs>>;
   experiment?: Resolver<Maybe<ResolversTypes['Experiment']>, ParentType, ContextType, RequireFields<QueryExperimentArgs, 'id'>>;
@@ -1469,6 +1615,30 @@ export type RunEventResolvers<ContextType = Context, ParentType extends Resolver
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type RunGroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunGroup'] = ResolversParentTypes['RunGroup']> = ResolversObject<{
+  bestMeanRating?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  key?: Resolver<ResolversTypes['RunGroupKey'], ParentType, ContextType>;
+  meanCostUsd?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  meanDurationSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  meanEmaLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  meanLastLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  minLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  runCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  runs?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType>;
+  succeeded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type RunGroupKeyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunGroupKey'] = ResolversParentTypes['RunGroupKey']> = ResolversObject<{
+  baseModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  batchSize?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  captionStrategy?: Resolver<Maybe<ResolversTypes['CaptionStrategy']>, ParentType, ContextType>;
+  dataset?: Resolver<Maybe<ResolversTypes['Dataset']>, ParentType, ContextType>;
+  learningRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  optimizer?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  rank?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  steps?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
 export type RunLossCurveResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RunLossCurve'] = ResolversParentTypes['RunLossCurve']> = ResolversObject<{
   buckets?: Resolver<Array<ResolversTypes['LossBucket']>, ParentType, ContextType>;
   run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
@@ -1506,6 +1676,7 @@ export type SubscriptionResolvers<ContextType = Context, ParentType extends Reso
 
 export type SweepResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sweep'] = ResolversParentTypes['Sweep']> = ResolversObject<{
   base?: Resolver<ResolversTypes['Hyperparameters'], ParentType, ContextType>;
+  bestRun?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<SweepBestRunArgs, 'by'>>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   done?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   experiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType>;
@@ -1527,6 +1698,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   CaptionPair?: CaptionPairResolvers<ContextType>;
   CaptionStrategy?: CaptionStrategyResolvers<ContextType>;
   Checkpoint?: CheckpointResolvers<ContextType>;
+  CheckpointCell?: CheckpointCellResolvers<ContextType>;
+  CheckpointMatrix?: CheckpointMatrixResolvers<ContextType>;
+  CheckpointRow?: CheckpointRowResolvers<ContextType>;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   Dataset?: DatasetResolvers<ContextType>;
   DatasetConnection?: DatasetConnectionResolvers<ContextType>;
@@ -1558,6 +1732,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   RunEdge?: RunEdgeResolvers<ContextType>;
   RunError?: RunErrorResolvers<ContextType>;
   RunEvent?: RunEventResolvers<ContextType>;
+  RunGroup?: RunGroupResolvers<ContextType>;
+  RunGroupKey?: RunGroupKeyResolvers<ContextType>;
   RunLossCurve?: RunLossCurveResolvers<ContextType>;
   RunProgress?: RunProgressResolvers<ContextType>;
   Sample?: SampleResolvers<ContextType>;

@@ -10,6 +10,8 @@ import { appendEvents } from '../runs/events.store.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
+import { refreshCheckpointEma } from '../metrics/metrics.store.js';
+import { EMA_ALPHA } from '../metrics/metrics.service.js';
 
 const checkpointInput = z.object({
   step: z.number().int().min(0, 'must be 0 or more'),
@@ -42,6 +44,10 @@ export async function reportCheckpoint(db: Database, principal: Principal, args:
       pruned: c.pruned ?? false,
     });
     if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a checkpoint for');
+    if (!c.pruned) {
+      await refreshCheckpointEma(tx, runId, EMA_ALPHA, c.step);
+      saved.emaLoss = (await store.findCheckpointByRunStep(tx, runId, c.step))!.emaLoss;
+    }
     const changed = !before || before.path !== saved.path || before.sha256 !== saved.sha256 || before.isFinal !== saved.isFinal || (before.prunedAt == null) !== (saved.prunedAt == null);
     if (changed) {
       const type = c.pruned ? 'CHECKPOINT_PRUNED' : 'CHECKPOINT_SAVED';

@@ -59,7 +59,10 @@ export async function reportLoss(db: Database, principal: Principal, args: { run
     const result = await store.recordLossBatch(tx, fence, points, EMA_ALPHA, Channels.lossReported);
     if (!result) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report loss for');
     // Earlier steps were rewritten (a newer attempt resuming from a checkpoint): recompute.
-    if (result.written > 0 && !result.summarized) await store.recomputeSummary(tx, runId, EMA_ALPHA);
+    if (result.written > 0 && !result.summarized) {
+      await store.recomputeSummary(tx, runId, EMA_ALPHA);
+      await store.refreshCheckpointEma(tx, runId, EMA_ALPHA);
+    }
     return { accepted: result.written, duplicates: points.length - result.written };
   });
 }

@@ -170,3 +170,21 @@ export function lossCurves(db: Executor, runIds: string[], opts: { maxPoints: nu
     order by run_id, bucket`,
   );
 }
+
+/**
+ * refreshCheckpointEma: each of the run's checkpoints (or the one at `step`) gets the EMA over the
+ * run's points up to its step, by the closed form of recomputeSummary. Run when a checkpoint is
+ * reported (the agent flushes its loss first) and when a resumed attempt rewrites earlier steps.
+ */
+export async function refreshCheckpointEma(db: Executor, runId: string, alpha: number, step?: number) {
+  await db.execute(sql`/* refreshCheckpointEma */
+    update checkpoints c set ema_loss = (
+      select sum(o.loss * case when o.i = 0 then power(1 - ${alpha}::float8, o.n - 1)
+                                else ${alpha}::float8 * power(1 - ${alpha}::float8, o.n - 1 - o.i) end)
+      from (
+        select loss, row_number() over (order by step) - 1 as i, count(*) over () as n
+        from loss_points p where p.run_id = c.run_id and p.step <= c.step
+      ) o
+    )
+    where c.run_id = ${runId} ${step == null ? sql`` : sql`and c.step = ${step}`}`);
+}

@@ -4,8 +4,19 @@ import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
 import * as service from './runs.service.js';
+import type { RunOrderField, RunRecord, RunSummaryRecord } from './runs.store.js';
 
 const ACTIVE = new Set(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING']);
+
+/** Nulls sort last: the first run by a metric is only the best when it has that metric. */
+const metricOf: Partial<Record<RunOrderField, (run: RunRecord, summary: RunSummaryRecord | null) => unknown>> = {
+  MIN_LOSS: (_, s) => s?.minLoss,
+  LAST_LOSS: (_, s) => s?.lastLoss,
+  EMA_LOSS: (_, s) => s?.emaLoss,
+  BEST_RATING: (_, s) => s?.bestMeanRating,
+  COST_USD: (run) => run.costUsd,
+  FINISHED_AT: (run) => run.finishedAt,
+};
 
 export const runResolvers: Resolvers = {
   Query: {
@@ -71,6 +82,13 @@ export const runResolvers: Resolvers = {
     queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
     running: async (sweep, _, ctx) =>
       (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['CLAIMED', 'RUNNING', 'CANCELLING'].includes(r.status)).length,
+    bestRun: async (sweep, { by }, ctx) => {
+      const [best] = (await service.listRuns(ctx.db.orm, { filter: { sweepId: sweep.id }, orderBy: { field: by ?? 'EMA_LOSS', direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
+      const run = best?.node ?? null;
+      const metric = metricOf[by ?? 'EMA_LOSS'];
+      if (!run || !metric) return run;
+      return metric(run, await ctx.loaders.runSummary.load(run.id)) != null ? run : null;
+    },
     done: async (sweep, _, ctx) =>
       (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(r.status)).length,
   },

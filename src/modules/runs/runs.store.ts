@@ -4,6 +4,7 @@ import type { Executor } from '../../db/client.js';
 
 export type RunRecord = typeof runs.$inferSelect;
 export type SweepRecord = typeof sweeps.$inferSelect;
+export type RunSummaryRecord = typeof runSummaries.$inferSelect;
 export type NewRun = typeof runs.$inferInsert;
 
 export type RunOrderField =
@@ -12,6 +13,7 @@ export type RunOrderField =
   | 'MIN_LOSS'
   | 'LAST_LOSS'
   | 'EMA_LOSS'
+  | 'BEST_RATING'
   | 'RANK'
   | 'LEARNING_RATE'
   | 'STEPS'
@@ -29,6 +31,7 @@ export interface RunConditions {
   experimentId?: string;
   datasetId?: string;
   captionStrategyId?: string;
+  captionStrategyIds?: string[];
   sweepId?: string;
   status?: RunRecord['status'][];
   rank?: NumberCondition;
@@ -50,6 +53,7 @@ const orderColumns: Record<RunOrderField, { expr: SQLWrapper; cursor: SQL; needs
   MIN_LOSS: { expr: runSummaries.minLoss, cursor: sql`${runSummaries.minLoss}`, needsSummary: true },
   LAST_LOSS: { expr: runSummaries.lastLoss, cursor: sql`${runSummaries.lastLoss}`, needsSummary: true },
   EMA_LOSS: { expr: runSummaries.emaLoss, cursor: sql`${runSummaries.emaLoss}`, needsSummary: true },
+  BEST_RATING: { expr: runSummaries.bestMeanRating, cursor: sql`${runSummaries.bestMeanRating}`, needsSummary: true },
   RANK: { expr: runs.rank, cursor: sql`${runs.rank}` },
   LEARNING_RATE: { expr: runs.learningRate, cursor: sql`${runs.learningRate}` },
   STEPS: { expr: runs.steps, cursor: sql`${runs.steps}` },
@@ -72,6 +76,7 @@ export function runWhere(f: RunConditions): SQL | undefined {
     f.experimentId ? eq(runs.experimentId, f.experimentId) : undefined,
     f.datasetId ? eq(runs.datasetId, f.datasetId) : undefined,
     f.captionStrategyId ? eq(runs.captionStrategyId, f.captionStrategyId) : undefined,
+    f.captionStrategyIds ? (f.captionStrategyIds.length ? inArray(runs.captionStrategyId, f.captionStrategyIds) : sql`false`) : undefined,
     f.sweepId ? eq(runs.sweepId, f.sweepId) : undefined,
     f.status ? (f.status.length ? inArray(runs.status, f.status) : sql`false`) : undefined,
     numberCondition(runs.rank, f.rank),

@@ -52,6 +52,7 @@ CREATE TABLE "checkpoints" (
 	"size_bytes" double precision,
 	"sha256" text,
 	"is_final" boolean DEFAULT false NOT NULL,
+	"ema_loss" double precision,
 	"attempt" integer NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"pruned_at" timestamp with time zone
@@ -123,6 +124,7 @@ CREATE TABLE "run_summaries" (
 	"min_loss" double precision,
 	"min_loss_step" integer,
 	"ema_loss" double precision,
+	"best_mean_rating" double precision,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
