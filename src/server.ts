@@ -91,6 +91,10 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: true,
+    // index.ts owns shutdown. Apollo's own SIGTERM handler would stop the server under our feet and
+    // re-raise the signal, and the two shutdowns together hung until the 10 s deadline (exit 1).
+    stopOnTerminationSignals: false,
+    includeStacktraceInErrorResponses: false,
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
     formatError: (formatted, error) => {
