@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rows } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
+import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import { checkpoints, ratings, samples } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 
@@ -36,26 +37,19 @@ export function findRatingsByCheckpoints(db: Executor, checkpointIds: readonly s
     .orderBy(asc(ratings.createdAt), asc(ratings.id));
 }
 
-const runFence = (f: { runId: string; leaseToken: string; apiKeyId: string }) => sql`
-  select r.id, r.attempt, r.steps, r.experiment_id from runs r
-  where r.id = ${f.runId} and r.lease_token = ${f.leaseToken}
-    and r.agent_id in (select id from agents where api_key_id = ${f.apiKeyId})
-    and r.status in ('CLAIMED', 'RUNNING', 'CANCELLING')
-  for share`;
-
 /**
  * upsertCheckpoint, fenced by the lease in one statement. Idempotent per (run, step): a retry
  * changes nothing, a newer attempt's file replaces an older one's, pruning only ever sets pruned_at.
  */
 export async function upsertCheckpoint(
   db: Executor,
-  fence: { runId: string; leaseToken: string; apiKeyId: string },
+  fence: LeaseFence,
   c: { step: number; path: string; sizeBytes: number | null; sha256: string | null; isFinal: boolean; pruned: boolean },
 ) {
   const found = await rows(
     db,
     sql`/* upsertCheckpoint */
-    with run as (${runFence(fence)})
+    with run as (${heldRun(fence)})
     insert into checkpoints (run_id, step, path, size_bytes, sha256, is_final, attempt, pruned_at)
     select run.id, ${c.step}, ${c.path}, ${c.sizeBytes}, ${c.sha256}, ${c.isFinal}, run.attempt,
       case when ${c.pruned} then now() end
@@ -79,13 +73,13 @@ export async function upsertCheckpoint(
 /** upsertSample, fenced like upsertCheckpoint; idempotent per (run, step, prompt index). */
 export async function upsertSample(
   db: Executor,
-  fence: { runId: string; leaseToken: string; apiKeyId: string },
+  fence: LeaseFence,
   s: { step: number; promptIndex: number; prompt: string | null; path: string },
 ) {
   const found = await rows(
     db,
     sql`/* upsertSample */
-    with run as (${runFence(fence)})
+    with run as (${heldRun(fence)})
     insert into samples (run_id, step, prompt_index, prompt, path, attempt)
     select run.id, ${s.step}, ${s.promptIndex}, ${s.prompt}, ${s.path}, run.attempt from run
     on conflict (run_id, step, prompt_index) do update set

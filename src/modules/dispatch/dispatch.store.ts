@@ -6,8 +6,9 @@ import { rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import { runs } from '../../db/schema.js';
 import type { RunRecord } from '../runs/runs.store.js';
+import { fencedBy, HELD_STATUSES } from './fence.js';
 
-const ACTIVE = sql.raw(`('CLAIMED', 'RUNNING', 'CANCELLING')`);
+const ACTIVE = HELD_STATUSES;
 
 const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r));
 
@@ -82,10 +83,6 @@ export async function releaseClaim(db: Executor, runId: string, leaseToken: stri
   return released.length > 0;
 }
 
-/** Agent writes are fenced by token and by the agents the calling key registered. */
-const fence = (runId: string, leaseToken: string, apiKeyId: string) =>
-  sql`r.id = ${runId} and r.lease_token = ${leaseToken}
-      and r.agent_id in (select id from agents where api_key_id = ${apiKeyId})`;
 
 export async function startRun(db: Executor, runId: string, leaseToken: string, apiKeyId: string, ttlSeconds: number) {
   const started = await rows(
@@ -95,7 +92,7 @@ export async function startRun(db: Executor, runId: string, leaseToken: string, 
       status = case when status = 'CLAIMED' then 'RUNNING' else status end,
       started_at = coalesce(started_at, now()),
       lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
-    where ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+    where ${fencedBy({ runId, leaseToken, apiKeyId })}
     returning *, started_at = now() as first_start`,
   );
   // now() is the transaction's start time: started_at equals it only when this statement set it.
@@ -130,7 +127,7 @@ export async function heartbeat(
         seconds_per_step = coalesce(${progress?.secondsPerStep ?? null}::float8, seconds_per_step),
         vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
         gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
-      where ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+      where ${fencedBy({ runId, leaseToken, apiKeyId })}
       returning agent_id, lease_expires_at, status, experiment_id
     ),
     seen as (
@@ -174,7 +171,7 @@ export async function completeRun(
       error_message = ${error?.message ?? null},
       error_log_tail = ${error?.logTail ?? null}
     from attempt t
-    where r.id = t.id and ${fence(runId, leaseToken, apiKeyId)} and r.status in ${ACTIVE}
+    where r.id = t.id and ${fencedBy({ runId, leaseToken, apiKeyId })}
     returning r.*`,
   );
   return done.length ? toRuns(done)[0]! : null;

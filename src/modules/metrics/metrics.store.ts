@@ -1,6 +1,7 @@
 // Loss points: set-based writes (one unnest per batch) and curves computed in SQL.
 import { sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
+import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 
 export interface LossPointRow {
   step: number;
@@ -12,9 +13,7 @@ export interface LossPointRow {
 /**
  * recordLossBatch, in one statement: the lease fence, the insert, the summary and the NOTIFY.
  *
- * - Fence: the run row is locked FOR SHARE with the token in its WHERE clause, so a reaper that
- *   requeued the run (clearing the token) either committed first — no row matches, nothing is
- *   written — or waits for this batch to commit.
+ * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
  * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
  *   changes nothing.
  * - Summary: when the batch only appends after the summary's last step (training moving forward,
@@ -25,7 +24,7 @@ export interface LossPointRow {
  */
 export async function recordLossBatch(
   db: Executor,
-  fence: { runId: string; leaseToken: string; apiKeyId: string },
+  fence: LeaseFence,
   points: { step: number; loss: number; lr: number | null }[],
   alpha: number,
   channel: string,
@@ -33,13 +32,7 @@ export async function recordLossBatch(
   const result = await rows<{ attempt: number | null; written: number; summarized: boolean }>(
     db,
     sql`/* recordLossBatch */
-    with run as (
-      select r.id, r.attempt from runs r
-      where r.id = ${fence.runId} and r.lease_token = ${fence.leaseToken}
-        and r.agent_id in (select id from agents where api_key_id = ${fence.apiKeyId})
-        and r.status in ('CLAIMED', 'RUNNING', 'CANCELLING')
-      for share
-    ),
+    with run as (${heldRun(fence)}),
     written as (
       insert into loss_points (run_id, step, loss, lr, attempt)
       select run.id, p.step, p.loss, p.lr, run.attempt
