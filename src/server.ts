@@ -20,6 +20,7 @@ import { createContext, type AppServices, type Context } from './graphql/context
 import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
 import { authenticate, ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { lockDataDir } from './datadir-lock.js';
+import { webRoutes } from './web.js';
 import { Reaper } from './modules/dispatch/reaper.js';
 import { parse } from 'graphql';
 
@@ -136,6 +137,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
+  expressApp.use(await webRoutes(log));
   expressApp.use(
     '/graphql',
     express.json({ limit: MAX_BODY }),
