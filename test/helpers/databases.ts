@@ -1,10 +1,12 @@
 // Test databases: PGlite always (cloned from a migrated template, ~0.3 s instead of ~3 s), and
 // PostgreSQL when TEST_DATABASE_URL is set (a fresh database per server, dropped afterwards).
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import postgres from 'postgres';
+import { inject } from 'vitest';
 import { MIGRATIONS_FOLDER, openDatabase, type Database } from '../../src/db/client.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -18,6 +20,9 @@ let template: Promise<Blob | File> | null = null;
 
 function pgliteTemplate() {
   template ??= (async () => {
+    // Built once per run by global-setup.ts; a file run without it builds its own.
+    const file = inject('pgliteTemplate');
+    if (file && existsSync(file)) return new Blob([readFileSync(file)]);
     const client = await PGlite.create();
     await migrate(drizzle({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
     const dump = await client.dumpDataDir('none');

@@ -1,0 +1,79 @@
+// Issue 3: claims per second with 20 concurrent agents over 5,000 queued runs on PostgreSQL (zero
+// double claims), and how fast a waiting claimRun(waitSeconds) answers once a run is queued.
+import postgres from 'postgres';
+import { createBasics, createKey, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
+
+const RUNS = 5000;
+const AGENTS = 20;
+
+export async function run() {
+  const pg = await freshPostgres();
+  const server = await startServerProcess({ databaseUrl: pg.url, env: { REAPER_INTERVAL_SECONDS: '3600' } });
+  try {
+    const { url, adminKey } = server;
+    const basics = await createBasics(url, adminKey);
+    await queueRuns(url, adminKey, basics, RUNS);
+    const agentKey = await createKey(url, adminKey, 'AGENT');
+    const agents = await Promise.all(
+      Array.from({ length: AGENTS }, async (_, i) => {
+        const { registerAgent } = await gql(url, agentKey, `mutation($i: RegisterAgentInput!) { registerAgent(input: $i) { id } }`, {
+          i: { name: `bench-${i}`, gpus: [{ index: 0, name: 'H100', memoryMb: 81_559 }] },
+        });
+        return registerAgent.id as string;
+      }),
+    );
+
+    // Each agent: claim, complete, claim again, until the queue is empty.
+    const claimTimes: number[] = [];
+    const claimed: string[] = [];
+    const started = performance.now();
+    await Promise.all(
+      agents.map(async (agentId) => {
+        for (;;) {
+          const t0 = performance.now();
+          const { claimRun } = await gql(url, agentKey, `mutation($a: ID!) { claimRun(agentId: $a) { run { id } leaseToken } }`, { a: agentId });
+          claimTimes.push(performance.now() - t0);
+          if (!claimRun) return;
+          claimed.push(claimRun.run.id);
+          await gql(url, agentKey, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, {
+            r: claimRun.run.id,
+            t: claimRun.leaseToken,
+          });
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    if (process.env.BENCH_DEBUG) console.log('claims done', claimed.length, seconds);
+    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+    const [check] = await sql`select count(*)::int as runs, count(*) filter (where attempt = 1 and status = 'SUCCEEDED')::int as once,
+      (select count(*)::int from run_events where type = 'CLAIMED') as claim_events from runs`;
+    await sql.end();
+    const doubles = claimed.length - new Set(claimed).size + (check!.claim_events - check!.runs);
+
+    // Wake-up: an agent waits in claimRun(waitSeconds: 30); another client queues a run.
+    const waiter = agents[0]!;
+    const latencies: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const answer = gql(url, agentKey, `mutation($a: ID!) { claimRun(agentId: $a, waitSeconds: 30) { run { id } leaseToken } }`, { a: waiter }).then((d) => ({ d, at: performance.now() }));
+      await new Promise((r) => setTimeout(r, 50)); // the claim is waiting
+      const queuedAt = performance.now();
+      await gql(url, adminKey, `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, { i: basics });
+      const { d, at } = await answer;
+      latencies.push(at - queuedAt);
+      await gql(url, agentKey, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, { r: d.claimRun.run.id, t: d.claimRun.leaseToken });
+    }
+
+    table('Dispatch on PostgreSQL (issue 3)', [
+      ['runs claimed', `${claimed.length} of ${RUNS} by ${AGENTS} concurrent agents (claim + complete each)`],
+      ['claims per second', `${(claimed.length / seconds).toFixed(0)} /s   (goal ≥ 500/s)`],
+      ['claimRun latency', `p50 ${ms(percentile(claimTimes, 50))}, p99 ${ms(percentile(claimTimes, 99))}`],
+      ['double claims', `${doubles}   (every run attempt 1 and SUCCEEDED: ${check!.once === RUNS ? 'yes' : `no, ${check!.once}`})`],
+      ['wake-up latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))} (queueRun answered → waiting claimRun answered, 40 runs)`],
+    ]);
+  } finally {
+    await server.stop();
+    await pg.drop();
+  }
+}
+
+if (isMain(import.meta.url)) await run();

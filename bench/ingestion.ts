@@ -1,0 +1,128 @@
+// Issue 4, measured side by side on PostgreSQL:
+//  - reportLoss over HTTP (batches of 1,000, 4 concurrent reporters) against a raw `unnest` insert of
+//    the same points straight into the same table with 4 connections;
+//  - lossCurve(maxPoints: 1000) on a run of 100,000 points against fetching all its raw points.
+import postgres from 'postgres';
+import { createBasics, createKey, freshPostgres, gql, isMain, percentile, startServerProcess, table, ms } from './lib.js';
+
+const REPORTERS = 4;
+const BATCH = 1000;
+const BATCHES = 60;
+
+const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+
+function batchPoints(from: number) {
+  return Array.from({ length: BATCH }, (_, i) => ({ step: from + i, loss: 0.3 + Math.random() * 0.1, lr: 4e-4 }));
+}
+
+export async function run() {
+  const pg = await freshPostgres();
+  const server = await startServerProcess({ databaseUrl: pg.url, env: { REAPER_INTERVAL_SECONDS: '3600' } });
+  const sql = postgres(pg.url, { max: REPORTERS, onnotice: () => {} });
+  try {
+    const { url, adminKey } = server;
+    const basics = await createBasics(url, adminKey);
+    const agentKey = await createKey(url, adminKey, 'AGENT');
+    const { registerAgent } = await gql(url, agentKey, `mutation($i: RegisterAgentInput!) { registerAgent(input: $i) { id } }`, {
+      i: { name: 'bench', gpus: Array.from({ length: 8 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) },
+    });
+    const claims: { runId: string; token: string }[] = [];
+    for (let i = 0; i < REPORTERS + 1; i++) {
+      await gql(url, adminKey, `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, { i: basics });
+      const { claimRun } = await gql(url, agentKey, `mutation($a: ID!) { claimRun(agentId: $a) { run { id } leaseToken } }`, { a: registerAgent.id });
+      claims.push({ runId: claimRun.run.id, token: claimRun.leaseToken });
+    }
+    const [rawRun, ...apiRuns] = claims;
+
+    // Request bodies are built before the clock starts: only the server's work is timed.
+    const bodies = apiRuns.map((c) => Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ query: report, variables: { r: c.runId, t: c.token, p: batchPoints(b * BATCH) } })));
+    const rawBatches = Array.from({ length: REPORTERS }, (_, w) => Array.from({ length: BATCHES }, (_, b) => batchPoints(w * 1_000_000 + b * BATCH)));
+
+    const rates: { api: number; raw: number }[] = [];
+    for (let round = 0; round < 2; round++) {
+      // Alternate which goes first so neither always gets the warmer database.
+      const api = async () => {
+        const start = performance.now();
+        await Promise.all(
+          bodies.map(async (list) => {
+            for (const body of list) {
+              const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agentKey}` }, body });
+              const json = (await res.json()) as { errors?: unknown };
+              if (json.errors) throw new Error(JSON.stringify(json.errors));
+            }
+          }),
+        );
+        return (REPORTERS * BATCHES * BATCH) / ((performance.now() - start) / 1000);
+      };
+      const raw = async () => {
+        const start = performance.now();
+        await Promise.all(
+          rawBatches.map(async (list) => {
+            for (const points of list) {
+              await sql`insert into loss_points (run_id, step, loss, lr, attempt)
+                select ${rawRun!.runId}, s, l, r, 1 from unnest(${points.map((p) => p.step)}::int[], ${points.map((p) => p.loss)}::float8[], ${points.map((p) => p.lr)}::float8[]) as u(s, l, r)`;
+            }
+          }),
+        );
+        return (REPORTERS * BATCHES * BATCH) / ((performance.now() - start) / 1000);
+      };
+      const result = round === 0 ? { api: await api(), raw: await raw() } : { raw: await raw(), api: await api() };
+      rates.push(result);
+      // Fresh tables for the next round.
+      await sql`delete from loss_points`;
+      await sql`update run_summaries set points = 0, last_step = null, last_loss = null, min_loss = null, min_loss_step = null, ema_loss = null`;
+    }
+    const api = Math.max(...rates.map((r) => r.api));
+    const raw = Math.max(...rates.map((r) => r.raw));
+    table('Loss ingestion on PostgreSQL (issue 4)', [
+      ['reportLoss over HTTP', `${api.toFixed(0)} points/s (4 reporters × batches of 1,000, best of 2 rounds)`],
+      ['raw unnest insert', `${raw.toFixed(0)} points/s (4 connections, same points, same table)`],
+      ['ratio', `${(api / raw).toFixed(2)}   (goal ≥ 0.6)`],
+    ]);
+
+    // A run of 100,000 points: the curve against every raw point.
+    const big = apiRuns[0]!;
+    for (let from = 0; from < 100_000; from += 5000) {
+      await gql(url, agentKey, report, { r: big.runId, t: big.token, p: Array.from({ length: 5000 }, (_, i) => ({ step: from + i, loss: 0.3 + Math.sin((from + i) / 50) * 0.05 })) });
+    }
+    const curveTimes: number[] = [];
+    const rawTimes: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      let start = performance.now();
+      const { run: curve } = await gql(url, adminKey, `query($id: ID!) { run(id: $id) { lossCurve(maxPoints: 1000) { step min max mean last count } } }`, { id: big.runId });
+      curveTimes.push(performance.now() - start);
+      if (curve.lossCurve.length !== 1000) throw new Error(`expected 1000 buckets, got ${curve.lossCurve.length}`);
+      start = performance.now();
+      let after = -1;
+      let fetched = 0;
+      for (;;) {
+        const { run: page } = await gql(url, adminKey, `query($id: ID!, $after: Int) { run(id: $id) { lossPoints(afterStep: $after, first: 10000) { step loss } } }`, { id: big.runId, after });
+        fetched += page.lossPoints.length;
+        if (page.lossPoints.length < 10000) break;
+        after = page.lossPoints.at(-1).step;
+      }
+      rawTimes.push(performance.now() - start);
+      if (fetched !== 100_000) throw new Error(`fetched ${fetched} points`);
+    }
+    const curveSql: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const start = performance.now();
+      await sql`select count(*) from (
+        select (step::bigint * 1000 / 100000) as b, min(loss), max(loss), avg(loss), (array_agg(loss order by step desc))[1], count(*)
+        from loss_points where run_id = ${big.runId} group by b) x`;
+      curveSql.push(performance.now() - start);
+    }
+    table('Loss curve of a 100,000-point run on PostgreSQL (issue 4)', [
+      ['lossCurve(maxPoints: 1000) over HTTP', `p50 ${ms(percentile(curveTimes, 50))}, p99 ${ms(percentile(curveTimes, 99))}   (goal p50 ≤ 15 ms)`],
+      ['  of which the bucketing SQL', `p50 ${ms(percentile(curveSql, 50))}`],
+      ['all 100,000 raw points over HTTP', `p50 ${ms(percentile(rawTimes, 50))} (10 pages of lossPoints(first: 10000))`],
+      ['speed-up', `${(percentile(rawTimes, 50) / percentile(curveTimes, 50)).toFixed(1)}×`],
+    ]);
+  } finally {
+    await sql.end();
+    await server.stop();
+    await pg.drop();
+  }
+}
+
+if (isMain(import.meta.url)) await run();

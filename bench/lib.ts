@@ -1,0 +1,152 @@
+// Shared by the benchmarks: throwaway databases, loralab servers as child processes (so the
+// measuring client never shares an event loop with the server), a GraphQL client and statistics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import postgres from 'postgres';
+
+export const BENCH_DATABASE_URL = process.env.TEST_DATABASE_URL || process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+export async function freshPostgres() {
+  const name = `loralab_bench_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(BENCH_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(BENCH_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const admin = postgres(BENCH_DATABASE_URL, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  adminKey: string;
+  child: ChildProcess;
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** A loralab server in its own process, on PostgreSQL (databaseUrl) or PGlite (a temp DATA_DIR). */
+export async function startServerProcess(options: { databaseUrl?: string; adminKey?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const adminKey = options.adminKey ?? `llk_bench_${randomBytes(16).toString('hex')}`;
+  const dataDir = options.databaseUrl ? undefined : mkdtempSync(path.join(tmpdir(), 'loralab-bench-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      LORALAB_ADMIN_KEY: adminKey,
+      LOG_LEVEL: 'warn',
+      ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DATA_DIR: dataDir!, DATABASE_URL: '' }),
+      ...options.env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode != null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('server did not start in 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    adminKey,
+    child,
+    rssMb() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function gql<T = any>(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data: T; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+export async function createKey(url: string, adminKey: string, role: string) {
+  return (await gql(url, adminKey, `mutation($r: ApiRole!) { createApiKey(role: $r, name: "bench") { key } }`, { r: role })).createApiKey.key as string;
+}
+
+export async function createBasics(url: string, key: string) {
+  const [e, d, s] = await Promise.all([
+    gql(url, key, `mutation { createExperiment(input: { name: "bench", goal: CONCEPT }) { id } }`),
+    gql(url, key, `mutation { createDataset(input: { name: "bench", uri: "/data/bench", images: [{ fileName: "a.jpg" }] }) { id } }`),
+    gql(url, key, `mutation { createCaptionStrategy(input: { name: "trigger", kind: TRIGGER_ONLY, triggerWord: "p3r5on" }) { id } }`),
+  ]);
+  return { experimentId: e.createExperiment.id as string, datasetId: d.createDataset.id as string, captionStrategyId: s.createCaptionStrategy.id as string };
+}
+
+/** Queues `count` runs (≤ 10,000) as sweeps of up to 1,000. */
+export async function queueRuns(url: string, key: string, basics: Awaited<ReturnType<typeof createBasics>>, count: number) {
+  const ranks = Array.from({ length: 10 }, (_, i) => (i + 1) * 4);
+  const rates = Array.from({ length: 10 }, (_, i) => (i + 1) * 1e-4);
+  for (let queued = 0; queued < count; queued += 1000) {
+    const steps = Array.from({ length: Math.min(10, Math.ceil((count - queued) / 100)) }, (_, i) => 1000 + i * 250 + queued);
+    await gql(url, key, `mutation($input: QueueSweepInput!) { queueSweep(input: $input) { id } }`, {
+      input: { base: basics, grid: { rank: ranks, learningRate: rates, steps } },
+    });
+  }
+}
+
+export function percentile(values: number[], p: number) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+
+export function table(title: string, rows: [string, string | number][]) {
+  console.log(`\n${title}`);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const result = await fn();
+  return [result, performance.now() - start];
+}
+
+/** True when the module was started directly (`npx tsx bench/x.ts`), not imported by bench/run.ts. */
+export const isMain = (moduleUrl: string) => process.argv[1] != null && path.resolve(process.argv[1]) === new URL(moduleUrl).pathname;
