@@ -1,7 +1,7 @@
 // Shared by the agent tests: where the reference data lives, temp folders, and running the fake
 // trainer as a real child process (argument array, no shell), parsed as the agent will parse it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -14,15 +14,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '../..');
 const repoRoot = REPO_ROOT;
 
-function findShared(): string {
-  // shared/ sits next to the checkout here, or inside it on the device machine.
-  for (const candidate of [path.join(repoRoot, 'shared'), path.resolve(repoRoot, '../shared')]) {
-    if (existsSync(path.join(candidate, 'reference/ai-toolkit/stdout-sample.txt'))) return candidate;
-  }
-  throw new Error('shared/reference/ai-toolkit not found next to the repository');
-}
-
-export const REFERENCE_DIR = path.join(findShared(), 'reference/ai-toolkit');
+// A byte-for-byte copy of shared/reference/ai-toolkit/stdout-sample.txt, so the tests need nothing
+// outside the repository.
+export const REFERENCE_DIR = path.join(here, 'fixtures/ai-toolkit');
 export const REFERENCE_TRANSCRIPT = path.join(REFERENCE_DIR, 'stdout-sample.txt');
 export const REFERENCE_CONFIG = path.join(here, 'fixtures/reference-config.yaml');
 export const FAKE_TRAINER = path.join(repoRoot, 'agents/fake-trainer.ts');

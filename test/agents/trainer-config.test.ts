@@ -4,10 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { TrainerConfigError, prepareTrainerConfig, writeTrainerConfig } from '../../agents/trainer-config.js';
-import { REFERENCE_CONFIG, REFERENCE_DIR, tempDir } from './helpers.js';
+import { REFERENCE_CONFIG, REPO_ROOT, tempDir } from './helpers.js';
 
 const folders = { trainingFolder: '/srv/loralab/runs/r1/output', datasetFolder: '/srv/loralab/runs/r1/dataset' };
-const exampleYaml = readFileSync(path.join(REFERENCE_DIR, 'train_lora_flux_24gb.yaml'), 'utf8');
+const exampleYaml = readFileSync(path.join(REPO_ROOT, 'test/fixtures/train_lora_flux_24gb.yaml'), 'utf8');
 const referenceYaml = readFileSync(REFERENCE_CONFIG, 'utf8');
 
 function expectBadConfig(yaml: string, message: RegExp): void {

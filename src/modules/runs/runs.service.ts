@@ -58,6 +58,9 @@ async function resolveQueueInput(db: Executor, raw: unknown, root: string) {
 
 const formatLr = (lr: number) => lr.toExponential();
 
+/** Generated names (a sweep's prefix, a long strategy name) are held to the 200 characters a given name may have. */
+const fitName = (name: string) => (name.length <= 200 ? name : `${name.slice(0, 199)}…`);
+
 function defaultRunName(hp: Hyperparameters, strategy: CaptionStrategyRecord) {
   return `r${hp.rank} lr${formatLr(hp.learningRate)} ${hp.steps} steps · ${strategy.name}`;
 }
@@ -69,7 +72,7 @@ function runValues(
   extra: { name?: string; idempotencyKey?: string | null; sweepId?: string },
 ): store.NewRun {
   return {
-    name: extra.name ?? input.name ?? defaultRunName(hp, refs.strategy),
+    name: fitName(extra.name ?? input.name ?? defaultRunName(hp, refs.strategy)),
     experimentId: refs.experimentId,
     datasetId: refs.datasetId,
     captionStrategyId: refs.strategy.id,
