@@ -27,7 +27,7 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
     items: [],
     errors: [],
     completed: false,
-    until(predicate, timeoutMs = 15_000) {
+    until(predicate, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (predicate(state.items)) {
