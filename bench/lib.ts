@@ -48,11 +48,13 @@ export interface ServerProcess {
 }
 
 /** A loralab server in its own process, on PostgreSQL (databaseUrl) or PGlite (a temp DATA_DIR). */
-export async function startServerProcess(options: { databaseUrl?: string; adminKey?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  options: { databaseUrl?: string; adminKey?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const adminKey = options.adminKey ?? `llk_bench_${randomBytes(16).toString('hex')}`;
   const dataDir = options.databaseUrl ? undefined : mkdtempSync(path.join(tmpdir(), 'loralab-bench-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/index.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
