@@ -14,6 +14,7 @@ COPY schema ./schema
 COPY drizzle ./drizzle
 COPY src ./src
 COPY web ./web
+COPY agents ./agents
 
 ENV HOST=0.0.0.0 PORT=4000 DATA_DIR=/data
 EXPOSE 4000

@@ -12,9 +12,11 @@ import { createExperiment, createStrategy } from './helpers/fixtures.js';
 import {
   agentConfig,
   agentInProcess,
+  agentProcess,
   allLossPoints,
   createDatasetAt,
   isAlive,
+  killAgentProcesses,
   runState,
   tempFolder,
   trainerPid,
@@ -314,6 +316,55 @@ describe.each(databaseKinds)('the trainer command on %s', (kind) => {
     } finally {
       agent.stop();
       expect(await agent.done).toBe(0);
+    }
+  });
+});
+
+describe.each(databaseKinds)('the docker compose demo agent on %s', (kind) => {
+  let t: TestServer;
+  let root: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    t = await startTestServer(kind, { leaseTtlSeconds: 6, reaperIntervalSeconds: 0.5 });
+    ({ dir: root, cleanup } = await tempFolder('agent-demo'));
+  }, 180_000);
+  afterAll(async () => {
+    killAgentProcesses();
+    await t?.stop();
+    await cleanup?.();
+  }, 180_000);
+
+  it('makes itself an AGENT key with the admin key, queues one demo run and trains it', { timeout: 120_000 }, async () => {
+    const env = {
+      LORALAB_SERVER: t.url,
+      LORALAB_ADMIN_KEY: t.admin.key!,
+      LORALAB_TOKEN: '',
+      LORALAB_AGENT_NAME: 'demo-agent',
+      LORALAB_FAKE_TRAINER: 'true',
+      LORALAB_GPUS: '0:Fake GPU:24000',
+      LORALAB_WORK_DIR: path.join(root, 'work'),
+      FAKE_STEP_MS: '2',
+    };
+    const demo = agentProcess([], env, 'agents/demo.ts');
+    try {
+      const run = await waitFor('the demo run', async () => {
+        const { runs } = await t.admin.ok(`{ runs(first: 5) { edges { node { id name status } } } }`);
+        return runs.edges.map((e: any) => e.node).find((r: any) => r.name === 'demo: p3r5on concept' && r.status === 'SUCCEEDED');
+      });
+      expect((await runState(t.admin, run.id)).lossSummary.points).toBe(600);
+      demo.child.kill('SIGTERM');
+      expect((await demo.exited).code).toBe(0);
+      // Started again (a container restart): the same agent, and the same run, not a second one.
+      const again = agentProcess([], env, 'agents/demo.ts');
+      await waitFor('the agent to register again', async () => again.output().includes('waiting for runs'));
+      again.child.kill('SIGTERM');
+      expect((await again.exited).code).toBe(0);
+      const { agents, runs } = await t.admin.ok(`{ agents { name } runs { totalCount } }`);
+      expect(agents.map((a: any) => a.name)).toEqual(['demo-agent']);
+      expect(runs.totalCount).toBe(1);
+    } catch (err) {
+      console.log(demo.output());
+      throw err;
     }
   });
 });

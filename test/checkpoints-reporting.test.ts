@@ -60,6 +60,21 @@ describe.each(databaseKinds)('checkpoints and samples on %s', (kind) => {
     expect(run.events.map((e: any) => e.type).filter((type: string) => type.startsWith('CHECKPOINT'))).toEqual(['CHECKPOINT_PRUNED', 'CHECKPOINT_SAVED', 'CHECKPOINT_SAVED']);
   });
 
+  it('gives a checkpoint late in a long run its EMA loss (weights that underflow are cut, not an error)', async () => {
+    const { runId, token } = await claimed(10_000);
+    const points = Array.from({ length: 8000 }, (_, step) => ({ step, loss: 0.2 + 0.1 * Math.cos(step / 10) }));
+    for (let i = 0; i < points.length; i += 5000) {
+      await agent.client.ok(`mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`, { r: runId, t: token, p: points.slice(i, i + 5000) });
+    }
+    const { reportCheckpoint: c } = await agent.client.ok(`mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { emaLoss } }`, {
+      r: runId,
+      t: token,
+      i: { step: 7500, path: '/out/lora_000007500.safetensors' },
+    });
+    const ema = points.slice(0, 7501).reduce((e: number | null, p) => (e == null ? p.loss : 0.1 * p.loss + 0.9 * e), null)!;
+    expect(c.emaLoss).toBeCloseTo(ema, 12);
+  });
+
   it("puts the final checkpoint at the run's total steps", async () => {
     const { runId, token } = await claimed(500);
     await agent.client.fails('BAD_USER_INPUT', reportCheckpoint, { r: runId, t: token, i: { step: 499, path: '/out/lora.safetensors', isFinal: true } }, 'input.step');

@@ -98,8 +98,8 @@ export interface AgentProcess {
 const children = new Set<ChildProcess>();
 
 /** `npm run agent -- <args>` as a child process (node --import tsx, so signals reach it directly). */
-export function agentProcess(args: string[], env: Record<string, string> = {}): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'agents/cli.ts', ...args], {
+export function agentProcess(args: string[], env: Record<string, string> = {}, entry = 'agents/cli.ts'): AgentProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -243,7 +243,7 @@ export async function reapExpiredLeases(db: Executor, backoffSeconds: number, li
       lease_token = null,
       lease_expires_at = null,
       not_before = case when e.next_status = 'QUEUED' and ${backoffSeconds} > 0
-        then now() + make_interval(secs => least(3600, ${backoffSeconds} * power(2, greatest(r.attempt - 1, 0)))
+        then now() + make_interval(secs => least(3600, ${backoffSeconds} * power(2, least(greatest(r.attempt - 1, 0), 20)))
                                            * (0.8 + 0.4 * random()))
         end,
       finished_at = case when e.next_status = 'QUEUED' then null else now() end,

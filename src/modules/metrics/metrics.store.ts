@@ -1,7 +1,14 @@
 // Loss points: set-based writes (one unnest per batch) and curves computed in SQL.
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
+
+/**
+ * (1-α)^exponent, the weight of a point `exponent` steps back in the EMA. Postgres raises an
+ * underflow error past 0.9^7000, so the exponent is capped at 1,000: 0.9^1000 ≈ 1.7e-46, a weight
+ * far below float8 precision next to the recent points, so the result does not change.
+ */
+const decay = (alpha: number, exponent: SQL) => sql`power(1 - ${alpha}::float8, least(${exponent}, 1000))`;
 
 export interface LossPointRow {
   step: number;
@@ -52,7 +59,7 @@ export async function recordLossBatch(
     batch as (
       select count(*)::int as n, count(*) filter (where inserted)::int as inserted,
         min(step) as min_step, max(step) as max_step,
-        sum(loss * ${alpha}::float8 * power(1 - ${alpha}::float8, k - 1 - j)) as fold,
+        sum(loss * ${alpha}::float8 * ${decay(alpha, sql`k - 1 - j`)}) as fold,
         (array_agg(loss order by step))[1] as first_loss,
         (array_agg(loss order by step desc))[1] as last_loss,
         min(loss) as min_loss,
@@ -66,7 +73,7 @@ export async function recordLossBatch(
         last_loss = b.last_loss,
         min_loss = least(s.min_loss, b.min_loss),
         min_loss_step = case when s.min_loss is null or b.min_loss < s.min_loss then b.min_loss_step else s.min_loss_step end,
-        ema_loss = b.fold + power(1 - ${alpha}::float8, b.n) * coalesce(s.ema_loss, b.first_loss),
+        ema_loss = b.fold + ${decay(alpha, sql`b.n`)} * coalesce(s.ema_loss, b.first_loss),
         updated_at = now()
       from batch b
       where s.run_id = ${fence.runId} and b.n > 0 and b.n = b.inserted
@@ -99,7 +106,7 @@ export async function recomputeSummary(db: Executor, runId: string, alpha: numbe
         (array_agg(loss order by step desc))[1] as last_loss,
         min(loss) as min_loss,
         (array_agg(step order by loss, step))[1] as min_loss_step,
-        sum(loss * case when i = 0 then power(1 - ${alpha}::float8, n - 1) else ${alpha}::float8 * power(1 - ${alpha}::float8, n - 1 - i) end) as ema_loss
+        sum(loss * case when i = 0 then ${decay(alpha, sql`n - 1`)} else ${alpha}::float8 * ${decay(alpha, sql`n - 1 - i`)} end) as ema_loss
       from ordered
     )
     update run_summaries s set points = agg.points, last_step = agg.last_step, last_loss = agg.last_loss,
@@ -172,8 +179,8 @@ export function lossCurves(db: Executor, runIds: string[], opts: { maxPoints: nu
 export async function refreshCheckpointEma(db: Executor, runId: string, alpha: number, step?: number) {
   await db.execute(sql`/* refreshCheckpointEma */
     update checkpoints c set ema_loss = (
-      select sum(o.loss * case when o.i = 0 then power(1 - ${alpha}::float8, o.n - 1)
-                                else ${alpha}::float8 * power(1 - ${alpha}::float8, o.n - 1 - o.i) end)
+      select sum(o.loss * case when o.i = 0 then ${decay(alpha, sql`o.n - 1`)}
+                                else ${alpha}::float8 * ${decay(alpha, sql`o.n - 1 - o.i`)} end)
       from (
         select loss, row_number() over (order by step) - 1 as i, count(*) over () as n
         from loss_points p where p.run_id = c.run_id and p.step <= c.step
