@@ -8,6 +8,7 @@ import { ApolloServer } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import pino, { type Logger } from 'pino';
@@ -104,6 +105,9 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
       return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     },
     plugins: [
+      // Cache hints are never used here, and the plugin wraps every field resolver: turning it off
+      // took a 1,400-group compareRuns answer from 75 ms to 46 ms (p50, quiet machine).
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {
         async serverWillStart() {

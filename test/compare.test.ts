@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, createStrategy, type Basics } from './helpers/fixtures.js';
-import { registerAgent, type TestAgent } from './helpers/agents.js';
+import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 
-const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+const report = REPORT_LOSS;
 const reportCheckpoint = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id step emaLoss } }`;
 const rate = `mutation($c: ID!, $s: Int!, $n: String) { rateCheckpoint(checkpointId: $c, score: $s, notes: $n) { id score notes checkpoint { id meanRating } } }`;
 const RUN_FIELDS = `id rank: hyperparameters { rank learningRate steps optimizer batchSize } status costUsd startedAt finishedAt captionStrategy { id } dataset { id } lossSummary { lastLoss minLoss emaLoss } checkpoints { id step meanRating }`;

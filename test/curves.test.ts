@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { registerAgent, type TestAgent } from './helpers/agents.js';
+import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 
-const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+const report = REPORT_LOSS;
 const curveQuery = `query($id: ID!, $max: Int, $from: Int, $to: Int) { run(id: $id) { lossCurve(maxPoints: $max, fromStep: $from, toStep: $to) { step fromStep toStep min max mean last count } } }`;
 
 describe.each(databaseKinds)('loss curves on %s', (kind) => {

@@ -3,10 +3,10 @@ import { sql } from 'drizzle-orm';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { endBackoff, expireLease, registerAgent, type TestAgent } from './helpers/agents.js';
+import { endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { rows } from '../src/db/client.js';
 
-const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
+const report = REPORT_LOSS;
 const summaryQuery = `query($id: ID!) { run(id: $id) { lossSummary { points lastStep lastLoss minLoss minLossStep emaLoss } } }`;
 
 /** The summary recomputed here from the raw points, independently of the server. */

@@ -3,12 +3,12 @@ import WebSocket from 'ws';
 import { databaseKinds, TEST_DATABASE_URL, createPostgresDatabase } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { registerAgent, type TestAgent } from './helpers/agents.js';
+import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { collect, flatPoints, wsClient } from './helpers/live.js';
 import { openDatabase } from '../src/db/client.js';
 import { Channels } from '../src/db/notify.js';
 
-const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+const report = REPORT_LOSS;
 const runLoss = `subscription($id: ID!, $since: Int) { runLoss(runId: $id, sinceStep: $since) { runId points { step loss } } }`;
 const points = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: 1 / (from + i + 1) }));
 const steps = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);

@@ -8,14 +8,14 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { registerAgent, type TestAgent } from './helpers/agents.js';
+import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/web', import.meta.url));
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
 
-const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
+const report = REPORT_LOSS;
 const reportCheckpoint = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`;
 const reportSample = `mutation($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }`;
 /** A falling, noisy curve, as training reports it. */

@@ -2,6 +2,8 @@
 import { sql } from 'drizzle-orm';
 import type { GqlClient, GqlResult, TestServer } from './server.js';
 
+export const REPORT_LOSS = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
+
 export const RUN_FIELDS = `id status attempt maxAttempts agent { id name } startedAt finishedAt gpuSeconds costUsd error { code message logTail }`;
 
 export interface TestAgent {
