@@ -94,20 +94,30 @@ const toBucket = (b: store.BucketRow) => ({
   count: b.count,
 });
 
-export async function lossCurve(db: Executor, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
-  const maxPoints = checkCurveArgs(args);
-  return (await store.lossCurves(db, [runId], { maxPoints, fromStep: args.fromStep, toStep: args.toStep })).map(toBucket);
+/** A run's curve; without bounds its range is 0..its last step, read from the summary (no scan). */
+async function curveOf(db: Executor, runId: string, lastStep: number | null | undefined, args: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
+  const lo = args.fromStep ?? 0;
+  const hi = args.toStep ?? lastStep;
+  if (hi == null || hi < lo) return [];
+  return (await store.lossCurve(db, runId, { maxPoints: args.maxPoints, lo, hi })).map(toBucket);
 }
 
+export async function lossCurve(db: Executor, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
+  const maxPoints = checkCurveArgs(args);
+  const lastStep = args.toStep == null ? (await store.lastSteps(db, [runId])).get(runId) : null;
+  return curveOf(db, runId, lastStep, { ...args, maxPoints });
+}
+
+/** Several runs' curves in one request; each run's aggregate runs on its own (they run in parallel on PostgreSQL). */
 export async function lossCurves(db: Executor, args: { runIds: string[]; maxPoints?: number | null }) {
   const maxPoints = checkCurveArgs(args);
   if (args.runIds.length > 100) throw badInput('runIds', 'at most 100 runs at once');
   const ids = [...new Set(args.runIds.map((id, i) => parseId(id, `runIds.${i}`)))];
-  const [runs, buckets] = await Promise.all([findRunsByIds(db, ids), store.lossCurves(db, ids, { maxPoints })]);
-  const byRun = new Map<string, ReturnType<typeof toBucket>[]>(ids.map((id) => [id, []]));
-  for (const b of buckets) byRun.get(b.run_id)?.push(toBucket(b));
+  const [runs, lastSteps] = await Promise.all([findRunsByIds(db, ids), store.lastSteps(db, ids)]);
   const found = new Map(runs.map((r) => [r.id, r]));
-  return ids.flatMap((id) => (found.has(id) ? [{ run: found.get(id)!, buckets: byRun.get(id)! }] : []));
+  const present = ids.filter((id) => found.has(id));
+  const curves = await Promise.all(present.map((id) => curveOf(db, id, lastSteps.get(id), { maxPoints })));
+  return present.map((id, i) => ({ run: found.get(id)!, buckets: curves[i]! }));
 }
 
 /** The live feed's loader: one query per notification per process, whatever the subscriber count. */

@@ -128,7 +128,6 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
 }
 
 export interface BucketRow {
-  run_id: string;
   step: number;
   from_step: number;
   to_step: number;
@@ -140,35 +139,36 @@ export interface BucketRow {
 }
 
 /**
- * lossCurves: each run's points in [from, to] folded into at most maxPoints equal step ranges.
- * Without bounds a run's range is 0..its last step (from its summary, no scan). min and max keep
- * every spike visible; `last` is the loss at the bucket's highest step.
+ * lossCurve: one run's points in [lo, hi] folded into at most maxPoints equal step ranges. min and
+ * max keep every spike visible; `last` is the loss at the bucket's highest step. The bounds are
+ * parameters, not columns of a join: with a bucket expression the planner can see is a function of
+ * `step` alone it aggregates 100,000 points in about a quarter of the time (it otherwise guessed
+ * 33,000 groups and sorted to disk).
  */
-export function lossCurves(db: Executor, runIds: string[], opts: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
+export function lossCurve(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number }) {
+  // Written into the SQL as literals (they are checked integers): as bind parameters, a cached
+  // generic plan cannot see the bucket width and falls back to the slow sort.
+  const int = (n: number) => sql.raw(String(Math.trunc(n)));
+  const [lo, hi, maxPoints, width] = [int(opts.lo), int(opts.hi), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
   return rows<BucketRow>(
     db,
-    sql`/* lossCurves */
-    with ranges as (
-      select s.run_id,
-        coalesce(${opts.fromStep ?? null}::int, 0) as lo,
-        coalesce(${opts.toStep ?? null}::int, s.last_step) as hi
-      from run_summaries s
-      where s.run_id = any(${sql.param(runIds)}::uuid[]) and s.last_step is not null
-    ),
-    bucketed as (
-      select p.run_id, p.step, p.loss,
-        ((p.step - r.lo)::bigint * ${opts.maxPoints} / (r.hi - r.lo + 1)) as bucket
-      from ranges r
-      join loss_points p on p.run_id = r.run_id and p.step between r.lo and r.hi
-      where r.hi >= r.lo
-    )
-    select run_id, max(step) as step, min(step) as from_step, max(step) as to_step,
+    sql`/* lossCurve */
+    select max(step) as step, min(step) as from_step, max(step) as to_step,
       min(loss) as min, max(loss) as max, avg(loss) as mean,
       (array_agg(loss order by step desc))[1] as last, count(*)::int as count
-    from bucketed
-    group by run_id, bucket
-    order by run_id, bucket`,
+    from loss_points
+    where run_id = ${runId} and step between ${lo} and ${hi}
+    group by (step - ${lo})::bigint * ${maxPoints} / ${width}
+    order by 1`,
   );
+}
+
+export async function lastSteps(db: Executor, runIds: string[]) {
+  const found = await rows<{ run_id: string; last_step: number | null }>(
+    db,
+    sql`/* lastSteps */ select run_id, last_step from run_summaries where run_id = any(${sql.param(runIds)}::uuid[])`,
+  );
+  return new Map(found.map((r) => [r.run_id, r.last_step]));
 }
 
 /**
