@@ -7,13 +7,14 @@ import * as store from './compare.store.js';
 const parseIds = (ids: string[] | string): string[] =>
   Array.isArray(ids) ? ids : ids.replace(/^\{|\}$/g, '').split(',').filter(Boolean);
 
-export async function compareRuns(db: Executor, loaders: Loaders, args: { filter?: unknown; groupBy: store.RunDimension[] }) {
+/** `withRuns`: whether the client asked for each group's runs (their ids cost an ordered aggregate). */
+export async function compareRuns(db: Executor, loaders: Loaders, args: { filter?: unknown; groupBy: store.RunDimension[] }, withRuns = true) {
   if (args.groupBy.length > 8) throw badInput('groupBy', 'at most 8 dimensions');
   const groupBy = [...new Set(args.groupBy)];
-  const groups = await store.compareRuns(db, toRunConditions(args.filter), groupBy);
+  const groups = await store.compareRuns(db, toRunConditions(args.filter), groupBy, withRuns);
   const has = (d: store.RunDimension) => groupBy.includes(d);
   return groups.map((g) => {
-    const runIds = parseIds(g.run_ids);
+    const runIds = g.run_ids == null ? [] : parseIds(g.run_ids);
     return {
       key: {
         rank: has('RANK') ? g.rank : null,

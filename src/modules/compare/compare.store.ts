@@ -34,11 +34,11 @@ export interface GroupRow {
   best_mean_rating: number | null;
   mean_cost_usd: number | null;
   mean_duration_seconds: number | null;
-  run_ids: string[] | string;
+  run_ids?: string[] | string;
 }
 
 /* compareRuns: one GROUP BY over runs ⋈ run_summaries. */
-export function compareRuns(db: Executor, where: RunConditions, groupBy: RunDimension[]) {
+export function compareRuns(db: Executor, where: RunConditions, groupBy: RunDimension[], withRunIds: boolean) {
   const dims = groupBy.map((d) => dimensionColumns[d]);
   const keyColumns = dims.map((d) => sql`${d.column} as ${sql.identifier(d.alias)}`);
   const groupColumns = dims.length ? sql.join(dims.map((d) => d.column), sql`, `) : sql`()`;
@@ -54,8 +54,8 @@ export function compareRuns(db: Executor, where: RunConditions, groupBy: RunDime
       max(s.best_mean_rating) as best_mean_rating,
       avg(runs.cost_usd)::float8 as mean_cost_usd,
       (avg(extract(epoch from runs.finished_at - runs.started_at))
-        filter (where runs.finished_at is not null and runs.started_at is not null))::float8 as mean_duration_seconds,
-      array_agg(runs.id order by runs.queued_at, runs.id) as run_ids
+        filter (where runs.finished_at is not null and runs.started_at is not null))::float8 as mean_duration_seconds
+      ${withRunIds ? sql`, array_agg(runs.id order by runs.queued_at, runs.id) as run_ids` : sql``}
     from runs join run_summaries s on s.run_id = runs.id
     ${condition ? sql`where ${condition}` : sql``}
     group by ${groupColumns}
