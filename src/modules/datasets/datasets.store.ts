@@ -80,10 +80,6 @@ export function listImages(db: Executor, datasetId: string, opts: { limit: numbe
     .limit(opts.limit);
 }
 
-export function listAllImages(db: Executor, datasetId: string) {
-  return db.select().from(datasetImages).where(eq(datasetImages.datasetId, datasetId)).orderBy(asc(datasetImages.position));
-}
-
 /** Map of file name → image id for the names that exist in the dataset. */
 export async function imageIdsByName(db: Executor, datasetId: string, fileNames: string[]) {
   const found = await rows<{ id: string; file_name: string }>(

@@ -122,7 +122,7 @@ export async function explainFencedMiss(db: Executor, principal: Principal, runI
 export async function startRun(deps: DispatchDeps, principal: Principal, args: { runId: string; leaseToken: string }) {
   const runId = parseId(args.runId, 'runId');
   return deps.db.transaction(async (tx) => {
-    const started = await store.startRun(tx, runId, args.leaseToken, principal.keyId, deps.config.leaseTtlSeconds);
+    const started = await store.startRun(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, deps.config.leaseTtlSeconds);
     if (!started) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'start');
     const { run, firstStart } = started;
     if (firstStart) {
@@ -151,9 +151,7 @@ export async function heartbeat(
   return deps.db.transaction(async (tx) => {
     const beat = await store.heartbeat(
       tx,
-      runId,
-      args.leaseToken,
-      principal.keyId,
+      { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
       deps.config.leaseTtlSeconds,
       p && {
         step: p.step,
@@ -186,9 +184,7 @@ export async function completeRun(
   return deps.db.transaction(async (tx) => {
     const run = await store.completeRun(
       tx,
-      runId,
-      args.leaseToken,
-      principal.keyId,
+      { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
       args.outcome,
       error && args.outcome !== 'SUCCEEDED' ? { code: error.code, message: error.message, logTail: error.logTail ?? null } : null,
     );

@@ -6,9 +6,8 @@ import { rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import { runs } from '../../db/schema.js';
 import type { RunRecord } from '../runs/runs.store.js';
-import { fencedBy, HELD_STATUSES } from './fence.js';
+import { fencedBy, HELD_STATUSES, type LeaseFence } from './fence.js';
 
-const ACTIVE = HELD_STATUSES;
 
 const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r));
 
@@ -31,7 +30,7 @@ export async function claimNext(db: Executor, agentId: string, leaseToken: strin
     with agent as materialized (
       select a.max_gpu_memory_mb, a.labels,
         a.gpu_count - coalesce((
-          select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${ACTIVE}
+          select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${HELD_STATUSES}
         ), 0) as free_gpus
       from agents a
       where a.id = ${agentId} and not a.draining
@@ -84,7 +83,7 @@ export async function releaseClaim(db: Executor, runId: string, leaseToken: stri
 }
 
 
-export async function startRun(db: Executor, runId: string, leaseToken: string, apiKeyId: string, ttlSeconds: number) {
+export async function startRun(db: Executor, fence: LeaseFence, ttlSeconds: number) {
   const started = await rows(
     db,
     sql`/* startRun */
@@ -92,7 +91,7 @@ export async function startRun(db: Executor, runId: string, leaseToken: string, 
       status = case when status = 'CLAIMED' then 'RUNNING' else status end,
       started_at = coalesce(started_at, now()),
       lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
-    where ${fencedBy({ runId, leaseToken, apiKeyId })}
+    where ${fencedBy(fence)}
     returning *, started_at = now() as first_start`,
   );
   // now() is the transaction's start time: started_at equals it only when this statement set it.
@@ -110,9 +109,7 @@ export interface Progress {
 /** heartbeat: extends the lease, records progress and that the agent is alive, in one statement. */
 export async function heartbeat(
   db: Executor,
-  runId: string,
-  leaseToken: string,
-  apiKeyId: string,
+  fence: LeaseFence,
   ttlSeconds: number,
   progress: Progress | null,
 ) {
@@ -127,7 +124,7 @@ export async function heartbeat(
         seconds_per_step = coalesce(${progress?.secondsPerStep ?? null}::float8, seconds_per_step),
         vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
         gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
-      where ${fencedBy({ runId, leaseToken, apiKeyId })}
+      where ${fencedBy(fence)}
       returning agent_id, lease_expires_at, status, experiment_id
     ),
     seen as (
@@ -144,9 +141,7 @@ export async function heartbeat(
  */
 export async function completeRun(
   db: Executor,
-  runId: string,
-  leaseToken: string,
-  apiKeyId: string,
+  fence: LeaseFence,
   outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
   error: { code: string; message: string; logTail: string | null } | null,
 ) {
@@ -158,7 +153,7 @@ export async function completeRun(
         extract(epoch from now() - coalesce(r.started_at, r.claimed_at)) * r.gpu_count as gpu_seconds,
         a.hourly_cost_usd / greatest(a.gpu_count, 1) as cost_per_gpu_hour
       from runs r left join agents a on a.id = r.agent_id
-      where r.id = ${runId}
+      where r.id = ${fence.runId}
     )
     update runs r set
       status = ${outcome},
@@ -171,7 +166,7 @@ export async function completeRun(
       error_message = ${error?.message ?? null},
       error_log_tail = ${error?.logTail ?? null}
     from attempt t
-    where r.id = t.id and ${fencedBy({ runId, leaseToken, apiKeyId })}
+    where r.id = t.id and ${fencedBy(fence)}
     returning r.*`,
   );
   return done.length ? toRuns(done)[0]! : null;
@@ -233,7 +228,7 @@ export async function reapExpiredLeases(db: Executor, backoffSeconds: number, li
           else 'FAILED'
         end as next_status
       from runs
-      where status in ${ACTIVE} and lease_expires_at < now()
+      where status in ${HELD_STATUSES} and lease_expires_at < now()
       order by lease_expires_at
       limit ${limit}
       for update skip locked
