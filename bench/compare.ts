@@ -1,7 +1,7 @@
 // Issue 6: compareRuns and checkpointMatrix over 2,000 runs with 3,000 loss points each on
 // PostgreSQL, each beside the same answer computed by a plain aggregate over loss_points.
-import postgres from 'postgres';
 import { createBasics, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
+import { connectPostgres } from '../src/db/client.js';
 
 const RUNS = 2000;
 const POINTS = 3000;
@@ -22,7 +22,7 @@ async function p50(fn: () => Promise<unknown>, repeat = REPEAT) {
 export async function run() {
   const pg = await freshPostgres();
   const server = await startServerProcess({ databaseUrl: pg.url, env: { REAPER_INTERVAL_SECONDS: '3600' } });
-  const sql = postgres(pg.url, { max: 2, onnotice: () => {} });
+  const sql = connectPostgres(pg.url, { max: 2, onnotice: () => {} });
   try {
     const { url, adminKey } = server;
     const basics = await createBasics(url, adminKey);

@@ -1,7 +1,7 @@
 // Issue 3: claims per second with 20 concurrent agents over 5,000 queued runs on PostgreSQL (zero
 // double claims), and how fast a waiting claimRun(waitSeconds) answers once a run is queued.
-import postgres from 'postgres';
 import { createBasics, createKey, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
+import { connectPostgres } from '../src/db/client.js';
 
 const RUNS = 5000;
 const AGENTS = 20;
@@ -44,7 +44,7 @@ export async function run() {
     );
     const seconds = (performance.now() - started) / 1000;
     if (process.env.BENCH_DEBUG) console.log('claims done', claimed.length, seconds);
-    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+    const sql = connectPostgres(pg.url, { max: 1, onnotice: () => {} });
     const [check] = await sql`select count(*)::int as runs, count(*) filter (where attempt = 1 and status = 'SUCCEEDED')::int as once,
       (select count(*)::int from run_events where type = 'CLAIMED') as claim_events from runs`;
     await sql.end();

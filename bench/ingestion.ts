@@ -2,8 +2,8 @@
 //  - reportLoss over HTTP (batches of 1,000, 4 concurrent reporters) against a raw `unnest` insert of
 //    the same points straight into the same table with 4 connections;
 //  - lossCurve(maxPoints: 1000) on a run of 100,000 points against fetching all its raw points.
-import postgres from 'postgres';
-import { createBasics, createKey, freshPostgres, gql, isMain, percentile, startServerProcess, table, ms } from './lib.js';
+import { createBasics, createKey, freshPostgres, gql, isMain, post, percentile, startServerProcess, table, ms } from './lib.js';
+import { connectPostgres } from '../src/db/client.js';
 
 const REPORTERS = 4;
 const BATCH = 1000;
@@ -18,7 +18,7 @@ function batchPoints(from: number) {
 export async function run() {
   const pg = await freshPostgres();
   const server = await startServerProcess({ databaseUrl: pg.url, env: { REAPER_INTERVAL_SECONDS: '3600' } });
-  const sql = postgres(pg.url, { max: REPORTERS, onnotice: () => {} });
+  const sql = connectPostgres(pg.url, { max: REPORTERS, onnotice: () => {} });
   try {
     const { url, adminKey } = server;
     const basics = await createBasics(url, adminKey);
@@ -46,8 +46,7 @@ export async function run() {
         await Promise.all(
           bodies.map(async (list) => {
             for (const body of list) {
-              const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agentKey}` }, body });
-              const json = (await res.json()) as { errors?: unknown };
+              const json = JSON.parse(await post(url, agentKey, body)) as { errors?: unknown };
               if (json.errors) throw new Error(JSON.stringify(json.errors));
             }
           }),

@@ -73,6 +73,19 @@ async function openPglite(
   };
 }
 
+/**
+ * postgres.js, reading libpq's `?host=/var/run/postgresql` (a Unix socket directory) the way psql
+ * does; postgres.js itself would pass it on as a server setting. On one host the socket costs a
+ * quarter of the CPU per round trip that loopback TCP does on these machines.
+ */
+export function connectPostgres(url: string, options: postgres.Options<{}> = {}) {
+  const parsed = new URL(url);
+  const socketDir = parsed.searchParams.get('host');
+  if (socketDir == null) return postgres(url, options);
+  parsed.searchParams.delete('host');
+  return postgres(parsed.toString(), { ...options, host: socketDir });
+}
+
 async function openPostgres(
   url: string,
   maxConnections: number,
@@ -80,7 +93,7 @@ async function openPostgres(
   logger: { logQuery: () => void },
 ): Promise<Database> {
   await migrateUnderLock(url);
-  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
+  const client = connectPostgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
   const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
   return {
     kind: 'postgres',
@@ -105,7 +118,7 @@ async function openPostgres(
  * for the first to finish migrating instead of both racing to create the same tables.
  */
 async function migrateUnderLock(url: string) {
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const client = connectPostgres(url, { max: 1, onnotice: () => {} });
   try {
     const orm = drizzlePostgres({ client });
     await orm.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`);

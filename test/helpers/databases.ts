@@ -5,9 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
-import postgres from 'postgres';
 import { inject } from 'vitest';
 import { MIGRATIONS_FOLDER, openDatabase, type Database } from '../../src/db/client.js';
+import { connectPostgres } from '../../src/db/client.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -42,7 +42,7 @@ export interface TestDatabase {
 export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
   const name = `loralab_t_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  const admin = connectPostgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
   const url = new URL(TEST_DATABASE_URL);
@@ -50,7 +50,7 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
   return {
     url: url.toString(),
     async drop() {
-      const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
+      const admin = connectPostgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     },
