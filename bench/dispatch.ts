@@ -1,6 +1,7 @@
 // Issue 3: claims per second with 20 concurrent agents over 5,000 queued runs on PostgreSQL (zero
 // double claims), and how fast a waiting claimRun(waitSeconds) answers once a run is queued.
-import { createBasics, createKey, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
+import os from 'node:os';
+import { createBasics, createKey, databaseCpuSeconds, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
 import { connectPostgres } from '../src/db/client.js';
 
 const RUNS = 5000;
@@ -26,6 +27,9 @@ export async function run() {
     // Each agent: claim, complete, claim again, until the queue is empty.
     const claimTimes: number[] = [];
     const claimed: string[] = [];
+    // The database's backends outlive the loop (pooled connections), so their CPU time brackets it.
+    const observer = connectPostgres(pg.url, { max: 1, onnotice: () => {} });
+    const cpuBefore = { server: server.cpuSeconds(), database: await databaseCpuSeconds(observer, pg.name), client: process.cpuUsage() };
     const started = performance.now();
     await Promise.all(
       agents.map(async (agentId) => {
@@ -43,6 +47,13 @@ export async function run() {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const clientCpu = process.cpuUsage(cpuBefore.client);
+    const cpuPerClaim = {
+      server: ((server.cpuSeconds() - cpuBefore.server) * 1000) / claimed.length,
+      database: (((await databaseCpuSeconds(observer, pg.name)) - cpuBefore.database) * 1000) / claimed.length,
+      client: (clientCpu.user + clientCpu.system) / 1000 / claimed.length,
+    };
+    await observer.end();
     if (process.env.BENCH_DEBUG) console.log('claims done', claimed.length, seconds);
     const sql = connectPostgres(pg.url, { max: 1, onnotice: () => {} });
     const [check] = await sql`select count(*)::int as runs, count(*) filter (where attempt = 1 and status = 'SUCCEEDED')::int as once,
@@ -67,6 +78,7 @@ export async function run() {
       ['runs claimed', `${claimed.length} of ${RUNS} by ${AGENTS} concurrent agents (claim + complete each)`],
       ['claims per second', `${(claimed.length / seconds).toFixed(0)} /s   (goal ≥ 500/s)`],
       ['claimRun latency', `p50 ${ms(percentile(claimTimes, 50))}, p99 ${ms(percentile(claimTimes, 99))}`],
+      ['CPU per claim + complete', `server ${ms(cpuPerClaim.server)}, PostgreSQL ${ms(cpuPerClaim.database)}, bench client ${ms(cpuPerClaim.client)} (${os.cpus().length} cores shared)`],
       ['double claims', `${doubles}   (every run attempt 1 and SUCCEEDED: ${check!.once === RUNS ? 'yes' : `no, ${check!.once}`})`],
       ['wake-up latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))} (queueRun answered → waiting claimRun answered, 40 runs)`],
     ]);

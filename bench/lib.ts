@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { Pool } from 'undici';
+import type postgres from 'postgres';
 import { connectPostgres } from '../src/db/client.js';
 
 // A PostgreSQL on this host is reached over its Unix socket, as a single-host deployment would:
@@ -27,6 +28,7 @@ export async function freshPostgres() {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    name,
     async drop() {
       const admin = connectPostgres(BENCH_DATABASE_URL, { max: 1, onnotice: () => {} });
       await admin.unsafe(`drop database if exists ${name} with (force)`);
@@ -51,6 +53,8 @@ export interface ServerProcess {
   adminKey: string;
   child: ChildProcess;
   rssMb(): number;
+  /** CPU seconds (user + system) the server process has used so far. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -91,6 +95,7 @@ export async function startServerProcess(
     url,
     adminKey,
     child,
+    cpuSeconds: () => processCpuSeconds(child.pid!),
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
@@ -124,6 +129,33 @@ export async function post(url: string, key: string, body: string): Promise<stri
     body,
   });
   return res.body.text();
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+export function processCpuSeconds(pid: number) {
+  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds used so far by the PostgreSQL backends serving one database (on this host): where a
+ * 2-core machine's time goes matters more than wall time when the server and database share it.
+ */
+export async function databaseCpuSeconds(sql: postgres.Sql, database: string) {
+  const backends = await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
+  let total = 0;
+  for (const { pid } of backends) {
+    try {
+      total += processCpuSeconds(pid);
+    } catch {
+      // the backend exited meanwhile
+    }
+  }
+  return total;
 }
 
 export async function gql<T = any>(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {

@@ -19,7 +19,8 @@ import { createFeeds } from './graphql/feeds.js';
 import { buildSchema } from './graphql/schema.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
 import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
-import { authenticate, ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
+import { ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
+import { Authenticator } from './modules/keys/authenticator.js';
 import { lockDataDir } from './datadir-lock.js';
 import { webRoutes } from './web.js';
 import { Reaper } from './modules/dispatch/reaper.js';
@@ -67,7 +68,9 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   }
 
   const notifier = new Notifier(db);
-  const app: AppServices = { db, config, log, notifier, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
+  const authenticator = new Authenticator(db.orm);
+  await authenticator.start(notifier);
+  const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
@@ -77,7 +80,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     {
       schema,
       onConnect: async (ctx) => {
-        const principal = await authenticate(db.orm, ctx.connectionParams?.authorization);
+        const principal = await authenticator.authenticate(ctx.connectionParams?.authorization);
         if (!principal) return false; // closes with 4403 Forbidden
         ctx.extra.principal = principal;
         return true;
@@ -152,7 +155,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
         res.on('close', () => {
           if (!res.writableFinished) controller.abort();
         });
-        const principal = await authenticate(db.orm, req.headers.authorization);
+        const principal = await authenticator.authenticate(req.headers.authorization);
         const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
         return createContext(app, principal, requestId, controller.signal);
       },

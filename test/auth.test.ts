@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseKinds } from './helpers/databases.js';
+import { TEST_DATABASE_URL, createPostgresDatabase, databaseKinds } from './helpers/databases.js';
+import { openDatabase } from '../src/db/client.js';
+import { REMEMBER_KEY_MS } from '../src/modules/keys/authenticator.js';
 import { createBasics, createDataset, createExperiment, createStrategy, type Basics } from './helpers/fixtures.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 
@@ -153,6 +155,34 @@ describe.each(databaseKinds)('API keys and roles on %s', (kind) => {
     const second = t.admin.withKey(createApiKey.key);
     expect((await second.ok(REVOKE_KEY, { id: createApiKey.id })).revokeApiKey).toBe(true);
     await second.fails('UNAUTHENTICATED', `{ viewer { role } }`);
+  });
+});
+
+describe.skipIf(!TEST_DATABASE_URL)('revoking a key on one of two servers', () => {
+  it('locks the key out of the other server too, which had it remembered', async () => {
+    const pg = await createPostgresDatabase();
+    const shared = { adminKey: `llk_test_shared_${Date.now()}_revoke_0123456789` };
+    const open = async () => {
+      const db = await openDatabase({ kind: 'postgres', url: pg.url });
+      return { db, drop: () => db.close() };
+    };
+    const a = await startTestServer('postgres', shared, { database: await open() });
+    const b = await startTestServer('postgres', shared, { database: await open() });
+    try {
+      const { createApiKey } = await a.admin.ok(CREATE_KEY, { role: 'VIEWER', name: 'dashboard' });
+      const onB = b.admin.withKey(createApiKey.key);
+      expect((await onB.ok(`{ viewer { role } }`)).viewer.role).toBe('VIEWER'); // B now remembers it
+      await a.admin.ok(REVOKE_KEY, { id: createApiKey.id });
+      // B learns of it through NOTIFY, well before its memory of the key would lapse on its own.
+      const deadline = Date.now() + REMEMBER_KEY_MS / 2;
+      let answer = await onB.request(`{ viewer { role } }`);
+      while (!answer.errors && Date.now() < deadline) answer = await onB.request(`{ viewer { role } }`);
+      expect(answer.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    } finally {
+      await a.stop();
+      await b.stop();
+      await pg.drop();
+    }
   });
 });
 

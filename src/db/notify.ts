@@ -2,7 +2,7 @@
 // leaves only after COMMIT; each server process LISTENs once per channel and fans out in memory to
 // its own subscribers. Payloads stay small (ids and step ranges), far below NOTIFY's 8,000 bytes.
 import { EventEmitter } from 'node:events';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Database, Executor, Unlisten } from './client.js';
 
 export const Channels = {
@@ -10,12 +10,19 @@ export const Channels = {
   runChanged: 'loralab_run_changed',
   lossReported: 'loralab_loss',
   runEvent: 'loralab_run_event',
+  keyRevoked: 'loralab_key_revoked',
 } as const;
 export type Channel = (typeof Channels)[keyof typeof Channels];
 
 export function notify(tx: Executor, channel: Channel, payload: object) {
   return tx.execute(sql`select pg_notify(${channel}, ${JSON.stringify(payload)})`);
 }
+
+/**
+ * pg_notify as an expression over the rows of a statement, with a json payload built in SQL: the
+ * hot paths write and announce in one statement instead of paying a round trip per NOTIFY.
+ */
+export const notifyExpression = (channel: Channel, payload: SQL) => sql`pg_notify(${channel}, (${payload})::text)`;
 
 export class Notifier {
   private readonly emitter = new EventEmitter();

@@ -5,6 +5,7 @@ import type { Principal } from '../modules/keys/keys.service.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import type { Notifier } from '../db/notify.js';
 import type { Feeds } from './feeds.js';
+import type { Authenticator } from '../modules/keys/authenticator.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -13,6 +14,7 @@ export interface AppServices {
   log: Logger;
   notifier: Notifier;
   feeds: Feeds;
+  authenticator: Authenticator;
 }
 
 export interface Context extends AppServices {

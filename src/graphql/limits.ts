@@ -25,20 +25,43 @@ const estimator: ComplexityEstimator = ({ field, args, childComplexity, type }) 
   return 1 + childComplexity * Math.max(1, multiplier);
 };
 
-export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> = {}, operationName?: string | null) {
-  const depthErrors = validate(schema, document, [depthLimit(MAX_DEPTH)]);
-  if (depthErrors.length) {
-    throw apiError('QUERY_TOO_COMPLEX', `Query is nested deeper than ${MAX_DEPTH} levels`, { maxDepth: MAX_DEPTH, http: { status: 400 } });
+/**
+ * Apollo parses each distinct query text once and hands every request the same DocumentNode, so
+ * what was learned about a document is kept with it: depth never depends on variables, and cost
+ * depends only on the numeric ones. An agent's claim/complete loop then checks its two documents once.
+ */
+const shallowDocuments = new WeakSet<DocumentNode>();
+const knownCosts = new WeakMap<DocumentNode, Map<string, number>>();
+const MAX_COSTS_PER_DOCUMENT = 100;
+
+/** The key of what cost depends on: the operation and the numeric variables; null when uncacheable. */
+function costKey(variables: Record<string, unknown>, operationName: string | null | undefined) {
+  const numeric: [string, number][] = [];
+  for (const [name, value] of Object.entries(variables)) {
+    if (typeof value !== 'number') continue;
+    if (!Number.isFinite(value)) return null; // let coercion refuse it below
+    numeric.push([name, value]);
   }
-  let cost: number;
-  try {
-    // The estimator reads only numeric arguments (first, maxPoints); big list variables (5,000 loss
-    // points) would be coerced a second time for nothing, so they are passed empty.
-    const light = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, Array.isArray(v) ? [] : v]));
-    cost = getComplexity({ schema, query: document, variables: light, operationName: operationName ?? undefined, estimators: [estimator] });
-  } catch (err) {
-    // getComplexity coerces the variables first; a bad one (1e999 for a Float) is the client's error.
-    throw apiError('BAD_USER_INPUT', err instanceof Error ? err.message : String(err));
+  return JSON.stringify([operationName ?? null, numeric]);
+}
+
+export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> = {}, operationName?: string | null) {
+  if (!shallowDocuments.has(document)) {
+    const depthErrors = validate(schema, document, [depthLimit(MAX_DEPTH)]);
+    if (depthErrors.length) {
+      throw apiError('QUERY_TOO_COMPLEX', `Query is nested deeper than ${MAX_DEPTH} levels`, { maxDepth: MAX_DEPTH, http: { status: 400 } });
+    }
+    shallowDocuments.add(document);
+  }
+  const key = costKey(variables, operationName);
+  const costs = knownCosts.get(document);
+  const known = key == null ? undefined : costs?.get(key);
+  const cost = known ?? measureCost(schema, document, variables, operationName);
+  if (known === undefined && key != null) {
+    const map = costs ?? new Map<string, number>();
+    if (map.size >= MAX_COSTS_PER_DOCUMENT) map.clear();
+    map.set(key, cost);
+    knownCosts.set(document, map);
   }
   if (cost > MAX_COST) {
     throw apiError('QUERY_TOO_COMPLEX', `Query would cost ${cost}; the budget is ${MAX_COST}. Ask for fewer items per list`, {
@@ -46,6 +69,18 @@ export function checkQueryLimits(schema: GraphQLSchema, document: DocumentNode, 
       maxCost: MAX_COST,
       http: { status: 400 },
     });
+  }
+}
+
+function measureCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>, operationName?: string | null) {
+  try {
+    // The estimator reads only numeric arguments (first, maxPoints); big list variables (5,000 loss
+    // points) would be coerced a second time for nothing, so they are passed empty.
+    const light = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, Array.isArray(v) ? [] : v]));
+    return getComplexity({ schema, query: document, variables: light, operationName: operationName ?? undefined, estimators: [estimator] });
+  } catch (err) {
+    // getComplexity coerces the variables first; a bad one (1e999 for a Float) is the client's error.
+    throw apiError('BAD_USER_INPUT', err instanceof Error ? err.message : String(err));
   }
 }
 

@@ -94,14 +94,13 @@ export async function captionDiff(db: Executor, datasetId: string, strategyAId: 
   }));
 }
 
-/** The captions a run's agent stages: one per image that gets a caption file. */
-export async function stagedCaptions(db: Executor, datasetId: string, strategy: store.CaptionStrategyRecord) {
-  if (strategy.kind === 'NONE' || strategy.kind === 'FILES') return [];
-  const images = await store.imagesWithStoredCaptions(db, datasetId, [strategy.id]);
-  return images.flatMap((image) => {
-    const text = renderCaption(strategy, image.texts?.[strategy.id]);
-    return text == null ? [] : [{ fileName: image.file_name, text }];
+/**
+ * The captions a run's agent stages: one per image that gets a caption file. `images` is every
+ * image of the dataset with its stored text for this strategy (the claim statement reads them).
+ */
+export function stagedCaptions(strategy: store.CaptionStrategyRecord, images: [fileName: string, storedText: string | null][]) {
+  return images.flatMap(([fileName, storedText]) => {
+    const text = renderCaption(strategy, storedText);
+    return text == null ? [] : [{ fileName, text }];
   });
 }
-
-

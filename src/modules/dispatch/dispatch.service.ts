@@ -7,8 +7,6 @@ import { badInput, forbidden, invalidTransition, leaseLost, notFound } from '../
 import { parseId } from '../../graphql/ids.js';
 import type { Config } from '../../config.js';
 import type { Principal } from '../keys/keys.service.js';
-import { requireActingAgent } from '../agents/agents.service.js';
-import { findStrategiesByIds } from '../captions/captions.store.js';
 import { stagedCaptions } from '../captions/captions.service.js';
 import { appendEvents } from '../runs/events.store.js';
 import { announceRunChanged } from '../runs/run-feeds.js';
@@ -37,24 +35,22 @@ interface DispatchDeps {
 }
 
 
-async function claimOnce(deps: DispatchDeps, agentId: string): Promise<Assignment | null> {
+async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: string, agentField: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
-  return deps.db.transaction(async (tx) => {
-    await store.touchAgent(tx, agentId);
-    const run = await store.claimNext(tx, agentId, leaseToken, deps.config.leaseTtlSeconds);
-    if (!run) return null;
-    const [strategy] = await findStrategiesByIds(tx, [run.captionStrategyId]);
-    await appendEvents(tx, [{ runId: run.id, type: 'CLAIMED', message: `Claimed by agent ${agentId}`, data: { agentId, attempt: run.attempt } }]);
-    await announceRunChanged(tx, run);
-    return {
-      run,
-      leaseToken,
-      attempt: run.attempt,
-      leaseExpiresAt: run.leaseExpiresAt!,
-      trainerConfig: trainerConfigOf(run, strategy!),
-      captions: await stagedCaptions(tx, run.datasetId, strategy!),
-    };
-  });
+  const agent = { agentId, apiKeyId: principal.keyId, actsAsAnyAgent: principal.role === 'ADMIN' };
+  const [, [touched], [claimed]] = await deps.db.batch(store.claimStatements(agent, leaseToken, deps.config.leaseTtlSeconds));
+  if (!touched) throw notFound(agentField, 'Agent', agentId);
+  if (touched.may_act !== true) throw forbidden(`This key did not register agent ${agentId} and cannot act as it`);
+  if (!claimed) return null;
+  const { run, strategy, images } = store.claimedRow(claimed);
+  return {
+    run,
+    leaseToken,
+    attempt: run.attempt,
+    leaseExpiresAt: run.leaseExpiresAt!,
+    trainerConfig: trainerConfigOf(run, strategy),
+    captions: stagedCaptions(strategy, images),
+  };
 }
 
 /**
@@ -72,7 +68,7 @@ export async function claimRun(
   if (!Number.isInteger(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
     throw badInput('waitSeconds', `must be between 0 and ${MAX_WAIT_SECONDS}`);
   }
-  const agent = await requireActingAgent(deps.db.orm, principal, args.agentId);
+  const agentId = parseId(args.agentId, 'agentId');
   const deadline = Date.now() + waitSeconds * 1000;
 
   let wake: (() => void) | null = null;
@@ -82,7 +78,7 @@ export async function claimRun(
   try {
     for (;;) {
       if (signal?.aborted) return null;
-      const assignment = await claimOnce(deps, agent.id);
+      const assignment = await claimOnce(deps, principal, agentId, 'agentId');
       if (assignment) {
         if (signal?.aborted) {
           await store.releaseClaim(deps.db.orm, assignment.run.id, assignment.leaseToken);
@@ -121,16 +117,8 @@ export async function explainFencedMiss(db: Executor, principal: Principal, runI
 
 export async function startRun(deps: DispatchDeps, principal: Principal, args: { runId: string; leaseToken: string }) {
   const runId = parseId(args.runId, 'runId');
-  return deps.db.transaction(async (tx) => {
-    const started = await store.startRun(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, deps.config.leaseTtlSeconds);
-    if (!started) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'start');
-    const { run, firstStart } = started;
-    if (firstStart) {
-      await appendEvents(tx, [{ runId, type: 'STARTED', message: `Attempt ${run.attempt} started` }]);
-      await announceRunChanged(tx, run);
-    }
-    return run;
-  });
+  const run = await store.startRun(deps.db, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, deps.config.leaseTtlSeconds);
+  return run ?? explainFencedMiss(deps.db.orm, principal, runId, args.leaseToken, 'start');
 }
 
 const progressInput = z.object({
@@ -148,23 +136,20 @@ export async function heartbeat(
 ) {
   const runId = parseId(args.runId, 'runId');
   const p = args.progress == null ? null : parseInput(progressInput, args.progress, 'progress');
-  return deps.db.transaction(async (tx) => {
-    const beat = await store.heartbeat(
-      tx,
-      { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
-      deps.config.leaseTtlSeconds,
-      p && {
-        step: p.step,
-        totalSteps: p.totalSteps ?? null,
-        secondsPerStep: p.secondsPerStep ?? null,
-        vramUsedMb: p.vramUsedMb ?? null,
-        gpuUtilization: p.gpuUtilization ?? null,
-      },
-    );
-    if (!beat) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'heartbeat');
-    if (p) await announceRunChanged(tx, { id: runId, experimentId: beat.experiment_id, status: beat.status });
-    return { leaseExpiresAt: beat.lease_expires_at as Date | string, cancelRequested: beat.status === 'CANCELLING' };
-  });
+  const beat = await store.heartbeat(
+    deps.db,
+    { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
+    deps.config.leaseTtlSeconds,
+    p && {
+      step: p.step,
+      totalSteps: p.totalSteps ?? null,
+      secondsPerStep: p.secondsPerStep ?? null,
+      vramUsedMb: p.vramUsedMb ?? null,
+      gpuUtilization: p.gpuUtilization ?? null,
+    },
+  );
+  if (!beat) return explainFencedMiss(deps.db.orm, principal, runId, args.leaseToken, 'heartbeat');
+  return { leaseExpiresAt: beat.lease_expires_at as Date | string, cancelRequested: beat.status === 'CANCELLING' };
 }
 
 const errorInput = z.object({
@@ -181,34 +166,21 @@ export async function completeRun(
   const runId = parseId(args.runId, 'runId');
   const error = args.error == null ? null : parseInput(errorInput, args.error, 'error');
   if (args.outcome === 'FAILED' && !error) throw badInput('error', 'a FAILED outcome needs an error (code and message)');
-  return deps.db.transaction(async (tx) => {
-    const run = await store.completeRun(
-      tx,
-      { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
-      args.outcome,
-      error && args.outcome !== 'SUCCEEDED' ? { code: error.code, message: error.message, logTail: error.logTail ?? null } : null,
-    );
-    if (run) {
-      await appendEvents(tx, [
-        {
-          runId,
-          type: args.outcome,
-          message: error ? `${error.code}: ${error.message}`.slice(0, 2000) : `Attempt ${run.attempt} ${args.outcome.toLowerCase()}`,
-          data: error ? { code: error.code } : null,
-        },
-      ]);
-      await announceRunChanged(tx, run);
-      return run;
-    }
-    // A retry of a completion that already landed (the answer was lost): the final run, not an error.
-    const diagnosis = await store.runForDiagnosis(tx, runId);
-    if (diagnosis?.lease_token === args.leaseToken && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(diagnosis.status)) {
-      if (diagnosis.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
-      const [finished] = await findRunsByIds(tx, [runId]);
-      return finished!;
-    }
-    return explainFencedMiss(tx, principal, runId, args.leaseToken, 'complete');
-  });
+  const run = await store.completeRun(
+    deps.db,
+    { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId },
+    args.outcome,
+    error && args.outcome !== 'SUCCEEDED' ? { code: error.code, message: error.message, logTail: error.logTail ?? null } : null,
+  );
+  if (run) return run;
+  // A retry of a completion that already landed (the answer was lost): the final run, not an error.
+  const diagnosis = await store.runForDiagnosis(deps.db.orm, runId);
+  if (diagnosis?.lease_token === args.leaseToken && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(diagnosis.status)) {
+    if (diagnosis.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
+    const [finished] = await findRunsByIds(deps.db.orm, [runId]);
+    return finished!;
+  }
+  return explainFencedMiss(deps.db.orm, principal, runId, args.leaseToken, 'complete');
 }
 
 export async function cancelRun(deps: DispatchDeps, id: string) {

@@ -1,39 +1,63 @@
 // Every statement that moves a run through its lifecycle. Each write by an agent is ONE statement
 // fenced by the run's lease token (`where lease_token = $token`): a zombie agent whose lease was
 // requeued and handed to someone else matches no row, so it can never overwrite a newer attempt.
-import { sql } from 'drizzle-orm';
-import { rows, type Executor } from '../../db/client.js';
+import { sql, type SQL } from 'drizzle-orm';
+import { rows, type Database, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
-import { runs } from '../../db/schema.js';
+import { captionStrategies, runs } from '../../db/schema.js';
+import type { CaptionStrategyRecord } from '../captions/captions.store.js';
+import { announceEventsExpression, insertEventsCte } from '../runs/events.store.js';
+import { announceRunChangedExpression } from '../runs/run-feeds.js';
 import type { RunRecord } from '../runs/runs.store.js';
 import { fencedBy, HELD_STATUSES, type LeaseFence } from './fence.js';
 
 
 const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r));
 
+export interface ClaimingAgent {
+  agentId: string;
+  /** The calling key: it may claim only for agents it registered, unless it may act as any agent. */
+  apiKeyId: string;
+  actsAsAnyAgent: boolean;
+}
+
 /**
- * claimRun: the best queued run this agent can hold, in one statement.
- * - The caller has locked the agent row (touchAgent) in an earlier statement of the same
- *   transaction, so two claims by one agent serialize, and this statement's snapshot, taken after
- *   the lock was granted, sees the run the other claim took: it cannot take the agent's last GPU twice.
- * - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
- *   queueing behind its lock: 20 claimers each get a different run in one round trip.
- * - The agent's capacity is computed once (a materialized CTE read through scalar subqueries), so
- *   the candidate scan walks runs_dispatch_idx (priority desc, queued_at, id) where status = 'QUEUED'
- *   in order and stops at the first fitting run. As a join, with the index's NULLS LAST not matched,
- *   it read and sorted every queued run instead: 100 ms at 5,000 queued runs, against 0.5 ms now.
+ * claimRun as statements for Database.batch, which sends them in one round trip:
+ *
+ * 0. Rule out sorting for this transaction. The claim must walk runs_dispatch_idx in order and stop
+ *    at the first fitting run, but the planner cannot know how many queued runs fit (the labels
+ *    test alone it guesses at 0.5 %), and after a large sweep its statistics still say few runs
+ *    are queued: it then fetched every queued run and sorted them, 11 ms at 5,000 queued runs.
+ * 1. Touch the agent (a claim is a sign of life). Its row lock serializes one agent's claims, and
+ *    because the claim is the NEXT statement, its snapshot is taken after the lock was granted: it
+ *    sees the run a concurrent claim by the same agent took and cannot give away its last GPU twice.
+ *    (In one statement the wait would happen after the snapshot, too late.) It answers whether
+ *    the agent exists and whether the calling key may act as it; it touches only then.
+ * 2. The claim, with everything the assignment needs, in one statement:
+ *    - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
+ *      queueing behind its lock: 20 claimers each get a different run in one round trip.
+ *    - The agent's capacity is computed once (a materialized CTE read through scalar subqueries),
+ *      so the candidate scan walks runs_dispatch_idx (priority desc nulls last, queued_at, id)
+ *      where status = 'QUEUED' in order and stops at the first fitting run. As a join, with the
+ *      index's NULLS LAST not matched, it read and sorted every queued run: 100 ms at 5,000
+ *      queued runs, against 0.5 ms now.
+ *    - The CLAIMED event, both NOTIFYs, the caption strategy and the dataset's images with their
+ *      stored captions ride along, so the claim costs no further round trip.
  */
-export async function claimNext(db: Executor, agentId: string, leaseToken: string, ttlSeconds: number): Promise<RunRecord | null> {
-  const claimed = await rows(
-    db,
-    sql`/* claimRun */
+export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [hint: SQL, touch: SQL, claim: SQL] {
+  const mayAct = sql`(a.api_key_id = ${agent.apiKeyId} or ${agent.actsAsAnyAgent})`;
+  const touch = sql`/* touchAgent */
+    update agents a set last_seen_at = case when ${mayAct} then now() else a.last_seen_at end
+    where a.id = ${agent.agentId}
+    returning ${mayAct} as may_act`;
+  const claim = sql`/* claimRun */
     with agent as materialized (
       select a.max_gpu_memory_mb, a.labels,
         a.gpu_count - coalesce((
           select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${HELD_STATUSES}
         ), 0) as free_gpus
       from agents a
-      where a.id = ${agentId} and not a.draining
+      where a.id = ${agent.agentId} and not a.draining and ${mayAct}
     ),
     candidate as (
       select r.id from runs r
@@ -46,28 +70,50 @@ export async function claimNext(db: Executor, agentId: string, leaseToken: strin
       order by r.priority desc nulls last, r.queued_at, r.id
       limit 1
       for update of r skip locked
-    )
-    update runs r set
-      status = 'CLAIMED',
-      agent_id = ${agentId},
-      lease_token = ${leaseToken},
-      lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
-      attempt = r.attempt + 1,
-      claimed_at = now(),
-      started_at = null,
-      not_before = null,
-      progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
-    from candidate c
-    where r.id = c.id
-    returning r.*`,
-  );
-  return claimed.length ? toRuns(claimed)[0]! : null;
+    ),
+    claimed as (
+      update runs r set
+        status = 'CLAIMED',
+        agent_id = ${agent.agentId},
+        lease_token = ${leaseToken},
+        lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
+        attempt = r.attempt + 1,
+        claimed_at = now(),
+        started_at = null,
+        not_before = null,
+        progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
+      from candidate c
+      where r.id = c.id
+      returning r.*
+    ),
+    ${insertEventsCte(
+      'event',
+      sql`select id, 'CLAIMED', 'Claimed by agent ' || ${agent.agentId}, jsonb_build_object('agentId', ${agent.agentId}::text, 'attempt', attempt) from claimed`,
+    )}
+    select c.*,
+      to_jsonb(s) as strategy,
+      -- TRIGGER_ONLY captions every image; STORED those with a text; NONE and FILES write none.
+      (select coalesce(jsonb_agg(jsonb_build_array(i.file_name, t.text) order by i.position), '[]')
+         from dataset_images i left join captions t on t.image_id = i.id and t.strategy_id = s.id
+         where i.dataset_id = c.dataset_id and s.kind in ('TRIGGER_ONLY', 'STORED')) as images,
+      ${announceRunChangedExpression('c')} as announced,
+      ${announceEventsExpression('event')} as events_announced
+    from claimed c join caption_strategies s on s.id = c.caption_strategy_id`;
+  return [sql`select set_config('enable_sort', 'off', true)`, touch, claim];
 }
 
-/** A claim is a sign of life; the row lock it takes serializes one agent's claims (see claimNext). */
-export async function touchAgent(db: Executor, agentId: string) {
-  await db.execute(sql`/* touchAgent */ update agents set last_seen_at = now() where id = ${agentId}`);
+export interface ClaimedRow {
+  run: RunRecord;
+  strategy: CaptionStrategyRecord;
+  /** Every image of the dataset as [file name, stored caption text for the strategy or null]. */
+  images: [fileName: string, storedText: string | null][];
 }
+
+export const claimedRow = (raw: Record<string, unknown>): ClaimedRow => ({
+  run: mapRow(runs, raw),
+  strategy: mapRow(captionStrategies, raw.strategy as Record<string, unknown>),
+  images: raw.images as ClaimedRow['images'],
+});
 
 /** The client of a long poll left before it got its run: hand the claim back as if never made. */
 export async function releaseClaim(db: Executor, runId: string, leaseToken: string) {
@@ -83,19 +129,26 @@ export async function releaseClaim(db: Executor, runId: string, leaseToken: stri
 }
 
 
-export async function startRun(db: Executor, fence: LeaseFence, ttlSeconds: number) {
-  const started = await rows(
-    db,
+/** startRun, with its STARTED event and announcement the first time (a retried start changes nothing). */
+export async function startRun(db: Database, fence: LeaseFence, ttlSeconds: number) {
+  const started = await db.prepared(
     sql`/* startRun */
-    update runs r set
-      status = case when status = 'CLAIMED' then 'RUNNING' else status end,
-      started_at = coalesce(started_at, now()),
-      lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
-    where ${fencedBy(fence)}
-    returning *, started_at = now() as first_start`,
+    with started as (
+      update runs r set
+        status = case when status = 'CLAIMED' then 'RUNNING' else status end,
+        started_at = coalesce(started_at, now()),
+        lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
+      where ${fencedBy(fence)}
+      -- now() is the transaction's start time: started_at equals it only when this statement set it.
+      returning *, started_at = now() as first_start
+    ),
+    ${insertEventsCte('event', sql`select id, 'STARTED', 'Attempt ' || attempt || ' started', null::jsonb from started where first_start`)}
+    select s.*,
+      case when s.first_start then ${announceRunChangedExpression('s')} end as announced,
+      ${announceEventsExpression('event')} as events_announced
+    from started s`,
   );
-  // now() is the transaction's start time: started_at equals it only when this statement set it.
-  return started.length ? { run: toRuns(started)[0]!, firstStart: started[0]!.first_start === true } : null;
+  return started.length ? toRuns(started)[0]! : null;
 }
 
 export interface Progress {
@@ -108,13 +161,12 @@ export interface Progress {
 
 /** heartbeat: extends the lease, records progress and that the agent is alive, in one statement. */
 export async function heartbeat(
-  db: Executor,
+  db: Database,
   fence: LeaseFence,
   ttlSeconds: number,
   progress: Progress | null,
 ) {
-  const beat = await rows<{ lease_expires_at: unknown; status: RunRecord['status']; experiment_id: string }>(
-    db,
+  const beat = await db.prepared(
     sql`/* heartbeat */
     with beat as (
       update runs r set
@@ -125,28 +177,32 @@ export async function heartbeat(
         vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
         gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
       where ${fencedBy(fence)}
-      returning agent_id, lease_expires_at, status, experiment_id
+      returning r.id, agent_id, lease_expires_at, status, experiment_id
     ),
     seen as (
       update agents set last_seen_at = now() where id = (select agent_id from beat)
     )
-    select lease_expires_at, status, experiment_id from beat`,
+    select b.lease_expires_at, b.status,
+      -- Progress is news for runUpdated subscribers; a bare lease extension is not.
+      case when ${progress != null} then ${announceRunChangedExpression('b')} end as announced
+    from beat b`,
   );
-  return beat[0] ?? null;
+  return (beat[0] as { lease_expires_at: unknown; status: RunRecord['status'] } | undefined) ?? null;
 }
 
 /**
- * completeRun: the outcome of the attempt holding the lease. gpu_seconds adds this attempt's
- * running time × GPUs held; cost is the agent's hourly cost for the share of its GPUs the run held.
+ * completeRun: the outcome of the attempt holding the lease, its event and announcement. gpu_seconds
+ * adds this attempt's running time × GPUs held; cost is the agent's hourly cost for the share of its
+ * GPUs the run held.
  */
 export async function completeRun(
-  db: Executor,
+  db: Database,
   fence: LeaseFence,
   outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
   error: { code: string; message: string; logTail: string | null } | null,
 ) {
-  const done = await rows(
-    db,
+  const eventMessage = error ? `${error.code}: ${error.message}`.slice(0, 2000) : null;
+  const done = await db.prepared(
     sql`/* completeRun */
     with attempt as (
       select r.id,
@@ -154,20 +210,29 @@ export async function completeRun(
         a.hourly_cost_usd / greatest(a.gpu_count, 1) as cost_per_gpu_hour
       from runs r left join agents a on a.id = r.agent_id
       where r.id = ${fence.runId}
-    )
-    update runs r set
-      status = ${outcome},
-      finished_at = now(),
-      lease_expires_at = null,
-      gpu_seconds = coalesce(r.gpu_seconds, 0) + t.gpu_seconds,
-      cost_usd = case when t.cost_per_gpu_hour is null then r.cost_usd
-                      else coalesce(r.cost_usd, 0) + t.gpu_seconds / 3600 * t.cost_per_gpu_hour end,
-      error_code = ${error?.code ?? null},
-      error_message = ${error?.message ?? null},
-      error_log_tail = ${error?.logTail ?? null}
-    from attempt t
-    where r.id = t.id and ${fencedBy(fence)}
-    returning r.*`,
+    ),
+    done as (
+      update runs r set
+        status = ${outcome},
+        finished_at = now(),
+        lease_expires_at = null,
+        gpu_seconds = coalesce(r.gpu_seconds, 0) + t.gpu_seconds,
+        cost_usd = case when t.cost_per_gpu_hour is null then r.cost_usd
+                        else coalesce(r.cost_usd, 0) + t.gpu_seconds / 3600 * t.cost_per_gpu_hour end,
+        error_code = ${error?.code ?? null},
+        error_message = ${error?.message ?? null},
+        error_log_tail = ${error?.logTail ?? null}
+      from attempt t
+      where r.id = t.id and ${fencedBy(fence)}
+      returning r.*
+    ),
+    ${insertEventsCte(
+      'event',
+      sql`select id, ${outcome}, coalesce(${eventMessage}::text, 'Attempt ' || attempt || ' ' || ${outcome.toLowerCase()}),
+            ${error ? JSON.stringify({ code: error.code }) : null}::jsonb from done`,
+    )}
+    select d.*, ${announceRunChangedExpression('d')} as announced, ${announceEventsExpression('event')} as events_announced
+    from done d`,
   );
   return done.length ? toRuns(done)[0]! : null;
 }

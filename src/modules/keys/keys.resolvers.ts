@@ -12,6 +12,6 @@ export const keyResolvers: Resolvers = {
   },
   Mutation: {
     createApiKey: (_, { role, name }, ctx) => service.createApiKey(ctx.db.orm, role, name),
-    revokeApiKey: (_, { id }, ctx) => service.revokeApiKey(ctx.db.orm, id),
+    revokeApiKey: (_, { id }, ctx) => service.revokeApiKey(ctx.db, ctx.authenticator, id),
   },
 };

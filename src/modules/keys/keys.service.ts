@@ -4,6 +4,8 @@ import type { Database, Executor } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import * as store from './keys.store.js';
+import { Channels, notify } from '../../db/notify.js';
+import type { Authenticator, KeyRevokedNote } from './authenticator.js';
 import type { ApiRole } from './keys.store.js';
 
 export type { ApiRole };
@@ -18,13 +20,6 @@ export const hashKey = (key: string) => createHash('sha256').update(key).digest(
 
 const newKey = () => `llk_${randomBytes(32).toString('base64url')}`;
 
-export async function authenticate(db: Executor, authorization: string | undefined): Promise<Principal | null> {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  if (!match) return null;
-  const row = await store.findActiveKeyByHash(db, hashKey(match[1]!));
-  return row ? { keyId: row.id, name: row.name, role: row.role } : null;
-}
-
 export async function createApiKey(db: Executor, role: ApiRole, name: string) {
   const trimmed = name.trim();
   if (!trimmed || trimmed.length > 200) throw badInput('name', 'must be 1 to 200 characters');
@@ -33,10 +28,17 @@ export async function createApiKey(db: Executor, role: ApiRole, name: string) {
   return { id: row.id, name: row.name, role: row.role, key };
 }
 
-export async function revokeApiKey(db: Executor, id: string) {
+/** Revokes a key everywhere: this process forgets it now, other replicas on the NOTIFY. */
+export async function revokeApiKey(db: Database, authenticator: Authenticator, id: string) {
   const keyId = parseId(id, 'id');
-  if (await store.revokeKey(db, keyId)) return true;
-  if (!(await store.keyExists(db, keyId))) throw notFound('id', 'API key', id);
+  const revoked = await db.transaction(async (tx) => {
+    if (!(await store.revokeKey(tx, keyId))) return false;
+    await notify(tx, Channels.keyRevoked, { keyId } satisfies KeyRevokedNote);
+    return true;
+  });
+  authenticator.forget(keyId);
+  if (revoked) return true;
+  if (!(await store.keyExists(db.orm, keyId))) throw notFound('id', 'API key', id);
   return false; // already revoked
 }
 

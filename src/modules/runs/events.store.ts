@@ -1,7 +1,7 @@
-import { asc, desc, eq, inArray } from 'drizzle-orm';
+import { asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { runEvents } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
-import { notify, Channels } from '../../db/notify.js';
+import { notify, notifyExpression, Channels } from '../../db/notify.js';
 
 export type RunEventRecord = typeof runEvents.$inferSelect;
 
@@ -25,6 +25,19 @@ export async function appendEvents(db: Executor, events: NewRunEvent[]) {
     await notify(db, Channels.runEvent, { events: chunk.map((e) => [e.runId, e.id]) });
   }
 }
+
+/**
+ * appendEvents inside a statement: `select <events>` is a query yielding (run_id, type, message,
+ * data) rows. Reference the returned name as a CTE of the inserted rows, and put
+ * announceEventsExpression(name) in the statement's result so the NOTIFY runs.
+ */
+export const insertEventsCte = (name: string, events: SQL) =>
+  sql`${sql.identifier(name)} as (insert into run_events (run_id, type, message, data) ${events} returning id, run_id)`;
+
+/** The NOTIFY for the events inserted by insertEventsCte(name); null when it inserted none. */
+export const announceEventsExpression = (name: string) =>
+  sql`(select ${notifyExpression(Channels.runEvent, sql`json_build_object('events', json_agg(json_build_array(e.run_id, e.id)))`)}
+       from ${sql.identifier(name)} e having count(*) > 0)`;
 
 export function listEvents(db: Executor, runId: string, first: number) {
   return db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(desc(runEvents.id)).limit(first);

@@ -2,7 +2,8 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/client.js';
 import { KeyedFeed } from '../../db/feed.js';
-import { Channels, notify, type Notifier } from '../../db/notify.js';
+import { sql } from 'drizzle-orm';
+import { Channels, notify, notifyExpression, type Notifier } from '../../db/notify.js';
 import { notFound } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { LiveQueue } from '../../graphql/live-queue.js';
@@ -19,6 +20,13 @@ export interface RunNote {
 /** Tells subscribers that a run changed (status, progress, checkpoints, samples); sent after COMMIT. */
 export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'experimentId' | 'status'>) =>
   notify(tx, Channels.runChanged, { runId: run.id, experimentId: run.experimentId, status: run.status } satisfies RunNote);
+
+/** announceRunChanged inside a statement, for each row of `alias` (a CTE of runs rows). */
+export const announceRunChangedExpression = (alias: string) =>
+  notifyExpression(
+    Channels.runChanged,
+    sql`json_build_object('runId', ${sql.identifier(alias)}.id, 'experimentId', ${sql.identifier(alias)}.experiment_id, 'status', ${sql.identifier(alias)}.status)`,
+  );
 
 const experimentKey = (id: string) => `experiment:${id}`;
 
