@@ -23,6 +23,7 @@ import { ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { Authenticator } from './modules/keys/authenticator.js';
 import { lockDataDir } from './datadir-lock.js';
 import { webRoutes } from './web.js';
+import { subscribeSharingResults } from './graphql/shared-results.js';
 import { Reaper } from './modules/dispatch/reaper.js';
 import { parse } from 'graphql';
 
@@ -79,6 +80,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const wsCleanup = useServer<{ authorization?: string }, { principal?: Principal | null }>(
     {
       schema,
+      subscribe: subscribeSharingResults,
       onConnect: async (ctx) => {
         const principal = await authenticator.authenticate(ctx.connectionParams?.authorization);
         if (!principal) return false; // closes with 4403 Forbidden

@@ -63,6 +63,30 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     await client.dispose();
   });
 
+  it('gives each of many subscribers of one run what its own query asked for', async () => {
+    const { runId, token } = await claimed();
+    const other = await claimed();
+    const client = wsClient(t.url, t.admin.key);
+    // Live events are executed once per distinct query text, operation and variables: these differ in each.
+    const stepsOnly = collect(client, `subscription($id: ID!) { runLoss(runId: $id) { points { step } } }`, { id: runId }, (d) => d.runLoss);
+    const withLoss = [0, 1].map(() => collect(client, runLoss, { id: runId }, (d) => d.runLoss));
+    const otherRun = collect(client, runLoss, { id: other.runId }, (d) => d.runLoss);
+    await new Promise((r) => setTimeout(r, 200)); // every subscription is set up
+    await agent.client.ok(report, { r: runId, t: token, p: points(0, 4) });
+    await agent.client.ok(report, { r: other.runId, t: other.token, p: points(100, 101) });
+    expect(flatPoints(await stepsOnly.until((b) => flatPoints(b).length === 5))).toEqual(steps(5).map((step) => ({ step })));
+    for (const sub of withLoss) {
+      const got = await sub.until((b) => flatPoints(b).length === 5);
+      expect(got.every((b) => b.runId === runId)).toBe(true);
+      expect(flatPoints(got)).toEqual(points(0, 4));
+    }
+    const otherGot = await otherRun.until((b) => flatPoints(b).length === 2);
+    expect(otherGot.every((b) => b.runId === other.runId)).toBe(true);
+    expect(flatPoints(otherGot)).toEqual(points(100, 101));
+    for (const sub of [stepsOnly, ...withLoss, otherRun]) sub.stop();
+    await client.dispose();
+  });
+
   it('pushes run updates on status and progress, and run events', async () => {
     const run = await queueRun(t.admin, basics);
     const client = wsClient(t.url, t.admin.key);
