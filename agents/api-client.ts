@@ -223,12 +223,16 @@ export class ApiClient {
     return data.heartbeat;
   }
 
+  /**
+   * Sent as parallel lists (reportLossColumns): the server coerces three lists of numbers much
+   * faster than as many {step, loss, lr} objects, and the request is about half the size.
+   */
   async reportLoss(runId: string, leaseToken: string, points: LossPointInput[]) {
-    const data = await this.call<{ reportLoss: { accepted: number; duplicates: number } }>(
-      `mutation ReportLoss($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`,
-      { r: runId, t: leaseToken, p: points },
+    const data = await this.call<{ reportLossColumns: { accepted: number; duplicates: number } }>(
+      `mutation ReportLoss($r: ID!, $t: String!, $s: [Int!]!, $l: [Float!]!, $lr: [Float]) { reportLossColumns(runId: $r, leaseToken: $t, steps: $s, losses: $l, lrs: $lr) { accepted duplicates } }`,
+      { r: runId, t: leaseToken, s: points.map((p) => p.step), l: points.map((p) => p.loss), lr: points.some((p) => p.lr != null) ? points.map((p) => p.lr ?? null) : null },
     );
-    return data.reportLoss;
+    return data.reportLossColumns;
   }
 
   async reportCheckpoint(runId: string, leaseToken: string, input: CheckpointInput) {

@@ -7,6 +7,8 @@ import { endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } f
 import { rows } from '../src/db/client.js';
 
 const report = REPORT_LOSS;
+const reportColumns = `mutation($r: ID!, $t: String!, $s: [Int!]!, $l: [Float!]!, $lr: [Float]) { reportLossColumns(runId: $r, leaseToken: $t, steps: $s, losses: $l, lrs: $lr) { accepted duplicates } }`;
+const columnsOf = (points: { step: number; loss: number; lr?: number | null }[]) => ({ s: points.map((p) => p.step), l: points.map((p) => p.loss), lr: points.map((p) => p.lr ?? null) });
 const summaryQuery = `query($id: ID!) { run(id: $id) { lossSummary { points lastStep lastLoss minLoss minLossStep emaLoss } } }`;
 
 /** The summary recomputed here from the raw points, independently of the server. */
@@ -31,7 +33,7 @@ describe.each(databaseKinds)('reporting loss on %s', (kind) => {
   beforeAll(async () => {
     t = await startTestServer(kind, { reaperIntervalSeconds: 3600, retryBackoffSeconds: 0 });
     basics = await createBasics(t.admin);
-    agent = await registerAgent(t, { gpus: Array.from({ length: 8 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
+    agent = await registerAgent(t, { gpus: Array.from({ length: 12 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
   });
   afterAll(() => t?.stop());
 
@@ -134,6 +136,53 @@ describe.each(databaseKinds)('reporting loss on %s', (kind) => {
     await agent.client.ok(report, { r: runId, t: token, p: curve(0, 999) });
     // auth, the fenced insert, the summary lock and update, and the NOTIFY
     expect(t.server.db.stats.statements - before).toBeLessThanOrEqual(6);
+  });
+
+  it('takes the same points as parallel lists (reportLossColumns), with the same answers', async () => {
+    const { runId, token } = await runningRun();
+    const points = curve(0, 1999);
+    const { reportLossColumns } = await agent.client.ok(reportColumns, { r: runId, t: token, ...columnsOf(points.slice(0, 1000)) });
+    expect(reportLossColumns).toEqual({ accepted: 1000, duplicates: 0 });
+    // Idempotent across both forms, and lrs may be left out.
+    const again = await agent.client.ok(report, { r: runId, t: token, p: points.slice(900, 1000) });
+    expect(again.reportLoss).toEqual({ accepted: 0, duplicates: 100 });
+    const { lr: _, ...noLrs } = columnsOf(points.slice(950, 2000));
+    const rest = await agent.client.ok(reportColumns, { r: runId, t: token, ...noLrs });
+    expect(rest.reportLossColumns).toEqual({ accepted: 1000, duplicates: 50 });
+    const { run } = await t.admin.ok(`query($id: ID!) { run(id: $id) { lossSummary { points lastStep emaLoss } a: lossPoints(afterStep: 998, first: 2) { step loss lr } } }`, { id: runId });
+    expect(run.lossSummary).toMatchObject({ points: 2000, lastStep: 1999 });
+    expect(run.lossSummary.emaLoss).toBeCloseTo(expectedSummary(points).emaLoss!, 12);
+    expect(run.a).toEqual([
+      { step: 999, loss: points[999]!.loss, lr: 4e-4 },
+      { step: 1000, loss: points[1000]!.loss, lr: null },
+    ]);
+  });
+
+  it('refuses bad parallel lists the way it refuses bad points, writing nothing', async () => {
+    const { runId, token } = await runningRun();
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ s: [0, -1], l: [0.4, 0.3] }, 'BAD_USER_INPUT', 'steps.1'],
+      [{ s: [0, 1, 1], l: [0.4, 0.3, 0.2] }, 'BAD_USER_INPUT', 'steps'],
+      [{ s: [0, 1, 2], l: [0.4, 0.3] }, 'BAD_USER_INPUT', 'losses'],
+      [{ s: [0, 1], l: [0.4, 0.3, 0.2] }, 'BAD_USER_INPUT', 'steps'],
+      [{ s: [0, 1], l: [0.4, 0.3], lr: [1e-4] }, 'BAD_USER_INPUT', 'lrs'],
+      [columnsOf(curve(0, 5000)), 'PAYLOAD_TOO_LARGE', 'steps'],
+    ];
+    for (const [lists, code, field] of cases) {
+      await agent.client.fails(code, reportColumns, { r: runId, t: token, ...lists }, field);
+    }
+    const overflow = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.client.key}` },
+      body: `{"query": ${JSON.stringify(reportColumns)}, "variables": {"r": "${runId}", "t": "${token}", "s": [0, 1], "l": [0.3, 1e999]}}`,
+    }).then((r) => r.json() as Promise<any>);
+    expect(overflow.errors[0].extensions.code, JSON.stringify(overflow)).toBe('BAD_USER_INPUT');
+    // Only agents report loss.
+    await t.admin.fails('FORBIDDEN', reportColumns, { r: runId, t: token, s: [0], l: [0.3] });
+    const { run } = await t.admin.ok(summaryQuery, { id: runId });
+    expect(run.lossSummary.points).toBe(0);
+    const [stored] = await rows<{ n: number }>(t.server.db.orm, sql`select count(*)::int as n from loss_points where run_id = ${runId}`);
+    expect(stored!.n).toBe(0);
   });
 
   it('serves raw points in pages', async () => {

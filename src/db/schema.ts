@@ -245,6 +245,30 @@ export const lossPoints = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.step] })],
 );
 
+/**
+ * A rollup of loss_points in blocks of 100 steps (block = step / 100; LOSS_BLOCK_STEPS in
+ * metrics.store), kept in the same statement as every loss write and rebuilt where a newer attempt
+ * rewrites steps. A curve whose buckets span whole blocks reads about 1,000 rows instead of 100,000
+ * points, with min, max, count, sum and last still exact, so a spike stays visible.
+ */
+export const lossBlocks = pgTable(
+  'loss_blocks',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    block: integer('block').notNull(),
+    points: integer('points').notNull(),
+    lossSum: doublePrecision('loss_sum').notNull(),
+    minLoss: doublePrecision('min_loss').notNull(),
+    maxLoss: doublePrecision('max_loss').notNull(),
+    firstStep: integer('first_step').notNull(),
+    lastStep: integer('last_step').notNull(),
+    lastLoss: doublePrecision('last_loss').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.block] })],
+);
+
 export const checkpoints = pgTable(
   'checkpoints',
   {

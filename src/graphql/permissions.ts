@@ -32,6 +32,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.startRun': 'AGENT',
   'Mutation.heartbeat': 'AGENT',
   'Mutation.reportLoss': 'AGENT',
+  'Mutation.reportLossColumns': 'AGENT',
   'Mutation.reportCheckpoint': 'AGENT',
   'Mutation.reportSample': 'AGENT',
   'Mutation.completeRun': 'AGENT',

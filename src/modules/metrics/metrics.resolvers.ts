@@ -7,13 +7,14 @@ import * as service from './metrics.service.js';
 
 export const metricsResolvers: Resolvers = {
   Query: {
-    lossCurves: (_, args, ctx) => service.lossCurves(ctx.db.orm, args),
+    lossCurves: (_, args, ctx) => service.lossCurves(ctx.db, args),
   },
   Mutation: {
     reportLoss: (_, args, ctx) => service.reportLoss(ctx.db, ctx.principal!, args),
+    reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx.db, ctx.principal!, args),
   },
   Run: {
-    lossCurve: (run, args, ctx) => service.lossCurve(ctx.db.orm, run.id, args),
+    lossCurve: (run, args, ctx) => service.lossCurve(ctx.db, run.id, args),
     lossPoints: async (run, args, ctx) => (await service.lossPoints(ctx.db.orm, run.id, args)) as never,
   },
   Subscription: {

@@ -35,36 +35,83 @@ export interface LiveLossBatch {
 
 export type LossFeed = KeyedFeed<LossNote, LiveLossBatch>;
 
-export async function reportLoss(db: Database, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
-  if (args.points.length > MAX_POINTS_PER_REPORT) {
-    throw apiError('PAYLOAD_TOO_LARGE', `points: at most ${MAX_POINTS_PER_REPORT} per call, got ${args.points.length}`, { field: 'points' });
+type LossColumns = { steps: number[]; losses: number[]; lrs: (number | null)[] };
+
+/** Writes a checked batch: one round trip (see metrics.store: recordLossBatch and afterLossBatch). */
+async function record(db: Database, principal: Principal, runId: string, leaseToken: string, columns: LossColumns) {
+  const fence = { runId, leaseToken, apiKeyId: principal.keyId };
+  const [recorded] = await db.batch([store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported), ...store.afterLossBatch(runId, EMA_ALPHA)]);
+  const result = store.recordedLoss(recorded!);
+  if (!result) return explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
+  return { accepted: result.written, duplicates: columns.steps.length - result.written };
+}
+
+function checkCount(n: number, field: string) {
+  if (n > MAX_POINTS_PER_REPORT) {
+    throw apiError('PAYLOAD_TOO_LARGE', `${field}: at most ${MAX_POINTS_PER_REPORT} per call, got ${n}`, { field });
   }
+}
+
+/** The step of the first repeated step, or null. Steps usually arrive in order: checked in one pass then. */
+function repeatedStep(steps: number[]) {
+  let ascending = true;
+  for (let i = 1; i < steps.length && ascending; i++) ascending = steps[i]! > steps[i - 1]!;
+  if (ascending) return null;
+  const seen = new Set<number>();
+  for (const step of steps) {
+    if (seen.has(step)) return step;
+    seen.add(step);
+  }
+  return null;
+}
+
+// The hot path of ingestion: GraphQL has already checked the types (Int!, Float!), so plain loops
+// check the rest instead of a schema validator per point.
+export async function reportLoss(db: Database, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
+  checkCount(args.points.length, 'points');
   const runId = parseId(args.runId, 'runId');
-  // The hot path of ingestion: GraphQL has already checked the types (Int!, Float!), so a plain
-  // loop checks the rest instead of a schema validator per point.
-  const points = args.points.map((raw, i) => {
-    const p = raw as { step: number; loss: number; lr?: number | null };
+  const n = args.points.length;
+  const columns: LossColumns = { steps: new Array(n), losses: new Array(n), lrs: new Array(n) };
+  for (let i = 0; i < n; i++) {
+    const p = args.points[i] as { step: number; loss: number; lr?: number | null };
     if (p.step < 0) throw badInput(`points.${i}.step`, 'must be 0 or more');
     if (!Number.isFinite(p.loss)) throw badInput(`points.${i}.loss`, 'must be a finite number');
     if (p.lr != null && !Number.isFinite(p.lr)) throw badInput(`points.${i}.lr`, 'must be a finite number');
-    return { step: p.step, loss: p.loss, lr: p.lr ?? null };
-  });
-  points.sort((a, b) => a.step - b.step);
-  for (let i = 1; i < points.length; i++) {
-    if (points[i]!.step === points[i - 1]!.step) throw badInput('points', `step ${points[i]!.step} appears twice in this batch`);
+    columns.steps[i] = p.step;
+    columns.losses[i] = p.loss;
+    columns.lrs[i] = p.lr ?? null;
   }
+  const repeated = repeatedStep(columns.steps);
+  if (repeated != null) throw badInput('points', `step ${repeated} appears twice in this batch`);
+  return record(db, principal, runId, args.leaseToken, columns);
+}
 
-  return db.transaction(async (tx) => {
-    const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
-    const result = await store.recordLossBatch(tx, fence, points, EMA_ALPHA, Channels.lossReported);
-    if (!result) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report loss for');
-    // Earlier steps were rewritten (a newer attempt resuming from a checkpoint): recompute.
-    if (result.written > 0 && !result.summarized) {
-      await store.recomputeSummary(tx, runId, EMA_ALPHA);
-      await store.refreshCheckpointEma(tx, runId, EMA_ALPHA);
-    }
-    return { accepted: result.written, duplicates: points.length - result.written };
-  });
+/** reportLoss with the points as parallel lists (schema: reportLossColumns); the same checks. */
+export async function reportLossColumns(
+  db: Database,
+  principal: Principal,
+  args: { runId: string; leaseToken: string; steps: number[]; losses: number[]; lrs?: (number | null | undefined)[] | null },
+) {
+  const { steps, losses } = args;
+  checkCount(Math.max(steps.length, losses.length, args.lrs?.length ?? 0), 'steps');
+  const runId = parseId(args.runId, 'runId');
+  if (losses.length !== steps.length) {
+    throw badInput(losses.length < steps.length ? 'losses' : 'steps', `steps and losses must be as long (${steps.length} and ${losses.length})`);
+  }
+  if (args.lrs != null && args.lrs.length !== steps.length) throw badInput('lrs', `must be as long as steps (${steps.length}), got ${args.lrs.length}`);
+  for (let i = 0; i < steps.length; i++) {
+    if (steps[i]! < 0) throw badInput(`steps.${i}`, 'must be 0 or more');
+    if (!Number.isFinite(losses[i])) throw badInput(`losses.${i}`, 'must be a finite number');
+  }
+  const lrs: (number | null)[] = new Array(steps.length);
+  for (let i = 0; i < steps.length; i++) {
+    const lr = args.lrs?.[i] ?? null;
+    if (lr != null && !Number.isFinite(lr)) throw badInput(`lrs.${i}`, 'must be a finite number');
+    lrs[i] = lr;
+  }
+  const repeated = repeatedStep(steps);
+  if (repeated != null) throw badInput('steps', `step ${repeated} appears twice in this batch`);
+  return record(db, principal, runId, args.leaseToken, { steps, losses, lrs });
 }
 
 const toPoint = (r: store.LossPointRow & { attempt: number }) => ({ step: r.step, loss: r.loss, lr: r.lr, recordedAt: r.recorded_at, attempt: r.attempt });
@@ -94,29 +141,34 @@ const toBucket = (b: store.BucketRow) => ({
   count: b.count,
 });
 
-/** A run's curve; without bounds its range is 0..its last step, read from the summary (no scan). */
-async function curveOf(db: Executor, runId: string, lastStep: number | null | undefined, args: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
+/**
+ * A run's curve. One statement when it can be served from loss blocks (long runs: the case that
+ * must be fast), sent through db.batch so that it is prepared once per connection and costs one
+ * round trip; otherwise a second one folds the points.
+ */
+async function curveOf(db: Database, runId: string, args: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
   const lo = args.fromStep ?? 0;
-  const hi = args.toStep ?? lastStep;
-  if (hi == null || hi < lo) return [];
-  return (await store.lossCurve(db, runId, { maxPoints: args.maxPoints, lo, hi })).map(toBucket);
+  const [found] = await db.batch([store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null })]);
+  const rows = found as store.BlockCurveRow[];
+  if (rows.length === 0) return [];
+  if (rows[0]!.blocks >= args.maxPoints) return rows.filter((r) => r.count != null).map((r) => toBucket(r as store.BucketRow));
+  return (await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: rows[0]!.hi })).map(toBucket);
 }
 
-export async function lossCurve(db: Executor, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
+export async function lossCurve(db: Database, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
   const maxPoints = checkCurveArgs(args);
-  const lastStep = args.toStep == null ? (await store.lastSteps(db, [runId])).get(runId) : null;
-  return curveOf(db, runId, lastStep, { ...args, maxPoints });
+  return curveOf(db, runId, { ...args, maxPoints });
 }
 
 /** Several runs' curves in one request; each run's aggregate runs on its own (they run in parallel on PostgreSQL). */
-export async function lossCurves(db: Executor, args: { runIds: string[]; maxPoints?: number | null }) {
+export async function lossCurves(db: Database, args: { runIds: string[]; maxPoints?: number | null }) {
   const maxPoints = checkCurveArgs(args);
   if (args.runIds.length > 100) throw badInput('runIds', 'at most 100 runs at once');
   const ids = [...new Set(args.runIds.map((id, i) => parseId(id, `runIds.${i}`)))];
-  const [runs, lastSteps] = await Promise.all([findRunsByIds(db, ids), store.lastSteps(db, ids)]);
+  const runs = await findRunsByIds(db.orm, ids);
   const found = new Map(runs.map((r) => [r.id, r]));
   const present = ids.filter((id) => found.has(id));
-  const curves = await Promise.all(present.map((id) => curveOf(db, id, lastSteps.get(id), { maxPoints })));
+  const curves = await Promise.all(present.map((id) => curveOf(db, id, { maxPoints })));
   return present.map((id, i) => ({ run: found.get(id)!, buckets: curves[i]! }));
 }
 
@@ -126,6 +178,17 @@ export function loadLossBatch(db: Executor) {
     const found = await store.listLossPoints(db, note.runId, { afterStep: note.from - 1, toStep: note.to, attempt: note.attempt, limit: MAX_POINTS_PER_REPORT });
     return found.length ? { attempt: note.attempt, points: found.map(toPoint) } : null;
   };
+}
+
+/**
+ * Every caught-up subscriber of a run gets the same event object for a batch, so the subscription
+ * is executed once per batch and process, not once per subscriber (graphql/shared-results.ts).
+ */
+const sharedEvents = new WeakMap<LiveLossBatch, { runId: string; points: LossPointOut[] }>();
+function sharedEvent(runId: string, batch: LiveLossBatch) {
+  let event = sharedEvents.get(batch);
+  if (!event) sharedEvents.set(batch, (event = { runId, points: batch.points }));
+  return event;
 }
 
 const REPLAY_PAGE = 5000;
@@ -157,7 +220,8 @@ export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { run
   const deliver = (batch: LiveLossBatch) => {
     const fresh = batch.points.filter(passes);
     fresh.forEach(advance);
-    if (fresh.length) queue.push({ runId, points: fresh });
+    if (fresh.length === batch.points.length) queue.push(sharedEvent(runId, batch));
+    else if (fresh.length) queue.push({ runId, points: fresh });
   };
   const unsubscribe = await feed.subscribe(runId, (batch) => (replaying ? held.push(batch) : deliver(batch)));
 

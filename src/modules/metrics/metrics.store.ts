@@ -17,8 +17,32 @@ export interface LossPointRow {
   recorded_at: unknown;
 }
 
+/** Steps per row of loss_blocks (block = step / LOSS_BLOCK_STEPS); the backfill migration uses it too. */
+export const LOSS_BLOCK_STEPS = 100;
+const BLOCK = sql.raw(String(LOSS_BLOCK_STEPS));
+
 /**
- * recordLossBatch, in one statement: the lease fence, the insert, the summary and the NOTIFY.
+ * The steps a batch wrote when it could not be folded into the summary (it rewrote or filled in
+ * earlier steps), as transaction-local settings: recordLossBatch sets them, and the statements of
+ * afterLossBatch run only when they are set. They all leave in one write (db.batch), so the common
+ * batch costs one round trip, not BEGIN, a statement and COMMIT each waiting for its answer.
+ */
+const REWRITE_FROM = 'loralab.loss_rewrite_from';
+const REWRITE_TO = 'loralab.loss_rewrite_to';
+const rewrittenFrom = sql`nullif(current_setting(${sql.raw(`'${REWRITE_FROM}'`)}, true), '')::int`;
+const rewrittenTo = sql`nullif(current_setting(${sql.raw(`'${REWRITE_TO}'`)}, true), '')::int`;
+/** A condition without columns: the planner makes it a one-time filter and skips the scan when false. */
+const afterRewrite = sql`${rewrittenFrom} is not null`;
+
+export interface RecordedLoss {
+  attempt: number | null;
+  written: number;
+  summarized: boolean;
+}
+
+/**
+ * recordLossBatch, in one statement: the lease fence, the insert, the summary, the blocks and the
+ * NOTIFY.
  *
  * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
  * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
@@ -27,26 +51,23 @@ export interface LossPointRow {
  *   the common case) it is folded in here. The EMA (α, seeded with the first point) over k new
  *   points in step order is  Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch).
  *   The UPDATE re-reads the summary row if a concurrent batch changed it, so the fold is never
- *   applied to a stale summary. Otherwise `summarized` is false and the caller recomputes.
+ *   applied to a stale summary. Otherwise `summarized` is false, the written step range is left in
+ *   the transaction's settings, and afterLossBatch recomputes.
+ * - Blocks: the written points are added to their loss_blocks rows (count, sum, min, max and the
+ *   last step are all exact under addition of new points). A replaced point cannot be folded (its
+ *   old loss may be the block's min or max): such a batch is never summarized, so afterLossBatch
+ *   rebuilds the blocks of its step range from the points, in the same transaction.
  */
-export async function recordLossBatch(
-  db: Executor,
-  fence: LeaseFence,
-  points: { step: number; loss: number; lr: number | null }[],
-  alpha: number,
-  channel: string,
-) {
-  const result = await rows<{ attempt: number | null; written: number; summarized: boolean }>(
-    db,
-    sql`/* recordLossBatch */
+export function recordLossBatch(fence: LeaseFence, points: { steps: number[]; losses: number[]; lrs: (number | null)[] }, alpha: number, channel: string) {
+  return sql`/* recordLossBatch */
     with run as (${heldRun(fence)}),
     written as (
       insert into loss_points (run_id, step, loss, lr, attempt)
       select run.id, p.step, p.loss, p.lr, run.attempt
       from run, unnest(
-        ${sql.param(points.map((p) => p.step))}::int[],
-        ${sql.param(points.map((p) => p.loss))}::float8[],
-        ${sql.param(points.map((p) => p.lr))}::float8[]
+        ${sql.param(points.steps)}::int[],
+        ${sql.param(points.losses)}::float8[],
+        ${sql.param(points.lrs)}::float8[]
       ) as p(step, loss, lr)
       on conflict (run_id, step) do update
         set loss = excluded.loss, lr = excluded.lr, attempt = excluded.attempt, recorded_at = now()
@@ -54,16 +75,20 @@ export async function recordLossBatch(
       returning step, loss, (xmax = 0) as inserted
     ),
     ordered as (
-      select step, loss, inserted, row_number() over (order by step) - 1 as j, count(*) over () as k from written
+      -- One sort, by step, for everything below: the EMA's weights, the first and last points,
+      -- the minimum's step and each block's last point.
+      select step, loss, inserted, row_number() over w - 1 as j, count(*) over () as k,
+        min(loss) over () as lowest, lead(step) over w as next_step
+      from written window w as (order by step)
     ),
     batch as (
       select count(*)::int as n, count(*) filter (where inserted)::int as inserted,
         min(step) as min_step, max(step) as max_step,
         sum(loss * ${alpha}::float8 * ${decay(alpha, sql`k - 1 - j`)}) as fold,
-        (array_agg(loss order by step))[1] as first_loss,
-        (array_agg(loss order by step desc))[1] as last_loss,
+        min(loss) filter (where j = 0) as first_loss,
+        min(loss) filter (where j = k - 1) as last_loss,
         min(loss) as min_loss,
-        (array_agg(step order by loss, step))[1] as min_loss_step
+        min(step) filter (where loss = lowest) as min_loss_step
       from ordered
     ),
     summary as (
@@ -79,14 +104,48 @@ export async function recordLossBatch(
       where s.run_id = ${fence.runId} and b.n > 0 and b.n = b.inserted
         and (s.last_step is null or b.min_step > s.last_step)
       returning 1
+    ),
+    blocks as (
+      -- Every written point, replaced ones included: a batch that replaced any is not summarized,
+      -- and afterLossBatch then rebuilds these blocks from the points.
+      insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
+      select ${fence.runId}::uuid, step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step),
+        min(loss) filter (where next_step is null or next_step / ${BLOCK} <> step / ${BLOCK})
+      from ordered
+      group by step / ${BLOCK}
+      on conflict (run_id, block) do update set
+        points = lb.points + excluded.points,
+        loss_sum = lb.loss_sum + excluded.loss_sum,
+        min_loss = least(lb.min_loss, excluded.min_loss),
+        max_loss = greatest(lb.max_loss, excluded.max_loss),
+        first_step = least(lb.first_step, excluded.first_step),
+        last_step = greatest(lb.last_step, excluded.last_step),
+        last_loss = case when excluded.last_step > lb.last_step then excluded.last_loss else lb.last_loss end
+    ),
+    outcome as (
+      select b.*, exists (select 1 from summary) as summarized from batch b
     )
-    select (select attempt from run) as attempt, b.n as written, exists (select 1 from summary) as summarized,
-      case when b.n > 0 then pg_notify(${channel}, json_build_object(
-        'runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', b.min_step, 'to', b.max_step)::text) end
-    from batch b`,
-  );
-  const row = result[0]!;
+    select (select attempt from run) as attempt, o.n as written, o.summarized,
+      set_config(${sql.raw(`'${REWRITE_FROM}'`)}, case when o.n > 0 and not o.summarized then o.min_step::text else '' end, true) as rewrite_from,
+      set_config(${sql.raw(`'${REWRITE_TO}'`)}, case when o.n > 0 and not o.summarized then o.max_step::text else '' end, true) as rewrite_to,
+      case when o.n > 0 then pg_notify(${channel}, json_build_object(
+        'runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', o.min_step, 'to', o.max_step)::text) end
+    from outcome o`;
+}
+
+/** What recordLossBatch's statement answered: null when the fence matched no run. */
+export function recordedLoss(result: Record<string, unknown>[]): RecordedLoss | null {
+  const row = result[0] as { attempt: number | null; written: number; summarized: boolean };
   return row.attempt == null ? null : { attempt: row.attempt, written: row.written, summarized: row.summarized };
+}
+
+/**
+ * The statements that follow recordLossBatch in its transaction. Each does nothing unless the batch
+ * rewrote or filled in earlier steps (a newer attempt resuming from a checkpoint): then the summary
+ * and every checkpoint's EMA are recomputed, and the loss blocks of the written range rebuilt.
+ */
+export function afterLossBatch(runId: string, alpha: number) {
+  return [recomputeSummary(runId, alpha, afterRewrite), refreshCheckpointEmaSql(runId, alpha, undefined, afterRewrite), rebuildLossBlocks(runId)];
 }
 
 /**
@@ -94,8 +153,8 @@ export async function recordLossBatch(
  * steps (a newer attempt resuming from a checkpoint). The EMA over n points in step order, seeded
  * with the first point, is Σ wᵢ·xᵢ with w₀ = (1-α)^(n-1) and wᵢ = α(1-α)^(n-1-i).
  */
-export async function recomputeSummary(db: Executor, runId: string, alpha: number) {
-  await db.execute(sql`/* recomputeSummary */
+function recomputeSummary(runId: string, alpha: number, when: SQL) {
+  return sql`/* recomputeSummary */
     with ordered as (
       select step, loss, row_number() over (order by step) - 1 as i, count(*) over () as n
       from loss_points where run_id = ${runId}
@@ -111,7 +170,26 @@ export async function recomputeSummary(db: Executor, runId: string, alpha: numbe
     )
     update run_summaries s set points = agg.points, last_step = agg.last_step, last_loss = agg.last_loss,
       min_loss = agg.min_loss, min_loss_step = agg.min_loss_step, ema_loss = agg.ema_loss, updated_at = now()
-    from agg where s.run_id = ${runId}`);
+    from agg where s.run_id = ${runId} and ${when}`;
+}
+
+/**
+ * rebuildLossBlocks: the loss_blocks rows of the steps recordLossBatch left in the settings,
+ * recomputed from the points (points are replaced, never deleted, so every block that had points
+ * still has some and is overwritten).
+ */
+function rebuildLossBlocks(runId: string) {
+  return sql`/* rebuildLossBlocks */
+    insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
+    select run_id, step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step),
+      (array_agg(loss order by step desc))[1]
+    from loss_points
+    where run_id = ${runId} and ${afterRewrite}
+      and step between ${rewrittenFrom} / ${BLOCK} * ${BLOCK} and ${rewrittenTo} / ${BLOCK} * ${BLOCK} + ${BLOCK} - 1
+    group by run_id, step / ${BLOCK}
+    on conflict (run_id, block) do update set
+      points = excluded.points, loss_sum = excluded.loss_sum, min_loss = excluded.min_loss, max_loss = excluded.max_loss,
+      first_step = excluded.first_step, last_step = excluded.last_step, last_loss = excluded.last_loss`;
 }
 
 export function listLossPoints(db: Executor, runId: string, opts: { afterStep: number; limit: number; attempt?: number; toStep?: number }) {
@@ -139,20 +217,78 @@ export interface BucketRow {
 }
 
 /**
- * lossCurve: one run's points in [lo, hi] folded into at most maxPoints equal step ranges. min and
- * max keep every spike visible; `last` is the loss at the bucket's highest step. The bounds are
- * parameters, not columns of a join: with a bucket expression the planner can see is a function of
- * `step` alone it aggregates 100,000 points in about a quarter of the time (it otherwise guessed
- * 33,000 groups and sorted to disk).
+ * A loss curve: one run's points in [lo, hi] folded into at most maxPoints ranges of steps, in SQL.
+ * min and max keep every spike visible; `last` is the loss at the bucket's highest step; counts add
+ * up to the points in range. Without toStep, hi is the run's last step, read from its summary.
+ *
+ * curveFromBlocks serves a range that spans at least maxPoints blocks from loss_blocks: about 1,000
+ * rows for a 100,000-point curve, where folding the points themselves took 20-130 ms here (a sort of
+ * 100,000 rows that the planner, guessing a few rows, sends to disk). Its buckets are whole blocks
+ * (block b goes to bucket (b - first block) · maxPoints / blocks: maxPoints buckets of one or more
+ * blocks). A block cut by either end of the range is aggregated from its points, so every figure
+ * stays exact. A narrower range answers one row with `hi` and null figures, and the caller folds the
+ * points with curveFromPoints.
+ *
+ * Parameters, not literals, so that it is prepared once per connection: with a few rows per
+ * bucket, the plan does not depend on the bucket width.
  */
-export function lossCurve(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number }) {
-  // Written into the SQL as literals (they are checked integers): as bind parameters, a cached
-  // generic plan cannot see the bucket width and falls back to the slow sort.
-  const int = (n: number) => sql.raw(String(Math.trunc(n)));
+export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: number; toStep: number | null }) {
+  const firstBlock = Math.floor(opts.lo / LOSS_BLOCK_STEPS);
+  const headCut = opts.lo % LOSS_BLOCK_STEPS !== 0;
+  // The head block's points [lo, headEnd] when lo cuts it; none (-1) otherwise.
+  const headEnd = headCut ? firstBlock * LOSS_BLOCK_STEPS + LOSS_BLOCK_STEPS - 1 : -1;
+  const partOf = sql`step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step), (array_agg(loss order by step desc))[1]`;
+  return sql`/* lossCurveFromBlocks */
+    with bounds as (
+      -- Up to the last step, the run's last block holds no point past hi: only an explicit toStep
+      -- can cut it.
+      select hi, hi / ${BLOCK} - ${firstBlock} + 1 as blocks,
+        ${opts.toStep}::int is not null and (hi + 1) % ${BLOCK} <> 0 as tail_cut
+      from (select coalesce(${opts.toStep}::int, last_step) as hi from run_summaries where run_id = ${runId}) s
+      where hi >= ${opts.lo}
+    ),
+    parts (block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss) as (
+      select block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss
+      from bounds, loss_blocks
+      where bounds.blocks >= ${opts.maxPoints} and run_id = ${runId}
+        and block between ${firstBlock + (headCut ? 1 : 0)} and hi / ${BLOCK} - tail_cut::int
+      union all
+      select ${partOf} from bounds, loss_points
+      where bounds.blocks >= ${opts.maxPoints} and run_id = ${runId} and step between ${opts.lo} and least(${headEnd}, hi)
+      group by step / ${BLOCK}
+      union all
+      select ${partOf} from bounds, loss_points
+      where bounds.blocks >= ${opts.maxPoints} and tail_cut and run_id = ${runId}
+        and step between greatest(${headEnd} + 1, hi / ${BLOCK} * ${BLOCK}) and hi
+      group by step / ${BLOCK}
+    ),
+    buckets as (
+      select max(last_step) as step, min(first_step) as from_step, max(last_step) as to_step,
+        min(min_loss) as min, max(max_loss) as max, sum(loss_sum) / sum(points) as mean,
+        (array_agg(last_loss order by last_step desc))[1] as last, sum(points)::int as count
+      from parts
+      group by (block - ${firstBlock})::bigint * ${opts.maxPoints} / (select blocks from bounds)
+    )
+    select b.*, bounds.hi, bounds.blocks from bounds left join buckets b on true order by b.step`;
+}
+
+export type BlockCurveRow = { [K in keyof BucketRow]: BucketRow[K] | null } & { hi: number; blocks: number };
+
+// Written into the SQL as literals (they are checked integers): as bind parameters, a cached
+// generic plan cannot see the bucket width and falls back to the slow sort.
+const int = (n: number) => sql.raw(String(Math.trunc(n)));
+
+/**
+ * The points in [lo, hi] folded into maxPoints equal step ranges. The bounds are parameters, not
+ * columns of a join: with a bucket expression the planner can see is a function of `step` alone it
+ * aggregates 100,000 points in about a quarter of the time (it otherwise guessed 33,000 groups and
+ * sorted to disk).
+ */
+export function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number }) {
   const [lo, hi, maxPoints, width] = [int(opts.lo), int(opts.hi), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
   return rows<BucketRow>(
     db,
-    sql`/* lossCurve */
+    sql`/* lossCurveFromPoints */
     select max(step) as step, min(step) as from_step, max(step) as to_step,
       min(loss) as min, max(loss) as max, avg(loss) as mean,
       (array_agg(loss order by step desc))[1] as last, count(*)::int as count
@@ -163,21 +299,17 @@ export function lossCurve(db: Executor, runId: string, opts: { maxPoints: number
   );
 }
 
-export async function lastSteps(db: Executor, runIds: string[]) {
-  const found = await rows<{ run_id: string; last_step: number | null }>(
-    db,
-    sql`/* lastSteps */ select run_id, last_step from run_summaries where run_id = any(${sql.param(runIds)}::uuid[])`,
-  );
-  return new Map(found.map((r) => [r.run_id, r.last_step]));
-}
-
 /**
  * refreshCheckpointEma: each of the run's checkpoints (or the one at `step`) gets the EMA over the
  * run's points up to its step, by the closed form of recomputeSummary. Run when a checkpoint is
  * reported (the agent flushes its loss first) and when a resumed attempt rewrites earlier steps.
  */
 export async function refreshCheckpointEma(db: Executor, runId: string, alpha: number, step?: number) {
-  await db.execute(sql`/* refreshCheckpointEma */
+  await db.execute(refreshCheckpointEmaSql(runId, alpha, step));
+}
+
+function refreshCheckpointEmaSql(runId: string, alpha: number, step?: number, when: SQL = sql`true`) {
+  return sql`/* refreshCheckpointEma */
     update checkpoints c set ema_loss = (
       select sum(o.loss * case when o.i = 0 then ${decay(alpha, sql`o.n - 1`)}
                                 else ${alpha}::float8 * ${decay(alpha, sql`o.n - 1 - o.i`)} end)
@@ -186,5 +318,5 @@ export async function refreshCheckpointEma(db: Executor, runId: string, alpha: n
         from loss_points p where p.run_id = c.run_id and p.step <= c.step
       ) o
     )
-    where c.run_id = ${runId} ${step == null ? sql`` : sql`and c.step = ${step}`}`);
+    where c.run_id = ${runId} and ${when} ${step == null ? sql`` : sql`and c.step = ${step}`}`;
 }
