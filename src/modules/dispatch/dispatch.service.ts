@@ -38,7 +38,7 @@ interface DispatchDeps {
 async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: string, agentField: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
   const agent = { agentId, apiKeyId: principal.keyId, actsAsAnyAgent: principal.role === 'ADMIN' };
-  const [, [touched], [claimed]] = await deps.db.batch(store.claimStatements(agent, leaseToken, deps.config.leaseTtlSeconds));
+  const [[touched], [claimed]] = await deps.db.batch(store.claimStatements(agent, leaseToken, deps.config.leaseTtlSeconds));
   if (!touched) throw notFound(agentField, 'Agent', agentId);
   if (touched.may_act !== true) throw forbidden(`This key did not register agent ${agentId} and cannot act as it`);
   if (!claimed) return null;

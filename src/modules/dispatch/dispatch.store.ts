@@ -22,34 +22,32 @@ export interface ClaimingAgent {
 }
 
 /**
- * claimRun as statements for Database.batch, which sends them in one round trip:
+ * claimRun as two statements for Database.batch, which sends them in one round trip:
  *
- * 0. Rule out sorting for this transaction. The claim must walk runs_dispatch_idx in order and stop
- *    at the first fitting run, but the planner cannot know how many queued runs fit (the labels
- *    test alone it guesses at 0.5 %), and after a large sweep its statistics still say few runs
- *    are queued: it then fetched every queued run and sorted them, 11 ms at 5,000 queued runs.
  * 1. Touch the agent (a claim is a sign of life). Its row lock serializes one agent's claims, and
  *    because the claim is the NEXT statement, its snapshot is taken after the lock was granted: it
  *    sees the run a concurrent claim by the same agent took and cannot give away its last GPU twice.
  *    (In one statement the wait would happen after the snapshot, too late.) It answers whether
  *    the agent exists and whether the calling key may act as it; it touches only then.
+ *    It also rules out sorting for the rest of the transaction. The claim must walk
+ *    runs_dispatch_idx in order and stop at the first fitting run, but the planner cannot know how
+ *    many queued runs fit (it guesses the labels test at 0.5 %), and after a large sweep its
+ *    statistics still say few runs are queued: it then fetched every queued run and sorted them,
+ *    11 ms at 5,000 queued runs.
  * 2. The claim, with everything the assignment needs, in one statement:
  *    - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
  *      queueing behind its lock: 20 claimers each get a different run in one round trip.
  *    - The agent's capacity is computed once (a materialized CTE read through scalar subqueries),
- *      so the candidate scan walks runs_dispatch_idx (priority desc nulls last, queued_at, id)
- *      where status = 'QUEUED' in order and stops at the first fitting run. As a join, with the
- *      index's NULLS LAST not matched, it read and sorted every queued run: 100 ms at 5,000
- *      queued runs, against 0.5 ms now.
+ *      so the candidate scan walks the index in order and stops at the first fitting run.
  *    - The CLAIMED event, both NOTIFYs, the caption strategy and the dataset's images with their
  *      stored captions ride along, so the claim costs no further round trip.
  */
-export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [hint: SQL, touch: SQL, claim: SQL] {
+export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [touch: SQL, claim: SQL] {
   const mayAct = sql`(a.api_key_id = ${agent.apiKeyId} or ${agent.actsAsAnyAgent})`;
   const touch = sql`/* touchAgent */
     update agents a set last_seen_at = case when ${mayAct} then now() else a.last_seen_at end
     where a.id = ${agent.agentId}
-    returning ${mayAct} as may_act`;
+    returning ${mayAct} as may_act, set_config('enable_sort', 'off', true) as sort_ruled_out`;
   const claim = sql`/* claimRun */
     with agent as materialized (
       select a.max_gpu_memory_mb, a.labels,
@@ -99,7 +97,7 @@ export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSec
       ${announceRunChangedExpression('c')} as announced,
       ${announceEventsExpression('event')} as events_announced
     from claimed c join caption_strategies s on s.id = c.caption_strategy_id`;
-  return [sql`select set_config('enable_sort', 'off', true)`, touch, claim];
+  return [touch, claim];
 }
 
 export interface ClaimedRow {
