@@ -149,10 +149,12 @@ const toBucket = (b: store.BucketRow) => ({
 async function curveOf(db: Database, runId: string, args: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
   const lo = args.fromStep ?? 0;
   const [found] = await db.batch([store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null })]);
-  const rows = found as store.BlockCurveRow[];
-  if (rows.length === 0) return [];
-  if (rows[0]!.blocks >= args.maxPoints) return rows.filter((r) => r.count != null).map((r) => toBucket(r as store.BucketRow));
-  return (await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: rows[0]!.hi })).map(toBucket);
+  const range = found![0] as unknown as store.BlockCurveRow | undefined;
+  if (!range) return [];
+  if (range.blocks >= args.maxPoints) {
+    return (range.buckets ?? []).map(([fromStep, toStep, min, max, mean, last, count]) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count }));
+  }
+  return (await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi })).map(toBucket);
 }
 
 export async function lossCurve(db: Database, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
