@@ -24,6 +24,7 @@ const config: CodegenConfig = {
           Sample: '../../modules/checkpoints/checkpoints.store.js#SampleRecord',
           Rating: '../../modules/checkpoints/checkpoints.store.js#RatingRecord',
           RunEvent: '../../modules/runs/events.store.js#RunEventRecord',
+          RunGroupKey: '../../modules/compare/compare.service.js#RunGroupKeyRecord',
           RunAssignment: '../../modules/dispatch/dispatch.service.js#Assignment',
           ExperimentConnection: '../connection.js#Connection<ExperimentRecord>',
           DatasetConnection: '../connection.js#Connection<DatasetRecord>',

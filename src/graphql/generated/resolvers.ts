@@ -8,6 +8,7 @@ import type { RunRecord, SweepRecord } from '../../modules/runs/runs.store.js';
 import type { AgentRecord } from '../../modules/agents/agents.store.js';
 import type { CheckpointRecord, SampleRecord, RatingRecord } from '../../modules/checkpoints/checkpoints.store.js';
 import type { RunEventRecord } from '../../modules/runs/events.store.js';
+import type { RunGroupKeyRecord } from '../../modules/compare/compare.service.js';
 import type { Assignment } from '../../modules/dispatch/dispatch.service.js';
 import type { Connection } from '../connection.js';
 import type { Context } from '../context.js';
@@ -1192,7 +1193,7 @@ export type ResolversTypes = ResolversObject<{
   RunEvent: ResolverTypeWrapper<RunEventRecord>;
   RunFilter: RunFilter;
   RunGroup: ResolverTypeWrapper<Omit<RunGroup, 'key' | 'runs'> & { key: ResolversTypes['RunGroupKey'], runs: Array<ResolversTypes['Run']> }>;
-  RunGroupKey: ResolverTypeWrapper<Omit<RunGroupKey, 'captionStrategy' | 'dataset'> & { captionStrategy?: Maybe<ResolversTypes['CaptionStrategy']>, dataset?: Maybe<ResolversTypes['Dataset']> }>;
+  RunGroupKey: ResolverTypeWrapper<RunGroupKeyRecord>;
   RunLossCurve: ResolverTypeWrapper<Omit<RunLossCurve, 'run'> & { run: ResolversTypes['Run'] }>;
   RunOrder: RunOrder;
   RunOrderField: RunOrderField;
@@ -1271,7 +1272,7 @@ export type ResolversParentTypes = ResolversObject<{
   RunEvent: RunEventRecord;
   RunFilter: RunFilter;
   RunGroup: Omit<RunGroup, 'key' | 'runs'> & { key: ResolversParentTypes['RunGroupKey'], runs: Array<ResolversParentTypes['Run']> };
-  RunGroupKey: Omit<RunGroupKey, 'captionStrategy' | 'dataset'> & { captionStrategy?: Maybe<ResolversParentTypes['CaptionStrategy']>, dataset?: Maybe<ResolversParentTypes['Dataset']> };
+  RunGroupKey: RunGroupKeyRecord;
   RunLossCurve: Omit<RunLossCurve, 'run'> & { run: ResolversParentTypes['Run'] };
   RunOrder: RunOrder;
   RunProgress: RunProgress;

@@ -12,11 +12,15 @@ function selectsRuns(info: GraphQLResolveInfo) {
 
 export const compareResolvers: Resolvers = {
   Query: {
-    compareRuns: (_, args, ctx, info) => service.compareRuns(ctx.db.orm, ctx.loaders, args, selectsRuns(info)) as never,
-    checkpointMatrix: (_, args, ctx) => service.checkpointMatrix(ctx.db.orm, ctx.loaders, args) as never,
+    compareRuns: (_, args, ctx, info) => service.compareRuns(ctx.db.orm, args, selectsRuns(info)),
+    checkpointMatrix: (_, args, ctx) => service.checkpointMatrix(ctx.db.orm, args),
   },
   Mutation: {
     rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, ctx.principal!, args),
     promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx.db, args),
+  },
+  RunGroupKey: {
+    captionStrategy: (key, _, ctx) => (key.captionStrategyId == null ? null : ctx.loaders.captionStrategy.load(key.captionStrategyId)),
+    dataset: (key, _, ctx) => (key.datasetId == null ? null : ctx.loaders.dataset.load(key.datasetId)),
   },
 };

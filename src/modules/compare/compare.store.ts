@@ -1,7 +1,8 @@
 // Grouped comparison and the checkpoint matrix, read from run summaries and checkpoints: neither
 // ever scans loss_points, so comparing thousands of runs stays cheap.
-import { sql, type SQL } from 'drizzle-orm';
+import { asc, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
+import { checkpoints, runs } from '../../db/schema.js';
 import { runWhere, type RunConditions } from '../runs/runs.store.js';
 
 export type RunDimension = 'RANK' | 'LEARNING_RATE' | 'STEPS' | 'CAPTION_STRATEGY' | 'DATASET' | 'OPTIMIZER' | 'BATCH_SIZE' | 'BASE_MODEL';
@@ -63,36 +64,34 @@ export function compareRuns(db: Executor, where: RunConditions, groupBy: RunDime
   );
 }
 
+/**
+ * compareGroupRuns: the runs of every group in one statement. The ids travel as one array
+ * parameter: the run loader's `in (...)` would bind one parameter per run (2,000 for a large
+ * comparison) and hand each group its runs through a promise per run.
+ */
+export function compareGroupRuns(db: Executor, ids: string[]) {
+  return db.select().from(runs).where(sql`${runs.id} = any(${sql.param(ids)}::uuid[])`);
+}
+
 export const MATRIX_MAX_RUNS = 500;
 
-/* matrixRunIds: the runs of a checkpoint matrix, oldest first. */
-export async function matrixRunIds(db: Executor, where: RunConditions) {
-  const condition = runWhere(where);
-  const found = await rows<{ id: string }>(
-    db,
-    sql`/* matrixRunIds */ select runs.id from runs ${condition ? sql`where ${condition}` : sql``}
-      order by runs.queued_at, runs.id limit ${MATRIX_MAX_RUNS}`,
-  );
-  return found.map((r) => r.id);
+/* matrixRuns: the runs of a checkpoint matrix, oldest first, as whole records (no loader hop per row). */
+export function matrixRuns(db: Executor, where: RunConditions) {
+  return db.select().from(runs).where(runWhere(where)).orderBy(asc(runs.queuedAt), asc(runs.id)).limit(MATRIX_MAX_RUNS);
 }
 
-export interface MatrixCheckpointRow {
-  id: string;
-  run_id: string;
-  step: number;
-  mean_rating: number | null;
-  ema_loss: number | null;
-}
-
-/* matrixCheckpoints: every checkpoint of the runs with its mean rating, in one statement. */
+/**
+ * matrixCheckpoints: every checkpoint of the runs with its mean rating, in one statement. The mean
+ * is a subquery per checkpoint on ratings_checkpoint_idx, so it reads only these checkpoints' ratings.
+ */
 export function matrixCheckpoints(db: Executor, runIds: string[]) {
-  return rows<MatrixCheckpointRow>(
-    db,
-    sql`/* matrixCheckpoints */
-    select c.id, c.run_id, c.step, c.ema_loss, m.mean_rating
-    from checkpoints c
-    left join (select checkpoint_id, avg(score)::float8 as mean_rating from ratings group by checkpoint_id) m on m.checkpoint_id = c.id
-    where c.run_id = any(${sql.param(runIds)}::uuid[])
-    order by c.run_id, c.step`,
-  );
+  return db
+    .select({
+      checkpoint: getTableColumns(checkpoints),
+      // Spelled out: drizzle writes a column of the only table unqualified, which here would be r.id.
+      meanRating: sql<number | null>`(select avg(r.score)::float8 from ratings r where r.checkpoint_id = checkpoints.id)`,
+    })
+    .from(checkpoints)
+    .where(sql`${checkpoints.runId} = any(${sql.param(runIds)}::uuid[])`)
+    .orderBy(asc(checkpoints.runId), asc(checkpoints.step));
 }
