@@ -72,6 +72,9 @@ export async function startServerProcess(
     env: {
       ...process.env,
       PORT: String(port),
+      // As the Dockerfile runs it: without it graphql-js checks every failed instanceof for a second
+      // copy of itself, a few ms of CPU on a large answer.
+      NODE_ENV: 'production',
       LORALAB_ADMIN_KEY: adminKey,
       LOG_LEVEL: 'warn',
       ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DATA_DIR: dataDir!, DATABASE_URL: '' }),

@@ -142,6 +142,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   await apollo.start();
 
   expressApp.disable('x-powered-by');
+  // Express would sha1 every answer for an ETag; GraphQL POSTs are never revalidated.
+  expressApp.set('etag', false);
   expressApp.get('/healthz', async (_req, res) => {
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });

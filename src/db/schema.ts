@@ -211,6 +211,10 @@ export const runs = pgTable(
       .on(t.leaseExpiresAt)
       .where(sql`status in ('CLAIMED', 'RUNNING', 'CANCELLING')`),
     index('runs_agent_idx').on(t.agentId),
+    // What an agent holds now (its free GPUs, at every claim), without walking every run it ever had.
+    index('runs_held_by_agent_idx')
+      .on(t.agentId)
+      .where(sql`status in ('CLAIMED', 'RUNNING', 'CANCELLING')`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "runs_held_by_agent_idx" ON "runs" USING btree ("agent_id") WHERE status in ('CLAIMED', 'RUNNING', 'CANCELLING');
