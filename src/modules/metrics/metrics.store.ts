@@ -58,6 +58,13 @@ export interface RecordedLoss {
  *   old loss may be the block's min or max): such a batch is never summarized, so afterLossBatch
  *   rebuilds the blocks of its step range from the points, in the same transaction.
  */
+/**
+ * A list of finite numbers (or nulls) as one Postgres array literal. postgres.js would serialize
+ * and escape each element on its own: 6.3 against 5.6 ms of server CPU per 1,000-point batch. A
+ * number's toString is already exact (the shortest text that reads back as the same float8).
+ */
+const arrayLiteral = (values: (number | null)[]) => sql.param(`{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`);
+
 export function recordLossBatch(fence: LeaseFence, points: { steps: number[]; losses: number[]; lrs: (number | null)[] }, alpha: number, channel: string) {
   return sql`/* recordLossBatch */
     with run as (${heldRun(fence)}),
@@ -65,9 +72,9 @@ export function recordLossBatch(fence: LeaseFence, points: { steps: number[]; lo
       insert into loss_points (run_id, step, loss, lr, attempt)
       select run.id, p.step, p.loss, p.lr, run.attempt
       from run, unnest(
-        ${sql.param(points.steps)}::int[],
-        ${sql.param(points.losses)}::float8[],
-        ${sql.param(points.lrs)}::float8[]
+        ${arrayLiteral(points.steps)}::int[],
+        ${arrayLiteral(points.losses)}::float8[],
+        ${arrayLiteral(points.lrs)}::float8[]
       ) as p(step, loss, lr)
       on conflict (run_id, step) do update
         set loss = excluded.loss, lr = excluded.lr, attempt = excluded.attempt, recorded_at = now()
