@@ -1,11 +1,18 @@
 // Issue 4: live fan-out through LISTEN/NOTIFY. One reporter sends 2,000 points/s to replica A while
 // 200 subscribers listen to that run's loss, half on replica A and half on replica B; we measure the
 // delay from sending each batch to each subscriber receiving it, and both servers' memory.
-import WebSocket from 'ws';
-import { createClient } from 'graphql-ws';
+import { Worker } from 'node:worker_threads';
+import type { SubscriberJob, SubscriberReport } from './fanout-subscribers.js';
 import { createBasics, createKey, freshPostgres, gql, isMain, percentile, startServerProcess, table, ms } from './lib.js';
 
+// A worker's entry module is loaded before `--import tsx` takes effect there, so it registers tsx first.
+const SUBSCRIBER_THREAD = `(async () => {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(${JSON.stringify(new URL('./fanout-subscribers.ts', import.meta.url).href)});
+})();`;
 const SUBSCRIBERS = 200;
+const THREADS = 4;
 const POINTS_PER_SECOND = 2000;
 const BATCH = 100;
 const SECONDS = 10;
@@ -15,7 +22,7 @@ export async function run() {
   const env = { REAPER_INTERVAL_SECONDS: '3600' };
   const a = await startServerProcess({ databaseUrl: pg.url, env });
   const b = await startServerProcess({ databaseUrl: pg.url, adminKey: a.adminKey, env });
-  const clients: ReturnType<typeof createClient>[] = [];
+  const workers: Worker[] = [];
   try {
     const basics = await createBasics(a.url, a.adminKey);
     const agentKey = await createKey(a.url, a.adminKey, 'AGENT');
@@ -25,66 +32,67 @@ export async function run() {
     const runId = claimRun.run.id as string;
     const rssBefore = { a: a.rssMb(), b: b.rssMb() };
 
-    const sentAt = new Map<number, number>(); // first step of a batch → when it was sent
-    const latencies: number[] = [];
-    let received = 0;
-    await Promise.all(
-      Array.from({ length: SUBSCRIBERS }, (_, i) => {
-        const server = i % 2 === 0 ? a : b;
-        const client = createClient({
-          url: `${server.url.replace('http', 'ws')}/graphql`,
-          webSocketImpl: WebSocket,
-          connectionParams: { authorization: `Bearer ${a.adminKey}` },
-        });
-        clients.push(client);
-        return new Promise<void>((ready) => {
-          client.on('connected', () => setTimeout(ready, 50));
-          client.subscribe<{ runLoss: { points: { step: number }[] } }>(
-            { query: `subscription($id: ID!) { runLoss(runId: $id) { points { step } } }`, variables: { id: runId } },
-            {
-              next: ({ data }) => {
-                const now = performance.now();
-                for (const p of data!.runLoss.points) {
-                  const sent = sentAt.get(p.step);
-                  if (sent != null) latencies.push(now - sent);
-                }
-                received += data!.runLoss.points.length;
-              },
-              error: (err) => console.error('subscriber error', err),
-              complete: () => {},
-            },
-          );
-        });
-      }),
-    );
+    // Subscribers in worker threads, alternating between the replicas; each thread reports when
+    // it has everything. Times are absolute (timeOrigin + now), comparable across threads.
+    const batches = (POINTS_PER_SECOND / BATCH) * SECONDS;
+    const perThread = SUBSCRIBERS / THREADS;
+    for (let w = 0; w < THREADS; w++) {
+      const job: SubscriberJob = {
+        urls: Array.from({ length: perThread }, (_, i) => ((w * perThread + i) % 2 === 0 ? a : b).url),
+        key: a.adminKey,
+        runId,
+        expectedPoints: batches * BATCH,
+      };
+      workers.push(new Worker(SUBSCRIBER_THREAD, { eval: true, workerData: job }));
+    }
+    await Promise.all(workers.map((w) => new Promise((ready) => w.once('message', ready))));
     await new Promise((r) => setTimeout(r, 500)); // every subscription is registered server-side
 
+    const sentAt = new Map<number, number>(); // first step of a batch → when it was sent (ms since the epoch)
     const report = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`;
-    const batches = (POINTS_PER_SECOND / BATCH) * SECONDS;
     const interval = (BATCH / POINTS_PER_SECOND) * 1000;
     const start = performance.now();
+    const cpuBefore = { a: a.cpuSeconds(), b: b.cpuSeconds(), bench: process.cpuUsage() };
     let peak = { a: 0, b: 0 };
+    const reportTimes: number[] = [];
     for (let i = 0; i < batches; i++) {
       const due = start + i * interval;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const from = i * BATCH;
       // Latency is counted for the first point of each batch: when it left, when it arrived.
-      sentAt.set(from, performance.now());
+      const sent = performance.now();
+      sentAt.set(from, performance.timeOrigin + sent);
       await gql(a.url, agentKey, report, { r: runId, t: claimRun.leaseToken, p: Array.from({ length: BATCH }, (_, j) => ({ step: from + j, loss: 0.4 })) });
+      reportTimes.push(performance.now() - sent);
       if (i % 20 === 0) peak = { a: Math.max(peak.a, a.rssMb()), b: Math.max(peak.b, b.rssMb()) };
     }
     const sendSeconds = (performance.now() - start) / 1000;
+    const benchCpu = process.cpuUsage(cpuBefore.bench);
+    const cpuShare = (seconds: number) => `${((seconds / sendSeconds) * 100).toFixed(0)} %`;
     const expected = batches * BATCH * SUBSCRIBERS;
-    for (let i = 0; i < 100 && received < expected; i++) await new Promise((r) => setTimeout(r, 100));
+    const reports = await Promise.all(
+      workers.map((w) => {
+        const answer = new Promise<SubscriberReport>((resolve) => w.once('message', resolve));
+        w.postMessage('finish');
+        return answer;
+      }),
+    );
+    const received = reports.reduce((n, r) => n + r.received, 0);
+    const latencies = reports.flatMap((r) => r.arrivals.map(([step, at]) => at - sentAt.get(step)!));
     table('Live fan-out: 1 reporter, 200 subscribers on 2 replicas, PostgreSQL LISTEN/NOTIFY (issue 4)', [
       ['points sent', `${batches * BATCH} in ${sendSeconds.toFixed(1)} s (${((batches * BATCH) / sendSeconds).toFixed(0)} points/s, batches of ${BATCH})`],
       ['points delivered', `${received} of ${expected}`],
-      ['delivery latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}   (goal p99 ≤ 50 ms; ${latencies.length} samples)`],
+      ['delivery latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}   (goal p99 ≤ 50 ms; ${latencies.length} samples, from the reportLoss send)`],
+      ['reportLoss answered', `p50 ${ms(percentile(reportTimes, 50))}, p99 ${ms(percentile(reportTimes, 99))} (the write and its commit, before any delivery)`],
+      [
+        'CPU while sending',
+        `A ${cpuShare(a.cpuSeconds() - cpuBefore.a)}, B ${cpuShare(b.cpuSeconds() - cpuBefore.b)}, bench (reporter and ${THREADS} subscriber threads) ${cpuShare((benchCpu.user + benchCpu.system) / 1e6)} of one core`,
+      ],
       ['server RSS', `A ${rssBefore.a.toFixed(0)} → peak ${peak.a.toFixed(0)} MB, B ${rssBefore.b.toFixed(0)} → peak ${peak.b.toFixed(0)} MB`],
     ]);
   } finally {
-    await Promise.all(clients.map((c) => c.dispose()));
+    await Promise.all(workers.map((w) => w.terminate()));
     await Promise.all([a.stop(), b.stop()]);
     await pg.drop();
   }

@@ -20,12 +20,17 @@ export interface LossPointOut {
   recordedAt: unknown;
 }
 
-/** What a NOTIFY on the loss channel carries: which attempt wrote which steps. */
+/**
+ * What a NOTIFY on the loss channel carries: which attempt wrote which steps, and for a small batch
+ * the points themselves ([step, loss, lr]) with the time they were recorded.
+ */
 export interface LossNote {
   runId: string;
   attempt: number;
   from: number;
   to: number;
+  at?: string;
+  points?: [step: number, loss: number, lr: number | null][];
 }
 
 export interface LiveLossBatch {
@@ -174,9 +179,13 @@ export async function lossCurves(db: Database, args: { runIds: string[]; maxPoin
   return present.map((id, i) => ({ run: found.get(id)!, buckets: curves[i]! }));
 }
 
-/** The live feed's loader: one query per notification per process, whatever the subscriber count. */
+/** The live feed's loader: at most one query per notification per process, whatever the subscriber count. */
 export function loadLossBatch(db: Executor) {
   return async (note: LossNote): Promise<LiveLossBatch | null> => {
+    if (note.points) {
+      const { attempt, at } = note;
+      return { attempt, points: note.points.map(([step, loss, lr]) => ({ step, loss, lr, recordedAt: at, attempt })) };
+    }
     const found = await store.listLossPoints(db, note.runId, { afterStep: note.from - 1, toStep: note.to, attempt: note.attempt, limit: MAX_POINTS_PER_REPORT });
     return found.length ? { attempt: note.attempt, points: found.map(toPoint) } : null;
   };
