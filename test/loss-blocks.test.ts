@@ -6,8 +6,8 @@ import { sql } from 'drizzle-orm';
 import { rows } from '../src/db/client.js';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { createBasics, type Basics } from './helpers/fixtures.js';
+import { claimNewRun, endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 
 const curveQuery = `query($id: ID!, $max: Int, $from: Int, $to: Int) { run(id: $id) { lossCurve(maxPoints: $max, fromStep: $from, toStep: $to) { step fromStep toStep min max mean last count } } }`;
 const pointsQuery = `query($id: ID!, $after: Int) { run(id: $id) { lossPoints(afterStep: $after, first: 10000) { step loss } } }`;
@@ -45,12 +45,7 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
   });
   afterAll(() => t?.stop());
 
-  async function claimedRun() {
-    const run = await queueRun(t.admin, basics);
-    const claim = (await agent.claim())!;
-    expect(claim.run.id).toBe(run.id);
-    return { runId: run.id as string, token: claim.leaseToken as string };
-  }
+  const claimedRun = () => claimNewRun(t, basics, agent);
 
   async function report(runId: string, token: string, points: Point[]) {
     for (let i = 0; i < points.length; i += 5000) await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: points.slice(i, i + 5000) });

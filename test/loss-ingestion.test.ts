@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { createBasics, type Basics } from './helpers/fixtures.js';
+import { claimNewRun, endBackoff, expireLease, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { rows } from '../src/db/client.js';
 
 const report = REPORT_LOSS;
@@ -38,11 +38,9 @@ describe.each(databaseKinds)('reporting loss on %s', (kind) => {
   afterAll(() => t?.stop());
 
   async function runningRun() {
-    const run = await queueRun(t.admin, basics);
-    const claim = (await agent.claim())!;
-    expect(claim.run.id).toBe(run.id);
-    await agent.start(run.id, claim.leaseToken);
-    return { runId: run.id, token: claim.leaseToken };
+    const claimed = await claimNewRun(t, basics, agent);
+    await agent.start(claimed.runId, claimed.token);
+    return claimed;
   }
 
   it('records a batch and keeps the summary equal to a recomputation from the raw points', async () => {

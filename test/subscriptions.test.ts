@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { databaseKinds, TEST_DATABASE_URL, createPostgresDatabase } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { claimNewRun, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { collect, flatPoints, wsClient } from './helpers/live.js';
 import { openDatabase } from '../src/db/client.js';
 import { Channels } from '../src/db/notify.js';
@@ -24,11 +24,7 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
   });
   afterAll(() => t?.stop());
 
-  async function claimed() {
-    const run = await queueRun(t.admin, basics);
-    const claim = (await agent.claim())!;
-    return { runId: run.id, token: claim.leaseToken };
-  }
+  const claimed = () => claimNewRun(t, basics, agent);
 
   it('replays points after sinceStep, then streams live ones, with no gap and no duplicate while points arrive', async () => {
     const { runId, token } = await claimed();

@@ -1,6 +1,7 @@
 // Agents as the protocol sees them: an AGENT key, a registration, and the lease-fenced calls.
 import { sql } from 'drizzle-orm';
 import type { GqlClient, GqlResult, TestServer } from './server.js';
+import { queueRun, type Basics } from './fixtures.js';
 
 export const REPORT_LOSS = `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
 
@@ -58,6 +59,14 @@ export async function registerAgent(
         { r: runId, t: leaseToken, o: outcome, e: error ?? null },
       ),
   };
+}
+
+/** Queues a run and has `agent` claim it (the agent must hold nothing else that fits): the run a test reports to. */
+export async function claimNewRun(t: TestServer, basics: Basics, agent: TestAgent) {
+  const run = await queueRun(t.admin, basics);
+  const claim = await agent.claim();
+  if (claim?.run.id !== run.id) throw new Error(`expected to claim run ${run.id}, got ${claim?.run.id ?? 'nothing'}`);
+  return { runId: run.id as string, token: claim.leaseToken };
 }
 
 /** Moves a run's lease into the past, as if its agent had stopped heartbeating long ago. */
