@@ -118,27 +118,25 @@ async function openPostgres(
   const client = connectPostgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
   const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
   const dialect = new PgDialect();
+  /** A drizzle statement as a postgres.js prepared query on `sql` (the pool or one reserved connection). */
+  const sendPrepared = (sql: postgres.Sql, statement: SQL) => {
+    const query = dialect.sqlToQuery(statement);
+    stats.statements++;
+    return sql.unsafe(query.sql, query.params as never[], { prepare: true });
+  };
   return {
     kind: 'postgres',
     orm,
     stats,
     transaction: (fn) => orm.transaction(fn as never) as never,
-    async prepared(statement) {
-      const query = dialect.sqlToQuery(statement);
-      stats.statements++;
-      return [...(await client.unsafe(query.sql, query.params as never[], { prepare: true }))];
-    },
+    prepared: async (statement) => [...(await sendPrepared(client, statement))],
     async batch(statements) {
       const connection = await client.reserve();
       try {
         // execute() sends at once; postgres.js pipelines everything sent before the first answer.
         const sent = [
           connection.unsafe('begin').execute(),
-          ...statements.map((statement) => {
-            const query = dialect.sqlToQuery(statement);
-            stats.statements++;
-            return connection.unsafe(query.sql, query.params as never[], { prepare: true }).execute();
-          }),
+          ...statements.map((statement) => sendPrepared(connection, statement).execute()),
           connection.unsafe('commit').execute(),
         ];
         // A failed statement aborts the transaction: the ones after it fail with 25P02 and COMMIT

@@ -46,11 +46,14 @@ export async function registerAgent(db: Executor, principal: Principal, input: u
 }
 
 /** The agent, when the calling key may act as it: AGENT keys only as the agents they registered. */
+/** FORBIDDEN for a key acting as an agent it did not register. */
+export const cannotActAs = (agentId: string) => forbidden(`This key did not register agent ${agentId} and cannot act as it`);
+
 export async function requireActingAgent(db: Executor, principal: Principal, agentId: string, field = 'agentId') {
   const [agent] = await store.findAgentsByIds(db, [parseId(agentId, field)]);
   if (!agent) throw notFound(field, 'Agent', agentId);
   if (principal.role !== 'ADMIN' && agent.apiKeyId !== principal.keyId) {
-    throw forbidden(`This key did not register agent ${agentId} and cannot act as it`);
+    throw cannotActAs(agentId);
   }
   return agent;
 }

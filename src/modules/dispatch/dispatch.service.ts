@@ -13,6 +13,7 @@ import { announceRunChanged } from '../runs/run-feeds.js';
 import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
 import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
+import { cannotActAs } from '../agents/agents.service.js';
 import * as store from './dispatch.store.js';
 
 export const MAX_WAIT_SECONDS = 60;
@@ -35,12 +36,12 @@ interface DispatchDeps {
 }
 
 
-async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: string, agentField: string): Promise<Assignment | null> {
+async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
   const agent = { agentId, apiKeyId: principal.keyId, actsAsAnyAgent: principal.role === 'ADMIN' };
   const [[touched], [claimed]] = await deps.db.batch(store.claimStatements(agent, leaseToken, deps.config.leaseTtlSeconds));
-  if (!touched) throw notFound(agentField, 'Agent', agentId);
-  if (touched.may_act !== true) throw forbidden(`This key did not register agent ${agentId} and cannot act as it`);
+  if (!touched) throw notFound('agentId', 'Agent', agentId);
+  if (touched.may_act !== true) throw cannotActAs(agentId);
   if (!claimed) return null;
   const { run, strategy, images } = store.claimedRow(claimed);
   return {
@@ -78,7 +79,7 @@ export async function claimRun(
   try {
     for (;;) {
       if (signal?.aborted) return null;
-      const assignment = await claimOnce(deps, principal, agentId, 'agentId');
+      const assignment = await claimOnce(deps, principal, agentId);
       if (assignment) {
         if (signal?.aborted) {
           await store.releaseClaim(deps.db.orm, assignment.run.id, assignment.leaseToken);

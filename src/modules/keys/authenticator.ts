@@ -21,20 +21,15 @@ export interface KeyRevokedNote {
  */
 export class Authenticator {
   private readonly remembered = new Map<string, { principal: Principal; until: number }>();
-  private stopListening: (() => void) | null = null;
 
   constructor(
     private readonly db: Executor,
     private readonly rememberMs = REMEMBER_KEY_MS,
   ) {}
 
+  /** Listens for revocations until the notifier closes (with the server). */
   async start(notifier: Notifier) {
-    this.stopListening = await notifier.on<KeyRevokedNote>(Channels.keyRevoked, (note) => this.forget(note.keyId));
-  }
-
-  stop() {
-    this.stopListening?.();
-    this.remembered.clear();
+    await notifier.on<KeyRevokedNote>(Channels.keyRevoked, (note) => this.forget(note.keyId));
   }
 
   async authenticate(authorization: string | undefined): Promise<Principal | null> {

@@ -70,8 +70,23 @@ function repeatedStep(steps: number[]) {
   return null;
 }
 
-// The hot path of ingestion: GraphQL has already checked the types (Int!, Float!), so plain loops
-// check the rest instead of a schema validator per point.
+/**
+ * The rules GraphQL's types cannot state, for both input forms: `field(name, i)` names point i's
+ * step, loss or lr as the client sent it, `batch` the whole list. The hot path of ingestion:
+ * GraphQL has already checked the types (Int!, Float!), so a plain loop checks the rest instead of
+ * a schema validator per point.
+ */
+function checkColumns(columns: LossColumns, field: (name: 'step' | 'loss' | 'lr', i: number) => string, batch: string) {
+  const { steps, losses, lrs } = columns;
+  for (let i = 0; i < steps.length; i++) {
+    if (steps[i]! < 0) throw badInput(field('step', i), 'must be 0 or more');
+    if (!Number.isFinite(losses[i])) throw badInput(field('loss', i), 'must be a finite number');
+    if (lrs[i] != null && !Number.isFinite(lrs[i])) throw badInput(field('lr', i), 'must be a finite number');
+  }
+  const repeated = repeatedStep(steps);
+  if (repeated != null) throw badInput(batch, `step ${repeated} appears twice in this batch`);
+}
+
 export async function reportLoss(db: Database, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
   checkCount(args.points.length, 'points');
   const runId = parseId(args.runId, 'runId');
@@ -79,17 +94,15 @@ export async function reportLoss(db: Database, principal: Principal, args: { run
   const columns: LossColumns = { steps: new Array(n), losses: new Array(n), lrs: new Array(n) };
   for (let i = 0; i < n; i++) {
     const p = args.points[i] as { step: number; loss: number; lr?: number | null };
-    if (p.step < 0) throw badInput(`points.${i}.step`, 'must be 0 or more');
-    if (!Number.isFinite(p.loss)) throw badInput(`points.${i}.loss`, 'must be a finite number');
-    if (p.lr != null && !Number.isFinite(p.lr)) throw badInput(`points.${i}.lr`, 'must be a finite number');
     columns.steps[i] = p.step;
     columns.losses[i] = p.loss;
     columns.lrs[i] = p.lr ?? null;
   }
-  const repeated = repeatedStep(columns.steps);
-  if (repeated != null) throw badInput('points', `step ${repeated} appears twice in this batch`);
+  checkColumns(columns, (name, i) => `points.${i}.${name}`, 'points');
   return record(db, principal, runId, args.leaseToken, columns);
 }
+
+const COLUMN_OF = { step: 'steps', loss: 'losses', lr: 'lrs' } as const;
 
 /** reportLoss with the points as parallel lists (schema: reportLossColumns); the same checks. */
 export async function reportLossColumns(
@@ -104,19 +117,11 @@ export async function reportLossColumns(
     throw badInput(losses.length < steps.length ? 'losses' : 'steps', `steps and losses must be as long (${steps.length} and ${losses.length})`);
   }
   if (args.lrs != null && args.lrs.length !== steps.length) throw badInput('lrs', `must be as long as steps (${steps.length}), got ${args.lrs.length}`);
-  for (let i = 0; i < steps.length; i++) {
-    if (steps[i]! < 0) throw badInput(`steps.${i}`, 'must be 0 or more');
-    if (!Number.isFinite(losses[i])) throw badInput(`losses.${i}`, 'must be a finite number');
-  }
   const lrs: (number | null)[] = new Array(steps.length);
-  for (let i = 0; i < steps.length; i++) {
-    const lr = args.lrs?.[i] ?? null;
-    if (lr != null && !Number.isFinite(lr)) throw badInput(`lrs.${i}`, 'must be a finite number');
-    lrs[i] = lr;
-  }
-  const repeated = repeatedStep(steps);
-  if (repeated != null) throw badInput('steps', `step ${repeated} appears twice in this batch`);
-  return record(db, principal, runId, args.leaseToken, { steps, losses, lrs });
+  for (let i = 0; i < steps.length; i++) lrs[i] = args.lrs?.[i] ?? null;
+  const columns = { steps, losses, lrs };
+  checkColumns(columns, (name, i) => `${COLUMN_OF[name]}.${i}`, 'steps');
+  return record(db, principal, runId, args.leaseToken, columns);
 }
 
 const toPoint = (r: store.LossPointRow & { attempt: number }) => ({ step: r.step, loss: r.loss, lr: r.lr, recordedAt: r.recorded_at, attempt: r.attempt });
