@@ -41,7 +41,7 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
   beforeAll(async () => {
     t = await startTestServer(kind, { reaperIntervalSeconds: 3600, retryBackoffSeconds: 0 });
     basics = await createBasics(t.admin);
-    agent = await registerAgent(t, { gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
+    agent = await registerAgent(t, { gpus: Array.from({ length: 6 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
   });
   afterAll(() => t?.stop());
 
@@ -155,6 +155,25 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     await report(runId, token, late);
     await expectBlocksMatchPoints(runId);
     expectCurveOfPoints(await curve(runId, 20), await rawPoints(runId), 0, 1_999, 20);
+  });
+
+  it('stays exact when batches of one run arrive at once, in any order, some of them twice', async () => {
+    const { runId, token } = await claimedRun();
+    const points = wave(0, 2_999);
+    points[1_234]!.loss = 0.01; // the minimum
+    // 30 batches of 100 steps, sent together with 10 retries and some batches reversed: on
+    // PostgreSQL they run on separate connections, and batches that append race ones that fill in.
+    const batches = Array.from({ length: 30 }, (_, i) => points.slice(i * 100, i * 100 + 100));
+    const sent = [...batches, ...batches.filter((_, i) => i % 3 === 0)].map((b, i) => (i % 4 === 1 ? [...b].reverse() : b));
+    const answers = await Promise.all(sent.map((p) => agent.client.ok(REPORT_LOSS, { r: runId, t: token, p })));
+    expect(answers.reduce((n, a) => n + a.reportLoss.accepted, 0)).toBe(3_000);
+    expect(answers.reduce((n, a) => n + a.reportLoss.duplicates, 0)).toBe(1_000);
+    await expectBlocksMatchPoints(runId);
+
+    const { run } = await t.admin.ok(`query($id: ID!) { run(id: $id) { lossSummary { points lastStep lastLoss minLoss minLossStep emaLoss } } }`, { id: runId });
+    const ema = points.reduce((e: number | null, p) => (e == null ? p.loss : 0.1 * p.loss + 0.9 * e), null)!;
+    expect(run.lossSummary).toMatchObject({ points: 3_000, lastStep: 2_999, lastLoss: points[2_999]!.loss, minLoss: 0.01, minLossStep: 1_234 });
+    expect(run.lossSummary.emaLoss).toBeCloseTo(ema, 12);
   });
 
   it('is backfilled by the migration for points written before it', async () => {

@@ -8,6 +8,7 @@ import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import * as store from './metrics.store.js';
+import { batchFacts, type LossColumns } from './loss-batch.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
 export const EMA_ALPHA = 0.1;
@@ -40,13 +41,23 @@ export interface LiveLossBatch {
 
 export type LossFeed = KeyedFeed<LossNote, LiveLossBatch>;
 
-type LossColumns = { steps: number[]; losses: number[]; lrs: (number | null)[] };
-
-/** Writes a checked batch: one round trip (see metrics.store: recordLossBatch and afterLossBatch). */
+/**
+ * Writes a checked batch. A batch that only appends steps after the run's last one (nearly all of
+ * them) is one statement; otherwise, and only then, a second round trip writes it by the general
+ * path in one transaction (see metrics.store: appendLossBatch, recordLossBatch, afterLossBatch).
+ */
 async function record(db: Database, principal: Principal, runId: string, leaseToken: string, columns: LossColumns) {
   const fence = { runId, leaseToken, apiKeyId: principal.keyId };
-  const [recorded] = await db.batch([store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported), ...store.afterLossBatch(runId, EMA_ALPHA)]);
-  const result = store.recordedLoss(recorded!);
+  // An empty batch appends nothing; the general path still answers whether the lease holds.
+  const appended = columns.steps.length
+    ? store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA), Channels.lossReported)))
+    : { fenced: false, appended: false };
+  if (appended.appended) return { accepted: columns.steps.length, duplicates: 0 };
+  const result = appended.fenced
+    ? null
+    : store.recordedLoss(
+        (await db.batch([store.lockLossSummary(runId), store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported), ...store.afterLossBatch(runId, EMA_ALPHA)]))[1]!,
+      );
   if (!result) return explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
   return { accepted: result.written, duplicates: columns.steps.length - result.written };
 }

@@ -2,6 +2,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
+import type { BatchFacts, LossColumns } from './loss-batch.js';
 
 /**
  * (1-α)^exponent, the weight of a point `exponent` steps back in the EMA. Postgres raises an
@@ -40,26 +41,8 @@ export interface RecordedLoss {
   summarized: boolean;
 }
 
-/**
- * recordLossBatch, in one statement: the lease fence, the insert, the summary, the blocks and the
- * NOTIFY.
- *
- * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
- * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
- *   changes nothing.
- * - Summary: when the batch only appends after the summary's last step (training moving forward,
- *   the common case) it is folded in here. The EMA (α, seeded with the first point) over k new
- *   points in step order is  Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch).
- *   The UPDATE re-reads the summary row if a concurrent batch changed it, so the fold is never
- *   applied to a stale summary. Otherwise `summarized` is false, the written step range is left in
- *   the transaction's settings, and afterLossBatch recomputes.
- * - Blocks: the written points are added to their loss_blocks rows (count, sum, min, max and the
- *   last step are all exact under addition of new points). A replaced point cannot be folded (its
- *   old loss may be the block's min or max): such a batch is never summarized, so afterLossBatch
- *   rebuilds the blocks of its step range from the points, in the same transaction.
- */
 /** Up to this many written points ride in the loss NOTIFY (about 50 bytes each as JSON)... */
-const INLINE_POINTS = 150;
+export const INLINE_POINTS = 150;
 /** ...as long as the note stays under NOTIFY's 8,000-byte limit. */
 const MAX_NOTE_BYTES = 7900;
 
@@ -70,7 +53,101 @@ const MAX_NOTE_BYTES = 7900;
  */
 const arrayLiteral = (values: (number | null)[]) => sql.param(`{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`);
 
-export function recordLossBatch(fence: LeaseFence, points: { steps: number[]; losses: number[]; lrs: (number | null)[] }, alpha: number, channel: string) {
+/**
+ * Adds new points' shares to their loss_blocks rows (`insert into loss_blocks as lb …` before it):
+ * count, sum, min, max and the last step are all exact under addition of new points.
+ */
+const addToBlocks = sql`on conflict (run_id, block) do update set
+        points = lb.points + excluded.points,
+        loss_sum = lb.loss_sum + excluded.loss_sum,
+        min_loss = least(lb.min_loss, excluded.min_loss),
+        max_loss = greatest(lb.max_loss, excluded.max_loss),
+        first_step = least(lb.first_step, excluded.first_step),
+        last_step = greatest(lb.last_step, excluded.last_step),
+        last_loss = case when excluded.last_step > lb.last_step then excluded.last_loss else lb.last_loss end`;
+
+/**
+ * appendLossBatch, in one statement, for a batch whose steps all come after the run's last step:
+ * the fence, the summary, the points, the blocks and the NOTIFY, with the batch's figures worked
+ * out in JavaScript (loss-batch.ts). The summary UPDATE decides: it matches only while the
+ * summary's last step is below the batch's first step, re-checked on the newest row version under
+ * its lock, and the points and blocks are written only from the row it updated. Every loss write
+ * takes that lock before touching points (recordLossBatch's transaction starts with
+ * lockLossSummary), so no step of the batch can exist yet: a plain INSERT, no ON CONFLICT. When it
+ * matches nothing it wrote nothing, and `appended` is false: the batch goes through
+ * recordLossBatch instead (or the fence failed: `attempt` is null).
+ */
+export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: BatchFacts, channel: string) {
+  const { blocks } = facts;
+  const note = (points: SQL) =>
+    sql`json_build_object('runId', ${fence.runId}::text, 'attempt', a.attempt, 'from', ${facts.firstStep}::int, 'to', ${facts.lastStep}::int${points})::text`;
+  return sql`/* appendLossBatch */
+    with run as (${heldRun(fence)}),
+    appended as (
+      update run_summaries s set
+        points = s.points + ${facts.points}::int,
+        last_step = ${facts.lastStep}::int,
+        last_loss = ${facts.lastLoss}::float8,
+        min_loss = least(s.min_loss, ${facts.minLoss}::float8),
+        min_loss_step = case when s.min_loss is null or ${facts.minLoss}::float8 < s.min_loss then ${facts.minLossStep}::int else s.min_loss_step end,
+        ema_loss = ${facts.fold}::float8 + ${facts.decay}::float8 * coalesce(s.ema_loss, ${facts.firstLoss}::float8),
+        updated_at = now()
+      from run
+      where s.run_id = run.id and (s.last_step is null or s.last_step < ${facts.firstStep}::int)
+      returning run.id, run.attempt
+    ),
+    written as (
+      insert into loss_points (run_id, step, loss, lr, attempt)
+      select a.id, p.step, p.loss, p.lr, a.attempt
+      from appended a, unnest(${arrayLiteral(columns.steps)}::int[], ${arrayLiteral(columns.losses)}::float8[], ${arrayLiteral(columns.lrs)}::float8[]) as p(step, loss, lr)
+    ),
+    block_shares as (
+      insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
+      select a.id, b.*
+      from appended a, unnest(${arrayLiteral(blocks.block)}::int[], ${arrayLiteral(blocks.points)}::int[], ${arrayLiteral(blocks.lossSum)}::float8[],
+        ${arrayLiteral(blocks.minLoss)}::float8[], ${arrayLiteral(blocks.maxLoss)}::float8[], ${arrayLiteral(blocks.firstStep)}::int[],
+        ${arrayLiteral(blocks.lastStep)}::int[], ${arrayLiteral(blocks.lastLoss)}::float8[]) as b
+      ${addToBlocks}
+    )
+    select (select attempt from run) as attempt, a.id is not null as appended,
+      case when a.id is not null then pg_notify(${channel}, ${
+        // A small batch travels in the notification itself: the live feed then needs no query to deliver it.
+        facts.inlinePoints == null ? note(sql``) : note(sql`, 'at', now(), 'points', ${facts.inlinePoints}::json`)
+      }) end as notified
+    from (select 1) one left join appended a on true`;
+}
+
+/** What appendLossBatch's statement answered. */
+export function appendedLoss(result: Record<string, unknown>[]) {
+  const row = result[0] as { attempt: number | null; appended: boolean };
+  return { fenced: row.attempt == null, appended: row.appended };
+}
+
+/**
+ * The first statement of every transaction that writes loss points by recordLossBatch: the
+ * summary row's lock, which appendLossBatch takes too, so loss writes to one run never interleave
+ * (and an append never races a rewrite of the same steps into a unique violation or a deadlock).
+ */
+export const lockLossSummary = (runId: string) => sql`/* lockLossSummary */ select 1 from run_summaries where run_id = ${runId} for update`;
+
+/**
+ * recordLossBatch, in one statement, for any batch (appendLossBatch serves those that only append):
+ * the lease fence, the insert, the summary, the blocks and the NOTIFY. Its transaction starts with
+ * lockLossSummary.
+ *
+ * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
+ * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
+ *   changes nothing.
+ * - Summary: when the batch only appends after the summary's last step it is folded in here. The
+ *   EMA (α, seeded with the first point) over k new points in step order is
+ *   Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch). Otherwise
+ *   `summarized` is false, the written step range is left in the transaction's settings, and
+ *   afterLossBatch recomputes.
+ * - Blocks: the written points are added to their loss_blocks rows. A replaced point cannot be
+ *   folded (its old loss may be the block's min or max): such a batch is never summarized, so
+ *   afterLossBatch rebuilds the blocks of its step range from the points, in the same transaction.
+ */
+export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: number, channel: string) {
   return sql`/* recordLossBatch */
     with run as (${heldRun(fence)}),
     written as (
@@ -125,14 +202,7 @@ export function recordLossBatch(fence: LeaseFence, points: { steps: number[]; lo
         min(loss) filter (where next_step is null or next_step / ${BLOCK} <> step / ${BLOCK})
       from ordered
       group by step / ${BLOCK}
-      on conflict (run_id, block) do update set
-        points = lb.points + excluded.points,
-        loss_sum = lb.loss_sum + excluded.loss_sum,
-        min_loss = least(lb.min_loss, excluded.min_loss),
-        max_loss = greatest(lb.max_loss, excluded.max_loss),
-        first_step = least(lb.first_step, excluded.first_step),
-        last_step = greatest(lb.last_step, excluded.last_step),
-        last_loss = case when excluded.last_step > lb.last_step then excluded.last_loss else lb.last_loss end
+      ${addToBlocks}
     ),
     outcome as (
       select b.*, exists (select 1 from summary) as summarized from batch b
