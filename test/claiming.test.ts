@@ -4,6 +4,7 @@ import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { getRun, registerAgent } from './helpers/agents.js';
+import { ApiClient } from '../agents/api-client.js';
 
 describe.each(databaseKinds)('claiming runs on %s', (kind) => {
   let t: TestServer;
@@ -129,6 +130,21 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     const triggerClaim = await agent.claim();
     expect(triggerClaim!.run.id).toBe(triggerRun.id);
     expect(triggerClaim!.captions).toEqual([0, 1, 2].map((i) => ({ fileName: `img${i}.jpg`, text: 'p3r5on' })));
+  });
+
+  it("answers the agent's own claim document from the claim's one round trip", async () => {
+    await emptyQueue();
+    const agent = await registerAgent(t);
+    const api = new ApiClient({ server: t.url, token: agent.client.key! });
+    expect(await api.claimRun(agent.id, 0)).toBeNull(); // the key is now remembered
+    const run = await queueRun(t.admin, basics);
+    const before = t.server.db.stats.statements;
+    const claim = (await api.claimRun(agent.id, 0))!;
+    // The touch and the claim, sent together: the run's strategy and dataset came with the claim.
+    expect(t.server.db.stats.statements - before).toBe(2);
+    expect(claim.run).toMatchObject({ id: run.id, captionStrategy: { kind: 'TRIGGER_ONLY' }, dataset: { id: basics.datasetId, imageCount: 3 } });
+    expect(claim.trainerConfig).toContain('trigger_word: p3r5on');
+    expect(claim.captions).toHaveLength(3);
   });
 
   it('runs through start, heartbeat and completion with timings, cost and events', async () => {

@@ -6,11 +6,23 @@ export const dispatchResolvers: Resolvers = {
   Mutation: {
     registerAgent: (_, { input }, ctx) => registerAgent(ctx.db.orm, ctx.principal!, input),
     setAgentDraining: (_, { agentId, draining }, ctx) => setAgentDraining(ctx.db.orm, ctx.principal!, agentId, draining),
-    claimRun: (_, args, ctx) => service.claimRun(ctx, ctx.principal!, args, ctx.signal),
+    claimRun: async (_, args, ctx) => {
+      const assignment = await service.claimRun(ctx, ctx.principal!, args, ctx.signal);
+      // The claim read the run's strategy and dataset: its run { captionStrategy dataset } need no query.
+      if (assignment) {
+        ctx.loaders.captionStrategy.prime(assignment.strategy.id, assignment.strategy);
+        ctx.loaders.dataset.prime(assignment.dataset.id, assignment.dataset);
+      }
+      return assignment;
+    },
     startRun: (_, args, ctx) => service.startRun(ctx, ctx.principal!, args),
     heartbeat: (_, args, ctx) => service.heartbeat(ctx, ctx.principal!, args),
     completeRun: (_, args, ctx) => service.completeRun(ctx, ctx.principal!, args),
     cancelRun: (_, { id }, ctx) => service.cancelRun(ctx, id),
     retryRun: (_, { id }, ctx) => service.retryRun(ctx, id),
+  },
+  RunAssignment: {
+    trainerConfig: (assignment) => service.trainerConfigOfAssignment(assignment),
+    captions: (assignment) => service.captionsOfAssignment(assignment),
   },
 };

@@ -15,19 +15,31 @@ import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
 import { cannotActAs } from '../agents/agents.service.js';
 import * as store from './dispatch.store.js';
+import type { ClaimedRow } from './dispatch.store.js';
+import type { CaptionStrategyRecord } from '../captions/captions.store.js';
+import type { DatasetRecord } from '../datasets/datasets.store.js';
 
 export const MAX_WAIT_SECONDS = 60;
 /** A waiting claim re-checks this often even without a NOTIFY: the notification is only a hint. */
 export const CLAIM_POLL_MS = 1000;
 
+/**
+ * A claimed run as the claim read it. The trainer config and the staged captions are rendered
+ * from it only when a client asks for them (dispatch.resolvers): rendering YAML is a large share
+ * of a claim's CPU.
+ */
 export interface Assignment {
   run: RunRecord;
   leaseToken: string;
   attempt: number;
   leaseExpiresAt: Date;
-  trainerConfig: string;
-  captions: { fileName: string; text: string }[];
+  strategy: CaptionStrategyRecord;
+  dataset: DatasetRecord;
+  images: ClaimedRow['images'];
 }
+
+export const trainerConfigOfAssignment = (a: Assignment) => trainerConfigOf(a.run, a.strategy);
+export const captionsOfAssignment = (a: Assignment) => stagedCaptions(a.strategy, a.images);
 
 interface DispatchDeps {
   db: Database;
@@ -43,15 +55,8 @@ async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: stri
   if (!touched) throw notFound('agentId', 'Agent', agentId);
   if (touched.may_act !== true) throw cannotActAs(agentId);
   if (!claimed) return null;
-  const { run, strategy, images } = store.claimedRow(claimed);
-  return {
-    run,
-    leaseToken,
-    attempt: run.attempt,
-    leaseExpiresAt: run.leaseExpiresAt!,
-    trainerConfig: trainerConfigOf(run, strategy),
-    captions: stagedCaptions(strategy, images),
-  };
+  const { run, strategy, dataset, images } = store.claimedRow(claimed);
+  return { run, leaseToken, attempt: run.attempt, leaseExpiresAt: run.leaseExpiresAt!, strategy, dataset, images };
 }
 
 /**

@@ -4,8 +4,9 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Database, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
-import { captionStrategies, runs } from '../../db/schema.js';
+import { captionStrategies, datasets, runs } from '../../db/schema.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
+import type { DatasetRecord } from '../datasets/datasets.store.js';
 import { announceEventsExpression, insertEventsCte } from '../runs/events.store.js';
 import { announceRunChangedExpression } from '../runs/run-feeds.js';
 import type { RunRecord } from '../runs/runs.store.js';
@@ -39,8 +40,9 @@ export interface ClaimingAgent {
  *      queueing behind its lock: 20 claimers each get a different run in one round trip.
  *    - The agent's capacity is computed once (a materialized CTE read through scalar subqueries),
  *      so the candidate scan walks the index in order and stops at the first fitting run.
- *    - The CLAIMED event, both NOTIFYs, the caption strategy and the dataset's images with their
- *      stored captions ride along, so the claim costs no further round trip.
+ *    - The CLAIMED event, both NOTIFYs, the caption strategy, the dataset and its images with their
+ *      stored captions ride along, so the claim costs no further round trip (the strategy and the
+ *      dataset also answer the assignment's run { captionStrategy dataset }).
  */
 export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [touch: SQL, claim: SQL] {
   const mayAct = sql`(a.api_key_id = ${agent.apiKeyId} or ${agent.actsAsAnyAgent})`;
@@ -90,6 +92,7 @@ export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSec
     )}
     select c.*,
       to_jsonb(s) as strategy,
+      (select to_jsonb(d) from datasets d where d.id = c.dataset_id) as dataset,
       -- TRIGGER_ONLY captions every image; STORED those with a text; NONE and FILES write none.
       (select coalesce(jsonb_agg(jsonb_build_array(i.file_name, t.text) order by i.position), '[]')
          from dataset_images i left join captions t on t.image_id = i.id and t.strategy_id = s.id
@@ -103,6 +106,7 @@ export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSec
 export interface ClaimedRow {
   run: RunRecord;
   strategy: CaptionStrategyRecord;
+  dataset: DatasetRecord;
   /** Every image of the dataset as [file name, stored caption text for the strategy or null]. */
   images: [fileName: string, storedText: string | null][];
 }
@@ -110,6 +114,7 @@ export interface ClaimedRow {
 export const claimedRow = (raw: Record<string, unknown>): ClaimedRow => ({
   run: mapRow(runs, raw),
   strategy: mapRow(captionStrategies, raw.strategy as Record<string, unknown>),
+  dataset: mapRow(datasets, raw.dataset as Record<string, unknown>),
   images: raw.images as ClaimedRow['images'],
 });
 
