@@ -12,6 +12,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
+import { isBound, type Statement } from './statement.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -33,14 +34,15 @@ export interface Database {
    * transaction() costs one per statement plus two. For hot paths whose statements do not depend
    * on each other's results in JavaScript.
    */
-  batch(statements: SQL[]): Promise<Record<string, unknown>[][]>;
+  batch(statements: Statement[]): Promise<Record<string, unknown>[][]>;
   /**
    * Runs one statement as its own transaction. On PostgreSQL it is a prepared statement: parsed and
    * planned once per connection instead of on every call (a large CTE takes about a millisecond
    * to plan). For hot statements whose text is fixed: every distinct text stays prepared on each
-   * connection. drizzle's execute() never prepares.
+   * connection. drizzle's execute() never prepares. A compiled statement (statement.ts) also
+   * skips rebuilding its text.
    */
-  prepared(statement: SQL): Promise<Record<string, unknown>[]>;
+  prepared(statement: Statement): Promise<Record<string, unknown>[]>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -51,6 +53,8 @@ export async function rows<T = Record<string, unknown>>(executor: Executor, quer
   const result = (await executor.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
+
+const asSql = (statement: Statement) => (isBound(statement) ? statement.sql() : statement);
 
 export type OpenOptions =
   | { kind: 'postgres'; url: string; maxConnections?: number }
@@ -80,10 +84,10 @@ async function openPglite(
     batch: (statements) =>
       orm.transaction(async (tx) => {
         const results: Record<string, unknown>[][] = [];
-        for (const statement of statements) results.push(await rows(tx, statement));
+        for (const statement of statements) results.push(await rows(tx, asSql(statement)));
         return results;
       }),
-    prepared: (statement) => rows(orm, statement),
+    prepared: (statement) => rows(orm, asSql(statement)),
     async listen(channel, onPayload) {
       const unsubscribe = await client.listen(channel, onPayload);
       return async () => {
@@ -119,8 +123,8 @@ async function openPostgres(
   const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
   const dialect = new PgDialect();
   /** A drizzle statement as a postgres.js prepared query on `sql` (the pool or one reserved connection). */
-  const sendPrepared = (sql: postgres.Sql, statement: SQL) => {
-    const query = dialect.sqlToQuery(statement);
+  const sendPrepared = (sql: postgres.Sql, statement: Statement) => {
+    const query = isBound(statement) ? statement.query(dialect) : dialect.sqlToQuery(statement);
     stats.statements++;
     return sql.unsafe(query.sql, query.params as never[], { prepare: true });
   };

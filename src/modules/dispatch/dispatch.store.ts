@@ -3,6 +3,7 @@
 // requeued and handed to someone else matches no row, so it can never overwrite a newer attempt.
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Database, type Executor } from '../../db/client.js';
+import { compile, type BoundStatement } from '../../db/statement.js';
 import { mapRow } from '../../db/map-row.js';
 import { captionStrategies, datasets, runs } from '../../db/schema.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
@@ -44,20 +45,31 @@ export interface ClaimingAgent {
  *      stored captions ride along, so the claim costs no further round trip (the strategy and the
  *      dataset also answer the assignment's run { captionStrategy dataset }).
  */
-export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [touch: SQL, claim: SQL] {
-  const mayAct = sql`(a.api_key_id = ${agent.apiKeyId} or ${agent.actsAsAnyAgent})`;
-  const touch = sql`/* touchAgent */
-    update agents a set last_seen_at = case when ${mayAct} then now() else a.last_seen_at end
+export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSeconds: number): [touch: BoundStatement, claim: BoundStatement] {
+  const values = { ...agent, leaseToken, ttlSeconds };
+  return [touchAgent(values), claimRunStatement(values)];
+}
+
+type ClaimValues = ClaimingAgent & { leaseToken: string; ttlSeconds: number };
+
+const mayAct = (agent: ClaimValues) => sql`(a.api_key_id = ${agent.apiKeyId} or ${agent.actsAsAnyAgent})`;
+
+const touchAgent = compile(
+  (agent: ClaimValues) => sql`/* touchAgent */
+    update agents a set last_seen_at = case when ${mayAct(agent)} then now() else a.last_seen_at end
     where a.id = ${agent.agentId}
-    returning ${mayAct} as may_act, set_config('enable_sort', 'off', true) as sort_ruled_out`;
-  const claim = sql`/* claimRun */
+    returning ${mayAct(agent)} as may_act, set_config('enable_sort', 'off', true) as sort_ruled_out`,
+);
+
+const claimRunStatement = compile(
+  (agent: ClaimValues) => sql`/* claimRun */
     with agent as materialized (
       select a.max_gpu_memory_mb, a.labels,
         a.gpu_count - coalesce((
           select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${HELD_STATUSES}
         ), 0) as free_gpus
       from agents a
-      where a.id = ${agent.agentId} and not a.draining and ${mayAct}
+      where a.id = ${agent.agentId} and not a.draining and ${mayAct(agent)}
     ),
     candidate as (
       select r.id from runs r
@@ -75,8 +87,8 @@ export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSec
       update runs r set
         status = 'CLAIMED',
         agent_id = ${agent.agentId},
-        lease_token = ${leaseToken},
-        lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
+        lease_token = ${agent.leaseToken},
+        lease_expires_at = now() + make_interval(secs => ${agent.ttlSeconds}),
         attempt = r.attempt + 1,
         claimed_at = now(),
         started_at = null,
@@ -99,9 +111,8 @@ export function claimStatements(agent: ClaimingAgent, leaseToken: string, ttlSec
          where i.dataset_id = c.dataset_id and s.kind in ('TRIGGER_ONLY', 'STORED')) as images,
       ${announceRunChangedExpression('c')} as announced,
       ${announceEventsExpression('event')} as events_announced
-    from claimed c join caption_strategies s on s.id = c.caption_strategy_id`;
-  return [touch, claim];
-}
+    from claimed c join caption_strategies s on s.id = c.caption_strategy_id`,
+);
 
 export interface ClaimedRow {
   run: RunRecord;
@@ -134,14 +145,18 @@ export async function releaseClaim(db: Executor, runId: string, leaseToken: stri
 
 /** startRun, with its STARTED event and announcement the first time (a retried start changes nothing). */
 export async function startRun(db: Database, fence: LeaseFence, ttlSeconds: number) {
-  const started = await db.prepared(
-    sql`/* startRun */
+  const started = await db.prepared(startRunStatement({ ...fence, ttlSeconds }));
+  return started.length ? toRuns(started)[0]! : null;
+}
+
+const startRunStatement = compile(
+  (v: LeaseFence & { ttlSeconds: number }) => sql`/* startRun */
     with started as (
       update runs r set
         status = case when status = 'CLAIMED' then 'RUNNING' else status end,
         started_at = coalesce(started_at, now()),
-        lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
-      where ${fencedBy(fence)}
+        lease_expires_at = now() + make_interval(secs => ${v.ttlSeconds})
+      where ${fencedBy(v)}
       -- now() is the transaction's start time: started_at equals it only when this statement set it.
       returning *, started_at = now() as first_start
     ),
@@ -150,9 +165,7 @@ export async function startRun(db: Database, fence: LeaseFence, ttlSeconds: numb
       case when s.first_start then ${announceRunChangedExpression('s')} end as announced,
       ${announceEventsExpression('event')} as events_announced
     from started s`,
-  );
-  return started.length ? toRuns(started)[0]! : null;
-}
+);
 
 export interface Progress {
   step: number;
@@ -170,16 +183,33 @@ export async function heartbeat(
   progress: Progress | null,
 ) {
   const beat = await db.prepared(
-    sql`/* heartbeat */
+    heartbeatStatement({
+      ...fence,
+      ttlSeconds,
+      hasProgress: progress != null,
+      step: progress?.step ?? null,
+      totalSteps: progress?.totalSteps ?? null,
+      secondsPerStep: progress?.secondsPerStep ?? null,
+      vramUsedMb: progress?.vramUsedMb ?? null,
+      gpuUtilization: progress?.gpuUtilization ?? null,
+    }),
+  );
+  return (beat[0] as { lease_expires_at: unknown; status: RunRecord['status'] } | undefined) ?? null;
+}
+
+type NullableProgress = { [K in keyof Progress]: Progress[K] | null };
+
+const heartbeatStatement = compile(
+  (v: LeaseFence & NullableProgress & { ttlSeconds: number; hasProgress: boolean }) => sql`/* heartbeat */
     with beat as (
       update runs r set
-        lease_expires_at = now() + make_interval(secs => ${ttlSeconds}),
-        progress_step = coalesce(${progress?.step ?? null}::int, progress_step),
-        progress_total = coalesce(${progress?.totalSteps ?? null}::int, progress_total),
-        seconds_per_step = coalesce(${progress?.secondsPerStep ?? null}::float8, seconds_per_step),
-        vram_used_mb = coalesce(${progress?.vramUsedMb ?? null}::int, vram_used_mb),
-        gpu_utilization = coalesce(${progress?.gpuUtilization ?? null}::float8, gpu_utilization)
-      where ${fencedBy(fence)}
+        lease_expires_at = now() + make_interval(secs => ${v.ttlSeconds}),
+        progress_step = coalesce(${v.step}::int, progress_step),
+        progress_total = coalesce(${v.totalSteps}::int, progress_total),
+        seconds_per_step = coalesce(${v.secondsPerStep}::float8, seconds_per_step),
+        vram_used_mb = coalesce(${v.vramUsedMb}::int, vram_used_mb),
+        gpu_utilization = coalesce(${v.gpuUtilization}::float8, gpu_utilization)
+      where ${fencedBy(v)}
       returning r.id, agent_id, lease_expires_at, status, experiment_id
     ),
     seen as (
@@ -187,11 +217,9 @@ export async function heartbeat(
     )
     select b.lease_expires_at, b.status,
       -- Progress is news for runUpdated subscribers; a bare lease extension is not.
-      case when ${progress != null} then ${announceRunChangedExpression('b')} end as announced
+      case when ${v.hasProgress}::boolean then ${announceRunChangedExpression('b')} end as announced
     from beat b`,
-  );
-  return (beat[0] as { lease_expires_at: unknown; status: RunRecord['status'] } | undefined) ?? null;
-}
+);
 
 /**
  * completeRun: the outcome of the attempt holding the lease, its event and announcement. gpu_seconds
@@ -204,41 +232,62 @@ export async function completeRun(
   outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
   error: { code: string; message: string; logTail: string | null } | null,
 ) {
-  const eventMessage = error ? `${error.code}: ${error.message}`.slice(0, 2000) : null;
   const done = await db.prepared(
-    sql`/* completeRun */
+    completeRunStatement({
+      ...fence,
+      outcome,
+      outcomeWord: outcome.toLowerCase(),
+      errorCode: error?.code ?? null,
+      errorMessage: error?.message ?? null,
+      errorLogTail: error?.logTail ?? null,
+      eventMessage: error ? `${error.code}: ${error.message}`.slice(0, 2000) : null,
+      eventData: error ? JSON.stringify({ code: error.code }) : null,
+    }),
+  );
+  return done.length ? toRuns(done)[0]! : null;
+}
+
+const completeRunStatement = compile(
+  (
+    v: LeaseFence & {
+      outcome: string;
+      outcomeWord: string;
+      errorCode: string | null;
+      errorMessage: string | null;
+      errorLogTail: string | null;
+      eventMessage: string | null;
+      eventData: string | null;
+    },
+  ) => sql`/* completeRun */
     with attempt as (
       select r.id,
         extract(epoch from now() - coalesce(r.started_at, r.claimed_at)) * r.gpu_count as gpu_seconds,
         a.hourly_cost_usd / greatest(a.gpu_count, 1) as cost_per_gpu_hour
       from runs r left join agents a on a.id = r.agent_id
-      where r.id = ${fence.runId}
+      where r.id = ${v.runId}
     ),
     done as (
       update runs r set
-        status = ${outcome},
+        status = ${v.outcome},
         finished_at = now(),
         lease_expires_at = null,
         gpu_seconds = coalesce(r.gpu_seconds, 0) + t.gpu_seconds,
         cost_usd = case when t.cost_per_gpu_hour is null then r.cost_usd
                         else coalesce(r.cost_usd, 0) + t.gpu_seconds / 3600 * t.cost_per_gpu_hour end,
-        error_code = ${error?.code ?? null},
-        error_message = ${error?.message ?? null},
-        error_log_tail = ${error?.logTail ?? null}
+        error_code = ${v.errorCode},
+        error_message = ${v.errorMessage},
+        error_log_tail = ${v.errorLogTail}
       from attempt t
-      where r.id = t.id and ${fencedBy(fence)}
+      where r.id = t.id and ${fencedBy(v)}
       returning r.*
     ),
     ${insertEventsCte(
       'event',
-      sql`select id, ${outcome}, coalesce(${eventMessage}::text, 'Attempt ' || attempt || ' ' || ${outcome.toLowerCase()}),
-            ${error ? JSON.stringify({ code: error.code }) : null}::jsonb from done`,
+      sql`select id, ${v.outcome}, coalesce(${v.eventMessage}::text, 'Attempt ' || attempt || ' ' || ${v.outcomeWord}), ${v.eventData}::jsonb from done`,
     )}
     select d.*, ${announceRunChangedExpression('d')} as announced, ${announceEventsExpression('event')} as events_announced
     from done d`,
-  );
-  return done.length ? toRuns(done)[0]! : null;
-}
+);
 
 /** cancelRun: QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING, delivered on the next heartbeat. */
 export async function cancelRun(db: Executor, runId: string) {

@@ -31,7 +31,7 @@ export interface LossNote {
   from: number;
   to: number;
   at?: string;
-  points?: [step: number, loss: number, lr: number | null][];
+  points?: [step: number, loss: number, lr: number | null][] | null;
 }
 
 export interface LiveLossBatch {
