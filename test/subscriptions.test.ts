@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { databaseKinds, TEST_DATABASE_URL, createPostgresDatabase } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
+import { createBasics, createExperiment, queueRun, type Basics } from './helpers/fixtures.js';
 import { claimNewRun, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { collect, flatPoints, wsClient } from './helpers/live.js';
 import { openDatabase } from '../src/db/client.js';
@@ -119,6 +119,29 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     await byExperiment.until((u) => u.some((x) => x.id === run.id && x.status === 'SUCCEEDED'));
     const types = (await events.until((e) => e.some((x) => x.type === 'SUCCEEDED'))).map((e) => e.type);
     expect(types).toEqual(['CLAIMED', 'STARTED', 'SUCCEEDED']);
+    await client.dispose();
+  });
+
+  it("announces each of a sweep's runs to runUpdated(experimentId), with one statement for all of them", async () => {
+    const experimentId = await createExperiment(t.admin, { name: 'announced sweep' });
+    const sweep = async (grid: Record<string, unknown>) => {
+      const before = t.server.db.stats.statements;
+      const { queueSweep } = await t.admin.ok(`mutation($input: QueueSweepInput!) { queueSweep(input: $input) { id } }`, {
+        input: { base: { experimentId, datasetId: basics.datasetId, captionStrategyId: basics.strategyId }, grid },
+      });
+      return { ids: queueSweep.map((r: { id: string }) => r.id as string).sort(), statements: t.server.db.stats.statements - before };
+    };
+    // Six times the runs, the same statements: nothing is sent per run (no subscriber reads yet).
+    const small = await sweep({ rank: [4, 8] });
+    expect((await sweep({ rank: [4, 8, 16, 32], learningRate: [1e-4, 2e-4, 4e-4] })).statements).toBe(small.statements);
+
+    const client = wsClient(t.url, t.admin.key);
+    const byExperiment = collect(client, `subscription($id: ID!) { runUpdated(experimentId: $id) { id status } }`, { id: experimentId }, (d) => d.runUpdated);
+    await new Promise((r) => setTimeout(r, 200));
+    const { ids } = await sweep({ rank: [64, 128], steps: [500, 1000, 1500] });
+    const seen = await byExperiment.until((u) => new Set(u.map((x) => x.id)).size === ids.length);
+    expect([...new Set(seen.map((x) => x.id))].sort()).toEqual(ids);
+    expect(seen.every((x) => x.status === 'QUEUED')).toBe(true);
     await client.dispose();
   });
 

@@ -18,6 +18,13 @@ export function notify(tx: Executor, channel: Channel, payload: object) {
   return tx.execute(sql`select pg_notify(${channel}, ${JSON.stringify(payload)})`);
 }
 
+/** A NOTIFY per payload, in order, all in one statement (a sweep queues a thousand runs at once). */
+export async function notifyEach(tx: Executor, channel: Channel, payloads: object[]) {
+  if (payloads.length === 0) return;
+  const notes = JSON.stringify(payloads.map((p) => JSON.stringify(p)));
+  await tx.execute(sql`select pg_notify(${channel}, note) from json_array_elements_text(${notes}::json) with ordinality as n(note, i) order by i`);
+}
+
 /**
  * pg_notify as an expression over the rows of a statement, with a json payload built in SQL: the
  * hot paths write and announce in one statement instead of paying a round trip per NOTIFY.

@@ -109,6 +109,8 @@ export async function claimRun(
   }
 }
 
+const heldByAnotherKey = (runId: string) => forbidden(`Run ${runId} is held by an agent of another key`);
+
 /**
  * A fenced write matched no row: say why. The lease is checked before ownership, so a zombie whose
  * key differs from the new holder's still learns LEASE_LOST and stops its trainer.
@@ -117,7 +119,7 @@ export async function explainFencedMiss(db: Executor, principal: Principal, runI
   const run = await store.runForDiagnosis(db, runId);
   if (!run) throw notFound('runId', 'Run', runId);
   if (run.lease_token !== leaseToken) throw leaseLost(runId);
-  if (run.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
+  if (run.api_key_id !== principal.keyId) throw heldByAnotherKey(runId);
   throw invalidTransition(`Cannot ${action} a run that is ${run.status}`, run.status);
 }
 
@@ -182,7 +184,7 @@ export async function completeRun(
   // A retry of a completion that already landed (the answer was lost): the final run, not an error.
   const diagnosis = await store.runForDiagnosis(deps.db.orm, runId);
   if (diagnosis?.lease_token === args.leaseToken && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(diagnosis.status)) {
-    if (diagnosis.api_key_id !== principal.keyId) throw forbidden(`Run ${runId} is held by an agent of another key`);
+    if (diagnosis.api_key_id !== principal.keyId) throw heldByAnotherKey(runId);
     const [finished] = await findRunsByIds(deps.db.orm, [runId]);
     return finished!;
   }

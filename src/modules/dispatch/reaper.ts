@@ -7,7 +7,7 @@ import { rows, type Database } from '../../db/client.js';
 import { Channels, notify } from '../../db/notify.js';
 import { appendEvents } from '../runs/events.store.js';
 import { reapExpiredLeases } from './dispatch.store.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunsChanged } from '../runs/run-feeds.js';
 
 const REAPER_LOCK_ID = 7_104_003;
 
@@ -56,7 +56,7 @@ export class Reaper {
           data: { next: r.status, attempt: r.attempt, notBefore: r.not_before },
         })),
       );
-      for (const r of reaped) await announceRunChanged(tx, { id: r.id, experimentId: r.experiment_id, status: r.status });
+      await announceRunsChanged(tx, reaped.map((r) => ({ id: r.id, experimentId: r.experiment_id, status: r.status })));
       if (reaped.some((r) => r.status === 'QUEUED')) await notify(tx, Channels.runQueued, { count: reaped.length });
       this.log.info({ runs: reaped.length }, 'reaped expired leases');
       return reaped.length;

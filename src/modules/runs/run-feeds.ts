@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Executor } from '../../db/client.js';
 import { KeyedFeed } from '../../db/feed.js';
 import { sql } from 'drizzle-orm';
-import { Channels, notify, notifyExpression, type Notifier } from '../../db/notify.js';
+import { Channels, notifyEach, notifyExpression, type Notifier } from '../../db/notify.js';
 import { notFound } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { LiveQueue } from '../../graphql/live-queue.js';
@@ -17,9 +17,15 @@ export interface RunNote {
   status: string;
 }
 
-/** Tells subscribers that a run changed (status, progress, checkpoints, samples); sent after COMMIT. */
-export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'experimentId' | 'status'>) =>
-  notify(tx, Channels.runChanged, { runId: run.id, experimentId: run.experimentId, status: run.status } satisfies RunNote);
+/** Tells subscribers that runs changed (status, progress, checkpoints, samples); sent after COMMIT. */
+export const announceRunsChanged = (tx: Executor, runs: Pick<RunRecord, 'id' | 'experimentId' | 'status'>[]) =>
+  notifyEach(
+    tx,
+    Channels.runChanged,
+    runs.map((run) => ({ runId: run.id, experimentId: run.experimentId, status: run.status }) satisfies RunNote),
+  );
+
+export const announceRunChanged = (tx: Executor, run: Pick<RunRecord, 'id' | 'experimentId' | 'status'>) => announceRunsChanged(tx, [run]);
 
 /** announceRunChanged inside a statement, for each row of `alias` (a CTE of runs rows). */
 export const announceRunChangedExpression = (alias: string) =>

@@ -9,7 +9,7 @@ import { findExperimentsByIds } from '../experiments/experiments.store.js';
 import { findStrategiesByIds, type CaptionStrategyRecord } from '../captions/captions.store.js';
 import { name, optionalText, parseInput, tags } from '../validation.js';
 import { appendEvents } from './events.store.js';
-import { announceRunChanged } from './run-feeds.js';
+import { announceRunsChanged } from './run-feeds.js';
 import { hyperparametersInput, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
 import * as store from './runs.store.js';
@@ -104,7 +104,7 @@ async function announceQueued(tx: Executor, queued: store.RunRecord[]) {
     tx,
     queued.map((r) => ({ runId: r.id, type: 'QUEUED', message: 'Queued', data: { priority: r.priority } })),
   );
-  for (const run of queued) await announceRunChanged(tx, run);
+  await announceRunsChanged(tx, queued);
   await notify(tx, Channels.runQueued, { count: queued.length });
 }
 
