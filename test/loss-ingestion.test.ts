@@ -95,10 +95,15 @@ describe.each(databaseKinds)('reporting loss on %s', (kind) => {
     expect(run.lossSummary.emaLoss).toBeCloseTo(expected.emaLoss!, 10);
     expect(run.lossSummary.minLoss).toBeCloseTo(expected.minLoss, 12);
     // The first attempt, now a zombie, can write nothing.
-    const zombie = await agent.client.request(report, { r: runId, t: token, p: curve(0, 10).map((p) => ({ ...p, loss: 9 })) });
-    expect(zombie.errors![0]!.extensions!.code).toBe('LEASE_LOST');
-    const [max] = await rows<{ m: number }>(t.server.db.orm, sql`select max(loss) as m from loss_points where run_id = ${runId}`);
+    // Neither over the steps it wrote nor after the last one (a batch that only appends).
+    for (const batch of [curve(0, 10), curve(500, 510)]) {
+      const zombie = await agent.client.request(report, { r: runId, t: token, p: batch.map((p) => ({ ...p, loss: 9 })) });
+      expect(zombie.errors![0]!.extensions!.code).toBe('LEASE_LOST');
+    }
+    const [max] = await rows<{ m: number; n: number }>(t.server.db.orm, sql`select max(loss) as m, count(*)::int as n from loss_points where run_id = ${runId}`);
+    expect(max).toEqual({ m: expect.any(Number), n: 200 });
     expect(max!.m).toBeLessThan(9);
+    expect((await t.admin.ok(summaryQuery, { id: runId })).run.lossSummary.points).toBe(200);
   });
 
   it('refuses non-finite loss, negative steps and steps repeated within a batch, writing nothing', async () => {

@@ -48,17 +48,20 @@ export type LossFeed = KeyedFeed<LossNote, LiveLossBatch>;
  */
 async function record(db: Database, principal: Principal, runId: string, leaseToken: string, columns: LossColumns) {
   const fence = { runId, leaseToken, apiKeyId: principal.keyId };
-  // An empty batch appends nothing; the general path still answers whether the lease holds.
-  const appended = columns.steps.length
-    ? store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA), Channels.lossReported)))
-    : { fenced: false, appended: false };
-  if (appended.appended) return { accepted: columns.steps.length, duplicates: 0 };
-  const result = appended.fenced
-    ? null
-    : store.recordedLoss(
-        (await db.batch([store.lockLossSummary(runId), store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported), ...store.afterLossBatch(runId, EMA_ALPHA)]))[1]!,
-      );
-  if (!result) return explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
+  const missed = () => explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
+  if (columns.steps.length) {
+    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA), Channels.lossReported)));
+    if (append.appended) return { accepted: columns.steps.length, duplicates: 0 };
+    if (!append.leaseHeld) return missed();
+  }
+  // A batch that rewrites or fills in steps (or an empty one, which still learns whether the lease holds).
+  const [, recorded] = await db.batch([
+    store.lockLossSummary(runId),
+    store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported),
+    ...store.afterLossBatch(runId, EMA_ALPHA),
+  ]);
+  const result = store.recordedLoss(recorded!);
+  if (!result) return missed();
   return { accepted: result.written, duplicates: columns.steps.length - result.written };
 }
 

@@ -77,7 +77,7 @@ const addToBlocks = sql`on conflict (run_id, block) do update set
  * takes that lock before touching points (recordLossBatch's transaction starts with
  * lockLossSummary), so no step of the batch can exist yet: a plain INSERT, no ON CONFLICT. When it
  * matches nothing it wrote nothing, and `appended` is false: the batch goes through
- * recordLossBatch instead (or the fence failed: `attempt` is null).
+ * recordLossBatch instead (or the lease does not hold: `attempt` is null).
  */
 export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: BatchFacts, channel: string) {
   const { blocks } = facts;
@@ -142,7 +142,7 @@ const appendLossBatchStatement = compile(
 /** What appendLossBatch's statement answered. */
 export function appendedLoss(result: Record<string, unknown>[]) {
   const row = result[0] as { attempt: number | null; appended: boolean };
-  return { fenced: row.attempt == null, appended: row.appended };
+  return { leaseHeld: row.attempt != null, appended: row.appended };
 }
 
 /**
