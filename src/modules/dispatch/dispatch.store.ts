@@ -1,7 +1,7 @@
 // Every statement that moves a run through its lifecycle. Each write by an agent is ONE statement
 // fenced by the run's lease token (`where lease_token = $token`): a zombie agent whose lease was
 // requeued and handed to someone else matches no row, so it can never overwrite a newer attempt.
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { rows, type Database, type Executor } from '../../db/client.js';
 import { compile, type BoundStatement } from '../../db/statement.js';
 import { mapRow } from '../../db/map-row.js';
