@@ -15,7 +15,6 @@ import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
 import { cannotActAs } from '../agents/agents.service.js';
 import * as store from './dispatch.store.js';
-import type { ClaimedRow } from './dispatch.store.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
 import type { DatasetRecord } from '../datasets/datasets.store.js';
 
@@ -35,7 +34,7 @@ export interface Assignment {
   leaseExpiresAt: Date;
   strategy: CaptionStrategyRecord;
   dataset: DatasetRecord;
-  images: ClaimedRow['images'];
+  images: store.ClaimedRow['images'];
 }
 
 export const trainerConfigOfAssignment = (a: Assignment) => trainerConfigOf(a.run, a.strategy);
