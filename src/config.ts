@@ -1,9 +1,19 @@
 // The only reader of process.env. A wrong value stops the process at boot with one readable line.
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
+
+const isTrustable = (entry: string) => {
+  try {
+    proxyaddr.compile(entry);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const envSchema = z.object({
   PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(4000)),
@@ -21,6 +31,16 @@ const envSchema = z.object({
   LEASE_TTL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(60)),
   REAPER_INTERVAL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(5)),
   RETRY_BACKOFF_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(86400).default(10)),
+  AUTH_FAILURE_LIMIT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(100_000).default(10)),
+  AUTH_FAILURE_WINDOW_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(86400).default(60)),
+  TRUST_PROXY: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .refine((list) => list.every(isTrustable), 'must be a comma-separated list of addresses, subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal')
+      .default([]),
+  ),
 });
 
 export type Config = {
@@ -33,6 +53,11 @@ export type Config = {
   leaseTtlSeconds: number;
   reaperIntervalSeconds: number;
   retryBackoffSeconds: number;
+  /** Failed keys one client address may present per window before it must wait. */
+  authFailureLimit: number;
+  authFailureWindowSeconds: number;
+  /** Proxies whose X-Forwarded-For is believed (a load balancer in front of the replicas). */
+  trustProxy: string[];
 };
 
 export class ConfigError extends Error {}
@@ -55,5 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseTtlSeconds: e.LEASE_TTL_SECONDS,
     reaperIntervalSeconds: e.REAPER_INTERVAL_SECONDS,
     retryBackoffSeconds: e.RETRY_BACKOFF_SECONDS,
+    authFailureLimit: e.AUTH_FAILURE_LIMIT,
+    authFailureWindowSeconds: e.AUTH_FAILURE_WINDOW_SECONDS,
+    trustProxy: e.TRUST_PROXY,
   };
 }

@@ -1,8 +1,8 @@
 // Boot: config → database → migrations → HTTP + WebSocket → (reaper); graceful shutdown on SIGTERM/SIGINT.
-import pino from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './datadir-lock.js';
 import { startServer } from './server.js';
+import { createLogger } from './log.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -17,7 +17,7 @@ async function main() {
     }
     throw err;
   }
-  const log = pino({ level: config.logLevel });
+  const log = createLogger(config.logLevel);
   let server;
   try {
     server = await startServer({ config, log });

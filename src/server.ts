@@ -8,10 +8,10 @@ import { ApolloServer } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { Notifier } from './db/notify.js';
@@ -26,6 +26,16 @@ import { webRoutes } from './web.js';
 import { subscribeSharingResults } from './graphql/shared-results.js';
 import { Reaper } from './modules/dispatch/reaper.js';
 import { parse } from 'graphql';
+import { createLogger } from './log.js';
+import { secureDataDir } from './datadir-modes.js';
+import { AuthThrottle } from './modules/keys/auth-throttle.js';
+import { findActiveKeyIds } from './modules/keys/keys.store.js';
+import { SignInGate, THROTTLED_CLOSE_CODE, throttledMessage } from './graphql/sign-in.js';
+import { KeySockets, REVOKED_CLOSE_CODE, REVOKED_REASON } from './graphql/key-sockets.js';
+import { introspectionNeedsKeyPlugin } from './graphql/introspection.js';
+import { graphqlPage } from './graphql/landing-page.js';
+import { publicError, unauthenticated } from './graphql/errors.js';
+import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
 
 export const MAX_BODY = '4mb';
 
@@ -45,10 +55,22 @@ export interface StartOptions {
   log?: Logger;
   /** An already open database (tests); the server then does not close it. */
   db?: Database;
+  /** The clock of the failed-authentication throttle (tests move it instead of sleeping). */
+  clock?: () => number;
+  /** How often the keys of open WebSockets are asked about, besides revocation NOTIFYs. */
+  keyRecheckMs?: number;
 }
 
-export async function startServer({ config, log = pino({ level: config.logLevel }), db: givenDb }: StartOptions): Promise<RunningServer> {
-  const releaseLock = !givenDb && !config.databaseUrl ? await lockDataDir(config.dataDir) : null;
+export async function startServer({
+  config,
+  log = createLogger(config.logLevel),
+  db: givenDb,
+  clock,
+  keyRecheckMs = REMEMBER_KEY_MS,
+}: StartOptions): Promise<RunningServer> {
+  const onPglite = !givenDb && !config.databaseUrl;
+  if (onPglite) reportModeRepairs(log, secureDataDir(config.dataDir), 'before start');
+  const releaseLock = onPglite ? await lockDataDir(config.dataDir) : null;
   let db: Database;
   try {
     db =
@@ -60,6 +82,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     await releaseLock?.();
     throw err;
   }
+  // A first start has just created the database's files, with PGlite's modes.
+  if (onPglite) reportModeRepairs(log, secureDataDir(config.dataDir), 'after opening the database');
 
   const createdAdminKey = await ensureAdminKey(db, config.adminKey);
   if (createdAdminKey && !config.databaseUrl && !givenDb) {
@@ -71,6 +95,16 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const notifier = new Notifier(db);
   const authenticator = new Authenticator(db.orm);
   await authenticator.start(notifier);
+  const throttle = new AuthThrottle({
+    limit: config.authFailureLimit,
+    windowMs: config.authFailureWindowSeconds * 1000,
+    now: clock,
+    log: log.child({ module: 'auth' }),
+  });
+  const gate = new SignInGate(authenticator, throttle, config.trustProxy);
+  const keySockets = new KeySockets((ids) => findActiveKeyIds(db.orm, ids), log.child({ module: 'websocket' }));
+  authenticator.onRevoked((keyId) => keySockets.revoked(keyId));
+  keySockets.start(keyRecheckMs);
   const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
@@ -82,14 +116,29 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
       schema,
       subscribe: subscribeSharingResults,
       onConnect: async (ctx) => {
-        const principal = await authenticator.authenticate(ctx.connectionParams?.authorization);
-        if (!principal) return false; // closes with 4403 Forbidden
-        ctx.extra.principal = principal;
+        const signIn = await gate.signIn(ctx.connectionParams?.authorization, ctx.extra.request, 'websocket');
+        if ('retryAfterSeconds' in signIn) {
+          ctx.extra.socket.close(THROTTLED_CLOSE_CODE, throttledMessage(signIn.retryAfterSeconds));
+          return false;
+        }
+        if (!signIn.principal) return false; // closes with 4403 Forbidden
+        ctx.extra.principal = signIn.principal;
+        keySockets.add(signIn.principal.keyId, ctx.extra.socket);
         return true;
       },
-      onSubscribe: (_ctx, _id, payload) => {
+      onSubscribe: async (ctx, _id, payload) => {
+        // The key may have been revoked since the socket opened (and the NOTIFY missed).
+        const principal = await authenticator.authenticate(ctx.connectionParams?.authorization);
+        if (principal?.keyId !== ctx.extra.principal?.keyId) {
+          ctx.extra.socket.close(REVOKED_CLOSE_CODE, REVOKED_REASON);
+          return [unauthenticated(REVOKED_REASON)];
+        }
         checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
       },
+      // Errors a resolver did not mean for the client (SQL, stack) are logged and answered generically, as over HTTP.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)),
       context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
     },
     wsServer,
@@ -97,19 +146,20 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
 
   const apollo = new ApolloServer<Context>({
     schema,
+    // Introspection answers signed-in keys only (introspectionNeedsKeyPlugin).
     introspection: true,
+    logger: log,
     // index.ts owns shutdown. Apollo's own SIGTERM handler would stop the server under our feet and
     // re-raise the signal, and the two shutdowns together hung until the 10 s deadline (exit 1).
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
-    formatError: (formatted, error) => {
-      if (formatted.extensions?.code !== 'INTERNAL_SERVER_ERROR') return formatted;
-      log.error({ err: unwrapResolverError(error) }, 'internal error');
-      return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
-    },
+    formatError: (formatted, error) => publicError(formatted, unwrapResolverError(error), log),
     plugins: [
+      // Apollo's default landing page loads its sandbox from a CDN; GET /graphql shows graphqlPage.
+      ApolloServerPluginLandingPageDisabled(),
+      introspectionNeedsKeyPlugin,
       // Cache hints are never used here, and the plugin wraps every field resolver: turning it off
       // took a 1,400-group compareRuns answer from 75 ms to 46 ms (p50, quiet machine).
       ApolloServerPluginCacheControlDisabled(),
@@ -149,8 +199,21 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
   expressApp.use(await webRoutes(log));
+  expressApp.get('/graphql', graphqlPage);
   expressApp.use(
     '/graphql',
+    async (req, res, next) => {
+      const signIn = await gate.signIn(req.headers.authorization, req, 'http');
+      if ('retryAfterSeconds' in signIn) {
+        res
+          .status(429)
+          .set('retry-after', String(signIn.retryAfterSeconds))
+          .json({ errors: [{ message: throttledMessage(signIn.retryAfterSeconds), extensions: { code: 'RATE_LIMITED', retryAfterSeconds: signIn.retryAfterSeconds } }] });
+        return;
+      }
+      res.locals.principal = signIn.principal;
+      next();
+    },
     express.json({ limit: MAX_BODY }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
@@ -159,9 +222,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
         res.on('close', () => {
           if (!res.writableFinished) controller.abort();
         });
-        const principal = await authenticator.authenticate(req.headers.authorization);
         const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-        return createContext(app, principal, requestId, controller.signal);
+        return createContext(app, (res.locals.principal as Principal | null) ?? null, requestId, controller.signal);
       },
     }),
   );
@@ -200,6 +262,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     close() {
       closing ??= (async () => {
         await reaper.stop();
+        keySockets.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
         if (!givenDb) await db.close();
@@ -208,4 +271,15 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
       return closing;
     },
   };
+}
+
+function reportModeRepairs(log: Logger, repairs: ReturnType<typeof secureDataDir>, when: string) {
+  if (repairs.repaired.length > 0) {
+    // PGlite creates its files 0666, so some are narrowed at every start; DATA_DIR itself open is news.
+    log[repairs.repaired.includes('.') ? 'warn' : 'info'](
+      { when, repaired: repairs.repaired.length, examples: repairs.repaired.slice(0, 5) },
+      'narrowed DATA_DIR permissions to 0700 (folders) and 0600 (files)',
+    );
+  }
+  if (repairs.failed.length > 0) log.error({ when, failed: repairs.failed.slice(0, 5), count: repairs.failed.length }, 'could not narrow DATA_DIR permissions');
 }

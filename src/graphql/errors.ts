@@ -1,6 +1,7 @@
 // Every expected failure is a GraphQLError with a stable `extensions.code`; input errors also name
 // the field at fault (`extensions.field`, a path like "input.hyperparameters.rank").
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 
 export type ErrorCode =
@@ -12,7 +13,8 @@ export type ErrorCode =
   | 'INVALID_TRANSITION'
   | 'CONFLICT'
   | 'QUERY_TOO_COMPLEX'
-  | 'PAYLOAD_TOO_LARGE';
+  | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED';
 
 export function apiError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -27,7 +29,7 @@ export const notFound = (field: string, what: string, id: string) =>
 export const unauthenticated = (message = 'An API key is required: send "Authorization: Bearer <key>"') =>
   apiError('UNAUTHENTICATED', message);
 
-export const forbidden = (message: string) => apiError('FORBIDDEN', message);
+export const forbidden = (message: string, extensions: Record<string, unknown> = {}) => apiError('FORBIDDEN', message, extensions);
 
 export const invalidTransition = (message: string, from?: string) =>
   apiError('INVALID_TRANSITION', message, from ? { status: from } : {});
@@ -40,4 +42,17 @@ export function fromZodError(error: ZodError, root: string) {
   const issue = error.issues[0]!;
   const field = [root, ...issue.path.map(String)].filter(Boolean).join('.');
   return badInput(field, issue.message);
+}
+
+/**
+ * The error as the client sees it. Errors with a code, and GraphQL's own (syntax, validation),
+ * pass; anything a resolver threw without meaning to is a bug whose details (SQL, stack) belong in
+ * the log, and the client gets a generic answer. `original` is what the resolver threw.
+ */
+export function publicError(formatted: GraphQLFormattedError, original: unknown, log: Logger): GraphQLFormattedError {
+  const code = formatted.extensions?.code;
+  const unexpected = code === 'INTERNAL_SERVER_ERROR' || (code === undefined && original instanceof Error && !(original instanceof GraphQLError));
+  if (!unexpected) return formatted;
+  log.error({ err: original, path: formatted.path }, 'internal error');
+  return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/server.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 
 export interface GqlResult<T = any> {
@@ -76,11 +76,17 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 export async function startTestServer(
   kind: DatabaseKind,
   overrides: Partial<Config> = {},
-  options: { maxConnections?: number; database?: TestDatabase } = {},
+  options: { maxConnections?: number; database?: TestDatabase } & Pick<StartOptions, 'clock' | 'keyRecheckMs' | 'log'> = {},
 ): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase(kind, options));
   const config = testConfig(overrides);
-  const server = await startServer({ config, db: database.db, log: pino({ level: 'silent' }) });
+  const server = await startServer({
+    config,
+    db: database.db,
+    log: options.log ?? pino({ level: 'silent' }),
+    clock: options.clock,
+    keyRecheckMs: options.keyRecheckMs,
+  });
   const admin = new GqlClient(server.url, config.adminKey!);
   return {
     kind,

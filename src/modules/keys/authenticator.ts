@@ -21,6 +21,7 @@ export interface KeyRevokedNote {
  */
 export class Authenticator {
   private readonly remembered = new Map<string, { principal: Principal; until: number }>();
+  private readonly revocationListeners = new Set<(keyId: string) => void>();
 
   constructor(
     private readonly db: Executor,
@@ -29,7 +30,7 @@ export class Authenticator {
 
   /** Listens for revocations until the notifier closes (with the server). */
   async start(notifier: Notifier) {
-    await notifier.on<KeyRevokedNote>(Channels.keyRevoked, (note) => this.forget(note.keyId));
+    await notifier.on<KeyRevokedNote>(Channels.keyRevoked, (note) => this.revoked(note.keyId));
   }
 
   async authenticate(authorization: string | undefined): Promise<Principal | null> {
@@ -49,6 +50,19 @@ export class Authenticator {
     return principal;
   }
 
+  /** Calls `listener` with every key revoked from now on, here or on another replica. */
+  onRevoked(listener: (keyId: string) => void) {
+    this.revocationListeners.add(listener);
+    return () => void this.revocationListeners.delete(listener);
+  }
+
+  /** The key was revoked (here, or on another replica that said so through NOTIFY). */
+  revoked(keyId: string) {
+    this.forget(keyId);
+    for (const listener of this.revocationListeners) listener(keyId);
+  }
+
+  /** The next use of the key asks the database again. */
   forget(keyId: string) {
     for (const [keyHash, { principal }] of this.remembered) if (principal.keyId === keyId) this.remembered.delete(keyHash);
   }

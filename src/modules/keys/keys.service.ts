@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
-import { badInput, notFound } from '../../graphql/errors.js';
+import { badInput, forbidden, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import * as store from './keys.store.js';
 import { Channels, notify } from '../../db/notify.js';
@@ -28,21 +28,31 @@ export async function createApiKey(db: Executor, role: ApiRole, name: string) {
   return { id: row.id, name: row.name, role: row.role, key };
 }
 
-/** Revokes a key everywhere: this process forgets it now, other replicas on the NOTIFY. */
+/**
+ * Changes to the set of ADMIN keys take this lock: two servers starting together create one first
+ * key, and of two revocations racing for the last two ADMIN keys the second sees the first's.
+ */
+const ADMIN_KEYS_LOCK_ID = 7_104_002;
+
+/**
+ * Revokes a key everywhere: this process forgets it now, other replicas on the NOTIFY. The last
+ * usable ADMIN key is never revoked: nobody could create or revoke keys any more.
+ */
 export async function revokeApiKey(db: Database, authenticator: Authenticator, id: string) {
   const keyId = parseId(id, 'id');
-  const revoked = await db.transaction(async (tx) => {
-    if (!(await store.revokeKey(tx, keyId))) return false;
-    await notify(tx, Channels.keyRevoked, { keyId } satisfies KeyRevokedNote);
-    return true;
+  const outcome = await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_KEYS_LOCK_ID})`);
+    const result = await store.revokeKeyUnlessLastAdmin(tx, keyId);
+    if (result === 'revoked') await notify(tx, Channels.keyRevoked, { keyId } satisfies KeyRevokedNote);
+    return result;
   });
-  authenticator.forget(keyId);
-  if (revoked) return true;
-  if (!(await store.keyExists(db.orm, keyId))) throw notFound('id', 'API key', id);
-  return false; // already revoked
+  if (outcome === 'not found') throw notFound('id', 'API key', id);
+  if (outcome === 'last admin') {
+    throw forbidden('This is the last usable ADMIN key: revoking it would leave nobody able to manage keys. Create another ADMIN key first.', { field: 'id' });
+  }
+  authenticator.revoked(keyId);
+  return outcome === 'revoked'; // false: it was revoked already
 }
-
-const BOOTSTRAP_LOCK_ID = 7_104_002;
 
 /**
  * On an empty database, the first admin key: LORALAB_ADMIN_KEY when given, else random.
@@ -51,7 +61,7 @@ const BOOTSTRAP_LOCK_ID = 7_104_002;
  */
 export async function ensureAdminKey(db: Database, presetKey: string | undefined): Promise<string | null> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK_ID})`);
+    await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_KEYS_LOCK_ID})`);
     if ((await store.countKeys(tx)) > 0) return null;
     const key = presetKey ?? newKey();
     await store.insertKey(tx, { name: 'admin (first start)', role: 'ADMIN', keyHash: hashKey(key) });

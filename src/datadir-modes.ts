@@ -1,0 +1,41 @@
+// DATA_DIR holds the database and the first admin key: nobody but the server's user may read or
+// write it. PGlite writes through Emscripten's file system, which creates every file 0666 whatever
+// the umask, so a local user could otherwise insert an ADMIN key's hash. The folder is made 0700,
+// which alone keeps everyone else out of what PGlite creates while it runs; at every start its
+// folders are set to 0700 and its files to 0600 as well.
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+export interface ModeRepairs {
+  /** Paths whose mode was changed, relative to DATA_DIR ("." for DATA_DIR itself). */
+  repaired: string[];
+  /** Paths whose mode could not be changed (owned by another user), with the reason. */
+  failed: { path: string; reason: string }[];
+}
+
+/** Creates DATA_DIR if needed and narrows every mode under it; symbolic links are left alone. */
+export function secureDataDir(dataDir: string): ModeRepairs {
+  const root = path.resolve(dataDir);
+  mkdirSync(root, { recursive: true, mode: DIR_MODE });
+  const result: ModeRepairs = { repaired: [], failed: [] };
+  const visit = (file: string) => {
+    const info = lstatSync(file);
+    if (info.isSymbolicLink()) return;
+    const wanted = info.isDirectory() ? DIR_MODE : FILE_MODE;
+    if ((info.mode & 0o7777) !== wanted) {
+      const relative = path.relative(root, file) || '.';
+      try {
+        chmodSync(file, wanted);
+        result.repaired.push(relative);
+      } catch (err) {
+        result.failed.push({ path: relative, reason: (err as NodeJS.ErrnoException).code ?? String(err) });
+      }
+    }
+    if (info.isDirectory()) for (const name of readdirSync(file)) visit(path.join(file, name));
+  };
+  visit(root);
+  return result;
+}
