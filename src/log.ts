@@ -54,11 +54,18 @@ export function capText(text: string, max = MAX_LOGGED_CHARS) {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
-/** The `/* name *\/` a statement of ours carries, else the statement's first words. */
+/**
+ * The `/* name *\/` a statement of ours carries; for drizzle's query builder, what it does to
+ * which table ("insert into api_keys"); else its first words.
+ */
 export function statementName(query: unknown): string | undefined {
   if (typeof query !== 'string') return undefined;
   const named = /\/\*\s*([\w.-]+)\s*\*\//.exec(query);
   if (named) return named[1];
+  const write = /^\s*(insert into|update|delete from)\s+"(\w+)"/i.exec(query);
+  if (write) return `${write[1]!.toLowerCase()} ${write[2]}`;
+  const read = /^\s*select\b.*?\bfrom\s+"(\w+)"/is.exec(query);
+  if (read) return `select from ${read[1]}`;
   return capText(query.replace(/\s+/g, ' ').trim(), 80);
 }
 
@@ -67,10 +74,12 @@ type ErrorLike = Error & Record<string, unknown>;
 export function serializeError(err: unknown, depth = 0): unknown {
   if (!(err instanceof Error)) return typeof err === 'string' ? capText(scrubSecrets(err)) : err;
   const e = err as ErrorLike;
-  const type = e.constructor?.name && e.constructor.name !== 'Object' ? e.constructor.name : e.name;
+  // PGlite's minified classes are called "O": their `name` says more.
+  const type = (e.constructor?.name?.length ?? 0) > 2 ? e.constructor.name : e.name;
+  // postgres.js keeps the statement on its errors (not enumerable), drizzle and PGlite as `query`.
   const statement = statementName(e.query);
   // drizzle's "Failed query: <sql>\nparams: <values>": the statement's name says which, the cause says why.
-  const message = 'params' in e && statement ? `Failed query` : capText(scrubSecrets(e.message));
+  const message = e.message.startsWith('Failed query:') ? 'Failed query' : capText(scrubSecrets(e.message));
   const out: Record<string, unknown> = { type, message };
   if (statement) out.statement = statement;
   for (const field of SAFE_ERROR_FIELDS) {
