@@ -1,0 +1,89 @@
+// DATA_DIR is the server's alone: 0700 folders and 0600 files, whatever the umask, repaired at
+// every start. (PGlite creates its files 0666, so before this a local user could write the database.)
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startServerProcess, waitUntilHealthy, type ServerProcess } from './helpers/server-process.js';
+
+const STARTUP_TIMEOUT_MS = 90_000;
+
+/** Every path under `root` (root itself as ".") with its permission bits, folders marked with a trailing slash. */
+function modes(root: string) {
+  const found: Record<string, number> = {};
+  const visit = (file: string) => {
+    const info = statSync(file);
+    const name = path.relative(root, file) || '.';
+    found[info.isDirectory() ? `${name}/` : name] = info.mode & 0o777;
+    if (info.isDirectory()) for (const entry of readdirSync(file)) visit(path.join(file, entry));
+  };
+  visit(root);
+  return found;
+}
+
+const loose = (all: Record<string, number>) =>
+  Object.entries(all).filter(([name, mode]) => mode !== (name.endsWith('/') ? 0o700 : 0o600));
+
+describe('the modes under DATA_DIR', () => {
+  let parent: string;
+  let dataDir: string;
+  const started: ServerProcess[] = [];
+  const start = async (umask: string) => {
+    const port = await freePort();
+    const server = startServerProcess({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' }, { umask });
+    started.push(server);
+    await waitUntilHealthy(server, port);
+    return server;
+  };
+  const stop = async (server: ServerProcess) => {
+    server.child.kill('SIGTERM');
+    expect(await server.exited, server.output()).toEqual({ code: 0, signal: null });
+  };
+
+  beforeAll(() => {
+    parent = mkdtempSync(path.join(os.tmpdir(), 'loralab-modes-'));
+    dataDir = path.join(parent, 'data');
+  });
+  afterAll(async () => {
+    for (const server of started) if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    await Promise.all(started.map((s) => s.exited));
+    rmSync(parent, { recursive: true, force: true });
+  });
+
+  it(
+    'are 0700 and 0600 after a first start under umask 000',
+    async () => {
+      const server = await start('000');
+      const all = modes(dataDir);
+      expect(Object.keys(all).length).toBeGreaterThan(500); // the database is in there
+      expect(all['./']).toBe(0o700);
+      expect(all['admin-key']).toBe(0o600);
+      expect(loose(all)).toEqual([]);
+      await stop(server);
+    },
+    STARTUP_TIMEOUT_MS,
+  );
+
+  it(
+    'are repaired at the next start after someone loosened them, and the log says what was repaired',
+    async () => {
+      chmodSync(dataDir, 0o777);
+      chmodSync(path.join(dataDir, 'pgdata'), 0o755);
+      chmodSync(path.join(dataDir, 'admin-key'), 0o644);
+      const globalFolder = path.join(dataDir, 'pgdata', 'global');
+      for (const file of readdirSync(globalFolder)) chmodSync(path.join(globalFolder, file), 0o666);
+
+      const server = await start('022');
+      expect(loose(modes(dataDir))).toEqual([]);
+      const repairLine = server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('narrowed DATA_DIR permissions'))
+        .map((line) => JSON.parse(line))[0];
+      expect(repairLine).toMatchObject({ level: 40, when: 'before start', examples: expect.arrayContaining(['.']) });
+      expect(repairLine.repaired).toBeGreaterThanOrEqual(3 + readdirSync(globalFolder).length);
+      await stop(server);
+    },
+    STARTUP_TIMEOUT_MS,
+  );
+});
