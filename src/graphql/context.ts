@@ -6,6 +6,7 @@ import { createLoaders, type Loaders } from './loaders.js';
 import type { Notifier } from '../db/notify.js';
 import type { Feeds } from './feeds.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
+import { readScopeOf, type ReadScope } from '../modules/agents/read-scope.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -19,6 +20,8 @@ export interface AppServices {
 
 export interface Context extends AppServices {
   principal: Principal | null;
+  /** What the key may read: null for everything (people's keys), its agents' work for an AGENT key. */
+  readScope: ReadScope;
   requestId: string;
   loaders: Loaders;
   /** Aborted when the client goes away before the answer (used by long polls). */
@@ -34,6 +37,7 @@ export function createContext(
   return {
     ...app,
     principal,
+    readScope: readScopeOf(principal),
     requestId,
     log: app.log.child({ requestId }),
     loaders: createLoaders(app.db.orm),

@@ -1,13 +1,17 @@
-// Who may call which root field, in one place. Fields not listed need any valid key (read access).
-import type { GraphQLFieldResolver } from 'graphql';
+// Who may call which field, in one place. A root field not listed is for people's keys (VIEWER and
+// up): a new field is closed to AGENT keys until someone decides what an agent may see of it.
+// Fields an AGENT key may use (SCOPED_READ) answer it only with what its agents hold (read-scope.ts).
+import { defaultFieldResolver, getNamedType, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { ApiRole } from '../modules/keys/keys.service.js';
+import { assertSubscriptionInScope } from '../modules/agents/read-scope.js';
 import { forbidden, unauthenticated } from './errors.js';
 import type { Context } from './context.js';
 
-type Requirement = 'READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN';
+type Requirement = 'READ' | 'SCOPED_READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN';
 
 const allowed: Record<Requirement, ApiRole[]> = {
-  READ: ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'],
+  READ: ['VIEWER', 'EDITOR', 'ADMIN'],
+  SCOPED_READ: ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'],
   EDITOR: ['EDITOR', 'ADMIN'],
   ADMIN: ['ADMIN'],
   AGENT: ['AGENT'],
@@ -15,6 +19,16 @@ const allowed: Record<Requirement, ApiRole[]> = {
 };
 
 export const rootFieldRequirements: Record<string, Requirement> = {
+  'Query.viewer': 'SCOPED_READ',
+  'Query.agents': 'SCOPED_READ',
+  'Query.runs': 'SCOPED_READ',
+  'Query.run': 'SCOPED_READ',
+  'Query.datasets': 'SCOPED_READ',
+  'Query.dataset': 'SCOPED_READ',
+  'Query.captionStrategies': 'SCOPED_READ',
+  'Subscription.runLoss': 'SCOPED_READ',
+  'Subscription.runUpdated': 'SCOPED_READ',
+  'Subscription.runEvents': 'SCOPED_READ',
   'Mutation.createExperiment': 'EDITOR',
   'Mutation.createDataset': 'EDITOR',
   'Mutation.createCaptionStrategy': 'EDITOR',
@@ -39,8 +53,22 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.setAgentDraining': 'AGENT_OR_ADMIN',
 };
 
-export function requirementOf(typeName: string, fieldName: string): Requirement {
-  return rootFieldRequirements[`${typeName}.${fieldName}`] ?? 'READ';
+/** Records an AGENT key never reads, wherever a field leads to them (Run.experiment, Run.sweep). */
+const peopleOnlyTypes = new Set(['Experiment', 'Sweep']);
+
+/** Fields below the root that read beyond the record they hang on. */
+const nestedFieldRequirements: Record<string, Requirement> = {
+  // Captions of the dataset under any strategy, not only the one its run trains with.
+  'Dataset.captionDiff': 'READ',
+  'DatasetImage.caption': 'READ',
+};
+
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+
+export function requirementOf(typeName: string, fieldName: string, returnType: string): Requirement | null {
+  const field = `${typeName}.${fieldName}`;
+  if (ROOT_TYPES.has(typeName)) return rootFieldRequirements[field] ?? 'READ';
+  return nestedFieldRequirements[field] ?? (peopleOnlyTypes.has(returnType) ? 'READ' : null);
 }
 
 export function assertAllowed(ctx: Pick<Context, 'principal'>, requirement: Requirement, field: string) {
@@ -50,32 +78,29 @@ export function assertAllowed(ctx: Pick<Context, 'principal'>, requirement: Requ
   }
 }
 
-/** Wraps every root resolver of `resolvers` with its requirement. */
-export function guardRootFields(resolvers: Record<string, Record<string, unknown>>) {
-  for (const typeName of ['Query', 'Mutation', 'Subscription']) {
-    const fields = resolvers[typeName];
-    if (!fields) continue;
-    for (const [fieldName, resolver] of Object.entries(fields)) {
-      const requirement = requirementOf(typeName, fieldName);
-      const field = `${typeName}.${fieldName}`;
-      if (typeof resolver === 'function') {
-        const inner = resolver as GraphQLFieldResolver<unknown, Context>;
-        fields[fieldName] = (parent: unknown, args: unknown, ctx: Context, info: never) => {
-          assertAllowed(ctx, requirement, field);
-          return inner(parent, args as never, ctx, info);
+/** Wraps every field that has a requirement with its check; returns the schema. */
+export function guardFields(schema: GraphQLSchema) {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      const requirement = requirementOf(type.name, field.name, getNamedType(field.type).name);
+      if (!requirement) continue;
+      const name = `${type.name}.${field.name}`;
+      if (type.name === 'Subscription') {
+        const subscribe = field.subscribe!;
+        field.subscribe = async (parent, args, ctx: Context, info) => {
+          assertAllowed(ctx, requirement, name);
+          await assertSubscriptionInScope(ctx.db.orm, ctx.readScope, args);
+          return subscribe(parent, args, ctx, info);
         };
-      } else if (resolver && typeof resolver === 'object' && 'subscribe' in resolver) {
-        const sub = resolver as { subscribe: GraphQLFieldResolver<unknown, Context>; resolve?: unknown };
-        const inner = sub.subscribe;
-        fields[fieldName] = {
-          ...sub,
-          subscribe: (parent: unknown, args: unknown, ctx: Context, info: never) => {
-            assertAllowed(ctx, requirement, field);
-            return inner(parent, args as never, ctx, info);
-          },
-        };
+        continue;
       }
+      const resolve: GraphQLFieldResolver<unknown, Context> = field.resolve ?? defaultFieldResolver;
+      field.resolve = (parent, args, ctx: Context, info) => {
+        assertAllowed(ctx, requirement, name);
+        return resolve(parent, args, ctx, info);
+      };
     }
   }
-  return resolvers;
+  return schema;
 }

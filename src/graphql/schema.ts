@@ -5,7 +5,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from './generated/resolvers.js';
 import { DateTime, JSONScalar } from './scalars.js';
-import { guardRootFields } from './permissions.js';
+import { guardFields } from './permissions.js';
 import { keyResolvers } from '../modules/keys/keys.resolvers.js';
 import { experimentResolvers } from '../modules/experiments/experiments.resolvers.js';
 import { datasetResolvers } from '../modules/datasets/datasets.resolvers.js';
@@ -41,5 +41,5 @@ export function buildSchema() {
     metricsResolvers,
     compareResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
-  return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: guardRootFields(resolvers) as never });
+  return guardFields(makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never }));
 }

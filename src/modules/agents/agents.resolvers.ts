@@ -3,7 +3,7 @@ import * as store from './agents.store.js';
 
 export const agentResolvers: Resolvers = {
   Query: {
-    agents: (_, __, ctx) => store.listAgents(ctx.db.orm),
+    agents: (_, __, ctx) => store.listAgents(ctx.db.orm, ctx.readScope),
   },
   Agent: {
     status: async (agent, _, ctx) => {

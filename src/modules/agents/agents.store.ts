@@ -1,6 +1,7 @@
 import { asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { agents, runs } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
+import { agentInScope, type ReadScope } from './read-scope.js';
 
 export type AgentRecord = typeof agents.$inferSelect;
 
@@ -8,8 +9,8 @@ export function findAgentsByIds(db: Executor, ids: readonly string[]) {
   return db.select().from(agents).where(inArray(agents.id, [...ids]));
 }
 
-export function listAgents(db: Executor) {
-  return db.select().from(agents).orderBy(asc(agents.name), asc(agents.id));
+export function listAgents(db: Executor, readScope: ReadScope) {
+  return db.select().from(agents).where(agentInScope(readScope, agents.apiKeyId)).orderBy(asc(agents.name), asc(agents.id));
 }
 
 /** Runs an agent holds now (claimed, running or being cancelled), oldest claim first. */

@@ -3,7 +3,7 @@ import * as service from './captions.service.js';
 
 export const captionResolvers: Resolvers = {
   Query: {
-    captionStrategies: (_, __, ctx) => service.listCaptionStrategies(ctx.db.orm),
+    captionStrategies: (_, __, ctx) => service.listCaptionStrategies(ctx.db.orm, ctx.readScope),
   },
   Mutation: {
     createCaptionStrategy: (_, { input }, ctx) => service.createCaptionStrategy(ctx.db.orm, input),

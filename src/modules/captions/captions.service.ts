@@ -5,6 +5,7 @@ import { parseId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput } from '../validation.js';
 import * as datasets from '../datasets/datasets.store.js';
 import * as store from './captions.store.js';
+import type { ReadScope } from '../agents/read-scope.js';
 import { renderCaption } from './render.js';
 
 const createInput = z
@@ -47,7 +48,7 @@ export function createCaptionStrategy(db: Executor, input: unknown) {
   });
 }
 
-export const listCaptionStrategies = (db: Executor) => store.listStrategies(db);
+export const listCaptionStrategies = (db: Executor, readScope: ReadScope = null) => store.listStrategies(db, readScope);
 
 export async function requireStrategy(db: Executor, id: string, field: string) {
   const [strategy] = await store.findStrategiesByIds(db, [parseId(id, field)]);

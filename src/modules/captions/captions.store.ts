@@ -1,6 +1,7 @@
 import { asc, inArray, sql } from 'drizzle-orm';
 import { captionStrategies } from '../../db/schema.js';
 import { rows, type Executor } from '../../db/client.js';
+import { strategyInScope, type ReadScope } from '../agents/read-scope.js';
 
 export type CaptionStrategyRecord = typeof captionStrategies.$inferSelect;
 
@@ -13,8 +14,12 @@ export function findStrategiesByIds(db: Executor, ids: readonly string[]) {
   return db.select().from(captionStrategies).where(inArray(captionStrategies.id, [...ids]));
 }
 
-export function listStrategies(db: Executor) {
-  return db.select().from(captionStrategies).orderBy(asc(captionStrategies.createdAt), asc(captionStrategies.id));
+export function listStrategies(db: Executor, readScope: ReadScope) {
+  return db
+    .select()
+    .from(captionStrategies)
+    .where(strategyInScope(readScope, captionStrategies.id))
+    .orderBy(asc(captionStrategies.createdAt), asc(captionStrategies.id));
 }
 
 /* upsertCaptions: one statement; (file name, text) pairs joined to the dataset's images. */

@@ -6,8 +6,8 @@ import * as service from './datasets.service.js';
 
 export const datasetResolvers: Resolvers = {
   Query: {
-    datasets: (_, args, ctx) => service.listDatasets(ctx.db.orm, args),
-    dataset: (_, { id }, ctx) => service.getDataset(ctx.db.orm, id),
+    datasets: (_, args, ctx) => service.listDatasets(ctx.db.orm, args, ctx.readScope),
+    dataset: (_, { id }, ctx) => service.getDataset(ctx.db.orm, id, ctx.readScope),
   },
   Mutation: {
     createDataset: (_, { input }, ctx) => service.createDataset(ctx.db, input),

@@ -6,6 +6,7 @@ import { badInput } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput } from '../validation.js';
 import * as store from './datasets.store.js';
+import type { ReadScope } from '../agents/read-scope.js';
 
 export const MAX_IMAGES = 100_000;
 
@@ -77,16 +78,16 @@ export async function createDataset(db: Database, input: unknown) {
   });
 }
 
-export async function listDatasets(db: Executor, args: { first?: number | null; after?: string | null }) {
+export async function listDatasets(db: Executor, args: { first?: number | null; after?: string | null }, readScope: ReadScope = null) {
   const first = pageSize(args.first);
   const after = decodeCursor(args.after, 2) as [string, string] | null;
-  const found = await store.listDatasets(db, { limit: first + 1, after });
-  return toConnection(found, first, (r) => [r.cursorTs, r.id], () => store.countDatasets(db), after != null);
+  const found = await store.listDatasets(db, { limit: first + 1, after, readScope });
+  return toConnection(found, first, (r) => [r.cursorTs, r.id], () => store.countDatasets(db, readScope), after != null);
 }
 
-export async function getDataset(db: Executor, id: string) {
+export async function getDataset(db: Executor, id: string, readScope: ReadScope = null) {
   if (!isId(id)) return null;
-  const [row] = await store.findDatasetsByIds(db, [id]);
+  const [row] = await store.findDatasetsByIds(db, [id], readScope);
   return row ?? null;
 }
 

@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { datasetImages, datasets } from '../../db/schema.js';
 import { rows, type Executor } from '../../db/client.js';
+import { datasetInScope, type ReadScope } from '../agents/read-scope.js';
 
 export type DatasetRecord = typeof datasets.$inferSelect & { cursorTs?: string };
 export type DatasetImageRecord = typeof datasetImages.$inferSelect;
@@ -34,11 +35,11 @@ export async function insertImages(db: Executor, datasetId: string, images: NewI
     ) with ordinality as u(file_name, sha256, width, height, caption, ord)`);
 }
 
-export function findDatasetsByIds(db: Executor, ids: readonly string[]) {
-  return db.select().from(datasets).where(inArray(datasets.id, [...ids]));
+export function findDatasetsByIds(db: Executor, ids: readonly string[], readScope: ReadScope = null) {
+  return db.select().from(datasets).where(and(inArray(datasets.id, [...ids]), datasetInScope(readScope, datasets.id)));
 }
 
-export function listDatasets(db: Executor, opts: { limit: number; after: [string, string] | null }) {
+export function listDatasets(db: Executor, opts: { limit: number; after: [string, string] | null; readScope: ReadScope }) {
   let keyset: SQL | undefined;
   if (opts.after) {
     const [ts, id] = opts.after;
@@ -56,13 +57,13 @@ export function listDatasets(db: Executor, opts: { limit: number; after: [string
       cursorTs: sql<string>`${datasets.createdAt}::text`,
     })
     .from(datasets)
-    .where(keyset)
+    .where(and(keyset, datasetInScope(opts.readScope, datasets.id)))
     .orderBy(desc(datasets.createdAt), desc(datasets.id))
     .limit(opts.limit);
 }
 
-export async function countDatasets(db: Executor) {
-  const [row] = await db.select({ n: count() }).from(datasets);
+export async function countDatasets(db: Executor, readScope: ReadScope) {
+  const [row] = await db.select({ n: count() }).from(datasets).where(datasetInScope(readScope, datasets.id));
   return row!.n;
 }
 

@@ -20,8 +20,8 @@ const metricOf: Partial<Record<RunOrderField, (run: RunRecord, summary: RunSumma
 
 export const runResolvers: Resolvers = {
   Query: {
-    runs: (_, args, ctx) => service.listRuns(ctx.db.orm, args),
-    run: (_, { id }, ctx) => service.getRun(ctx.db.orm, id),
+    runs: (_, args, ctx) => service.listRuns(ctx.db.orm, args, ctx.readScope),
+    run: (_, { id }, ctx) => service.getRun(ctx.db.orm, id, ctx.readScope),
     sweep: (_, { id }, ctx) => service.getSweep(ctx.db.orm, id),
   },
   Mutation: {

@@ -13,6 +13,7 @@ import { announceRunsChanged } from './run-feeds.js';
 import { hyperparametersInput, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
 import * as store from './runs.store.js';
+import type { ReadScope } from '../agents/read-scope.js';
 
 export const MAX_SWEEP_RUNS = 1000;
 
@@ -260,11 +261,12 @@ export async function listRuns(
     first?: number | null;
     after?: string | null;
   },
+  readScope: ReadScope = null,
 ) {
   const first = pageSize(args.first);
   const after = decodeCursor(args.after, 2) as [unknown, string] | null;
   if (after && (typeof after[1] !== 'string' || !isId(after[1]))) throw badInput('after', 'is not a cursor from this list');
-  const where = toRunConditions(args.filter);
+  const where = { ...toRunConditions(args.filter), readScope };
   const order = args.orderBy ?? { field: 'QUEUED_AT', direction: 'DESC' };
   const found = await store.listRuns(db, { where, order: order.field, direction: order.direction, limit: first + 1, after });
   return toConnection(
@@ -277,9 +279,9 @@ export async function listRuns(
   );
 }
 
-export async function getRun(db: Executor, id: string) {
+export async function getRun(db: Executor, id: string, readScope: ReadScope = null) {
   if (!isId(id)) return null;
-  const [row] = await store.findRunsByIds(db, [id]);
+  const [row] = await store.findRunsByIds(db, [id], readScope);
   return row ?? null;
 }
 

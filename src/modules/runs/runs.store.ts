@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { runs, runSummaries, sweeps } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
+import { runInScope, type ReadScope } from '../agents/read-scope.js';
 
 export type RunRecord = typeof runs.$inferSelect;
 export type SweepRecord = typeof sweeps.$inferSelect;
@@ -44,6 +45,8 @@ export interface RunConditions {
   baseModel?: string[];
   tags?: string[];
   search?: string;
+  /** Only the runs this key may read. */
+  readScope?: ReadScope;
 }
 
 /** Sort expressions; timestamps travel in cursors as text so their microseconds survive. */
@@ -89,6 +92,7 @@ export function runWhere(f: RunConditions): SQL | undefined {
     f.baseModel ? inArray(runs.baseModel, f.baseModel) : undefined,
     f.tags?.length ? sql`${runs.tags} @> ${sql.param(f.tags)}::text[]` : undefined,
     f.search ? ilike(runs.name, `%${f.search.replace(/[\\%_]/g, '\\$&')}%`) : undefined,
+    runInScope(f.readScope ?? null, runs.agentId),
   );
 }
 
@@ -129,8 +133,8 @@ export async function countRuns(db: Executor, where: RunConditions) {
   return row!.n;
 }
 
-export function findRunsByIds(db: Executor, ids: readonly string[]) {
-  return db.select().from(runs).where(inArray(runs.id, [...ids]));
+export function findRunsByIds(db: Executor, ids: readonly string[], readScope: ReadScope = null) {
+  return db.select().from(runs).where(and(inArray(runs.id, [...ids]), runInScope(readScope, runs.agentId)));
 }
 
 export function findRunsByIdempotencyKeys(db: Executor, keys: string[]) {
