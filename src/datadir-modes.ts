@@ -5,6 +5,7 @@
 // folders are set to 0700 and its files to 0600 as well.
 import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Logger } from 'pino';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -16,8 +17,8 @@ export interface ModeRepairs {
   failed: { path: string; reason: string }[];
 }
 
-/** Creates DATA_DIR if needed and narrows every mode under it; symbolic links are left alone. */
-export function secureDataDir(dataDir: string): ModeRepairs {
+/** Creates DATA_DIR if needed and narrows every mode under it, saying what it changed; symbolic links are left alone. */
+export function secureDataDir(dataDir: string, log: Logger, when: string): ModeRepairs {
   const root = path.resolve(dataDir);
   mkdirSync(root, { recursive: true, mode: DIR_MODE });
   const result: ModeRepairs = { repaired: [], failed: [] };
@@ -37,5 +38,15 @@ export function secureDataDir(dataDir: string): ModeRepairs {
     if (info.isDirectory()) for (const name of readdirSync(file)) visit(path.join(file, name));
   };
   visit(root);
+  if (result.repaired.length > 0) {
+    // PGlite creates its files 0666, so some are narrowed at every start; DATA_DIR itself open is news.
+    log[result.repaired.includes('.') ? 'warn' : 'info'](
+      { when, repaired: result.repaired.length, examples: result.repaired.slice(0, 5) },
+      'narrowed DATA_DIR permissions to 0700 (folders) and 0600 (files)',
+    );
+  }
+  if (result.failed.length > 0) {
+    log.error({ when, failed: result.failed.slice(0, 5), count: result.failed.length }, 'could not narrow DATA_DIR permissions');
+  }
   return result;
 }

@@ -30,11 +30,11 @@ import { createLogger } from './log.js';
 import { secureDataDir } from './datadir-modes.js';
 import { AuthThrottle } from './modules/keys/auth-throttle.js';
 import { findActiveKeyIds } from './modules/keys/keys.store.js';
-import { SignInGate, THROTTLED_CLOSE_CODE, throttledMessage } from './graphql/sign-in.js';
-import { KeySockets, REVOKED_CLOSE_CODE, REVOKED_REASON } from './graphql/key-sockets.js';
+import { SignInGate } from './graphql/sign-in.js';
+import { KeySockets } from './graphql/key-sockets.js';
 import { introspectionNeedsKeyPlugin } from './graphql/introspection.js';
 import { graphqlPage } from './graphql/landing-page.js';
-import { publicError, unauthenticated } from './graphql/errors.js';
+import { publicError } from './graphql/errors.js';
 import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
 
 export const MAX_BODY = '4mb';
@@ -69,7 +69,7 @@ export async function startServer({
   keyRecheckMs = REMEMBER_KEY_MS,
 }: StartOptions): Promise<RunningServer> {
   const onPglite = !givenDb && !config.databaseUrl;
-  if (onPglite) reportModeRepairs(log, secureDataDir(config.dataDir), 'before start');
+  if (onPglite) secureDataDir(config.dataDir, log, 'before start');
   const releaseLock = onPglite ? await lockDataDir(config.dataDir) : null;
   let db: Database;
   try {
@@ -83,7 +83,7 @@ export async function startServer({
     throw err;
   }
   // A first start has just created the database's files, with PGlite's modes.
-  if (onPglite) reportModeRepairs(log, secureDataDir(config.dataDir), 'after opening the database');
+  if (onPglite) secureDataDir(config.dataDir, log, 'after opening the database');
 
   const createdAdminKey = await ensureAdminKey(db, config.adminKey);
   if (createdAdminKey && !config.databaseUrl && !givenDb) {
@@ -101,8 +101,8 @@ export async function startServer({
     now: clock,
     log: log.child({ module: 'auth' }),
   });
-  const gate = new SignInGate(authenticator, throttle, config.trustProxy);
   const keySockets = new KeySockets((ids) => findActiveKeyIds(db.orm, ids), log.child({ module: 'websocket' }));
+  const gate = new SignInGate(authenticator, throttle, keySockets, config.trustProxy, log.child({ module: 'auth' }));
   authenticator.onRevoked((keyId) => keySockets.revoked(keyId));
   keySockets.start(keyRecheckMs);
   const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
@@ -115,24 +115,10 @@ export async function startServer({
     {
       schema,
       subscribe: subscribeSharingResults,
-      onConnect: async (ctx) => {
-        const signIn = await gate.signIn(ctx.connectionParams?.authorization, ctx.extra.request, 'websocket');
-        if ('retryAfterSeconds' in signIn) {
-          ctx.extra.socket.close(THROTTLED_CLOSE_CODE, throttledMessage(signIn.retryAfterSeconds));
-          return false;
-        }
-        if (!signIn.principal) return false; // closes with 4403 Forbidden
-        ctx.extra.principal = signIn.principal;
-        keySockets.add(signIn.principal.keyId, ctx.extra.socket);
-        return true;
-      },
+      onConnect: (ctx) => gate.openSocket(ctx),
       onSubscribe: async (ctx, _id, payload) => {
-        // The key may have been revoked since the socket opened (and the NOTIFY missed).
-        const principal = await authenticator.authenticate(ctx.connectionParams?.authorization);
-        if (principal?.keyId !== ctx.extra.principal?.keyId) {
-          ctx.extra.socket.close(REVOKED_CLOSE_CODE, REVOKED_REASON);
-          return [unauthenticated(REVOKED_REASON)];
-        }
+        const refused = await gate.recheckSocket(ctx);
+        if (refused) return refused;
         checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
       },
       // Errors a resolver did not mean for the client (SQL, stack) are logged and answered generically, as over HTTP.
@@ -202,18 +188,7 @@ export async function startServer({
   expressApp.get('/graphql', graphqlPage);
   expressApp.use(
     '/graphql',
-    async (req, res, next) => {
-      const signIn = await gate.signIn(req.headers.authorization, req, 'http');
-      if ('retryAfterSeconds' in signIn) {
-        res
-          .status(429)
-          .set('retry-after', String(signIn.retryAfterSeconds))
-          .json({ errors: [{ message: throttledMessage(signIn.retryAfterSeconds), extensions: { code: 'RATE_LIMITED', retryAfterSeconds: signIn.retryAfterSeconds } }] });
-        return;
-      }
-      res.locals.principal = signIn.principal;
-      next();
-    },
+    gate.http(),
     express.json({ limit: MAX_BODY }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
@@ -271,15 +246,4 @@ export async function startServer({
       return closing;
     },
   };
-}
-
-function reportModeRepairs(log: Logger, repairs: ReturnType<typeof secureDataDir>, when: string) {
-  if (repairs.repaired.length > 0) {
-    // PGlite creates its files 0666, so some are narrowed at every start; DATA_DIR itself open is news.
-    log[repairs.repaired.includes('.') ? 'warn' : 'info'](
-      { when, repaired: repairs.repaired.length, examples: repairs.repaired.slice(0, 5) },
-      'narrowed DATA_DIR permissions to 0700 (folders) and 0600 (files)',
-    );
-  }
-  if (repairs.failed.length > 0) log.error({ when, failed: repairs.failed.slice(0, 5), count: repairs.failed.length }, 'could not narrow DATA_DIR permissions');
 }

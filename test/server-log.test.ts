@@ -114,3 +114,29 @@ describe('what an error becomes in the log', () => {
     expect(statementName('update "agents" set "draining" = $1')).toBe('update agents');
   });
 });
+
+describe.each(databaseKinds)('checking a key while the database is away on %s', (kind) => {
+  let t: TestServer;
+  let captured: CapturedLog;
+  beforeAll(async () => {
+    captured = captureLog('info');
+    t = await startTestServer(kind, {}, { log: captured.log });
+  });
+  afterAll(() => t?.stop());
+
+  it('answers 503 (the agent retries) and logs which statement failed, not the key’s hash', async () => {
+    await t.server.db.close();
+    const res = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer llk_some-key-this-server-never-saw-0123456789' },
+      body: JSON.stringify({ query: '{ viewer { role } }' }),
+    });
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(JSON.parse(body).errors[0]).toMatchObject({ message: 'Could not check the API key; try again', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    expect(body).not.toMatch(/select|api_keys|[0-9a-f]{64}/);
+    const line = captured.lines().find((l) => l.msg === 'checking an API key failed');
+    expect(line?.err).toMatchObject({ message: 'Failed query', statement: 'select from api_keys' });
+    expect(captured.text()).not.toMatch(/[0-9a-f]{64}|some-key-this-server/);
+  });
+});
