@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startServerProcess, waitUntilHealthy, type ServerProcess } from './helpers/server-process.js';
 
-// A first PGlite start takes 20 s on an idle two-core machine and several times that on a busy one.
+// A first PGlite start (initdb in WebAssembly) is slow, and much slower on a busy machine.
 const STARTUP_TIMEOUT_MS = 180_000;
 
 /** Every path under `root` (root itself as ".") with its permission bits, folders marked with a trailing slash. */
