@@ -107,8 +107,6 @@ export class TrainerOutputParser {
   private lastPostfix: string | null = null;
   /** OOM skips the trainer announced whose step has not been settled yet. */
   private oomSkips = 0;
-  /** The step shown when the latest OOM skip was announced. */
-  private oomSkipShownAt = -1;
 
   private pendingError: { stream: string; lines: string[] } | null = null;
 
@@ -369,12 +367,21 @@ export class TrainerOutputParser {
       if (lossText !== undefined) this.report(shown);
       return;
     }
-    if (shown !== null && step > shown.step) this.settle(shown);
+    if (shown !== null && step > shown.step) {
+      this.settle(shown);
+      // A step no line showed at all (its redraw skipped after a save, or throttled) was an OOM skip:
+      // every other step sets a postfix, which is always drawn.
+      this.oomSkips = Math.max(0, this.oomSkips - (step - shown.step - 1));
+    }
     shown = this.current = { step, total, lossText: lossText ?? null, lrText, reported: false };
     if (!repeats) this.report(shown);
   }
 
-  /** A later step shows: a step whose only line repeated the postfix before it did report, unless it was an OOM skip. */
+  /**
+   * A later step shows: a step whose only line repeated the postfix before it did report, unless
+   * the trainer announced an OOM skip since (that step never set a postfix). The skip is matched by
+   * the order stdout and stderr arrive in, which a real trainer's seconds-long steps keep.
+   */
   private settle(shown: ShownStep): void {
     if (shown.reported || shown.lossText === null) return;
     if (this.oomSkips > 0) {
@@ -387,8 +394,6 @@ export class TrainerOutputParser {
   private report(shown: ShownStep): void {
     if (shown.reported) return;
     shown.reported = true;
-    // A step the trainer reported after the latest OOM skip: that skip was of a step that never showed.
-    if (shown.step > this.oomSkipShownAt) this.oomSkips = 0;
     // The bar at its total is the closing redraw, not a step (steps are 0-based).
     if (shown.step >= shown.total || shown.lossText === null) return;
     const loss = Number(shown.lossText);
@@ -420,7 +425,6 @@ export class TrainerOutputParser {
         if (oom !== null) {
           this.events.push({ type: 'oom_skip', batch: Number(oom[1]), of: Number(oom[2]) });
           this.oomSkips++;
-          this.oomSkipShownAt = this.current?.step ?? -1;
           return;
         }
         const resuming = RESUMING.exec(line);
