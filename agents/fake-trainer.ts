@@ -9,7 +9,7 @@
 //
 // Speed: FAKE_STEP_MS (default 20) per training step and per sample image. The bars are real tqdm
 // (fake-trainer/tqdm.ts) on the real clock, so fast steps get tqdm's throttled redraws as they
-// would with ai-toolkit. Width: TQDM_NCOLS, or COLUMNS − 1 (what tqdm before 4.67 read when piped),
+// would with ai-toolkit. Width: TQDM_NCOLS, or COLUMNS − 1 (what older tqdm read when piped),
 // makes the bars that wide and cuts longer lines. The training seed is the process's training_seed
 // (else the SEED variable, as run.py reads it; else 42) and decides the losses printed.
 // Failure injection, from the process config (the server merges hyperparameters.extra there):
@@ -746,7 +746,7 @@ function pyJoin(a: string, b: string): string {
   return a.endsWith('/') ? a + b : `${a}/${b}`;
 }
 
-/** The width tqdm draws at when piped: TQDM_NCOLS (tqdm ≥ 4.66), else COLUMNS − 1 (tqdm before 4.67). */
+/** The width tqdm draws at when piped: TQDM_NCOLS (tqdm ≥ 4.66), else COLUMNS − 1 (older tqdm). */
 function barWidth(env: NodeJS.ProcessEnv): number | null {
   const ncols = Number.parseInt(env['TQDM_NCOLS'] ?? '', 10);
   if (Number.isFinite(ncols) && ncols > 0) return ncols;
