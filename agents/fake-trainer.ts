@@ -250,25 +250,42 @@ async function runJob(configFile: string, out: Output, io: FakeTrainerIo, contro
       frame('toolkit/job.py', 28, 'get_job', 'config = get_config(config_path, name)'),
     ]);
   }
+  const loadFrames = [
+    frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+    frame('toolkit/job.py', 10, 'get_job', 'config = get_config(config_path, name)'),
+  ];
+  // ai-toolkit's toolkit/config.py: `${VAR}` from the environment in the file's text (an unset one
+  // is an error), then PyYAML (YAML 1.1), then `[name]` → the job name in every string.
+  const withEnvironment = text.replace(/\$\{([^}]+)\}/g, (_, variable: string) => {
+    const value = io.env[variable];
+    if (value === undefined) {
+      throw new JobFailure(`Environment variable ${variable} not set. Please ensure it's defined before proceeding.`, 'ValueError', [
+        ...loadFrames,
+        frame('toolkit/config.py', 30, 'replacer', 'raise ValueError(f"Environment variable {var_name} not set. Please ensure it\'s defined before proceeding.")'),
+      ]);
+    }
+    return value;
+  });
   // Integers stay bigint so the JSON dump prints 16 and 1.0 the way Python would.
-  const doc = parseDocument(text, { intAsBigInt: true });
+  const doc = parseDocument(withEnvironment, { intAsBigInt: true, version: '1.1' });
   if (doc.errors.length > 0) {
     throw new JobFailure(doc.errors[0]!.message, 'yaml.scanner.ScannerError', [
-      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
-      frame('toolkit/config.py', 96, 'get_config', 'config = yaml.load(f, Loader=fixed_loader)'),
+      ...loadFrames,
+      frame('toolkit/config.py', 112, 'get_config', 'config = yaml.load(content_with_env_replaced, Loader=fixed_loader)'),
     ]);
   }
-  const root = asRecord(doc.toJS());
-  const config = asRecord(root['config']);
+  const loaded = asRecord(doc.toJS());
+  const config = asRecord(loaded['config']);
   const name = config['name'];
   const processes = config['process'];
   if (typeof name !== 'string' || !Array.isArray(processes) || processes.length === 0) {
     throw new JobFailure('config file must have a config.name and a config.process list', 'ValueError', [
-      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+      ...loadFrames,
       frame('toolkit/job.py', 31, 'get_job', "raise ValueError('config file is invalid. Missing \"config\" key')"),
     ]);
   }
-  const proc = asRecord(processes[0]);
+  const root = asRecord(replaceNameTag(loaded, name));
+  const proc = asRecord((asRecord(root['config'])['process'] as unknown[])[0]);
   const job = new FakeJob(name, proc, text, out, io, control);
   await job.run();
 }
@@ -497,6 +514,7 @@ class FakeJob {
       ncols: this.ncols,
     });
     bar.pause();
+    this.checkTriggerWord(); // the first batch's captions
 
     let outOfMemory = false;
     let consecutiveOom = 0;
@@ -606,7 +624,22 @@ class FakeJob {
     }
   }
 
+  /**
+   * ai-toolkit puts the trigger word into prompts and captions with str.replace, which fails on a
+   * trigger word YAML read as something else (`on` → True).
+   */
+  private checkTriggerWord(): void {
+    const trigger = this.proc['trigger_word'];
+    if (trigger === undefined || trigger === null || typeof trigger === 'string') return;
+    const type = typeof trigger === 'boolean' ? 'bool' : typeof trigger === 'bigint' ? 'int' : typeof trigger === 'number' ? 'float' : 'dict';
+    throw new JobFailure(`replace() argument 2 must be str, not ${type}`, 'TypeError', [
+      ...inProcess(2081, 'self.sample(self.step_num)'),
+      frame('toolkit/prompt_utils.py', 734, 'inject_trigger_into_prompt', 'output_prompt = output_prompt.replace(to_replace, replace_with)'),
+    ]);
+  }
+
   private async sample(step: number, position: number): Promise<void> {
+    this.checkTriggerWord();
     const samplesDir = path.join(this.saveRoot, SAMPLES_DIR);
     const tmpDir = path.join(samplesDir, SAMPLES_TMP_DIR);
     mkdirSync(tmpDir, { recursive: true });
@@ -690,6 +723,16 @@ function readInjection(value: unknown): Injection {
     ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),
     oomSkipSteps: new Set(steps),
   };
+}
+
+/** `[name]` replaced in every string, keys included, as toolkit/config.py does through json.dumps. */
+function replaceNameTag(value: unknown, name: string): unknown {
+  if (typeof value === 'string') return value.replaceAll('[name]', name);
+  if (Array.isArray(value)) return value.map((v) => replaceNameTag(v, name));
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('[name]', name), replaceNameTag(v, name)]));
+  }
+  return value;
 }
 
 function countImages(folder: string): number | null {

@@ -435,6 +435,34 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
     }
   });
 
+  it('reads its config as ai-toolkit does: ${VAR} from the environment (unset: an error), YAML 1.1, [name] as the job name', async () => {
+    const ws = await workspace([[['sample', 'neg'], 'by [name] in ${FAKE_PLACE}']]);
+    try {
+      const ok = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_PLACE: 'Paris' } });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`"neg": "by ${NAME} in Paris"`);
+      const unset = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_PLACE: undefined as unknown as string } });
+      expect(unset.code).toBe(1);
+      expect(ofType(unset.events, 'error')).toEqual([
+        { type: 'error', message: "Environment variable FAKE_PLACE not set. Please ensure it's defined before proceeding." },
+      ]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fails like ai-toolkit on a trigger word YAML 1.1 reads as a boolean (trigger_word: on)', async () => {
+    const ws = await workspace();
+    try {
+      await writeFile(ws.config, (await readFile(ws.config, 'utf8')).replace('trigger_word: "p3r5on"', 'trigger_word: on'));
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(run.code).toBe(1);
+      expect(ofType(run.events, 'error')).toEqual([{ type: 'error', message: 'replace() argument 2 must be str, not bool' }]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
   it('an unknown fail mode is refused with exit 1', async () => {
     const { ws, run } = await failing({ fail: 'meteor' });
     try {
