@@ -48,8 +48,6 @@ export interface TrainerOutputParserOptions {
 // (a terminal, COLUMNS, TQDM_NCOLS) tqdm cuts the line at that width, so everything after the bar
 // may be missing; each part is taken only when it is all there.
 const BAR_HEAD = /^(.+?):\s+(\d+)%\|/;
-const COUNT = /\s*(\d+)\/(\d+) \[/y;
-const METER = /([\d:]+)<([\d:?]+),\s+([\d.]+|\?)(s\/it|it\/s)/y;
 // ai-toolkit prints every loss as `{value:.3e}`: a cut line shows a loss whole only in this shape.
 const WHOLE_LOSS = /^-?\d\.\d{3}e[+-]\d{2,3}$/;
 const OTHER_LOSS_KEY = / [\w/]*loss: /g;
@@ -99,12 +97,13 @@ export class TrainerOutputParser {
   private readonly streams = new Map<string, StreamState>();
 
   // What the last progress event showed, field by field (compared as text: no allocation per line).
-  private shown = { step: '', total: '', rate: '' as string | null, unit: '' as string | null, eta: '' as string | null, lr: '' as string | undefined };
+  private readonly shown = { step: '', total: '', rate: '' as string | null, unit: '' as string | null, eta: '' as string | null, lr: '' as string | undefined };
 
-  /** The step the training bar shows now, and what is known of its loss (see the header). */
-  private current: ShownStep | null = null;
-  /** The previous training-bar line's postfix (`lr loss`), null when it showed none whole. */
-  private lastPostfix: string | null = null;
+  /** The step the training bar shows now (-1: none yet), and what is known of its loss (see the header). */
+  private readonly current: ShownStep = { step: -1, total: 0, lossText: null, lrText: undefined, reported: true };
+  /** The previous training-bar line's postfix: its loss (null when it showed none whole) and lr. */
+  private lastLoss: string | null = null;
+  private lastLr: string | undefined;
   /** OOM skips the trainer announced whose step has not been settled yet. */
   private oomSkips = 0;
 
@@ -148,7 +147,7 @@ export class TrainerOutputParser {
     this.flushError();
     // A step whose only line repeated the postfix before it never reported: the trainer stopped
     // (or was killed) after drawing the redraw of the step before.
-    this.current = null;
+    this.current.step = -1;
     return this.drain();
   }
 
@@ -288,29 +287,36 @@ export class TrainerOutputParser {
       name = head[1]!;
       at = head[0].length - 2;
     }
+    // Scanned by hand rather than with a regex: this runs for every refresh of the training bar.
     const barEnd = line.indexOf('|', at + 2);
     if (barEnd === -1) return; // cut inside the bar: not even the count is there
-    COUNT.lastIndex = barEnd + 1;
-    const count = COUNT.exec(line);
-    if (count === null) return;
-    const stepText = count[1]!;
-    const totalText = count[2]!;
-    let i = COUNT.lastIndex;
+    // " n/total ["
+    let i = barEnd + 1;
+    while (line.charCodeAt(i) === 32) i++;
+    const stepAt = i;
+    i = skipDigits(line, i);
+    if (i === stepAt || line.charCodeAt(i) !== 47 /* / */) return;
+    const stepText = line.slice(stepAt, i);
+    const totalAt = ++i;
+    i = skipDigits(line, i);
+    if (i === totalAt || line.charCodeAt(i) !== 32 || line.charCodeAt(i + 1) !== 91 /* [ */) return;
+    const totalText = line.slice(totalAt, i);
+    i += 2;
 
+    // "elapsed<eta, rate unit": the rate and ETA only when all of it is there.
     let etaText: string | null = null;
     let rateText: string | null = null;
     let unit: string | null = null;
-    METER.lastIndex = i;
-    const meter = METER.exec(line);
-    if (meter !== null) {
-      etaText = meter[2]!;
-      rateText = meter[3]!;
-      unit = meter[4]!;
-      i = METER.lastIndex;
+    const meter = scanMeter(line, i);
+    if (meter) {
+      etaText = line.slice(METER.eta, METER.etaEnd);
+      rateText = line.slice(METER.rate, METER.end - 4);
+      unit = line.slice(METER.end - 4, METER.end);
+      i = METER.end;
     }
     let lrText: string | undefined;
     let lossText: string | undefined;
-    if (meter !== null && line.startsWith(', lr: ', i)) {
+    if (meter && line.startsWith(', lr: ', i)) {
       const lrEnd = line.indexOf(' ', i + 6);
       if (lrEnd !== -1) {
         lrText = line.slice(i + 6, lrEnd);
@@ -341,7 +347,12 @@ export class TrainerOutputParser {
       totalText !== shown.total ||
       lrText !== shown.lr
     ) {
-      this.shown = { step: stepText, total: totalText, rate: rateText, unit, eta: etaText, lr: lrText };
+      shown.step = stepText;
+      shown.total = totalText;
+      shown.rate = rateText;
+      shown.unit = unit;
+      shown.eta = etaText;
+      shown.lr = lrText;
       this.events.push({
         type: 'progress',
         step,
@@ -356,25 +367,29 @@ export class TrainerOutputParser {
 
   /** One training-bar line showing `step`: the rule of the header. */
   private onShown(step: number, total: number, lossText: string | undefined, lrText: string | undefined): void {
-    const postfix = lossText === undefined ? null : `${lrText} ${lossText}`;
-    const repeats = postfix === null || this.lastPostfix === null || postfix === this.lastPostfix;
-    this.lastPostfix = postfix;
-    let shown = this.current;
-    if (shown !== null && shown.step === step) {
+    const repeats = lossText === undefined || this.lastLoss === null || (lossText === this.lastLoss && lrText === this.lastLr);
+    this.lastLoss = lossText ?? null;
+    this.lastLr = lrText;
+    const shown = this.current;
+    if (shown.step === step) {
       // A second line at this step: set_postfix_str drew it, with the step's own loss.
       shown.lossText = lossText ?? null;
       shown.lrText = lrText;
-      if (lossText !== undefined) this.report(shown);
+      if (lossText !== undefined) this.report();
       return;
     }
-    if (shown !== null && step > shown.step) {
-      this.settle(shown);
+    if (shown.step !== -1 && step > shown.step) {
+      this.settle();
       // A step no line showed at all (its redraw skipped after a save, or throttled) was an OOM skip:
       // every other step sets a postfix, which is always drawn.
       this.oomSkips = Math.max(0, this.oomSkips - (step - shown.step - 1));
     }
-    shown = this.current = { step, total, lossText: lossText ?? null, lrText, reported: false };
-    if (!repeats) this.report(shown);
+    shown.step = step;
+    shown.total = total;
+    shown.lossText = lossText ?? null;
+    shown.lrText = lrText;
+    shown.reported = false;
+    if (!repeats) this.report();
   }
 
   /**
@@ -382,16 +397,18 @@ export class TrainerOutputParser {
    * the trainer announced an OOM skip since (that step never set a postfix). The skip is matched by
    * the order stdout and stderr arrive in, which a real trainer's seconds-long steps keep.
    */
-  private settle(shown: ShownStep): void {
+  private settle(): void {
+    const shown = this.current;
     if (shown.reported || shown.lossText === null) return;
     if (this.oomSkips > 0) {
       this.oomSkips--;
       return;
     }
-    this.report(shown);
+    this.report();
   }
 
-  private report(shown: ShownStep): void {
+  private report(): void {
+    const shown = this.current;
     if (shown.reported) return;
     shown.reported = true;
     // The bar at its total is the closing redraw, not a step (steps are 0-based).
@@ -474,6 +491,32 @@ export class TrainerOutputParser {
       this.tailNext = (this.tailNext + 1) % this.tailCapacity;
     }
   }
+}
+
+function skipDigits(line: string, i: number): number {
+  for (let c = line.charCodeAt(i); c >= 48 && c <= 57; c = line.charCodeAt(++i));
+  return i;
+}
+
+/** Where scanMeter found the parts of the meter (one object, reused: no allocation per line). */
+const METER = { eta: 0, etaEnd: 0, rate: 0, end: 0 };
+
+/** Whether tqdm's "mm:ss<mm:ss,  1.23s/it" (or "?, ?it/s") starts at `i` and is all there; its parts go to METER. */
+function scanMeter(line: string, i: number): boolean {
+  const elapsedAt = i;
+  for (let c = line.charCodeAt(i); (c >= 48 && c <= 57) || c === 58; c = line.charCodeAt(++i));
+  if (i === elapsedAt || line.charCodeAt(i) !== 60 /* < */) return false;
+  METER.eta = ++i;
+  for (let c = line.charCodeAt(i); (c >= 48 && c <= 58) || c === 63; c = line.charCodeAt(++i));
+  if (i === METER.eta || line.charCodeAt(i) !== 44 /* , */) return false;
+  METER.etaEnd = i++;
+  while (line.charCodeAt(i) === 32) i++;
+  METER.rate = i;
+  if (line.charCodeAt(i) === 63 /* ? */) i++;
+  else for (let c = line.charCodeAt(i); (c >= 48 && c <= 57) || c === 46; c = line.charCodeAt(++i));
+  if (i === METER.rate || !(line.startsWith('s/it', i) || line.startsWith('it/s', i))) return false;
+  METER.end = i + 4;
+  return true;
 }
 
 /** A bar refresh that is all there: its meter's closing ']', then at most tqdm's padding spaces. */
