@@ -1,5 +1,5 @@
 // A stand-in for ai-toolkit's `python run.py /abs/config.yaml`, for tests and demos without a GPU.
-// It prints what ai-toolkit prints (stdout-sample.txt: the same lines, tqdm framing on stderr,
+// It prints what ai-toolkit prints (test/agents/fixtures/ai-toolkit/stdout-sample.txt: the same lines, tqdm framing on stderr,
 // `\r` refreshes, nested sampling bars with ESC[A) and writes the files it writes (checkpoints,
 // optimizer.pt, samples, config.yaml), generalised to the config's steps, save/sample cadence,
 // checkpoints to keep and prompts.
