@@ -143,7 +143,7 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     // The touch and the claim, sent together: the run's strategy and dataset came with the claim.
     expect(t.server.db.stats.statements - before).toBe(2);
     expect(claim.run).toMatchObject({ id: run.id, captionStrategy: { kind: 'TRIGGER_ONLY' }, dataset: { id: basics.datasetId, imageCount: 3 } });
-    expect(claim.trainerConfig).toContain('trigger_word: p3r5on');
+    expect(claim.trainerConfig).toContain('trigger_word: "p3r5on"');
     expect(claim.captions).toHaveLength(3);
   });
 
