@@ -335,6 +335,11 @@ describe.each(databaseKinds)('trainer config on %s', (kind) => {
       expect(await refused({ noiseScheduler: 'ddpm' }, 'noiseScheduler')).toContain('flowmatch only');
     });
 
+    it('extra keys ai-toolkit would ignore (train.seed) or refuse next to gradient_accumulation', async () => {
+      expect(await refused({ extra: { train: { seed: 5 } } }, 'extra.train.seed')).toContain('use seed');
+      expect(await refused({ extra: { train: { gradient_accumulation_steps: 4 } } }, 'extra.train.gradient_accumulation_steps')).toContain('use gradientAccumulation');
+    });
+
     it('a sample size that is not a multiple of 16', async () => {
       expect(await refused({ sampleWidth: 1000 }, 'sampleWidth')).toContain('multiple of 16');
     });

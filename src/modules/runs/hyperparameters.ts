@@ -102,6 +102,20 @@ export const hyperparametersInput = z
     }
     const tagged = findNameTag(h.extra);
     if (tagged !== null) ctx.addIssue({ code: 'custom', path: ['extra', ...tagged], message: NAME_TAG_REFUSED });
+    // Keys in extra that ai-toolkit would ignore or refuse next to what the hyperparameters render.
+    const train = h.extra?.['train'];
+    if (typeof train === 'object' && train !== null && !Array.isArray(train)) {
+      if ('seed' in train) {
+        ctx.addIssue({ code: 'custom', path: ['extra', 'train', 'seed'], message: 'ai-toolkit has no train.seed (it would be ignored); use seed, which sets training_seed' });
+      }
+      if ('gradient_accumulation_steps' in train) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['extra', 'train', 'gradient_accumulation_steps'],
+          message: 'counts batches as steps, and ai-toolkit refuses it next to gradient_accumulation; use gradientAccumulation',
+        });
+      }
+    }
   })
   .transform((h) => withModelDefaults({ ...h, alpha: h.alpha ?? h.rank, seed: h.seed ?? null, extra: h.extra ?? null }));
 
