@@ -1,5 +1,5 @@
 // A stand-in for ai-toolkit's `python run.py /abs/config.yaml`, for tests and demos without a GPU.
-// It prints what ai-toolkit prints (stdout-sample.txt: the same lines, tqdm framing on stderr,
+// It prints what ai-toolkit prints (test/agents/fixtures/ai-toolkit/stdout-sample.txt: the same lines, tqdm framing on stderr,
 // `\r` refreshes, nested sampling bars with ESC[A) and writes the files it writes (checkpoints,
 // optimizer.pt, samples, config.yaml), generalised to the config's steps, save/sample cadence,
 // checkpoints to keep and prompts.
@@ -7,16 +7,25 @@
 //   npx tsx agents/fake-trainer.ts /abs/config.yaml
 //   node --import tsx agents/fake-trainer.ts /abs/config.yaml   (one process: signals reach it directly)
 //
-// Speed: FAKE_STEP_MS (default 20) per training step and per sample image; COLUMNS widens the bars.
+// Speed: FAKE_STEP_MS (default 20) per training step and per sample image. The bars are real tqdm
+// (fake-trainer/tqdm.ts) on the real clock, so fast steps get tqdm's throttled redraws as they
+// would with ai-toolkit. Width: TQDM_NCOLS, or COLUMNS − 1 (what older tqdm read when piped),
+// makes the bars that wide and cuts longer lines. The training seed is the process's training_seed
+// (else the SEED variable, as run.py reads it; else 42) and decides the losses printed.
 // Failure injection, from the process config (the server merges hyperparameters.extra there):
 //   loralab_fake_trainer:
 //     fail: oom | signal | gated | error | hang   # what goes wrong
-//     atStep: 5            # 0-based step at which it happens (default 0; gated fails at model load)
+//     atStep: 5            # 0-based step at which it happens (default 0; gated fails at model load);
+//                          # oom: that step and the next two are skipped, the one after aborts
 //     signal: SIGKILL      # for fail: signal (default SIGKILL; SIGSEGV also plausible)
 //     message: "…"         # for fail: error
 //     once: true           # fail only the first time in this output folder (a retry then succeeds)
 //     stepMs: 0            # overrides FAKE_STEP_MS
-//     oomSkipSteps: [3]    # print "# OOM during training step, skipping batch 1/3 #" there and go on
+//     secondsPerStep: 2    # the bars' clock moves this much per step (5× per sample image) instead
+//                          # of following the real clock: no throttled redraws, GPU-like rates;
+//                          # FAKE_SECONDS_PER_STEP in the environment does the same
+//     ncols: 79            # the bars' width, as TQDM_NCOLS
+//     oomSkipSteps: [3]    # those steps run out of memory: skipped, no loss, and training goes on
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,7 +43,7 @@ import {
 } from './files.js';
 import { grayJpeg, grayPng } from './fake-trainer/images.js';
 import { pyExp, pyJsonDumps, pyStr } from './fake-trainer/python.js';
-import { TqdmBar } from './fake-trainer/tqdm.js';
+import { ToolkitBar, TqdmBar } from './fake-trainer/tqdm.js';
 import { encodeSafetensors, readSafetensorsMetadata, stepFromMetadata } from './safetensors.js';
 
 export interface FakeTrainerIo {
@@ -56,8 +65,13 @@ interface Injection {
   message: string;
   once: boolean;
   stepMs: number | null;
+  secondsPerStep: number | null;
+  ncols: number | null;
   oomSkipSteps: Set<number>;
 }
+
+/** ai-toolkit gives up on the fourth batch in a row that runs out of memory (BaseSDTrainProcess.run). */
+const OOM_ABORT = 'OOM during training step 3 times in a row, aborting training';
 
 const FAILED_ONCE_MARKER = '.loralab_fake_trainer_failed';
 const TOOLKIT = '/workspace/ai-toolkit';
@@ -236,25 +250,42 @@ async function runJob(configFile: string, out: Output, io: FakeTrainerIo, contro
       frame('toolkit/job.py', 28, 'get_job', 'config = get_config(config_path, name)'),
     ]);
   }
+  const loadFrames = [
+    frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+    frame('toolkit/job.py', 10, 'get_job', 'config = get_config(config_path, name)'),
+  ];
+  // ai-toolkit's toolkit/config.py: `${VAR}` from the environment in the file's text (an unset one
+  // is an error), then PyYAML (YAML 1.1), then `[name]` → the job name in every string.
+  const withEnvironment = text.replace(/\$\{([^}]+)\}/g, (_, variable: string) => {
+    const value = io.env[variable];
+    if (value === undefined) {
+      throw new JobFailure(`Environment variable ${variable} not set. Please ensure it's defined before proceeding.`, 'ValueError', [
+        ...loadFrames,
+        frame('toolkit/config.py', 30, 'replacer', 'raise ValueError(f"Environment variable {var_name} not set. Please ensure it\'s defined before proceeding.")'),
+      ]);
+    }
+    return value;
+  });
   // Integers stay bigint so the JSON dump prints 16 and 1.0 the way Python would.
-  const doc = parseDocument(text, { intAsBigInt: true });
+  const doc = parseDocument(withEnvironment, { intAsBigInt: true, version: '1.1' });
   if (doc.errors.length > 0) {
     throw new JobFailure(doc.errors[0]!.message, 'yaml.scanner.ScannerError', [
-      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
-      frame('toolkit/config.py', 96, 'get_config', 'config = yaml.load(f, Loader=fixed_loader)'),
+      ...loadFrames,
+      frame('toolkit/config.py', 112, 'get_config', 'config = yaml.load(content_with_env_replaced, Loader=fixed_loader)'),
     ]);
   }
-  const root = asRecord(doc.toJS());
-  const config = asRecord(root['config']);
+  const loaded = asRecord(doc.toJS());
+  const config = asRecord(loaded['config']);
   const name = config['name'];
   const processes = config['process'];
   if (typeof name !== 'string' || !Array.isArray(processes) || processes.length === 0) {
     throw new JobFailure('config file must have a config.name and a config.process list', 'ValueError', [
-      frame('run.py', 94, 'main', 'job = get_job(config_file, args.name)'),
+      ...loadFrames,
       frame('toolkit/job.py', 31, 'get_job', "raise ValueError('config file is invalid. Missing \"config\" key')"),
     ]);
   }
-  const proc = asRecord(processes[0]);
+  const root = asRecord(replaceNameTag(loaded, name));
+  const proc = asRecord((asRecord(root['config'])['process'] as unknown[])[0]);
   const job = new FakeJob(name, proc, text, out, io, control);
   await job.run();
 }
@@ -277,6 +308,11 @@ class FakeJob {
   private readonly seed: number;
   private readonly lr: number;
   private ticks = 0;
+  /** The bars' clock: the real one, or simulated time when secondsPerStep is injected. */
+  private readonly clock: () => number;
+  private readonly secondsPerStep: number | null;
+  private simulatedSeconds = 0;
+  private advanced = 0;
 
   constructor(
     private readonly name: string,
@@ -292,9 +328,7 @@ class FakeJob {
     this.model = asRecord(proc['model']);
     this.injection = readInjection(proc['loralab_fake_trainer']);
     this.stepMs = this.injection.stepMs ?? nonNegative(Number(io.env['FAKE_STEP_MS'] ?? 20), 20);
-    const columns = Number.parseInt(io.env['COLUMNS'] ?? '', 10);
-    // tqdm without a terminal falls back to COLUMNS − 1.
-    this.ncols = Number.isFinite(columns) && columns > 1 ? columns - 1 : null;
+    this.ncols = this.injection.ncols ?? barWidth(io.env);
     this.saveRootShown = pyJoin(String(proc['training_folder'] ?? 'output'), name);
     this.saveRoot = path.resolve(this.saveRootShown);
     this.totalSteps = int(this.train['steps'], 1000);
@@ -303,8 +337,16 @@ class FakeJob {
     this.samplingOn = this.prompts.length > 0 && !truthy(this.train['disable_sampling']);
     const ext = String(this.sampleConfig['ext'] ?? this.sampleConfig['format'] ?? 'jpg');
     this.sampleExt = ext === 'png' ? 'png' : 'jpg';
-    this.seed = int(this.train['seed'], 42);
+    this.seed = int(proc['training_seed'] ?? io.env['SEED'], 42);
     this.lr = num(this.train['lr'], 1e-6);
+    this.secondsPerStep = this.injection.secondsPerStep ?? positiveOrNull(Number(io.env['FAKE_SECONDS_PER_STEP']));
+    this.clock = this.secondsPerStep === null ? realClock : () => this.simulatedSeconds;
+  }
+
+  /** Moves simulated time on by about `steps` steps' worth, varying as a GPU's steps do (nothing on the real clock). */
+  private advance(steps: number): void {
+    if (this.secondsPerStep === null) return;
+    this.simulatedSeconds += steps * this.secondsPerStep * (0.6 + 0.8 * hash01(0x2545f491, ++this.advanced));
   }
 
   async run(): Promise<void> {
@@ -413,7 +455,7 @@ class FakeJob {
           const bar = new TqdmBar({ total: count, clock: simulated, write: this.out.bar, ncols: this.ncols });
           for (let i = 0; i < count; i++) {
             clock += 0.004;
-            bar.update(1, false);
+            bar.update(1);
           }
           bar.close(true);
         }
@@ -453,43 +495,65 @@ class FakeJob {
     }
   }
 
+  /**
+   * ai-toolkit's train loop, as far as the output goes: set_postfix_str with each step's loss, the
+   * bar paused around a save and a sample (so the n += 1 redraw after them is skipped), and a step
+   * that runs out of memory skipped without a postfix, up to three in a row.
+   */
   private async trainLoop(startStep: number): Promise<void> {
-    const { out, totalSteps } = this;
+    const { out, totalSteps, injection } = this;
     const saveEvery = int(this.save['save_every'], 1000);
     const sampleEvery = int(this.sampleConfig['sample_every'], 100);
     const sampleStart = int(this.sampleConfig['sample_start_step'], 0);
-    const bar = new TqdmBar({
+    const bar = new ToolkitBar({
       desc: this.name,
       total: totalSteps,
       initial: startStep,
-      clock: realClock,
+      clock: this.clock,
       write: this.out.bar,
       ncols: this.ncols,
     });
+    bar.pause();
+    this.checkTriggerWord(); // the first batch's captions
 
+    let outOfMemory = false;
+    let consecutiveOom = 0;
     for (let step = startStep; step < totalSteps; step++) {
+      bar.unpause();
       await this.tick(this.stepMs);
-      if (this.injection.fail !== null && this.injection.fail !== 'gated' && step === this.injection.atStep) {
-        if (this.shouldFail()) await this.failDuringStep();
+      this.advance(1);
+      if (injection.fail !== null && injection.fail !== 'gated' && step === injection.atStep && this.shouldFail()) {
+        if (injection.fail === 'oom') outOfMemory = true;
+        else await this.failDuringStep();
       }
-      // A print() lands on the open bar line, exactly as it does with the real trainer.
-      if (this.injection.oomSkipSteps.has(step)) out.print('# OOM during training step, skipping batch 1/3 #');
+      if (outOfMemory || injection.oomSkipSteps.has(step)) {
+        if (++consecutiveOom > 3) {
+          throw new JobFailure(OOM_ABORT, 'RuntimeError', inProcess(2636, `raise RuntimeError("${OOM_ABORT}")`));
+        }
+        out.print('');
+        out.print('#'.repeat(48));
+        out.print(`# OOM during training step, skipping batch ${consecutiveOom}/3 #`);
+        out.print('#'.repeat(48));
+        out.print('');
+      } else {
+        consecutiveOom = 0;
+        bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${lossText(this.seed, step, totalSteps)}`);
+      }
 
-      const loss = lossText(this.seed, step, totalSteps);
-      bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${loss}`);
-
-      // After a save or a sample ai-toolkit pauses the bar, and the n += 1 redraw does not happen.
-      let paused = false;
-      if (step !== startStep && step % saveEvery === 0) {
-        out.print(`\nSaving at step ${step}`);
-        this.saveCheckpoint(step);
-        paused = true;
+      if (step !== startStep) {
+        if (step % saveEvery === 0) {
+          bar.pause();
+          out.print(`\nSaving at step ${step}`);
+          this.saveCheckpoint(step);
+          bar.unpause();
+        }
+        if (this.samplingOn && step % sampleEvery === 0 && step >= sampleStart) {
+          bar.pause();
+          await this.sample(step, 1);
+          bar.unpause();
+        }
       }
-      if (this.samplingOn && step !== startStep && step % sampleEvery === 0 && step >= sampleStart) {
-        await this.sample(step, 1);
-        paused = true;
-      }
-      bar.update(1, !paused);
+      bar.update(step + 1 - bar.n);
     }
     bar.close(true);
     this.saveCheckpoint(undefined);
@@ -508,25 +572,6 @@ class FakeJob {
     if (fail === 'hang') {
       await this.out.flush();
       await this.control.hang();
-    }
-    if (fail === 'oom') {
-      for (let k = 1; k <= 3; k++) this.out.print(`# OOM during training step, skipping batch ${k}/3 #`);
-      throw new JobFailure(
-        'CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB of which 1.12 GiB is free. ' +
-          'Including non-PyTorch memory, this process has 22.42 GiB memory in use. Of the allocated memory 20.91 GiB is allocated by PyTorch, ' +
-          'and 1.08 GiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting ' +
-          'PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  ' +
-          'See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)',
-        'torch.OutOfMemoryError',
-        [
-          ...inProcess(2083, 'loss_dict = self.hook_train_loop(batch_list)'),
-          frame('extensions_built_in/sd_trainer/SDTrainer.py', 1986, 'hook_train_loop', 'loss = self.train_single_accumulation(batch)'),
-          frame('extensions_built_in/sd_trainer/SDTrainer.py', 1912, 'train_single_accumulation', 'self.accelerator.backward(loss)'),
-          site('accelerate/accelerator.py', 2454, 'backward', 'loss.backward(**kwargs)'),
-          site('torch/_tensor.py', 626, 'backward', 'torch.autograd.backward('),
-          site('torch/autograd/graph.py', 823, '_engine_run_backward', 'return Variable._execution_engine.run_backward(  # Calls into the C++ engine to run the backward pass'),
-        ],
-      );
     }
     throw new JobFailure(message, 'RuntimeError', [
       ...inProcess(2083, 'loss_dict = self.hook_train_loop(batch_list)'),
@@ -579,7 +624,22 @@ class FakeJob {
     }
   }
 
+  /**
+   * ai-toolkit puts the trigger word into prompts and captions with str.replace, which fails on a
+   * trigger word YAML read as something else (`on` → True).
+   */
+  private checkTriggerWord(): void {
+    const trigger = this.proc['trigger_word'];
+    if (trigger === undefined || trigger === null || typeof trigger === 'string') return;
+    const type = typeof trigger === 'boolean' ? 'bool' : typeof trigger === 'bigint' ? 'int' : typeof trigger === 'number' ? 'float' : 'dict';
+    throw new JobFailure(`replace() argument 2 must be str, not ${type}`, 'TypeError', [
+      ...inProcess(2081, 'self.sample(self.step_num)'),
+      frame('toolkit/prompt_utils.py', 734, 'inject_trigger_into_prompt', 'output_prompt = output_prompt.replace(to_replace, replace_with)'),
+    ]);
+  }
+
   private async sample(step: number, position: number): Promise<void> {
+    this.checkTriggerWord();
     const samplesDir = path.join(this.saveRoot, SAMPLES_DIR);
     const tmpDir = path.join(samplesDir, SAMPLES_TMP_DIR);
     mkdirSync(tmpDir, { recursive: true });
@@ -587,12 +647,13 @@ class FakeJob {
       desc: 'Generating Images',
       total: this.prompts.length,
       position,
-      clock: realClock,
+      clock: this.clock,
       write: this.out.bar,
       ncols: this.ncols,
     });
     for (let i = 0; i < this.prompts.length; i++) {
       await this.tick(this.stepMs);
+      this.advance(5);
       const file = sampleFileName({ epochMs: Date.now(), step, promptIndex: i, ext: this.sampleExt });
       const level = 40 + ((step * 37 + i * 91) % 176);
       writeFileSync(path.join(tmpDir, file), this.sampleExt === 'png' ? grayPng(level) : grayJpeg(level));
@@ -619,18 +680,20 @@ class FakeJob {
   }
 }
 
+/** How often a step prints the same loss text as the step before (about 1 in 12). */
+const REPEAT_CHANCE = 1 / 12;
+
 /**
  * The loss printed at a step: a decaying trend plus deterministic noise from (seed, step), so a
- * resumed run prints the same values. The last printed digit's parity follows the step's, so two
- * successive steps never print the same text (the parser could not tell them apart).
+ * resumed run prints the same values. Now and then a step prints exactly the text of the step
+ * before, as real runs do (four significant digits): the two are still two points.
  */
 export function lossText(seed: number, step: number, totalSteps: number): string {
-  const progress = totalSteps > 0 ? step / totalSteps : 0;
-  const value = Math.max(0.02, 0.3 + 0.16 * Math.exp(-3 * progress) + (hash01(seed, step) - 0.5) * 0.2);
-  const exponent = Math.floor(Math.log10(value));
-  let mantissa = Math.round((value / 10 ** exponent) * 1000);
-  if (mantissa % 2 !== step % 2) mantissa += mantissa >= 9999 ? -1 : 1;
-  return pyExp((mantissa / 1000) * 10 ** exponent, 3);
+  let printed = step;
+  while (printed > 0 && hash01(seed ^ 0x5bd1e995, printed) < REPEAT_CHANCE) printed--;
+  const progress = totalSteps > 0 ? printed / totalSteps : 0;
+  const value = Math.max(0.02, 0.3 + 0.16 * Math.exp(-3 * progress) + (hash01(seed, printed) - 0.5) * 0.2);
+  return pyExp(value, 3);
 }
 
 function hash01(seed: number, step: number): number {
@@ -656,8 +719,20 @@ function readInjection(value: unknown): Injection {
     message: typeof v['message'] === 'string' ? v['message'] : 'fake trainer failure',
     once: truthy(v['once']),
     stepMs: v['stepMs'] === undefined ? null : nonNegative(num(v['stepMs'], 20), 20),
+    secondsPerStep: v['secondsPerStep'] === undefined ? null : nonNegative(num(v['secondsPerStep'], 1), 1),
+    ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),
     oomSkipSteps: new Set(steps),
   };
+}
+
+/** `[name]` replaced in every string, keys included, as toolkit/config.py does through json.dumps. */
+function replaceNameTag(value: unknown, name: string): unknown {
+  if (typeof value === 'string') return value.replaceAll('[name]', name);
+  if (Array.isArray(value)) return value.map((v) => replaceNameTag(v, name));
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('[name]', name), replaceNameTag(v, name)]));
+  }
+  return value;
 }
 
 function countImages(folder: string): number | null {
@@ -714,6 +789,14 @@ function pyJoin(a: string, b: string): string {
   return a.endsWith('/') ? a + b : `${a}/${b}`;
 }
 
+/** The width tqdm draws at when piped: TQDM_NCOLS (tqdm ≥ 4.66), else COLUMNS − 1 (older tqdm). */
+function barWidth(env: NodeJS.ProcessEnv): number | null {
+  const ncols = Number.parseInt(env['TQDM_NCOLS'] ?? '', 10);
+  if (Number.isFinite(ncols) && ncols > 0) return ncols;
+  const columns = Number.parseInt(env['COLUMNS'] ?? '', 10);
+  return Number.isFinite(columns) && columns > 1 ? columns - 1 : null;
+}
+
 function realClock(): number {
   return performance.now() / 1000;
 }
@@ -731,6 +814,10 @@ function num(v: unknown, fallback: number): number {
 
 function int(v: unknown, fallback: number): number {
   return Math.trunc(num(v, fallback));
+}
+
+function positiveOrNull(v: number): number | null {
+  return Number.isFinite(v) && v > 0 ? v : null;
 }
 
 function nonNegative(v: number, fallback: number): number {

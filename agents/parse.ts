@@ -1,9 +1,22 @@
-// Streaming parser for ai-toolkit's stdout/stderr (shared/reference/ai-toolkit/README.md).
+// Streaming parser for ai-toolkit's stdout/stderr (docs/ai-toolkit.md has the output facts it relies on).
 //
 // tqdm redraws its bar in place with '\r', so the stream is split on both '\r' and '\n'; a "line" here
 // is one bar refresh or one printed line. Only the training bar (desc = config.name, postfix
 // `lr: … loss: …`) yields progress and loss; every other bar (dataset preprocessing, latent caching,
 // sampling, HF downloads, checkpoint shards) is noise that only lands in the tail.
+//
+// Which loss belongs to which step. ai-toolkit draws a step twice: set_postfix_str shows the step's
+// new loss at the bar's count n = step (never throttled), then update() redraws it unchanged at
+// n = step + 1 (skipped right after a save or a sample, and held back by tqdm's throttle when steps
+// are fast). So the latest line showing n carries step n's loss, and a line's loss text says
+// nothing about whether it is new: two steps may print the same text, and each is a point. A step
+// is known to have reported when a second line shows it, or when its first line shows a postfix
+// other than the line before (only set_postfix_str changes it); it is reported then. A first line
+// whose postfix repeats the line before is either the redraw of the step before (the step has not
+// reported yet) or a step whose loss text equals the one before after a skipped redraw: it is
+// reported once a later step shows, unless the trainer said it skipped that step (an OOM batch, which
+// never sets a postfix), and dropped if the output ends first (a trainer killed in the middle of
+// the step). Each step is reported at most once.
 
 export type TrainerEvent =
   | {
@@ -31,10 +44,13 @@ export interface TrainerOutputParserOptions {
   tailLines?: number;
 }
 
-// The README's training-bar regex, unchanged apart from JS syntax. `[^|]*` takes a bar of any width
-// in either charset (unicode blocks, or '#'/digits in ASCII mode).
-const TQDM_LINE =
-  /^(.+?):\s+(\d+)%\|[^|]*\|\s*(\d+)\/(\d+) \[([\d:]+)<([\d:?]+),\s+([\d.]+|\?)(s\/it|it\/s)(?:, lr: (\S+)((?: [\w/]+: \S+)*))?\]$/;
+// A bar line: "<desc>: <pct>%|<bar>| n/total [elapsed<eta, rate, postfix]". With a fixed width
+// (a terminal, COLUMNS, TQDM_NCOLS) tqdm cuts the line at that width, so everything after the bar
+// may be missing; each part is taken only when it is all there.
+const BAR_HEAD = /^(.+?):\s+(\d+)%\|/;
+// ai-toolkit prints every loss as `{value:.3e}`: a cut line shows a loss whole only in this shape.
+const WHOLE_LOSS = /^-?\d\.\d{3}e[+-]\d{2,3}$/;
+const OTHER_LOSS_KEY = / [\w/]*loss: /g;
 const ANSI_ESCAPE = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 const SAVING = 'Saving at step ';
@@ -66,14 +82,30 @@ interface StreamState {
   handled: number;
 }
 
+interface ShownStep {
+  step: number;
+  total: number;
+  /** The loss on the latest line showing this step; null when that line had none whole. */
+  lossText: string | null;
+  lrText: string | undefined;
+  reported: boolean;
+}
+
 export class TrainerOutputParser {
   private readonly trainingBarName: string | undefined;
   private learnedBarName: string | null = null;
   private readonly streams = new Map<string, StreamState>();
 
-  private lastLossText: string | null = null;
   // What the last progress event showed, field by field (compared as text: no allocation per line).
-  private shown = { step: '', total: '', rate: '', unit: '', eta: '', lr: '' as string | undefined };
+  private readonly shown = { step: '', total: '', rate: '' as string | null, unit: '' as string | null, eta: '' as string | null, lr: '' as string | undefined };
+
+  /** The step the training bar shows now (-1: none yet), and what is known of its loss (see the header). */
+  private readonly current: ShownStep = { step: -1, total: 0, lossText: null, lrText: undefined, reported: true };
+  /** The previous training-bar line's postfix: its loss (null when it showed none whole) and lr. */
+  private lastLoss: string | null = null;
+  private lastLr: string | undefined;
+  /** OOM skips the trainer announced whose step has not been settled yet. */
+  private oomSkips = 0;
 
   private pendingError: { stream: string; lines: string[] } | null = null;
 
@@ -113,6 +145,9 @@ export class TrainerOutputParser {
       this.handleRaw(rest, name);
     }
     this.flushError();
+    // A step whose only line repeated the postfix before it never reported: the trainer stopped
+    // (or was killed) after drawing the redraw of the step before.
+    this.current.step = -1;
     return this.drain();
   }
 
@@ -207,6 +242,13 @@ export class TrainerOutputParser {
         this.handleRaw(line.slice(close + 1).trimStart(), stream);
         return;
       }
+      // A line cut at the terminal's width has no ']' to split at: run.py's error is found by its words.
+      const error = close === -1 ? line.indexOf(ERROR_RUNNING_JOB, barAt) : -1;
+      if (error !== -1) {
+        this.handleLine(line.slice(0, error), stream, true);
+        this.handleLine(line.slice(error), stream, false);
+        return;
+      }
       this.handleLine(line, stream, true);
       return;
     }
@@ -225,36 +267,77 @@ export class TrainerOutputParser {
     }
 
     if (isBar) {
-      // Every meter ends with ']'; download bars cut short or garbage skip the regex.
-      const m = line.charCodeAt(line.length - 1) === 93 ? TQDM_LINE.exec(line) : null;
-      if (m !== null) this.onBar(m);
+      this.onBar(line);
       return;
     }
     this.onMarker(line, stream);
   }
 
-  private onBar(m: RegExpExecArray): void {
-    const name = m[1]!;
-    const lrText = m[9];
-    const lossText = lrText === undefined ? undefined : pickLoss(m[10]!);
-
+  private onBar(line: string): void {
+    let name: string;
+    let at: number;
     if (this.trainingBarName !== undefined) {
-      if (name !== this.trainingBarName) return;
-    } else if (lossText !== undefined) {
-      // Remember the bar that showed a loss, so its postfix-less lines (the first refresh, a resumed
-      // bar's first line) still count as progress.
-      this.learnedBarName = name;
-    } else if (name !== this.learnedBarName) {
-      return;
+      // The common case, without a regex: most bars are the training bar, the rest are skipped here.
+      name = this.trainingBarName;
+      if (!line.startsWith(name) || line.charCodeAt(name.length) !== 58 /* : */) return;
+      at = line.indexOf('%|', name.length);
+    } else {
+      const head = BAR_HEAD.exec(line);
+      if (head === null) return;
+      name = head[1]!;
+      at = head[0].length - 2;
+    }
+    // Scanned by hand rather than with a regex: this runs for every refresh of the training bar.
+    const barEnd = line.indexOf('|', at + 2);
+    if (barEnd === -1) return; // cut inside the bar: not even the count is there
+    // " n/total ["
+    let i = barEnd + 1;
+    while (line.charCodeAt(i) === 32) i++;
+    const stepAt = i;
+    i = skipDigits(line, i);
+    if (i === stepAt || line.charCodeAt(i) !== 47 /* / */) return;
+    const stepText = line.slice(stepAt, i);
+    const totalAt = ++i;
+    i = skipDigits(line, i);
+    if (i === totalAt || line.charCodeAt(i) !== 32 || line.charCodeAt(i + 1) !== 91 /* [ */) return;
+    const totalText = line.slice(totalAt, i);
+    i += 2;
+
+    // "elapsed<eta, rate unit": the rate and ETA only when all of it is there.
+    let etaText: string | null = null;
+    let rateText: string | null = null;
+    let unit: string | null = null;
+    const meter = scanMeter(line, i);
+    if (meter) {
+      etaText = line.slice(METER.eta, METER.etaEnd);
+      rateText = line.slice(METER.rate, METER.end - 4);
+      unit = line.slice(METER.end - 4, METER.end);
+      i = METER.end;
+    }
+    let lrText: string | undefined;
+    let lossText: string | undefined;
+    if (meter && line.startsWith(', lr: ', i)) {
+      const lrEnd = line.indexOf(' ', i + 6);
+      if (lrEnd !== -1) {
+        lrText = line.slice(i + 6, lrEnd);
+        lossText = pickLoss(line, lrEnd);
+      } else if (line.charCodeAt(line.length - 1) === 93 /* ] */) {
+        lrText = line.slice(i + 6, line.length - 1);
+      }
     }
 
-    const stepText = m[3]!;
-    const totalText = m[4]!;
-    const etaText = m[6]!;
-    const rateText = m[7]!;
-    const unit = m[8]!;
-    const step = Number(stepText);
+    if (this.trainingBarName === undefined) {
+      if (lossText !== undefined) {
+        // Remember the bar that showed a loss, so its postfix-less lines (the first refresh, a resumed
+        // bar's first line) still count as progress.
+        this.learnedBarName = name;
+      } else if (name !== this.learnedBarName) {
+        return;
+      }
+    }
 
+    const step = Number(stepText);
+    const total = Number(totalText);
     const shown = this.shown;
     if (
       stepText !== shown.step ||
@@ -264,27 +347,75 @@ export class TrainerOutputParser {
       totalText !== shown.total ||
       lrText !== shown.lr
     ) {
-      this.shown = { step: stepText, total: totalText, rate: rateText, unit, eta: etaText, lr: lrText };
+      shown.step = stepText;
+      shown.total = totalText;
+      shown.rate = rateText;
+      shown.unit = unit;
+      shown.eta = etaText;
+      shown.lr = lrText;
       this.events.push({
         type: 'progress',
         step,
-        totalSteps: Number(totalText),
-        secondsPerStep: secondsPerStep(rateText, unit),
-        etaSeconds: parseClock(etaText),
+        totalSteps: total,
+        secondsPerStep: rateText === null ? null : secondsPerStep(rateText, unit!),
+        etaSeconds: etaText === null ? null : parseClock(etaText),
         lr: parseLr(lrText),
       });
     }
+    this.onShown(step, total, lossText, lrText);
+  }
 
-    // Each step refreshes the bar twice: set_postfix_str shows the new loss with the step's own `n`,
-    // then n += 1 redraws it unchanged (a redraw tqdm skips right after a save or a sample). So the
-    // first line where the loss text changes carries the step's loss, and its `n` is the 0-based step.
-    // Two successive steps with the same 4-digit loss text are indistinguishable; the second is lost.
-    if (lossText !== undefined && lossText !== this.lastLossText) {
-      this.lastLossText = lossText;
-      const loss = Number(lossText);
-      // Python prints nan/inf as text; a point that is not a number cannot be charted or stored.
-      if (Number.isFinite(loss)) this.events.push({ type: 'loss', step, loss, lr: parseLr(lrText) });
+  /** One training-bar line showing `step`: the rule of the header. */
+  private onShown(step: number, total: number, lossText: string | undefined, lrText: string | undefined): void {
+    const repeats = lossText === undefined || this.lastLoss === null || (lossText === this.lastLoss && lrText === this.lastLr);
+    this.lastLoss = lossText ?? null;
+    this.lastLr = lrText;
+    const shown = this.current;
+    if (shown.step === step) {
+      // A second line at this step: set_postfix_str drew it, with the step's own loss.
+      shown.lossText = lossText ?? null;
+      shown.lrText = lrText;
+      if (lossText !== undefined) this.report();
+      return;
     }
+    if (shown.step !== -1 && step > shown.step) {
+      this.settle();
+      // A step no line showed at all (its redraw skipped after a save, or throttled) was an OOM skip:
+      // every other step sets a postfix, which is always drawn.
+      this.oomSkips = Math.max(0, this.oomSkips - (step - shown.step - 1));
+    }
+    shown.step = step;
+    shown.total = total;
+    shown.lossText = lossText ?? null;
+    shown.lrText = lrText;
+    shown.reported = false;
+    if (!repeats) this.report();
+  }
+
+  /**
+   * A later step shows: a step whose only line repeated the postfix before it did report, unless
+   * the trainer announced an OOM skip since (that step never set a postfix). The skip is matched by
+   * the order stdout and stderr arrive in, which a real trainer's seconds-long steps keep.
+   */
+  private settle(): void {
+    const shown = this.current;
+    if (shown.reported || shown.lossText === null) return;
+    if (this.oomSkips > 0) {
+      this.oomSkips--;
+      return;
+    }
+    this.report();
+  }
+
+  private report(): void {
+    const shown = this.current;
+    if (shown.reported) return;
+    shown.reported = true;
+    // The bar at its total is the closing redraw, not a step (steps are 0-based).
+    if (shown.step >= shown.total || shown.lossText === null) return;
+    const loss = Number(shown.lossText);
+    // Python prints nan/inf as text; a point that is not a number cannot be charted or stored.
+    if (Number.isFinite(loss)) this.events.push({ type: 'loss', step: shown.step, loss, lr: parseLr(shown.lrText) });
   }
 
   private onMarker(line: string, stream: string): void {
@@ -310,6 +441,7 @@ export class TrainerOutputParser {
         const oom = OOM_SKIP.exec(line);
         if (oom !== null) {
           this.events.push({ type: 'oom_skip', batch: Number(oom[1]), of: Number(oom[2]) });
+          this.oomSkips++;
           return;
         }
         const resuming = RESUMING.exec(line);
@@ -361,6 +493,32 @@ export class TrainerOutputParser {
   }
 }
 
+function skipDigits(line: string, i: number): number {
+  for (let c = line.charCodeAt(i); c >= 48 && c <= 57; c = line.charCodeAt(++i));
+  return i;
+}
+
+/** Where scanMeter found the parts of the meter (one object, reused: no allocation per line). */
+const METER = { eta: 0, etaEnd: 0, rate: 0, end: 0 };
+
+/** Whether tqdm's "mm:ss<mm:ss,  1.23s/it" (or "?, ?it/s") starts at `i` and is all there; its parts go to METER. */
+function scanMeter(line: string, i: number): boolean {
+  const elapsedAt = i;
+  for (let c = line.charCodeAt(i); (c >= 48 && c <= 57) || c === 58; c = line.charCodeAt(++i));
+  if (i === elapsedAt || line.charCodeAt(i) !== 60 /* < */) return false;
+  METER.eta = ++i;
+  for (let c = line.charCodeAt(i); (c >= 48 && c <= 58) || c === 63; c = line.charCodeAt(++i));
+  if (i === METER.eta || line.charCodeAt(i) !== 44 /* , */) return false;
+  METER.etaEnd = i++;
+  while (line.charCodeAt(i) === 32) i++;
+  METER.rate = i;
+  if (line.charCodeAt(i) === 63 /* ? */) i++;
+  else for (let c = line.charCodeAt(i); (c >= 48 && c <= 57) || c === 46; c = line.charCodeAt(++i));
+  if (i === METER.rate || !(line.startsWith('s/it', i) || line.startsWith('it/s', i))) return false;
+  METER.end = i + 4;
+  return true;
+}
+
 /** A bar refresh that is all there: its meter's closing ']', then at most tqdm's padding spaces. */
 function isCompleteBar(text: string): boolean {
   let end = text.length - 1;
@@ -390,19 +548,28 @@ function barIdentity(line: string): string {
   return line.slice(0, i);
 }
 
-/** The `loss` entry of a postfix like " loss: 4.123e-01"; another key ending in "loss" when there is none. */
-function pickLoss(entries: string): string | undefined {
-  if (entries.length === 0) return undefined;
-  // SDTrainer's postfix has exactly one entry, `loss`: read it without splitting.
-  if (entries.startsWith(' loss: ') && entries.indexOf(' ', 7) === -1) return entries.slice(7);
-  const tokens = entries.trim().split(' ');
-  let fallback: string | undefined;
-  for (let i = 0; i + 1 < tokens.length; i += 2) {
-    const key = tokens[i]!;
-    if (key === 'loss:') return tokens[i + 1];
-    if (fallback === undefined && key.endsWith('loss:')) fallback = tokens[i + 1];
+/**
+ * The `loss` entry of the postfix that starts at `from` (" loss: 4.123e-01 …]"), or another key ending
+ * in "loss" when there is none; undefined when it is not there whole (a line cut by the terminal).
+ */
+function pickLoss(line: string, from: number): string | undefined {
+  let start: number;
+  // SDTrainer's postfix has exactly one entry, `loss`: found without a regex.
+  const at = line.indexOf(' loss: ', from);
+  if (at !== -1) start = at + 7;
+  else {
+    OTHER_LOSS_KEY.lastIndex = from;
+    const other = OTHER_LOSS_KEY.exec(line);
+    if (other === null) return undefined;
+    start = other.index + other[0].length;
   }
-  return fallback;
+  const closed = line.charCodeAt(line.length - 1) === 93; /* ] */
+  const space = line.indexOf(' ', start);
+  const end = space !== -1 ? space : closed ? line.length - 1 : line.length;
+  const text = line.slice(start, end);
+  if (text.length === 0) return undefined;
+  // A value that runs into the end of a cut line may itself be cut.
+  return space === -1 && !closed && !WHOLE_LOSS.test(text) ? undefined : text;
 }
 
 function secondsPerStep(rateText: string, unit: string): number | null {

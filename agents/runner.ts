@@ -265,7 +265,7 @@ export class RunAttempt {
     const [command, ...args] = this.commandLine(configPath);
     const cwd = config.fakeTrainer ? this.attemptDir : config.aiToolkit!;
     const env: NodeJS.ProcessEnv = {
-      ...(this.o.env ?? process.env),
+      ...withoutTerminalSize(this.o.env ?? process.env),
       PYTHONUNBUFFERED: '1',
       // nvidia-smi numbers GPUs by PCI bus; CUDA, by default, fastest first. Make CUDA agree.
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
@@ -451,6 +451,21 @@ export class RunAttempt {
   }
 }
 
+/**
+ * The environment without what sizes tqdm's bar: with COLUMNS/LINES (older tqdm, even when
+ * piped) or TQDM_NCOLS (tqdm ≥ 4.66) it draws at the width of the terminal the agent was started
+ * in and cuts every line there, loss included; other TQDM_* variables change what it prints
+ * (TQDM_DISABLE hides the bar). Piped and without them, it draws whole lines.
+ */
+export function withoutTerminalSize(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key === 'COLUMNS' || key === 'LINES' || key.startsWith('TQDM_')) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
 function failed(code: string, message: string) {
   return { outcome: 'FAILED' as const, error: { code, message: message.slice(0, MAX_MESSAGE) } };
 }
@@ -466,7 +481,10 @@ export function datasetPath(uri: string): string {
   return uri.startsWith('file://') ? fileURLToPath(uri) : path.resolve(uri);
 }
 
-const OOM = /CUDA out of memory|CUDA error: out of memory|OutOfMemoryError/;
+// ai-toolkit catches an out-of-memory error inside a training step, skips the batch ("# OOM during
+// training step, skipping batch k/3 #") and on the fourth in a row raises its own RuntimeError,
+// whose words are not CUDA's.
+const OOM = /CUDA out of memory|CUDA error: out of memory|OutOfMemoryError|OOM during training step \d+ times in a row/;
 const MODEL_ACCESS = /gated repo|GatedRepoError|\b401 Client Error\b|\b403 Client Error\b|\b40[13]\b[^\n]*(?:Unauthorized|Forbidden)|does not appear to have a file named|RepositoryNotFoundError/i;
 
 /** The error of a trainer that did not finish: the code (what kind of failure), its own message, and its last lines. */

@@ -1,10 +1,10 @@
 // Takes the ai-toolkit YAML the server rendered for a run and points it at this machine's folders.
-// The document is edited in place (not re-serialised from a plain object) so comments, key order
-// and number formatting survive, and the YAML library does all quoting: no path ever goes through a
-// string template.
+// Only the two folder values change: each is replaced in the text where the YAML parser found it,
+// so every other byte the server wrote (its quoting and escapes, which make ai-toolkit's YAML 1.1
+// loader read each string as typed) reaches the trainer as it was.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument, type Document } from 'yaml';
 import { CONFIG_FILE } from './files.js';
 
 export class TrainerConfigError extends Error {
@@ -29,6 +29,7 @@ export interface PreparedTrainerConfig {
   saveEvery: number;
   sampleEvery: number;
   maxStepSavesToKeep: number;
+  /** The prompts as ai-toolkit's sampler gets them (see samplerPrompt). */
   samplePrompts: string[];
   /** Without a leading dot, e.g. "txt". */
   captionExt: string;
@@ -44,7 +45,8 @@ const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DEFAULTS = { steps: 1000, saveEvery: 1000, maxStepSavesToKeep: 5, sampleEvery: 100, captionExt: 'txt' };
 
 export function prepareTrainerConfig(yamlText: string, folders: TrainerFolders): PreparedTrainerConfig {
-  const doc = parseDocument(yamlText);
+  // Read as ai-toolkit's loader (PyYAML) reads it: YAML 1.1.
+  const doc = parseDocument(yamlText, { version: '1.1' });
   if (doc.errors.length > 0) throw new TrainerConfigError(`trainer config is not valid YAML: ${doc.errors[0]!.message}`);
   const root: unknown = doc.toJS();
 
@@ -88,20 +90,22 @@ export function prepareTrainerConfig(yamlText: string, folders: TrainerFolders):
     throw new TrainerConfigError(`datasets[0].caption_ext ${JSON.stringify(captionExtRaw)} is not a plain extension`);
   }
 
-  const trainingFolder = path.resolve(folders.trainingFolder);
-  const datasetFolder = path.resolve(folders.datasetFolder);
-  doc.setIn(['config', 'process', 0, 'training_folder'], trainingFolder);
-  datasets.forEach((_, i) => doc.setIn(['config', 'process', 0, 'datasets', i, 'folder_path'], datasetFolder));
+  const trainingFolder = checkedFolder(path.resolve(folders.trainingFolder));
+  const datasetFolder = checkedFolder(path.resolve(folders.datasetFolder));
+  const yaml = replaceValues(yamlText, doc, [
+    [['config', 'process', 0, 'training_folder'], trainingFolder],
+    ...datasets.map((_, i) => [['config', 'process', 0, 'datasets', i, 'folder_path'], datasetFolder] as Edit),
+  ]);
+  const triggerWord = field(proc, 'trigger_word');
 
   return {
-    // lineWidth 0: never fold a long prompt or path over two lines.
-    yaml: doc.toString({ lineWidth: 0 }),
+    yaml,
     name,
     totalSteps,
     saveEvery,
     sampleEvery,
     maxStepSavesToKeep,
-    samplePrompts: prompts as string[],
+    samplePrompts: (prompts as string[]).map((p) => samplerPrompt(p, name, typeof triggerWord === 'string' ? triggerWord : null)),
     captionExt,
     outputDir: path.join(trainingFolder, name),
   };
@@ -116,6 +120,40 @@ export async function writeTrainerConfig(dir: string, yaml: string): Promise<str
   await writeFile(tmp, yaml, 'utf8');
   await rename(tmp, file);
   return file;
+}
+
+type Edit = [(string | number)[], string];
+
+/** `text` with the scalar at each path replaced by a double-quoted string, every other byte kept. */
+function replaceValues(text: string, doc: Document, edits: Edit[]): string {
+  const spans = edits.map(([at, value]) => {
+    const node = doc.getIn(at, true);
+    if (!isScalar(node) || !node.range) throw new TrainerConfigError(`${at.join('.')} is missing: the agent sets it to its own folder`);
+    // JSON's escapes are YAML double-quoted escapes too; checkedFolder kept out what they would not cover.
+    return { from: node.range[0], to: node.range[1], quoted: JSON.stringify(value) };
+  });
+  spans.sort((a, b) => b.from - a.from);
+  for (const s of spans) text = text.slice(0, s.from) + s.quoted + text.slice(s.to);
+  return text;
+}
+
+/**
+ * A folder the config can name as it is: ai-toolkit would replace `${…}` (from the environment) and
+ * `[name]` (with the job name) in it, and PyYAML folds or refuses some characters even when quoted.
+ */
+function checkedFolder(folder: string): string {
+  const bad = /\$\{|\[name\]|[\x00-\x1f\x7f-\x9f\u2028\u2029]/.exec(folder);
+  if (bad) throw new TrainerConfigError(`the folder ${JSON.stringify(folder)} holds ${JSON.stringify(bad[0])}, which ai-toolkit would not read as written; use a work folder without it`);
+  return folder;
+}
+
+/**
+ * A prompt as ai-toolkit's sampler gets it: its config loader has replaced [name] with the job name,
+ * and when the process has a trigger word the sampler replaces [trigger] (and [name]) with it.
+ */
+export function samplerPrompt(prompt: string, jobName: string, triggerWord: string | null): string {
+  const loaded = prompt.replaceAll('[name]', jobName);
+  return triggerWord === null ? loaded : loaded.replaceAll('[trigger]', triggerWord).replaceAll('[name]', triggerWord);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -49,7 +49,8 @@ function fakeConfig(dir: string, name: string, steps: number, extra: Record<stri
             network: { type: 'lora', linear: 16, linear_alpha: 16 },
             save: { save_every: Math.max(1, Math.floor(steps / 4)), max_step_saves_to_keep: 2 },
             datasets: [{ folder_path: dataset, caption_ext: 'txt', resolution: [512] }],
-            train: { steps, lr: 4e-4, seed: 42 },
+            training_seed: 42,
+            train: { steps, lr: 4e-4 },
             model: { name_or_path: 'black-forest-labs/FLUX.1-dev', is_flux: true },
             sample: { sample_every: steps, prompts: [] },
             loralab_fake_trainer: { stepMs: 0 },
@@ -66,7 +67,8 @@ function fakeConfig(dir: string, name: string, steps: number, extra: Record<stri
 async function transcript(lines: number): Promise<Chunk[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'loralab-bench-transcript-'));
   try {
-    // Two bar refreshes per step (the new loss, then n += 1) plus a few printed lines.
+    // Two bar refreshes per step (the new loss, then n += 1), as tqdm draws them when steps take
+    // seconds: the fake's bars run on a simulated clock of 2 s a step, so none is throttled.
     const steps = Math.ceil(lines / 2) + 10;
     const chunks: Chunk[] = [];
     const sink = (stream: Chunk['stream']) =>
@@ -79,7 +81,7 @@ async function transcript(lines: number): Promise<Chunk[]> {
     const code = await fakeTrainer([fakeConfig(dir, 'bench_lora', steps)], {
       stdout: sink('stdout'),
       stderr: sink('stderr'),
-      env: { FAKE_STEP_MS: '0' },
+      env: { FAKE_STEP_MS: '0', FAKE_SECONDS_PER_STEP: '2' },
       onSigint: () => () => {},
       kill: () => {},
     });

@@ -153,9 +153,11 @@ describe.each(databaseKinds)('the GPU agent on %s', (kind) => {
       if (c.sha256 !== null) expect(c.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
 
-    // Baseline samples at 0, then every 10 steps, and at the end: each prompt at each.
+    // Baseline samples at 0, then every 10 steps, and at the end: each prompt at each, as the
+    // sampler got it (the trigger word in place of [trigger]).
+    const sampled = ['p3r5on on a beach', 'a portrait of p3r5on'];
     expect(detail.samples.map((s: any) => [s.step, s.promptIndex, s.prompt])).toEqual(
-      [0, 10, 20, 30, 40].flatMap((step) => prompts.map((prompt, i) => [step, i, prompt])),
+      [0, 10, 20, 30, 40].flatMap((step) => sampled.map((prompt, i) => [step, i, prompt])),
     );
     for (const s of detail.samples) {
       expect(existsSync(s.path)).toBe(true);
@@ -176,6 +178,22 @@ describe.each(databaseKinds)('the GPU agent on %s', (kind) => {
     const written = parse(readFileSync(path.join(workDir, 'runs', run.id, 'attempt-1', 'config.yaml'), 'utf8'));
     expect(written.config.process[0].datasets[0].folder_path).toBe(staged);
     expect(written.config.process[0].training_folder).toBe(path.join(workDir, 'runs', run.id, 'output'));
+  });
+
+  it('trains a run whose trigger word and prompts a YAML 1.1 loader or ai-toolkit would misread, as typed', { timeout: 120_000 }, async () => {
+    // `on` would be a boolean (the trainer fails on it), `${HOME}` the agent's home, `no` false.
+    const onStrategy = await createStrategy(t.admin, { name: 'trigger on', kind: 'TRIGGER_ONLY', triggerWord: 'on' });
+    const prompts = ['[trigger] in ${HOME}', 'no', '1:20'];
+    const run = await queue(
+      { steps: 12, saveEvery: 6, sampleEvery: 6, samplePrompts: prompts, extra: { loralab_fake_trainer: { stepMs: 5 } } },
+      { captionStrategyId: onStrategy },
+    );
+    const done = await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', error: null });
+    const { run: detail } = await t.admin.ok(`query($id: ID!) { run(id: $id) { samples { step promptIndex prompt } } }`, { id: run.id });
+    // Sample.prompt is the prompt as the sampler got it.
+    expect(detail.samples.filter((s: any) => s.step === 0).map((s: any) => s.prompt)).toEqual(['on in ${HOME}', 'no', '1:20']);
+    expect(readFileSync(path.join(workDir, 'runs', run.id, 'dataset', 'img0.txt'), 'utf8')).toBe('on');
   });
 
   it('cancels a running run: the trainer gets SIGINT, stops, and the run ends CANCELLED', { timeout: 120_000 }, async () => {
@@ -205,14 +223,16 @@ describe.each(databaseKinds)('the GPU agent on %s', (kind) => {
   });
 
   it('fails a run whose trainer runs out of memory with OUT_OF_MEMORY, the trainer’s message and its last lines', { timeout: 120_000 }, async () => {
+    // ai-toolkit skips three batches that run out of memory and aborts on the fourth, in its own words.
     const run = await queue({ steps: 50, extra: { loralab_fake_trainer: { stepMs: 10, fail: 'oom', atStep: 4 } } });
     const done = await waitForStatus(t.admin, run.id, ['FAILED', 'SUCCEEDED', 'CANCELLED']);
     expect(done.status).toBe('FAILED');
     expect(done.error.code).toBe('OUT_OF_MEMORY');
-    expect(done.error.message).toMatch(/^CUDA out of memory\. Tried to allocate 2\.00 GiB/);
-    expect(done.error.logTail).toContain('torch.OutOfMemoryError: CUDA out of memory');
+    expect(done.error.message).toBe('OOM during training step 3 times in a row, aborting training');
+    expect(done.error.logTail).toContain('# OOM during training step, skipping batch 3/3 #');
+    expect(done.error.logTail).toContain('RuntimeError: OOM during training step 3 times in a row, aborting training');
     expect(done.error.logTail.split('\n').length).toBeLessThanOrEqual(100);
-    // What it trained before failing is kept.
+    // What it trained before failing is kept; the skipped steps have no loss.
     expect((await allLossPoints(t.admin, run.id)).map((p) => p.step)).toEqual(steps(4));
   });
 
@@ -259,6 +279,62 @@ describe.each(databaseKinds)('the GPU agent on %s', (kind) => {
   });
 });
 
+describe.each(databaseKinds)('an agent started in an 80-column terminal on %s', (kind) => {
+  let t: TestServer;
+  let root: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    t = await startTestServer(kind, { leaseTtlSeconds: 6, reaperIntervalSeconds: 0.5 });
+    ({ dir: root, cleanup } = await tempFolder('agent-columns'));
+  }, 180_000);
+  afterAll(async () => {
+    killAgentProcesses();
+    await t?.stop();
+    await cleanup?.();
+  }, 180_000);
+
+  it('records every loss and ends at 60/60: the trainer never sees COLUMNS, LINES or TQDM_*', { timeout: 120_000 }, async () => {
+    const key = await t.as('AGENT');
+    const [experimentId, datasetId, captionStrategyId] = await Promise.all([
+      createExperiment(t.admin),
+      createDatasetAt(t.admin, path.join(root, 'dataset')),
+      createStrategy(t.admin, { kind: 'TRIGGER_ONLY', triggerWord: 'p3r5on' }),
+    ]);
+    const { queueRun: run } = await t.admin.ok(`mutation($input: QueueRunInput!) { queueRun(input: $input) { id } }`, {
+      input: {
+        experimentId,
+        datasetId,
+        captionStrategyId,
+        name: 'portrait of p3r5on at rank 32 with descriptive captions',
+        // Steps as long as a GPU's on the bars' clock, so tqdm draws each step twice.
+        hyperparameters: { steps: 60, saveEvery: 20, sampleEvery: 20, seed: 3, extra: { loralab_fake_trainer: { stepMs: 5, secondsPerStep: 2 } } },
+      },
+    });
+    // What an ordinary terminal (or tmux) puts in the agent's environment.
+    const agent = agentProcess(
+      ['--server', t.url, '--token', key.key!, '--work-dir', path.join(root, 'work'), '--fake-trainer', '--gpus', '0:Fake GPU:24000', '--heartbeat-seconds', '1'],
+      { COLUMNS: '80', LINES: '24', TQDM_NCOLS: '79', TQDM_DISABLE: '1' },
+    );
+    try {
+      const done = await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
+      expect(done).toMatchObject({ status: 'SUCCEEDED', error: null });
+      expect(await allLossPoints(t.admin, run.id)).toEqual(steps(60).map((step) => ({ step, loss: Number(lossText(3, step, 60)), lr: 4e-4 })));
+      expect((await runState(t.admin, run.id, 'progress { step totalSteps }')).progress).toEqual({ step: 60, totalSteps: 60 });
+      // The trainer drew whole lines: none was cut at 79 columns.
+      const log = readFileSync(path.join(root, 'work', 'runs', run.id, 'attempt-1', 'trainer.log'), 'utf8');
+      const bars = log.split(/[\r\n]/).filter((l) => l.includes('| 30/60 ['));
+      expect(bars.length).toBeGreaterThan(0);
+      expect(bars.every((l) => l.trimEnd().endsWith(']') && [...l.trimEnd()].length > 79)).toBe(true);
+    } catch (err) {
+      console.log(agent.output());
+      throw err;
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+});
+
 describe.each(databaseKinds)('the trainer command on %s', (kind) => {
   let t: TestServer;
   let root: string;
@@ -272,7 +348,7 @@ describe.each(databaseKinds)('the trainer command on %s', (kind) => {
     await cleanup?.();
   }, 180_000);
 
-  it('runs in the ai-toolkit folder with the config’s absolute path last, its GPU, HF_TOKEN and PYTHONUNBUFFERED, and no shell', { timeout: 120_000 }, async () => {
+  it('runs in the ai-toolkit folder with the config’s absolute path last, its GPU, HF_TOKEN and PYTHONUNBUFFERED, no terminal size, and no shell', { timeout: 120_000 }, async () => {
     const aiToolkit = path.join(root, 'ai-toolkit');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(aiToolkit);
@@ -297,7 +373,7 @@ describe.each(databaseKinds)('the trainer command on %s', (kind) => {
         trainerCommand: `"${process.execPath}" ${script} '$(touch pwned)' "two words"`,
         hfToken: 'hf_from_the_agent',
       }),
-      { ...process.env, PYTHONUNBUFFERED: '0' },
+      { ...process.env, PYTHONUNBUFFERED: '0', COLUMNS: '80', LINES: '24', TQDM_NCOLS: '79', TQDM_MININTERVAL: '5' },
     );
     try {
       const done = await waitForStatus(t.admin, run.id, ['FAILED', 'SUCCEEDED']);
@@ -308,6 +384,7 @@ describe.each(databaseKinds)('the trainer command on %s', (kind) => {
       expect(started).toEqual({
         argv: ['$(touch pwned)', 'two words', configPath],
         cwd: aiToolkit,
+        // Nothing that would size or change tqdm's bar: the agent's terminal is not the trainer's.
         env: { CUDA_VISIBLE_DEVICES: '3', CUDA_DEVICE_ORDER: 'PCI_BUS_ID', HF_TOKEN: 'hf_from_the_agent', PYTHONUNBUFFERED: '1' },
       });
       expect(existsSync(path.join(aiToolkit, 'pwned'))).toBe(false);

@@ -135,6 +135,25 @@ describe.each(databaseKinds)('caption strategies on %s', (kind) => {
     expect((await captionsOf(strategies.templated!))['a.jpg']).toBe('photo of p3r5on, a man in a red coat, city street');
   });
 
+  it('gives the text ai-toolkit trains on: [trigger] and [name] filled or left out, ${…} as written', async () => {
+    const untriggered = await createStrategy(editor, { name: 'no trigger', kind: 'STORED', triggerWord: null, template: '[trigger], {caption}, ${HOME}' });
+    await editor.ok(SET, {
+      datasetId,
+      strategyId: untriggered,
+      captions: [
+        { fileName: 'a.jpg', text: 'a man, [name]' },
+        { fileName: 'b.jpg', text: 'cost ${PRICE}' },
+      ],
+    });
+    // Caption files are read as they are (no environment pass), but ai-toolkit takes [trigger] and
+    // [name] out of a caption when there is no trigger word.
+    expect(await captionsOf(untriggered)).toEqual({ 'a.jpg': 'a man, ${HOME}', 'b.jpg': 'cost ${PRICE}, ${HOME}', 'c.jpg': null });
+    const triggered = await createStrategy(editor, { name: 'trigger, no template', kind: 'STORED', triggerWord: 'p3r5on' });
+    await editor.ok(SET, { datasetId, strategyId: triggered, captions: [{ fileName: 'a.jpg', text: '[name] in a red coat' }] });
+    // With one, ai-toolkit reads [name] in a caption as the trigger word, like [trigger].
+    expect((await captionsOf(triggered))['a.jpg']).toBe('p3r5on in a red coat');
+  });
+
   it('replaces stored captions on a second call and counts what it wrote', async () => {
     const { setCaptions } = await editor.ok(SET, {
       datasetId,

@@ -143,7 +143,7 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     // The touch and the claim, sent together: the run's strategy and dataset came with the claim.
     expect(t.server.db.stats.statements - before).toBe(2);
     expect(claim.run).toMatchObject({ id: run.id, captionStrategy: { kind: 'TRIGGER_ONLY' }, dataset: { id: basics.datasetId, imageCount: 3 } });
-    expect(claim.trainerConfig).toContain('trigger_word: p3r5on');
+    expect(claim.trainerConfig).toContain('trigger_word: "p3r5on"');
     expect(claim.captions).toHaveLength(3);
   });
 
@@ -171,6 +171,9 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     expect(run.gpuSeconds).toBeCloseTo(3600, -1);
     expect(run.costUsd).toBeCloseTo(0.72, 2);
     expect(run.agent.id).toBe(agent.id); // still names the last holder
+    // Its progress is the whole run, not the last heartbeat's 120 steps.
+    const { run: finished } = await t.admin.ok(`query($id: ID!) { run(id: $id) { progress { step totalSteps etaSeconds } } }`, { id: queued.id });
+    expect(finished.progress).toEqual({ step: 3000, totalSteps: 3000, etaSeconds: null });
 
     const { run: withEvents } = await t.admin.ok(`query($id: ID!) { run(id: $id) { events { type } } }`, { id: queued.id });
     expect(withEvents.events.map((e: any) => e.type).reverse()).toEqual(['QUEUED', 'CLAIMED', 'STARTED', 'SUCCEEDED']);
@@ -188,6 +191,8 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     expect(retried.errors).toBeUndefined();
     expect(retried.data.completeRun).toEqual(first.data.completeRun);
     expect(first.data.completeRun.error).toEqual(error);
+    // A failed run keeps the progress it had: here none was reported.
+    expect((await t.admin.ok(`query($id: ID!) { run(id: $id) { progress { step } } }`, { id: queued.id })).run.progress).toBeNull();
     // A different outcome for the finished attempt changes nothing either.
     const late = await agent.complete(queued.id, claim.leaseToken, 'SUCCEEDED');
     expect(late.data.completeRun.status).toBe('FAILED');

@@ -11,7 +11,7 @@ const QUEUE_RUN = `mutation($input: QueueRunInput!) {
     hyperparameters {
       baseModel rank alpha learningRate steps batchSize gradientAccumulation optimizer lrScheduler
       noiseScheduler resolutions saveEvery checkpointsToKeep sampleEvery samplePrompts sampleSeed
-      guidanceScale sampleSteps quantize dtype seed extra
+      sampleWidth sampleHeight guidanceScale sampleSteps quantize dtype seed extra
     }
   }
 }`;
@@ -69,6 +69,8 @@ describe.each(databaseKinds)('queueing runs on %s', (kind) => {
         checkpointsToKeep: 4,
         sampleEvery: 250,
         sampleSeed: 42,
+        sampleWidth: 1024,
+        sampleHeight: 1024,
         guidanceScale: 4,
         sampleSteps: 20,
         quantize: true,

@@ -17,6 +17,8 @@ describe('a failed trainer', () => {
   it.each([
     ['CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.55 GiB', 'OUT_OF_MEMORY'],
     ['CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported', 'OUT_OF_MEMORY'],
+    // ai-toolkit caught the CUDA error three times, skipped those batches, and gave up on the fourth.
+    ['OOM during training step 3 times in a row, aborting training', 'OUT_OF_MEMORY'],
     ['401 Client Error. (Request ID: Root=1-…)\n\nCannot access gated repo for url https://huggingface.co/black-forest-labs/FLUX.1-dev/…', 'MODEL_ACCESS'],
     ['403 Client Error: Forbidden for url: https://huggingface.co/api/models/black-forest-labs/FLUX.1-dev', 'MODEL_ACCESS'],
     ['black-forest-labs/FLUX.1-dev does not appear to have a file named transformer/config.json.', 'MODEL_ACCESS'],
@@ -35,6 +37,11 @@ describe('a failed trainer', () => {
   it('found in the last lines when there was no "Error running job:" (torch.OutOfMemoryError in a traceback)', () => {
     const error = describeFailure(exit({ tail: ['Traceback (most recent call last):', 'torch.OutOfMemoryError: CUDA out of memory.'] }));
     expect(error).toMatchObject({ code: 'OUT_OF_MEMORY', message: 'the trainer exited with code 1: torch.OutOfMemoryError: CUDA out of memory.' });
+  });
+
+  it('that skipped a batch for memory earlier but failed for another reason is not OUT_OF_MEMORY', () => {
+    const tail = ['# OOM during training step, skipping batch 1/3 #', 'my_lora:  40%|####      | 12/30 [00:28<00:29,  1.62s/it, lr: 1.0e-04 loss: 3.897e-01]'];
+    expect(describeFailure(exit({ errorMessage: 'NaN detected in loss', tail }))).toMatchObject({ code: 'TRAINER_ERROR', message: 'NaN detected in loss' });
   });
 
   it('killed by a signal has crashed', () => {

@@ -69,8 +69,13 @@ describe('the reference scenario', () => {
 
   beforeAll(async () => {
     ws = await workspace();
-    // stdout and stderr on one descriptor, as the reference was captured (2>&1).
-    ({ code, output } = await runFakeTrainerMerged(ws.config, { cwd: ws.dir, outputFile: path.join(ws.dir, 'merged.txt') }));
+    // stdout and stderr on one descriptor, as the reference was captured (2>&1), with steps as long
+    // as a GPU's (on the bars' clock): tqdm then draws every step twice, as in the reference.
+    ({ code, output } = await runFakeTrainerMerged(ws.config, {
+      cwd: ws.dir,
+      outputFile: path.join(ws.dir, 'merged.txt'),
+      env: { FAKE_SECONDS_PER_STEP: '2' },
+    }));
   });
   afterAll(async () => {
     await ws.cleanup();
@@ -107,6 +112,8 @@ describe('the reference scenario', () => {
     expect(shape(ours)).toEqual(shape(theirs));
     expect(lossSteps(ours)).toEqual(range(0, 30));
     expect(ofType(ours, 'loss').map((l) => l.loss)).toEqual(range(0, 30).map((s) => Number(lossText(42, s, 30))));
+    // As with a real run, some step printed the very text of the step before: still two points.
+    expect(range(1, 30).some((s) => lossText(42, s, 30) === lossText(42, s - 1, 30))).toBe(true);
   });
 
   it('writes the files ai-toolkit writes: the kept save, the final one, optimizer.pt, config.yaml and samples', async () => {
@@ -169,12 +176,44 @@ describe('a long run', () => {
   it('fills the line with the bar when COLUMNS is set, and still parses', async () => {
     const ws = await workspace();
     try {
-      const run = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { COLUMNS: '140' } });
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { COLUMNS: '140', FAKE_SECONDS_PER_STEP: '2' } });
       expect(run.code).toBe(0);
       expect(lossSteps(run.events)).toEqual(range(0, 30));
       const barLines = run.stderr.split(/[\r\n]/).filter((l) => l.startsWith(`${NAME}:`));
       expect(barLines.length).toBeGreaterThanOrEqual(60);
       expect(barLines.every((l) => [...l.trimEnd()].length === 139)).toBe(true);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('takes its seed from the process’s training_seed, as ai-toolkit does, not from train.seed', async () => {
+    const ws = await workspace([
+      [['training_seed'], 7],
+      [['train', 'seed'], 99],
+    ]);
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(ofType(run.events, 'loss').map((l) => l.loss)).toEqual(range(0, 30).map((s) => Number(lossText(7, s, 30))));
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('cuts its lines at TQDM_NCOLS as tqdm does; the parser still reads every loss a line shows whole', async () => {
+    const ws = await workspace();
+    try {
+      // A whole line needs 89 columns while the bar counts 0–9 and 90 from 10: at 88, the first lose only
+      // their "]", the later ones part of the loss.
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { TQDM_NCOLS: '88', FAKE_SECONDS_PER_STEP: '2' } });
+      expect(run.code).toBe(0);
+      const lines = run.stderr.split(/[\r\n]/).filter((l) => l.startsWith(`${NAME}:`));
+      expect(lines.every((l) => [...l.trimEnd()].length <= 88)).toBe(true);
+      const whole = lines.filter((l) => /loss: \d\.\d{3}e-\d\d$/.test(l.trimEnd()));
+      expect(whole.length).toBeGreaterThan(0);
+      const losses = ofType(run.events, 'loss');
+      expect(losses.map((l) => l.step)).toEqual(range(0, 10));
+      for (const l of losses) expect(l.loss).toBe(Number(lossText(42, l.step, 30)));
     } finally {
       await ws.cleanup();
     }
@@ -265,17 +304,20 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
     return { ws, run: await runFakeTrainer(ws.config, { cwd: ws.dir }) };
   }
 
-  it('fail: oom prints the skips, "Error running job: CUDA out of memory…" and a traceback, and exits 1', async () => {
-    const { ws, run } = await failing({ fail: 'oom', atStep: 5 });
+  it('fail: oom skips three batches, then aborts like ai-toolkit ("OOM during training step 3 times in a row…"), and exits 1', async () => {
+    // A few milliseconds a step, so the skips on stdout do not overtake the bar lines on stderr.
+    const { ws, run } = await failing({ fail: 'oom', atStep: 5, stepMs: 3 });
     try {
       expect(run.code).toBe(1);
       expect(lossSteps(run.events)).toEqual(range(0, 5));
       expect(ofType(run.events, 'oom_skip')).toEqual([1, 2, 3].map((batch) => ({ type: 'oom_skip', batch, of: 3 })));
+      expect(run.stdout).toContain('\n################################################\n# OOM during training step, skipping batch 1/3 #\n');
       const [error] = ofType(run.events, 'error');
-      expect(error?.message).toMatch(/^CUDA out of memory\. Tried to allocate 2\.00 GiB/);
+      expect(error?.message).toBe('OOM during training step 3 times in a row, aborting training');
       expect(run.stderr).toContain('Traceback (most recent call last):');
-      expect(run.stderr).toMatch(/torch\.OutOfMemoryError: CUDA out of memory/);
-      expect(run.parser.tail()).toContainEqual(expect.stringMatching(/^torch\.OutOfMemoryError: CUDA out of memory/));
+      expect(run.stderr).toMatch(/\nRuntimeError: OOM during training step 3 times in a row, aborting training\n$/);
+      // Not the words of a CUDA out-of-memory error: ai-toolkit caught those.
+      expect(run.stdout + run.stderr).not.toContain('CUDA out of memory');
     } finally {
       await ws.cleanup();
     }
@@ -317,7 +359,7 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
   });
 
   it('fail: error prints the message on the open bar line (as Python’s print does, 2>&1) and the parser still reads it', async () => {
-    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'error', atStep: 3, message: 'NaN detected in loss' }]]);
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'error', atStep: 3, message: 'NaN detected in loss', secondsPerStep: 2 }]]);
     try {
       const { code, output } = await runFakeTrainerMerged(ws.config, { cwd: ws.dir, outputFile: path.join(ws.dir, 'merged.txt') });
       expect(code).toBe(1);
@@ -331,22 +373,19 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
     }
   });
 
-  it('oomSkipSteps prints a skipped batch and trains on', async () => {
-    const { ws, run } = await failing({ oomSkipSteps: [4, 17] });
+  it('oomSkipSteps: those steps run out of memory, print a skipped batch, report no loss, and training goes on', async () => {
+    const { ws, run } = await failing({ oomSkipSteps: [4, 17, 18], stepMs: 3 });
     try {
       expect(run.code).toBe(0);
-      expect(ofType(run.events, 'oom_skip')).toEqual([
-        { type: 'oom_skip', batch: 1, of: 3 },
-        { type: 'oom_skip', batch: 1, of: 3 },
-      ]);
-      expect(lossSteps(run.events)).toEqual(range(0, 30));
+      expect(ofType(run.events, 'oom_skip').map((e) => e.batch)).toEqual([1, 1, 2]);
+      expect(lossSteps(run.events)).toEqual(range(0, 30).filter((s) => ![4, 17, 18].includes(s)));
     } finally {
       await ws.cleanup();
     }
   });
 
   it('fail: hang stops all output at the step and keeps the process alive until it is killed', async () => {
-    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'hang', atStep: 3 }]]);
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'hang', atStep: 3, secondsPerStep: 2 }]]);
     try {
       const run = startFakeTrainer(ws.config, { cwd: ws.dir });
       await run.waitFor((e) => e.type === 'progress' && e.step === 3);
@@ -362,7 +401,9 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
   });
 
   it('once: true fails the first attempt only; the retry resumes from the last save and finishes', async () => {
-    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'oom', atStep: 15, once: true }]]);
+    // Steps of a few milliseconds: an OOM skip printed on stdout must not overtake, on its own pipe, the
+    // bar lines drawn on stderr before it (with a real trainer, steps take seconds).
+    const ws = await workspace([[['loralab_fake_trainer'], { fail: 'oom', atStep: 15, once: true, stepMs: 3 }]]);
     try {
       const first = await runFakeTrainer(ws.config, { cwd: ws.dir });
       expect(first.code).toBe(1);
@@ -389,6 +430,34 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
       expect(ofType(run.events, 'error')).toEqual([
         { type: 'error', message: "[Errno 2] No such file or directory: '/nonexistent/loralab/dataset'" },
       ]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('reads its config as ai-toolkit does: ${VAR} from the environment (unset: an error), YAML 1.1, [name] as the job name', async () => {
+    const ws = await workspace([[['sample', 'neg'], 'by [name] in ${FAKE_PLACE}']]);
+    try {
+      const ok = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_PLACE: 'Paris' } });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`"neg": "by ${NAME} in Paris"`);
+      const unset = await runFakeTrainer(ws.config, { cwd: ws.dir, env: { FAKE_PLACE: undefined as unknown as string } });
+      expect(unset.code).toBe(1);
+      expect(ofType(unset.events, 'error')).toEqual([
+        { type: 'error', message: "Environment variable FAKE_PLACE not set. Please ensure it's defined before proceeding." },
+      ]);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+
+  it('fails like ai-toolkit on a trigger word YAML 1.1 reads as a boolean (trigger_word: on)', async () => {
+    const ws = await workspace();
+    try {
+      await writeFile(ws.config, (await readFile(ws.config, 'utf8')).replace('trigger_word: "p3r5on"', 'trigger_word: on'));
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(run.code).toBe(1);
+      expect(ofType(run.events, 'error')).toEqual([{ type: 'error', message: 'replace() argument 2 must be str, not bool' }]);
     } finally {
       await ws.cleanup();
     }

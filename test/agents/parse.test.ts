@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TrainerOutputParser, type TrainerEvent } from '../../agents/parse.js';
 import { REFERENCE_TRANSCRIPT, ofType } from './helpers.js';
+import { merged, reportedLosses, transcript as drawn, type Transcript } from './transcripts.js';
 
 const transcript = readFileSync(REFERENCE_TRANSCRIPT);
 const NAME = 'my_first_flux_lora_v1';
@@ -105,6 +106,158 @@ describe('the reference transcript (stdout-sample.txt)', () => {
   });
 });
 
+/** Feeds a transcript as the agent gets it: stdout and stderr on their own pipes, chunk by chunk. */
+function parseStreams(t: Transcript, options?: ConstructorParameters<typeof TrainerOutputParser>[0]): TrainerEvent[] {
+  const parser = new TrainerOutputParser(options ?? { trainingBarName: t.scenario.name });
+  return [...t.chunks.flatMap(([stream, text]) => parser.push(Buffer.from(text), stream)), ...parser.end()];
+}
+
+const lossPairs = (events: TrainerEvent[]) => ofType(events, 'loss').map((l) => [l.step, l.loss] as const);
+
+/** The training bar's lines, cleaned: the cut ones keep whatever tqdm left of them. */
+function barLines(t: Transcript): string[] {
+  return merged(t)
+    .split(/[\r\n]/)
+    .map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trimEnd())
+    .filter((l) => l.startsWith(`${t.scenario.name}:`));
+}
+
+describe('transcripts drawn by real tqdm (ai-toolkit’s loop replayed through tqdm 4.70.1)', () => {
+  describe.each(['equal-losses', 'oom-abort', 'resume', 'fast-steps', 'width-200'])('%s', (file) => {
+    const t = drawn(file);
+
+    it('yields every loss the trainer reported, at its step, each step once, and nothing else', () => {
+      expect(lossPairs(parseStreams(t))).toEqual(reportedLosses(t));
+    });
+
+    it('the same from the merged output (2>&1), without the bar’s name, and fed a byte at a time', () => {
+      expect(lossPairs(parseAll(merged(t)))).toEqual(reportedLosses(t));
+      const parser = new TrainerOutputParser(t.scenario.name);
+      const bytes = Buffer.from(merged(t));
+      const events: TrainerEvent[] = [];
+      for (let i = 0; i < bytes.length; i++) events.push(...parser.push(bytes.subarray(i, i + 1)));
+      events.push(...parser.end());
+      expect(lossPairs(events)).toEqual(reportedLosses(t));
+    });
+  });
+
+  it('equal consecutive losses are as many points: plain ones, one right after a save and a sample, and the last step', () => {
+    const t = drawn('equal-losses');
+    const losses = new Map(lossPairs(parseStreams(t)));
+    const equal = t.scenario.equal_after!;
+    expect(equal).toEqual(expect.arrayContaining([4, 5, 11, 39])); // 11: the step after the save and sample at 10
+    for (const step of equal) {
+      expect(losses.get(step), `step ${step}`).toBe(losses.get(step - 1));
+      expect(losses.has(step)).toBe(true);
+    }
+    expect(losses.size).toBe(40);
+  });
+
+  it('fast steps, whose redraws tqdm’s throttle drops, still give every step', () => {
+    const t = drawn('fast-steps');
+    // Most steps are drawn once: the throttle really did drop their n += 1 redraws.
+    expect(barLines(t).length).toBeLessThan(1.5 * t.scenario.steps);
+    expect(lossPairs(parseStreams(t)).map(([step]) => step)).toEqual(Object.keys(t.reported).map(Number));
+  });
+
+  it('OOM: a skipped batch leaves no point, three in a row abort with the trainer’s message', () => {
+    const t = drawn('oom-abort');
+    const events = parseStreams(t);
+    expect(ofType(events, 'oom_skip').map((e) => e.batch)).toEqual([1, 1, 2, 1, 2, 3]);
+    const steps = lossPairs(events).map(([step]) => step);
+    for (const skipped of t.scenario.oom!) expect(steps).not.toContain(skipped);
+    expect(steps.at(-1)).toBe(30);
+    expect(ofType(events, 'error')).toEqual([{ type: 'error', message: 'OOM during training step 3 times in a row, aborting training' }]);
+  });
+
+  it('a resumed run: the resume lines, and a bar that starts at the checkpoint’s step', () => {
+    const t = drawn('resume');
+    const events = parseStreams(t);
+    expect(ofType(events, 'resuming')).toEqual([{ type: 'resuming', path: 'output/lora_resumed_1a2b3c4d/lora_resumed_1a2b3c4d_000000250.safetensors' }]);
+    expect(ofType(events, 'resume_step')).toEqual([{ type: 'resume_step', step: 250 }]);
+    expect(ofType(events, 'progress')[0]).toMatchObject({ step: 250, totalSteps: 300 });
+    expect(lossPairs(events)[0]).toEqual([250, Number(t.reported['250'])]);
+  });
+
+  it('200 columns: a long run name and the whole meter fit, every loss is read', () => {
+    const t = drawn('width-200');
+    expect(barLines(t).every((l) => [...l].length <= 199 && l.endsWith(']'))).toBe(true);
+    expect(lossPairs(parseStreams(t))).toEqual(reportedLosses(t));
+  });
+
+  it('120 columns cut a long-named run’s lines before the loss: progress is read, no loss is made up', () => {
+    const t = drawn('width-120');
+    expect(barLines(t).some((l) => /loss: \d\.\d{3}e[+-]\d\d/.test(l))).toBe(false);
+    expect(barLines(t).some((l) => l.endsWith('loss: 4'))).toBe(true); // step 0's, cut after its first digit
+    const events = parseStreams(t);
+    expect(ofType(events, 'loss')).toEqual([]);
+    expect(ofType(events, 'progress').at(-1)).toMatchObject({ step: 30, totalSteps: 30 });
+  });
+
+  it('80 columns leave a long-named run only its name and percentage: nothing is read, nothing made up', () => {
+    const t = drawn('width-80');
+    const events = parseStreams(t);
+    expect(events.filter((e) => e.type === 'loss' || e.type === 'progress')).toEqual([]);
+    expect(ofType(events, 'saving').map((e) => e.step)).toEqual([10, 20]);
+  });
+
+  it('lines cut inside the postfix: every loss a line shows whole is read, with or without its "]", and none that was cut', () => {
+    const t = drawn('cut-postfix');
+    const lines = barLines(t);
+    const whole = (l: string) => /loss: \d\.\d{3}e[+-]\d\d\]?$/.test(l);
+    // The scenario has all three kinds of line.
+    expect(lines.some((l) => l.endsWith(']'))).toBe(true);
+    expect(lines.some((l) => !l.endsWith(']') && whole(l))).toBe(true);
+    expect(lines.some((l) => l.includes('loss: ') && !whole(l))).toBe(true);
+    // The latest line showing a step is that step's own: it says whether its loss can be read.
+    const latest = new Map<number, string>();
+    for (const l of lines) latest.set(Number(/\| (\d+)\/\d+ \[/.exec(l)![1]), l);
+    const readable = Object.keys(t.reported)
+      .map(Number)
+      .filter((step) => whole(latest.get(step)!));
+    expect(readable.length).toBeGreaterThan(90);
+    expect(lossPairs(parseStreams(t))).toEqual(readable.map((step) => [step, Number(t.reported[String(step)])]));
+  });
+});
+
+describe('the end of the output', () => {
+  it('a trainer killed after the redraw of its last step gives no point for the step that never reported', () => {
+    const events = parseAll(
+      bar(4, 30, 'lr: 1.0e-04 loss: 3.000e-01') + bar(4, 30, 'lr: 1.0e-04 loss: 3.100e-01') + bar(5, 30, 'lr: 1.0e-04 loss: 3.100e-01'),
+      NAME,
+    );
+    expect(lossPairs(events)).toEqual([[4, 0.31]]);
+    expect(ofType(events, 'progress').at(-1)).toMatchObject({ step: 5 });
+  });
+
+  it('a trainer stopped while saving keeps the step it had reported', () => {
+    const events = parseAll(
+      bar(10, 30, 'lr: 1.0e-04 loss: 3.000e-01') + bar(10, 30, 'lr: 1.0e-04 loss: 3.000e-01') + '\nSaving at step 10\n\nJob stopped\n',
+      NAME,
+    );
+    expect(lossPairs(events)).toEqual([[10, 0.3]]);
+  });
+
+  it('the closing redraw at the total is no step: the last step is read, nothing at the total', () => {
+    const events = parseAll(
+      bar(29, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
+        bar(29, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
+        bar(30, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
+        bar(30, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
+        '\n',
+      NAME,
+    );
+    expect(lossPairs(events)).toEqual([[29, 0.3]]);
+  });
+
+  it('a cut line with the run’s error glued to it: the error is read', () => {
+    const cut = `\r${NAME}:  17%|▏| 5/30 [00:10<00:50,  2.00s/it, lr: 1.0e-04 loss: 3.1`;
+    const events = parseAll(`${cut}Error running job: OOM during training step 3 times in a row, aborting training\n`, NAME);
+    expect(ofType(events, 'error')).toEqual([{ type: 'error', message: 'OOM during training step 3 times in a row, aborting training' }]);
+    expect(ofType(events, 'loss')).toEqual([]);
+  });
+});
+
 describe('chunk boundaries', () => {
   const whole = parseAll(transcript);
 
@@ -137,17 +290,21 @@ describe('chunk boundaries', () => {
     expect(fromStrings).toEqual(whole);
   });
 
-  it('reports a bar refresh as soon as it is drawn, not a step later when the next one breaks the line', () => {
+  it('reports progress as soon as a refresh is drawn, and a step’s loss as soon as a line shows it is the step’s own', () => {
     const parser = new TrainerOutputParser();
-    expect(parser.push(bar(3, 30, 'lr: 1.0e-04 loss: 3.000e-01'))).toEqual([
-      { type: 'progress', step: 3, totalSteps: 30, secondsPerStep: 1.5, etaSeconds: 20, lr: 1e-4 },
-      { type: 'loss', step: 3, loss: 0.3, lr: 1e-4 },
+    // set_postfix_str for step 2: the first line seen, so it may still be the redraw of step 1.
+    expect(parser.push(bar(2, 30, 'lr: 1.0e-04 loss: 3.000e-01'))).toEqual([
+      { type: 'progress', step: 2, totalSteps: 30, secondsPerStep: 1.5, etaSeconds: 20, lr: 1e-4 },
     ]);
-    // The refresh's padding, then the next refresh: nothing is reported twice.
+    // The refresh's padding: nothing is reported twice.
     expect(parser.push('   ')).toEqual([]);
-    // A shorter redraw comes padded with spaces to cover the longer one; it is complete all the same.
-    expect(parser.push(bar(3, 30, 'lr: 1.0e-04 loss: 3.100e-01', '00:11<00:20,  1.5s/it') + '  ')).toEqual([
+    // n += 1 redraws it at 3: step 2 is over, and its line was its own.
+    expect(parser.push(bar(3, 30, 'lr: 1.0e-04 loss: 3.000e-01', '00:11<00:20,  1.5s/it') + '  ')).toEqual([
       { type: 'progress', step: 3, totalSteps: 30, secondsPerStep: 1.5, etaSeconds: 20, lr: 1e-4 },
+      { type: 'loss', step: 2, loss: 0.3, lr: 1e-4 },
+    ]);
+    // set_postfix_str for step 3: a second line at 3 is step 3's own, reported at once.
+    expect(parser.push(bar(3, 30, 'lr: 1.0e-04 loss: 3.100e-01', '00:12<00:20,  1.5s/it'))).toEqual([
       { type: 'loss', step: 3, loss: 0.31, lr: 1e-4 },
     ]);
     expect(parser.push(bar(4, 30, 'lr: 1.0e-04 loss: 3.100e-01', '00:12<00:18,  1.50s/it'))).toEqual([
@@ -156,6 +313,7 @@ describe('chunk boundaries', () => {
     // A print() that lands on the bar's line in a later chunk is still read.
     expect(parser.push('# OOM during training ')).toEqual([]);
     expect(parser.push('step, skipping batch 1/3 #\n')).toEqual([{ type: 'oom_skip', batch: 1, of: 3 }]);
+    // Step 4 showed only the redraw of step 3: it never reported.
     expect(parser.end()).toEqual([]);
   });
 
@@ -169,6 +327,7 @@ describe('chunk boundaries', () => {
     const parser = new TrainerOutputParser();
     const line = bar(10, 30, 'lr: 1.0e-04 loss: 4.123e-01');
     const events = [
+      ...parser.push(bar(10, 30, 'lr: 1.0e-04 loss: 3.999e-01'), 'stderr'),
       ...parser.push(line.slice(0, 60), 'stderr'),
       ...parser.push('\nSaving at', 'stdout'),
       ...parser.push(line.slice(60), 'stderr'),
@@ -198,7 +357,11 @@ describe('bar formats', () => {
 
   it('reads bars of any width (a terminal or COLUMNS fills the line)', () => {
     const wide = '█'.repeat(57) + '▍' + ' '.repeat(62);
-    const events = parseAll(bar(145, 300, 'lr: 4.0e-04 loss: 2.500e-01', '03:00<03:12,  1.24s/it', wide) + '\n');
+    const events = parseAll(
+      bar(145, 300, 'lr: 4.0e-04 loss: 2.600e-01', '03:00<03:12,  1.24s/it', wide) +
+        bar(145, 300, 'lr: 4.0e-04 loss: 2.500e-01', '03:00<03:12,  1.24s/it', wide) +
+        '\n',
+    );
     expect(ofType(events, 'loss')).toEqual([{ type: 'loss', step: 145, loss: 0.25, lr: 4e-4 }]);
     expect(ofType(events, 'progress')[0]).toMatchObject({ step: 145, totalSteps: 300, secondsPerStep: 1.24, etaSeconds: 192 });
   });
@@ -215,21 +378,24 @@ describe('bar formats', () => {
   });
 
   it('gives null rate and ETA while tqdm shows "?"', () => {
-    const events = parseAll(bar(0, 30, 'lr: 1.0e-04 loss: 4.699e-01', '00:01<?, ?it/s') + '\n');
+    const events = parseAll(bar(0, 30, null, '00:00<?, ?it/s') + bar(0, 30, 'lr: 1.0e-04 loss: 4.699e-01', '00:01<?, ?it/s') + '\n', NAME);
     expect(ofType(events, 'progress')).toEqual([
+      { type: 'progress', step: 0, totalSteps: 30, secondsPerStep: null, etaSeconds: null, lr: null },
       { type: 'progress', step: 0, totalSteps: 30, secondsPerStep: null, etaSeconds: null, lr: 1e-4 },
     ]);
     expect(ofType(events, 'loss')).toEqual([{ type: 'loss', step: 0, loss: 0.4699, lr: 1e-4 }]);
   });
 
   it('ignores a bar with a loss postfix but another desc when trainingBarName is given', () => {
-    const line = '\rsomething_else:  50%|█████     | 5/10 [00:05<00:05,  1.00s/it, lr: 1.0e-04 loss: 2.000e-01]\n';
+    const line =
+      '\rsomething_else:  50%|█████     | 5/10 [00:05<00:05,  1.00s/it, lr: 1.0e-04 loss: 3.000e-01]' +
+      '\rsomething_else:  50%|█████     | 5/10 [00:06<00:05,  1.00s/it, lr: 1.0e-04 loss: 2.000e-01]\n';
     expect(parseAll(line, { trainingBarName: NAME })).toEqual([]);
     expect(ofType(parseAll(line), 'loss')).toHaveLength(1);
   });
 
   it('takes the `loss` entry when the postfix lists several', () => {
-    const events = parseAll(bar(3, 30, 'lr: 1.0e-04 grad: 9.000e-01 loss: 2.000e-01') + '\n');
+    const events = parseAll(bar(3, 30, 'lr: 1.0e-04 grad: 9.000e-01 loss: 3.000e-01') + bar(3, 30, 'lr: 1.0e-04 grad: 9.000e-01 loss: 2.000e-01') + '\n');
     expect(ofType(events, 'loss')).toEqual([{ type: 'loss', step: 3, loss: 0.2, lr: 1e-4 }]);
   });
 });
@@ -246,17 +412,26 @@ describe('markers', () => {
     ]);
   });
 
-  it('reads OOM skips, also when print() lands on the open bar line', () => {
+  it('reads OOM skips, also when print() lands on the open bar line, and gives a skipped step no point', () => {
     const events = parseAll(
-      bar(7, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
-        '# OOM during training step, skipping batch 1/3 #\n' +
-        '# OOM during training step, skipping batch 2/3 #\n',
+      bar(7, 30, 'lr: 1.0e-04 loss: 3.000e-01') + // step 6's redraw at n = 7
+        bar(7, 30, 'lr: 1.0e-04 loss: 3.000e-01') + // step 7's own, the same text
+        bar(8, 30, 'lr: 1.0e-04 loss: 3.000e-01') + // step 7's redraw
+        '# OOM during training step, skipping batch 1/3 #\n' + // step 8: no postfix
+        bar(9, 30, 'lr: 1.0e-04 loss: 3.000e-01') + // its redraw, still showing step 7's loss
+        '# OOM during training step, skipping batch 2/3 #\n' + // step 9: no postfix
+        bar(10, 30, 'lr: 1.0e-04 loss: 3.000e-01') +
+        bar(10, 30, 'lr: 1.0e-04 loss: 2.500e-01') + // step 10's own
+        '\n',
     );
     expect(ofType(events, 'oom_skip')).toEqual([
       { type: 'oom_skip', batch: 1, of: 3 },
       { type: 'oom_skip', batch: 2, of: 3 },
     ]);
-    expect(ofType(events, 'loss')).toEqual([{ type: 'loss', step: 7, loss: 0.3, lr: 1e-4 }]);
+    expect(ofType(events, 'loss').map((l) => [l.step, l.loss])).toEqual([
+      [7, 0.3],
+      [10, 0.25],
+    ]);
   });
 
   it('reads a glued marker after a shorter redraw padded with spaces', () => {

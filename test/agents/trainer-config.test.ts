@@ -4,7 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { TrainerConfigError, prepareTrainerConfig, writeTrainerConfig } from '../../agents/trainer-config.js';
-import { REFERENCE_CONFIG, REPO_ROOT, tempDir } from './helpers.js';
+import { toAiToolkitYaml } from '../../src/modules/runs/trainer-config.js';
+import { REFERENCE_CONFIG, REPO_ROOT, referenceConfig, tempDir } from './helpers.js';
 
 const folders = { trainingFolder: '/srv/loralab/runs/r1/output', datasetFolder: '/srv/loralab/runs/r1/dataset' };
 const exampleYaml = readFileSync(path.join(REPO_ROOT, 'test/fixtures/train_lora_flux_24gb.yaml'), 'utf8');
@@ -36,8 +37,9 @@ describe('prepareTrainerConfig', () => {
       maxStepSavesToKeep: 1,
       captionExt: 'txt',
       outputDir: '/srv/loralab/runs/r1/output/my_first_flux_lora_v1',
+      // As the sampler gets them: ai-toolkit puts the trigger word in place of [trigger].
       samplePrompts: [
-        "[trigger] holding a sign that says 'I LOVE PROMPTS!'",
+        "p3r5on holding a sign that says 'I LOVE PROMPTS!'",
         'woman with red hair, playing chess at the park, bomb going off in the background',
       ],
     });
@@ -73,6 +75,60 @@ describe('prepareTrainerConfig', () => {
     const proc = parse(prepared.yaml).config.process[0];
     expect(proc.training_folder).toBe(odd.trainingFolder);
     expect(proc.datasets[0].folder_path).toBe(odd.datasetFolder);
+  });
+
+  it('changes only the two folders: every other byte of the server’s YAML reaches the trainer as it was', () => {
+    const hostile = ['on', 'no', 'yes', 'off', '1:20', '2024-01-01', '1_000', 'a=b', '=', '<<', '${HOME}', 'x\x7fy\u2028z'];
+    const server = toAiToolkitYaml({
+      job: 'extension',
+      config: {
+        name: 'lora_1a2b3c4d',
+        process: [
+          {
+            type: 'sd_trainer',
+            training_folder: '<set by agent: training folder>',
+            trigger_word: 'on',
+            datasets: [{ folder_path: '<set by agent: staged dataset folder>' }, { folder_path: 'b' }],
+            sample: { prompts: hostile },
+          },
+        ],
+      },
+    });
+    const prepared = prepareTrainerConfig(server, folders);
+    const expected = server
+      .replace('"<set by agent: training folder>"', JSON.stringify(folders.trainingFolder))
+      .replace('"<set by agent: staged dataset folder>"', JSON.stringify(folders.datasetFolder))
+      .replace('folder_path: "b"', `folder_path: ${JSON.stringify(folders.datasetFolder)}`);
+    expect(prepared.yaml).toBe(expected);
+    // A YAML 1.1 reader (what ai-toolkit's PyYAML is) reads every string as it was typed.
+    const proc = parse(prepared.yaml, { version: '1.1' }).config.process[0];
+    expect(proc.sample.prompts).toEqual(hostile);
+    expect(proc.trigger_word).toBe('on');
+    expect(prepared.samplePrompts).toEqual(hostile);
+  });
+
+  it('gives the prompts as the sampler gets them: [trigger] is the trigger word, [name] the job name', () => {
+    const yaml = referenceConfig([[['sample', 'prompts'], ['[trigger] at [name]', 'plain']]]);
+    expect(prepareTrainerConfig(yaml, folders).samplePrompts).toEqual(['p3r5on at my_first_flux_lora_v1', 'plain']);
+    // Without a trigger word ai-toolkit leaves [trigger] in the prompt.
+    const none = referenceConfig([
+      [['sample', 'prompts'], ['[trigger] at the beach']],
+      [['trigger_word'], null],
+    ]);
+    expect(prepareTrainerConfig(none, folders).samplePrompts).toEqual(['[trigger] at the beach']);
+  });
+
+  it('refuses folders ai-toolkit would not read as written', () => {
+    for (const odd of ['/srv/${USER}/runs', '/srv/[name]/runs', '/srv/a\u0085b', '/srv/tab\there']) {
+      let caught: unknown;
+      try {
+        prepareTrainerConfig(referenceYaml, { ...folders, trainingFolder: odd });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, odd).toBeInstanceOf(TrainerConfigError);
+      expect((caught as Error).message).toContain('ai-toolkit would not read as written');
+    }
   });
 
   it('refuses a config without config.name, without process[0] or without datasets', () => {

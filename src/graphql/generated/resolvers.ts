@@ -312,30 +312,61 @@ export type HeartbeatResult = {
   leaseExpiresAt: Scalars['DateTime']['output'];
 };
 
+/**
+ * A run's training settings, as ai-toolkit gets them in the run's trainerConfig. Names ai-toolkit
+ * resolves (baseModel, optimizer, lrScheduler, noiseScheduler, dtype) are checked when the run is queued
+ * against what it accepts; an unknown one is BAD_USER_INPUT listing the accepted values.
+ */
 export type Hyperparameters = {
   __typename?: 'Hyperparameters';
   alpha: Scalars['Int']['output'];
+  /** The model trained on: black-forest-labs/FLUX.1-dev or black-forest-labs/FLUX.1-schnell. */
   baseModel: Scalars['String']['output'];
+  /** Images per batch. */
   batchSize: Scalars['Int']['output'];
   checkpointsToKeep: Scalars['Int']['output'];
+  /** bf16, fp16, fp32 or another name ai-toolkit's get_torch_dtype knows. */
   dtype: Scalars['String']['output'];
-  /** Deep-merged into the trainer's process config. */
+  /** Deep-merged into the trainer's process config. Strings holding [name] are refused. */
   extra?: Maybe<Scalars['JSON']['output']>;
+  /**
+   * Batches whose gradients are added up before each optimizer step (ai-toolkit's
+   * train.gradient_accumulation): the effective batch is batchSize × gradientAccumulation, and a step
+   * takes that many batches. steps still counts optimizer steps.
+   */
   gradientAccumulation: Scalars['Int']['output'];
+  /** Defaults to the base model's: 4 for FLUX.1-dev, 1 for FLUX.1-schnell. */
   guidanceScale: Scalars['Float']['output'];
   learningRate: Scalars['Float']['output'];
+  /** constant, constant_with_warmup, linear, cosine, cosine_with_restarts or step. */
   lrScheduler: Scalars['String']['output'];
+  /** The noise scheduler trained and sampled with; FLUX.1 models take flowmatch. */
   noiseScheduler: Scalars['String']['output'];
+  /** An optimizer of ai-toolkit's (case-insensitive): adamw8bit, adamw, prodigy, adafactor, lion, … */
   optimizer: Scalars['String']['output'];
   quantize: Scalars['Boolean']['output'];
   rank: Scalars['Int']['output'];
   resolutions: Array<Scalars['Int']['output']>;
   sampleEvery: Scalars['Int']['output'];
+  /** Sample image height in pixels (a multiple of 16); defaults to the base model's 1024. */
+  sampleHeight: Scalars['Int']['output'];
+  /**
+   * As given. In trainerConfig (and Sample.prompt), "[trigger]" is the caption strategy's trigger word,
+   * or is left out when it has none. "[name]" is refused: ai-toolkit would replace it with the job name.
+   */
   samplePrompts: Array<Scalars['String']['output']>;
   sampleSeed: Scalars['Int']['output'];
+  /** Defaults to the base model's: 20 for FLUX.1-dev, 4 for FLUX.1-schnell. */
   sampleSteps: Scalars['Int']['output'];
+  /** Sample image width in pixels (a multiple of 16); defaults to the base model's 1024. */
+  sampleWidth: Scalars['Int']['output'];
   saveEvery: Scalars['Int']['output'];
+  /** The training seed (ai-toolkit's training_seed); null: a random one. */
   seed?: Maybe<Scalars['Int']['output']>;
+  /**
+   * Optimizer steps: the trainer's step count (its progress bar's total, the step of every loss point,
+   * checkpoint and sample). Each step trains on batchSize × gradientAccumulation images.
+   */
   steps: Scalars['Int']['output'];
 };
 
@@ -356,9 +387,11 @@ export type HyperparametersInput = {
   rank?: InputMaybe<Scalars['Int']['input']>;
   resolutions?: InputMaybe<Array<Scalars['Int']['input']>>;
   sampleEvery?: InputMaybe<Scalars['Int']['input']>;
+  sampleHeight?: InputMaybe<Scalars['Int']['input']>;
   samplePrompts?: InputMaybe<Array<Scalars['String']['input']>>;
   sampleSeed?: InputMaybe<Scalars['Int']['input']>;
   sampleSteps?: InputMaybe<Scalars['Int']['input']>;
+  sampleWidth?: InputMaybe<Scalars['Int']['input']>;
   saveEvery?: InputMaybe<Scalars['Int']['input']>;
   seed?: InputMaybe<Scalars['Int']['input']>;
   steps?: InputMaybe<Scalars['Int']['input']>;
@@ -1455,9 +1488,11 @@ export type HyperparametersResolvers<ContextType = Context, ParentType extends R
   rank?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   resolutions?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
   sampleEvery?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sampleHeight?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   samplePrompts?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   sampleSeed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sampleSteps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sampleWidth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   saveEvery?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   seed?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   steps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;

@@ -6,6 +6,7 @@ import { name, optionalText, parseInput } from '../validation.js';
 import * as datasets from '../datasets/datasets.store.js';
 import * as store from './captions.store.js';
 import type { ReadScope } from '../agents/read-scope.js';
+import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from '../runs/ai-toolkit.js';
 import { renderCaption } from './render.js';
 
 const createInput = z
@@ -19,8 +20,13 @@ const createInput = z
       .min(1, 'must not be empty')
       .max(100, 'must be at most 100 characters')
       .refine((w) => !/[\n\r]/.test(w), 'must be one line')
+      .refine((w) => !w.includes(NAME_TAG), NAME_TAG_REFUSED)
       .nullish(),
-    template: z.string().max(1000, 'must be at most 1,000 characters').nullish(),
+    template: z
+      .string()
+      .max(1000, 'must be at most 1,000 characters')
+      .refine((t) => !t.includes(NAME_TAG), NAME_TAG_IN_CAPTIONS_REFUSED)
+      .nullish(),
     dropoutRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').nullish(),
     shuffleTokens: z.boolean().nullish(),
     description: optionalText,

@@ -276,7 +276,10 @@ const completeRunStatement = compile(
                         else coalesce(r.cost_usd, 0) + t.gpu_seconds / 3600 * t.cost_per_gpu_hour end,
         error_code = ${v.errorCode},
         error_message = ${v.errorMessage},
-        error_log_tail = ${v.errorLogTail}
+        error_log_tail = ${v.errorLogTail},
+        -- A finished run trained every step, whatever the last heartbeat had seen.
+        progress_step = case when ${v.outcome}::text = 'SUCCEEDED' then coalesce(r.progress_total, r.steps) else r.progress_step end,
+        progress_total = case when ${v.outcome}::text = 'SUCCEEDED' then coalesce(r.progress_total, r.steps) else r.progress_total end
       from attempt t
       where r.id = t.id and ${fencedBy(v)}
       returning r.*

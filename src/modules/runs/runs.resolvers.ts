@@ -1,5 +1,5 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
-import type { Hyperparameters } from './hyperparameters.js';
+import { storedHyperparameters } from './hyperparameters.js';
 import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
@@ -33,7 +33,7 @@ export const runResolvers: Resolvers = {
     dataset: async (run, _, ctx) => requireLoaded(await ctx.loaders.dataset.load(run.datasetId), 'dataset'),
     captionStrategy: async (run, _, ctx) =>
       requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy'),
-    hyperparameters: (run) => run.hyperparameters as Hyperparameters,
+    hyperparameters: (run) => storedHyperparameters(run.hyperparameters),
     requirements: (run) => ({ minVramMb: run.minVramMb, gpuCount: run.gpuCount, labels: run.labels }),
     agent: (run, _, ctx) => (run.agentId ? ctx.loaders.agent.load(run.agentId) : null),
     progress: (run) => {
@@ -77,7 +77,7 @@ export const runResolvers: Resolvers = {
   },
   Sweep: {
     experiment: async (sweep, _, ctx) => requireLoaded(await ctx.loaders.experiment.load(sweep.experimentId), 'experiment'),
-    base: (sweep) => sweep.base as Hyperparameters,
+    base: (sweep) => storedHyperparameters(sweep.base),
     runs: (sweep, _, ctx) => ctx.loaders.runsBySweep.load(sweep.id),
     queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
     running: async (sweep, _, ctx) =>

@@ -10,7 +10,8 @@ import { findStrategiesByIds, type CaptionStrategyRecord } from '../captions/cap
 import { name, optionalText, parseInput, tags } from '../validation.js';
 import { appendEvents } from './events.store.js';
 import { announceRunsChanged } from './run-feeds.js';
-import { hyperparametersInput, withoutNulls, type Hyperparameters } from './hyperparameters.js';
+import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from './ai-toolkit.js';
+import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
 import * as store from './runs.store.js';
 import type { ReadScope } from '../agents/read-scope.js';
@@ -54,7 +55,18 @@ async function resolveQueueInput(db: Executor, raw: unknown, root: string) {
   if (!experiment) throw notFound(`${root}.experimentId`, 'Experiment', input.experimentId);
   if (!dataset) throw notFound(`${root}.datasetId`, 'Dataset', input.datasetId);
   if (!strategy) throw notFound(`${root}.captionStrategyId`, 'Caption strategy', input.captionStrategyId);
+  checkTrainable(strategy, `${root}.captionStrategyId`);
   return { input, hp, experiment, dataset, strategy };
+}
+
+/**
+ * A strategy whose trigger word or caption template holds [name]: ai-toolkit would read the trigger
+ * word as the job name and the captions with the trigger word in its place. (Strategies made before
+ * createCaptionStrategy refused it may still hold one.)
+ */
+function checkTrainable(strategy: CaptionStrategyRecord, field: string) {
+  if (strategy.triggerWord?.includes(NAME_TAG)) throw badInput(field, `its trigger word ${NAME_TAG_REFUSED}`);
+  if (strategy.template?.includes(NAME_TAG)) throw badInput(field, `its caption template ${NAME_TAG_IN_CAPTIONS_REFUSED}`);
 }
 
 const formatLr = (lr: number) => lr.toExponential();
@@ -157,6 +169,7 @@ export async function queueSweep(db: Database, raw: { base: unknown; grid: unkno
       ids.forEach((id, i) => {
         const s = byId.get(id);
         if (!s) throw notFound(`input.grid.captionStrategyId.${i}`, 'Caption strategy', grid.captionStrategyId![i]!);
+        checkTrainable(s, `input.grid.captionStrategyId.${i}`);
         strategies.push(s);
       });
     }
@@ -292,5 +305,5 @@ export async function getSweep(db: Executor, id: string) {
 }
 
 export function trainerConfigOf(run: store.RunRecord, strategy: CaptionStrategyRecord) {
-  return renderTrainerConfig(run, run.hyperparameters as Hyperparameters, strategy);
+  return renderTrainerConfig(run, storedHyperparameters(run.hyperparameters), strategy);
 }

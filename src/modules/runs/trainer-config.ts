@@ -1,8 +1,11 @@
-// Renders a run as the ai-toolkit config it trains with, shaped like
-// shared/reference/ai-toolkit/train_lora_flux_24gb.yaml. The agent replaces the two placeholders below
-// with its own folders before it starts the trainer.
-import { stringify } from 'yaml';
+// Renders a run as the ai-toolkit config it trains with, shaped like ai-toolkit's FLUX LoRA example
+// (test/fixtures/train_lora_flux_24gb.yaml). The agent replaces the two placeholders below with its
+// own folders before it starts the trainer. docs/ai-toolkit.md lists what ai-toolkit does to the
+// text it reads, which the writer here undoes.
+import { Document, isScalar, visit } from 'yaml';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
+import { TRIGGER_TAG, fillTag, triggerOf } from '../captions/render.js';
+import { baseModelProfile } from './ai-toolkit.js';
 import type { Hyperparameters } from './hyperparameters.js';
 
 export const TRAINING_FOLDER_PLACEHOLDER = '<set by agent: training folder>';
@@ -33,16 +36,26 @@ export function deepMerge(base: Record<string, unknown>, extra: Record<string, u
   return out;
 }
 
+/**
+ * A sample prompt as ai-toolkit's sampler gets it. It fills "[trigger]" in prompts only when the
+ * process has a trigger word, and would leave it in the prompt otherwise: without one it is taken out here.
+ */
+export const samplerPrompt = (prompt: string, triggerWord: string | null) => fillTag(prompt, TRIGGER_TAG, triggerWord);
+
 export function buildTrainerConfig(
   run: { id: string; name: string },
   hp: Hyperparameters,
   strategy: Pick<CaptionStrategyRecord, 'kind' | 'triggerWord' | 'dropoutRate' | 'shuffleTokens'>,
 ) {
-  const process: Record<string, unknown> = {
+  const trigger = triggerOf(strategy);
+  const profile = baseModelProfile(hp.baseModel);
+  const base: Record<string, unknown> = {
     type: 'sd_trainer',
     training_folder: TRAINING_FOLDER_PLACEHOLDER,
     device: 'cuda:0',
-    ...(strategy.triggerWord ? { trigger_word: strategy.triggerWord } : {}),
+    ...(trigger ? { trigger_word: trigger } : {}),
+    // The process's seed (BaseTrainProcess seeds torch and random with it); TrainConfig has no `seed`.
+    ...(hp.seed != null ? { training_seed: hp.seed } : {}),
     network: { type: 'lora', linear: hp.rank, linear_alpha: hp.alpha },
     save: {
       dtype: 'float16',
@@ -64,7 +77,9 @@ export function buildTrainerConfig(
     train: {
       batch_size: hp.batchSize,
       steps: hp.steps,
-      gradient_accumulation_steps: hp.gradientAccumulation,
+      // Each step takes this many batches and then steps the optimizer once, so `steps` counts
+      // optimizer steps (the legacy gradient_accumulation_steps counts batches instead).
+      gradient_accumulation: hp.gradientAccumulation,
       train_unet: true,
       train_text_encoder: false,
       gradient_checkpointing: true,
@@ -74,15 +89,15 @@ export function buildTrainerConfig(
       lr_scheduler: hp.lrScheduler,
       ema_config: { use_ema: true, ema_decay: 0.99 },
       dtype: hp.dtype,
-      ...(hp.seed != null ? { seed: hp.seed } : {}),
     },
-    model: { name_or_path: hp.baseModel, is_flux: true, quantize: hp.quantize },
+    model: { ...profile.model, quantize: hp.quantize },
     sample: {
-      sampler: 'flowmatch',
+      // ai-toolkit's example: "must match train.noise_scheduler".
+      sampler: hp.noiseScheduler,
       sample_every: hp.sampleEvery,
       sample_start_step: 0,
-      width: 1024,
-      height: 1024,
+      width: hp.sampleWidth,
+      height: hp.sampleHeight,
       prompts: hp.samplePrompts,
       neg: '',
       seed: hp.sampleSeed,
@@ -91,16 +106,60 @@ export function buildTrainerConfig(
       sample_steps: hp.sampleSteps,
     },
   };
+  const process = hp.extra ? deepMerge(base, hp.extra) : base;
+  // After the merge, so prompts and a trigger word given in `extra` follow the same rule.
+  const sample = process['sample'];
+  if (isObject(sample) && Array.isArray(sample['prompts'])) {
+    const triggerWord = typeof process['trigger_word'] === 'string' ? process['trigger_word'] : null;
+    process['sample'] = { ...sample, prompts: sample['prompts'].map((p) => (typeof p === 'string' ? samplerPrompt(p, triggerWord) : p)) };
+  }
   return {
     job: 'extension',
     config: {
       name: trainerJobName(run.name, run.id),
-      process: [hp.extra ? deepMerge(process, hp.extra) : process],
+      process: [process],
     },
     meta: { name: '[name]', version: '1.0', loralab_run_id: run.id },
   } as Record<string, Json>;
 }
 
 export function renderTrainerConfig(...args: Parameters<typeof buildTrainerConfig>) {
-  return stringify(buildTrainerConfig(...args), { lineWidth: 0 });
+  return toAiToolkitYaml(buildTrainerConfig(...args));
+}
+
+// A key written bare: a name, and not one of the words YAML 1.1 reads as a boolean or null.
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const YAML11_WORDS = /^(?:y|n|yes|no|on|off|true|false|null)$/i;
+
+// What must not appear raw in the file even inside double quotes: `${`, which ai-toolkit replaces
+// from the environment in the file's text before parsing it; characters PyYAML refuses (DEL, C1
+// controls, U+FFFE/U+FFFF, lone surrogates); and YAML 1.1's extra line breaks (NEL, U+2028/9), which
+// a quoted string would fold into a space.
+const UNSAFE_IN_QUOTES = /\$\{|[\x7f-\x9f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * YAML that ai-toolkit's loader (PyYAML, YAML 1.1) reads back as exactly this value: every string is
+ * double-quoted (so `on`, `no`, `1:20`, `2024-01-01`, `1_000`, `=`, `<<` stay strings) and escapes
+ * what ai-toolkit or PyYAML would otherwise change or refuse.
+ */
+export function toAiToolkitYaml(value: unknown): string {
+  // Built with the YAML 1.2 core schema: with 1.1's, the library writes the string "<<" as a bare merge key.
+  const doc = new Document(value);
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && typeof pair.key.value === 'string' && (!PLAIN_KEY.test(pair.key.value) || YAML11_WORDS.test(pair.key.value))) {
+        pair.key.type = 'QUOTE_DOUBLE';
+      }
+    },
+    Scalar(key, node) {
+      if (key !== 'key' && typeof node.value === 'string') node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  // Every `${` and unsafe character left is inside a double-quoted string, where an escape stands for it.
+  return doc.toString({ lineWidth: 0 }).replace(UNSAFE_IN_QUOTES, (c) => (c === '${' ? '\\x24{' : escapeChar(c)));
+}
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
