@@ -1,65 +1,14 @@
-// The server as `npm start` runs it: a real process on a DATA_DIR. A fresh PGlite folder takes
-// several seconds to initialise on a small machine, so these few tests share one folder and have
-// generous timeouts.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The server as `npm start` runs it (compiled, see scripts/run.js): a real process on a DATA_DIR.
+// A fresh PGlite folder takes several seconds to initialise on a small machine, so these few tests
+// share one folder and have generous timeouts.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GqlClient } from './helpers/server.js';
+import { freePort, startProcess, waitUntilHealthy, type ServerProcess } from './helpers/server-process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STARTUP_TIMEOUT_MS = 60_000;
-
-interface ServerProcess {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `src/index.ts` as `npm start` does, with only the given variables (and PATH/HOME). */
-function startProcess(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => output, exited };
-}
-
-/** Resolves once /healthz answers 200; fails if the process exits first. */
-async function waitUntilHealthy(server: ServerProcess, port: number) {
-  let exited = false;
-  void server.exited.then(() => (exited = true));
-  for (;;) {
-    if (exited) throw new Error(`server exited before it was healthy:\n${server.output()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100)); // polling a starting process, not moving time
-  }
-}
 
 /** Resolves once `condition` holds; the test's timeout bounds the wait. */
 async function until(condition: () => boolean) {
@@ -70,7 +19,7 @@ describe('the server process on a DATA_DIR', () => {
   let dataDir: string;
   const started: ServerProcess[] = [];
   const start = (env: Record<string, string>) => {
-    const server = startProcess(env);
+    const server = startProcess(env, 'compiled');
     started.push(server);
     return server;
   };
