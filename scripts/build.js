@@ -38,7 +38,7 @@ const NATIVE_LOADERS = ['bindings', 'node-gyp-build', 'prebuild-install', '@mapb
 const sha256 = (/** @type {string | Uint8Array} */ data) => createHash('sha256').update(data).digest('hex');
 
 /**
- * Where an entry's manifest lives: dist/src/index.ts → dist/src/index.build.json.
+ * Where an entry's manifest lives: src/index.ts → dist/src/index.build.json.
  * @param {string} root @param {string} entry
  */
 function manifestPath(root, entry) {
@@ -173,9 +173,9 @@ export async function ensureBuilt(entry, options = {}) {
  */
 async function removeOlderOutputs(output, keep) {
   const dir = path.dirname(output);
-  const stem = path.basename(output).replace(/-[A-Z0-9]+\.js$/, '');
+  const stem = path.basename(output).replace(/-[A-Z0-9]{8}\.js$/, '');
   const older = readdirSync(dir).filter((name) => {
-    const match = /^(.*)-[A-Z0-9]+\.js(\.map)?$/.exec(name);
+    const match = /^(.*)-[A-Z0-9]{8}\.js(\.map)?$/.exec(name);
     return match?.[1] === stem && !keep.includes(path.join(dir, name));
   });
   await Promise.all(older.map((name) => rm(path.join(dir, name), { force: true })));

@@ -26,7 +26,11 @@ for (let tries = 1; ; tries++) {
     output = await ensureBuilt(source, { root, log });
   } catch (err) {
     // esbuild reports each error with its file and line; a stack trace through esbuild adds nothing.
-    const errors = /** @type {{ errors?: { text: string, location?: { file: string, line: number } | null }[] }} */ (err).errors;
+    const { errors, code } = /** @type {{ code?: string, errors?: { text: string, location?: { file: string, line: number } | null }[] }} */ (err);
+    if (code === 'EACCES' || code === 'EROFS') {
+      log(`${String(err)}\nThe compiled program is missing or older than its sources, and dist/ cannot be written here: run \`npm run build\` where it can.\n`);
+      process.exit(1);
+    }
     if (!errors?.length) throw err;
     for (const e of errors) log(`${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}\n`);
     process.stderr.write(`could not compile ${path.relative(process.cwd(), source) || source}\n`);
