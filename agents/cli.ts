@@ -42,8 +42,8 @@ async function main(): Promise<number> {
   let signals = 0;
   let lastSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    // One Ctrl-C under `npm run agent` can arrive twice (from the terminal, and relayed by npm and
-    // tsx); a second request means a second press, not the echo of the first.
+    // One Ctrl-C under `npm run agent` can arrive twice (from the terminal, and relayed by npm); a
+    // second request means a second press, not the echo of the first.
     if (Date.now() - lastSignalAt < SIGNAL_ECHO_MS) return;
     lastSignalAt = Date.now();
     signals++;

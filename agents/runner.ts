@@ -10,9 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import {
   withRetry,
   type ApiClient,
@@ -37,12 +36,12 @@ export const PID_FILE = 'trainer.pid';
 export const TRAINER_LOG = 'trainer.log';
 
 const FAKE_TRAINER = fileURLToPath(new URL('./fake-trainer.ts', import.meta.url));
-// `node --import <tsx>` runs the fake as one process, so signals reach it directly.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// Compiles the fake on its first use and runs it in one process, so signals reach it directly.
+const RUN_COMPILED = fileURLToPath(new URL('../scripts/run.js', import.meta.url));
 
-/** How the bundled fake trainer is started: the same node, with tsx, as one process. */
+/** How the bundled fake trainer is started: the same node, compiled (scripts/run.js), as one process. */
 export function fakeTrainerCommand(): string[] {
-  return [process.execPath, '--import', TSX_LOADER, FAKE_TRAINER];
+  return [process.execPath, RUN_COMPILED, FAKE_TRAINER];
 }
 
 export type RunnerConfig = Pick<AgentConfig, 'workDir' | 'aiToolkit' | 'trainerCommand' | 'fakeTrainer' | 'cancelGraceSeconds' | 'heartbeatSeconds' | 'hfToken'>;

@@ -1,12 +1,12 @@
-// The server as `npm start` runs it: a real process on a DATA_DIR. A fresh PGlite folder takes
-// several seconds to initialise on a small machine, so these few tests share one folder and have
-// generous timeouts.
+// The server as `npm start` runs it (compiled, see scripts/run.js): a real process on a DATA_DIR.
+// A fresh PGlite folder takes several seconds to initialise on a small machine, so these few tests
+// share one folder and have generous timeouts.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GqlClient } from './helpers/server.js';
-import { freePort, startServerProcess as startProcess, waitUntilHealthy, type ServerProcess } from './helpers/server-process.js';
+import { freePort, startServerProcess, waitUntilHealthy, type ServerProcess } from './helpers/server-process.js';
 
 const STARTUP_TIMEOUT_MS = 60_000;
 
@@ -19,7 +19,7 @@ describe('the server process on a DATA_DIR', () => {
   let dataDir: string;
   const started: ServerProcess[] = [];
   const start = (env: Record<string, string>) => {
-    const server = startProcess(env);
+    const server = startServerProcess(env);
     started.push(server);
     return server;
   };

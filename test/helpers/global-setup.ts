@@ -1,6 +1,8 @@
 // Builds the migrated PGlite template once per `vitest run` (creating a PGlite database takes
 // seconds on a small machine) and hands its file to every test file through `inject`. The file is
 // named after the migrations and the PGlite version, so later runs reuse it until one changes.
+// It also compiles the programs tests start as processes (the server, the fake trainer) unless
+// they are up to date, so no test spends its own time on a build.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import type { TestProject } from 'vitest/node';
 import { MIGRATIONS_FOLDER } from '../../src/db/client.js';
+import { ensureBuilt } from '../../scripts/build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -33,6 +36,7 @@ function migrationsHash() {
 }
 
 export default async function setup(project: TestProject) {
+  const builds = Promise.all(['src/index.ts', 'agents/fake-trainer.ts'].map((entry) => ensureBuilt(entry)));
   const file = path.join(os.tmpdir(), `loralab-pglite-template-${migrationsHash()}.tar`);
   if (!existsSync(file)) {
     const client = await PGlite.create();
@@ -44,5 +48,6 @@ export default async function setup(project: TestProject) {
     writeFileSync(partial, Buffer.from(await dump.arrayBuffer()));
     renameSync(partial, file);
   }
+  await builds;
   project.provide('pgliteTemplate', file);
 }

@@ -1,11 +1,19 @@
-// The server as `npm start` runs it: a real process, for what only a process shows (file modes
-// under a umask, exit codes, what it prints).
+// The server as its own process, started as `npm start` starts it (compiled, through
+// scripts/run.js) or from the sources through tsx, with only the environment a test gives it: for
+// what only a process shows (file modes under a umask, exit codes, what it prints).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export type StartKind = 'compiled' | 'tsx';
+
+const COMMANDS: Record<StartKind, string[]> = {
+  compiled: ['scripts/run.js', 'src/index.ts'],
+  tsx: ['--import', 'tsx', 'src/index.ts'],
+};
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -24,9 +32,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts `src/index.ts` with only the given variables (and PATH/HOME), under `umask` when given. */
-export function startServerProcess(env: Record<string, string>, options: { umask?: string } = {}): ServerProcess {
-  const node = [process.execPath, '--import', 'tsx', 'src/index.ts'];
+/** Starts the server with only the given variables (and PATH/HOME), under `umask` when given. */
+export function startServerProcess(env: Record<string, string>, options: { kind?: StartKind; umask?: string } = {}): ServerProcess {
+  const node = [process.execPath, ...COMMANDS[options.kind ?? 'compiled']];
   const [command, ...args] = options.umask ? ['sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, ...node] : node;
   const child = spawn(command!, args, {
     cwd: ROOT,
