@@ -26,6 +26,8 @@ import { webRoutes } from './web.js';
 import { subscribeSharingResults } from './graphql/shared-results.js';
 import { Reaper } from './modules/dispatch/reaper.js';
 import { parse } from 'graphql';
+import { createArtifactService } from './modules/artifacts/artifacts.service.js';
+import { artifactRoutes } from './modules/artifacts/routes.js';
 
 export const MAX_BODY = '4mb';
 
@@ -71,7 +73,9 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const notifier = new Notifier(db);
   const authenticator = new Authenticator(db.orm);
   await authenticator.start(notifier);
-  const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
+  const artifacts = await createArtifactService({ db, config, log: log.child({ module: 'artifacts' }) });
+  artifacts.warnAboutReplicas();
+  const app: AppServices = { db, config, log, notifier, authenticator, artifacts, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
@@ -90,7 +94,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
       onSubscribe: (_ctx, _id, payload) => {
         checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
       },
-      context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
+      context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID(), undefined, `http://${ctx.extra.request.headers.host}`),
     },
     wsServer,
   );
@@ -148,6 +152,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
+  if (artifacts.signer) expressApp.use(artifactRoutes(artifacts.driver as never, artifacts.signer, log.child({ module: 'artifacts' })));
   expressApp.use(await webRoutes(log));
   expressApp.use(
     '/graphql',
@@ -161,7 +166,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
         });
         const principal = await authenticator.authenticate(req.headers.authorization);
         const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-        return createContext(app, principal, requestId, controller.signal);
+        return createContext(app, principal, requestId, controller.signal, `${req.protocol}://${req.get('host')}`);
       },
     }),
   );
@@ -202,6 +207,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
         await reaper.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
+        await artifacts.close();
         if (!givenDb) await db.close();
         await releaseLock?.();
       })();

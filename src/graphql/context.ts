@@ -6,6 +6,7 @@ import { createLoaders, type Loaders } from './loaders.js';
 import type { Notifier } from '../db/notify.js';
 import type { Feeds } from './feeds.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
+import type { ArtifactService } from '../modules/artifacts/artifacts.service.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -15,6 +16,7 @@ export interface AppServices {
   notifier: Notifier;
   feeds: Feeds;
   authenticator: Authenticator;
+  artifacts: ArtifactService;
 }
 
 export interface Context extends AppServices {
@@ -23,6 +25,8 @@ export interface Context extends AppServices {
   loaders: Loaders;
   /** Aborted when the client goes away before the answer (used by long polls). */
   signal?: AbortSignal;
+  /** How the client reached this server (`http://host:port`): the base of the embedded store's signed URLs. */
+  origin: string;
 }
 
 export function createContext(
@@ -30,6 +34,7 @@ export function createContext(
   principal: Principal | null,
   requestId: string,
   signal?: AbortSignal,
+  origin = `http://${app.config.host.includes(':') ? `[${app.config.host}]` : app.config.host}:${app.config.port}`,
 ): Context {
   return {
     ...app,
@@ -38,5 +43,6 @@ export function createContext(
     log: app.log.child({ requestId }),
     loaders: createLoaders(app.db.orm),
     signal,
+    origin,
   };
 }

@@ -4,7 +4,7 @@ import type { ApiRole } from '../modules/keys/keys.service.js';
 import { forbidden, unauthenticated } from './errors.js';
 import type { Context } from './context.js';
 
-type Requirement = 'READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN';
+type Requirement = 'READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN' | 'UPLOADER';
 
 const allowed: Record<Requirement, ApiRole[]> = {
   READ: ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'],
@@ -12,6 +12,8 @@ const allowed: Record<Requirement, ApiRole[]> = {
   ADMIN: ['ADMIN'],
   AGENT: ['AGENT'],
   AGENT_OR_ADMIN: ['AGENT', 'ADMIN'],
+  // Whoever may begin an upload (an agent for its runs, an editor for datasets) completes it.
+  UPLOADER: ['AGENT', 'EDITOR', 'ADMIN'],
 };
 
 export const rootFieldRequirements: Record<string, Requirement> = {
@@ -37,6 +39,10 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.reportSample': 'AGENT',
   'Mutation.completeRun': 'AGENT',
   'Mutation.setAgentDraining': 'AGENT_OR_ADMIN',
+  'Mutation.beginRunUpload': 'AGENT',
+  'Mutation.beginDatasetUpload': 'EDITOR',
+  'Mutation.completeUpload': 'UPLOADER',
+  'Mutation.pruneArtifacts': 'EDITOR',
 };
 
 export function requirementOf(typeName: string, fieldName: string): Requirement {

@@ -12,6 +12,7 @@ import { appendEvents } from './events.store.js';
 import { announceRunsChanged } from './run-feeds.js';
 import { hyperparametersInput, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
+import { assertDatasetComplete } from '../artifacts/dataset-readiness.js';
 import * as store from './runs.store.js';
 
 export const MAX_SWEEP_RUNS = 1000;
@@ -52,6 +53,7 @@ async function resolveQueueInput(db: Executor, raw: unknown, root: string) {
   ]);
   if (!experiment) throw notFound(`${root}.experimentId`, 'Experiment', input.experimentId);
   if (!dataset) throw notFound(`${root}.datasetId`, 'Dataset', input.datasetId);
+  await assertDatasetComplete(db, dataset, `${root}.datasetId`);
   if (!strategy) throw notFound(`${root}.captionStrategyId`, 'Caption strategy', input.captionStrategyId);
   return { input, hp, experiment, dataset, strategy };
 }
