@@ -4,7 +4,7 @@
 // as received only once its bytes are fsynced and its marker file is renamed into place.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -94,28 +94,22 @@ export class FileDriver implements BlobDriver {
       throw new PartSizeError(`part ${number} must be exactly ${length} bytes; Content-Length says ${declaredLength}`, declaredLength > length ? 413 : 400);
     }
     const dir = this.uploadDir(key);
-    let file;
+    let received = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        if (received > length) done(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
+        else done(null, chunk);
+      },
+    });
     try {
-      file = await open(path.join(dir, 'data'), 'r+');
+      // flush: fsynced before the stream closes, which is when the pipeline resolves.
+      await pipeline(body, counted, createWriteStream(path.join(dir, 'data'), { flags: 'r+', start: offset, flush: true, highWaterMark: READ_CHUNK }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UploadGoneError('This upload is no longer open: call begin again');
       throw err;
     }
-    try {
-      let received = 0;
-      const counted = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          received += chunk.length;
-          if (received > length) done(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
-          else done(null, chunk);
-        },
-      });
-      await pipeline(body, counted, file.createWriteStream({ start: offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK }));
-      if (received !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${received} arrived`, 400);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    if (received !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${received} arrived`, 400);
     const etag = `"${randomBytes(12).toString('hex')}"`;
     const marker = path.join(dir, `part-${number}.json`);
     const partial = `${marker}.${randomBytes(6).toString('hex')}`;

@@ -1,0 +1,21 @@
+import { it } from 'vitest';
+import { randomBytes, createHash } from 'node:crypto';
+import { startTestServer, testConfig } from './helpers/server.js';
+import { createBasics } from './helpers/fixtures.js';
+import { claimNewRun, registerAgent } from './helpers/agents.js';
+it('dbg', async () => {
+  const t = await startTestServer('pglite', { dataDir: '/tmp/dbgdata', artifacts: { ...testConfig().artifacts, partSizeBytes: 5 << 20 } });
+  const basics = await createBasics(t.admin);
+  const agent = await registerAgent(t);
+  const { runId, token } = await claimNewRun(t, basics, agent);
+  const bytes = randomBytes(1000);
+  console.log('begin');
+  const r = await Promise.race([agent.client.request(`mutation($r: ID!, $t: String!, $i: ArtifactUploadInput!) { beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id } parts { number url } } }`, { r: runId, t: token, i: { kind: 'TRAINER_LOG', fileName: 'a.log', sizeBytes: 1000, sha256: createHash('sha256').update(bytes).digest('hex') } }), new Promise((r) => setTimeout(() => r('TIMEOUT'), 5000))]);
+  console.log(JSON.stringify(r));
+  const url = (r as any).data.beginRunUpload.parts[0].url;
+  const put = await Promise.race([fetch(url, { method: 'PUT', body: bytes }).then(async (res) => [res.status, res.headers.get('etag'), await res.text()]), new Promise((r) => setTimeout(() => r('TIMEOUT'), 5000))]);
+  console.log('put', put);
+  const c = await Promise.race([agent.client.request(`mutation($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored url } }`, { a: (r as any).data.beginRunUpload.artifact.id, p: [] }), new Promise((r) => setTimeout(() => r('TIMEOUT'), 5000))]);
+  console.log('complete', JSON.stringify(c));
+  await t.stop();
+}, 60000);
