@@ -150,7 +150,10 @@ export class ArtifactService {
         if (existing.prunedAt) throw apiError('CONFLICT', `This ${d.kind.toLowerCase()} was stored and then pruned by retention; it is not stored again`, { field: 'input' });
         if (existing.storedAt) return { artifact: existing, alreadyStored: true, replaced, effects: null };
         const blob = await store.lockBlob(tx, d.sha256);
-        if (!blob) return { artifact: existing, alreadyStored: false, replaced, effects: null };
+        if (!blob) {
+          const resumed = existing.begunByKeyId === principal.keyId ? existing : await store.takeOverUpload(tx, existing.id, principal.keyId, attempt);
+          return { artifact: resumed, alreadyStored: false, replaced, effects: null };
+        }
         // The same bytes were stored by another upload meanwhile: this one has nothing left to send.
         const stored = (await store.markStored(tx, existing.id, blob.contentType))!;
         return { artifact: stored, alreadyStored: true, replaced: existing, effects: await this.onStored(tx, stored) };

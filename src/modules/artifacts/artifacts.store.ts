@@ -85,6 +85,15 @@ export async function markStored(db: Executor, id: string, contentType: string) 
   return row ?? null;
 }
 
+/**
+ * An unfinished upload declared again by another key (the run's next attempt on another agent, or
+ * another editor): that key sends the rest and completes it.
+ */
+export async function takeOverUpload(db: Executor, id: string, apiKeyId: string, attempt: number | null) {
+  const [row] = await db.update(artifacts).set({ begunByKeyId: apiKeyId, attempt }).where(eq(artifacts.id, id)).returning();
+  return row!;
+}
+
 /** Records the store's upload id, unless a concurrent begin recorded one first (then null). */
 export async function setUploadId(db: Executor, id: string, uploadKey: string, uploadId: string) {
   const [row] = await db
