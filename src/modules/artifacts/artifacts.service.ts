@@ -19,9 +19,8 @@ import { announceRunChanged } from '../runs/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';
-import { blobKey, partCount, thumbnailKey, type BlobDriver, type UploadTarget } from './drivers/driver.js';
-import { FileDriver, UploadGoneError } from './drivers/file.js';
-import { S3Driver } from './drivers/s3.js';
+import { blobKey, partCount, thumbnailKey, UploadGoneError, type BlobDriver, type UploadTarget } from './drivers/driver.js';
+import { FileDriver } from './drivers/file.js';
 import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
 import * as store from './artifacts.store.js';
@@ -502,6 +501,8 @@ async function checkDatasetFile(tx: Executor, dataset: DatasetRecord, d: Declara
 
 export async function createArtifactService({ db, config, log }: { db: Database; config: Config; log: Logger }) {
   if (config.artifacts.store.kind === 's3') {
+    // The AWS SDK is loaded only by servers that use it.
+    const { S3Driver } = await import('./drivers/s3.js');
     return new ArtifactService(await S3Driver.create(config.artifacts), null, db, config, log);
   }
   const signer = new UrlSigner(await loadSigningKey(db.orm));

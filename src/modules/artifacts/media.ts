@@ -1,6 +1,5 @@
 // What the bytes are, decided from the bytes: a client's declared content type is never what a
 // browser gets, and nothing is ever served as HTML.
-import sharp from 'sharp';
 
 export const THUMBNAIL_MAX_PX = 512;
 /** Images larger than this get no thumbnail (nor are they held in memory to make one). */
@@ -43,6 +42,8 @@ function looksLikeText(head: Buffer) {
 /** A WebP at most THUMBNAIL_MAX_PX on its long side (never enlarged); null when the bytes are no image sharp reads. */
 export async function makeThumbnail(image: Buffer): Promise<Buffer | null> {
   try {
+    // Loaded on first use: libvips is not needed by a server that never makes a thumbnail.
+    const { default: sharp } = await import('sharp');
     return await sharp(image, { failOn: 'error' })
       .rotate() // honour EXIF orientation, as browsers do
       .resize(THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX, { fit: 'inside', withoutEnlargement: true })
@@ -63,6 +64,9 @@ export function safeFileName(name: string, fallback = 'artifact') {
     .slice(0, 200);
   return cleaned || fallback;
 }
+
+/** File names reaching here are already reduced to safe ASCII (safeFileName). */
+export const contentDisposition = (disposition: 'inline' | 'attachment', fileName: string) => `${disposition}; filename="${fileName}"`;
 
 /** `<run name>-step<N>.safetensors`, or `<run name>.safetensors` for the final checkpoint. */
 export function checkpointDownloadName(runName: string, step: number, isFinal: boolean) {

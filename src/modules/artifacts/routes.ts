@@ -4,14 +4,16 @@
 import express, { type Request, type Response, type Router } from 'express';
 import send from 'send';
 import type { Logger } from 'pino';
-import { contentDisposition } from './drivers/s3.js';
-import { PartSizeError, ROUTE_PREFIX, UploadGoneError, type FileDriver } from './drivers/file.js';
-import { STORAGE_KEY } from './drivers/driver.js';
-import { isImageType, OCTET_STREAM, TEXT_PLAIN } from './media.js';
+import { PartSizeError, ROUTE_PREFIX, type FileDriver } from './drivers/file.js';
+import { STORAGE_KEY, UploadGoneError } from './drivers/driver.js';
+import { contentDisposition, isImageType, OCTET_STREAM, TEXT_PLAIN } from './media.js';
 import type { UrlSigner } from './signing.js';
 
 /** Even a signed URL only ever serves these types, and nothing but images and plain text inline. */
 const SERVABLE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp', TEXT_PLAIN, OCTET_STREAM]);
+
+/** Nothing a served file holds may run or load anything, even opened on its own in a tab. */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox";
 
 function denied(res: Response, verdict: 'expired' | 'invalid') {
   res.status(403).type('text/plain').send(verdict === 'expired' ? 'This URL has expired: ask loralab for a fresh one\n' : 'This URL is not validly signed\n');
@@ -33,7 +35,7 @@ export function artifactRoutes(driver: FileDriver, signer: UrlSigner, log: Logge
     res.setHeader('Content-Type', SERVABLE_TYPES.has(type) ? type : OCTET_STREAM);
     res.setHeader('Content-Disposition', contentDisposition(inline ? 'inline' : 'attachment', String(req.params.name)));
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Security-Policy', "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox");
+    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     // Objects never change under a key, so the key is a strong validator and a cache may keep the
     // answer for as long as the URL lives.
     res.setHeader('ETag', `"${key}"`);
@@ -45,8 +47,7 @@ export function artifactRoutes(driver: FileDriver, signer: UrlSigner, log: Logge
       })
       .pipe(res);
   };
-  router.get(`${ROUTE_PREFIX}/o/:key/:name`, serveObject);
-  router.head(`${ROUTE_PREFIX}/o/:key/:name`, serveObject);
+  router.get(`${ROUTE_PREFIX}/o/:key/:name`, serveObject); // and HEAD
 
   router.put(`${ROUTE_PREFIX}/u/:key/:part`, async (req, res) => {
     const url = requested(req);

@@ -30,6 +30,9 @@ export interface GetUrlRequest {
   expiresAt: number;
 }
 
+/** The store no longer knows an upload (aborted, or already joined into its object). */
+export class UploadGoneError extends Error {}
+
 export interface BlobDriver {
   readonly kind: 'file' | 's3';
   /** Prepares an upload; returns the store's upload id (S3 multipart) or null. */

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UrlSigner } from '../signing.js';
-import { STORAGE_KEY, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
+import { STORAGE_KEY, UploadGoneError, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
 
 export const ROUTE_PREFIX = '/artifacts';
 
@@ -27,8 +27,6 @@ export class PartSizeError extends Error {
     super(message);
   }
 }
-
-export class UploadGoneError extends Error {}
 
 const READ_CHUNK = 1024 * 1024;
 

@@ -19,8 +19,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ArtifactConfig } from '../../../config.js';
-import { STORAGE_KEY, partCount, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
-import { UploadGoneError } from './file.js';
+import { contentDisposition } from '../media.js';
+import { STORAGE_KEY, UploadGoneError, partCount, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
 
 const DELETE_CONCURRENCY = 8;
 
@@ -195,6 +195,3 @@ export class S3Driver implements BlobDriver {
     if (this.presigner !== this.client) this.presigner.destroy();
   }
 }
-
-/** File names reaching here are already reduced to safe ASCII (names.ts). */
-export const contentDisposition = (disposition: 'inline' | 'attachment', fileName: string) => `${disposition}; filename="${fileName}"`;
