@@ -41,6 +41,28 @@ const envSchema = z.object({
       .refine((list) => list.every(isTrustable), 'must be a comma-separated list of addresses, subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal')
       .default([]),
   ),
+  PUBLIC_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .url('must be a URL like https://loralab.example.com')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  ARTIFACT_STORE: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^(file|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s]*)?)$/, 'must be "file" or s3://BUCKET[/PREFIX]')
+      .default('file'),
+  ),
+  S3_ENDPOINT: z.preprocess(emptyAsUndefined, z.url('must be a URL like http://minio:9000').optional()),
+  S3_PUBLIC_ENDPOINT: z.preprocess(emptyAsUndefined, z.url('must be a URL like http://localhost:9000').optional()),
+  S3_FORCE_PATH_STYLE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false', '1', '0']).default('false')),
+  ARTIFACT_URL_TTL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(7 * 86400).default(900)),
+  ARTIFACT_UPLOAD_URL_TTL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(7 * 86400).default(3600)),
+  ARTIFACT_MAX_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(5 * 1024 ** 4).default(4 * 1024 ** 3)),
+  ARTIFACT_PART_SIZE_MIB: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(5, 'must be at least 5 (the S3 minimum)').max(5120).default(64)),
+  ARTIFACT_KEEP_CHECKPOINTS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
 });
 
 export type Config = {
@@ -58,7 +80,31 @@ export type Config = {
   authFailureWindowSeconds: number;
   /** Proxies whose X-Forwarded-For is believed (a load balancer in front of the replicas). */
   trustProxy: string[];
+  /** The address clients reach this server by (signed URLs of the embedded store); else the request's own. */
+  publicUrl: string | undefined;
+  artifacts: ArtifactConfig;
 };
+
+export interface ArtifactConfig {
+  /** `file` (under DATA_DIR/artifacts) or an S3-compatible bucket. */
+  store: { kind: 'file' } | { kind: 's3'; bucket: string; prefix: string };
+  s3Endpoint: string | undefined;
+  /** The endpoint presigned URLs name, when clients reach the store by another address than the server does. */
+  s3PublicEndpoint: string | undefined;
+  s3ForcePathStyle: boolean;
+  urlTtlSeconds: number;
+  uploadUrlTtlSeconds: number;
+  maxBytes: number;
+  partSizeBytes: number;
+  /** Newest checkpoints kept per run (besides final, promoted and rated ones); undefined keeps all. */
+  keepCheckpoints: number | undefined;
+}
+
+function artifactStore(value: string): ArtifactConfig['store'] {
+  if (value === 'file') return { kind: 'file' };
+  const [bucket, ...prefix] = value.slice('s3://'.length).split('/');
+  return { kind: 's3', bucket: bucket!, prefix: prefix.filter(Boolean).join('/') };
+}
 
 export class ConfigError extends Error {}
 
@@ -83,5 +129,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailureLimit: e.AUTH_FAILURE_LIMIT,
     authFailureWindowSeconds: e.AUTH_FAILURE_WINDOW_SECONDS,
     trustProxy: e.TRUST_PROXY,
+    publicUrl: e.PUBLIC_URL,
+    artifacts: {
+      store: artifactStore(e.ARTIFACT_STORE),
+      s3Endpoint: e.S3_ENDPOINT,
+      s3PublicEndpoint: e.S3_PUBLIC_ENDPOINT,
+      s3ForcePathStyle: e.S3_FORCE_PATH_STYLE === 'true' || e.S3_FORCE_PATH_STYLE === '1',
+      urlTtlSeconds: e.ARTIFACT_URL_TTL_SECONDS,
+      uploadUrlTtlSeconds: e.ARTIFACT_UPLOAD_URL_TTL_SECONDS,
+      maxBytes: e.ARTIFACT_MAX_BYTES,
+      partSizeBytes: e.ARTIFACT_PART_SIZE_MIB * 1024 * 1024,
+      keepCheckpoints: e.ARTIFACT_KEEP_CHECKPOINTS,
+    },
   };
 }

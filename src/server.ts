@@ -36,6 +36,8 @@ import { introspectionNeedsKeyPlugin } from './graphql/introspection.js';
 import { graphqlPage } from './graphql/landing-page.js';
 import { publicError } from './graphql/errors.js';
 import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
+import { createArtifactService } from './modules/artifacts/artifacts.service.js';
+import { artifactRoutes } from './modules/artifacts/routes.js';
 
 export const MAX_BODY = '4mb';
 
@@ -105,7 +107,9 @@ export async function startServer({
   const gate = new SignInGate(authenticator, throttle, keySockets, config.trustProxy, log.child({ module: 'auth' }));
   authenticator.onRevoked((keyId) => keySockets.revoked(keyId));
   keySockets.start(keyRecheckMs);
-  const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
+  const artifacts = await createArtifactService({ db, config, log: log.child({ module: 'artifacts' }) });
+  artifacts.warnAboutReplicas();
+  const app: AppServices = { db, config, log, notifier, authenticator, artifacts, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
@@ -125,7 +129,7 @@ export async function startServer({
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)) } : undefined,
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)),
-      context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
+      context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID(), undefined, `http://${ctx.extra.request.headers.host}`),
     },
     wsServer,
   );
@@ -184,6 +188,7 @@ export async function startServer({
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
+  if (artifacts.signer) expressApp.use(artifactRoutes(artifacts.driver as never, artifacts.signer, log.child({ module: 'artifacts' })));
   expressApp.use(await webRoutes(log));
   expressApp.get('/graphql', graphqlPage);
   expressApp.use(
@@ -198,7 +203,7 @@ export async function startServer({
           if (!res.writableFinished) controller.abort();
         });
         const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-        return createContext(app, (res.locals.principal as Principal | null) ?? null, requestId, controller.signal);
+        return createContext(app, (res.locals.principal as Principal | null) ?? null, requestId, controller.signal, `${req.protocol}://${req.get('host')}`);
       },
     }),
   );
@@ -240,6 +245,7 @@ export async function startServer({
         keySockets.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
+        await artifacts.close();
         if (!givenDb) await db.close();
         await releaseLock?.();
       })();

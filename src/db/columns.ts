@@ -2,7 +2,9 @@
 import { timestamp } from 'drizzle-orm/pg-core';
 
 export {
+  bigint,
   bigserial,
+  check,
   boolean,
   doublePrecision,
   index,

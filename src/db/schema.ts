@@ -2,7 +2,9 @@
 // file by `npm run db:generate`; never edit them by hand.
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
+  check,
   boolean,
   doublePrecision,
   index,
@@ -340,3 +342,75 @@ export const runEvents = pgTable(
   },
   (t) => [index('run_events_run_idx').on(t.runId, t.id)],
 );
+
+export const ARTIFACT_KINDS = ['CHECKPOINT', 'OPTIMIZER_STATE', 'SAMPLE', 'DATASET_IMAGE', 'DATASET_CAPTION', 'TRAINER_CONFIG', 'TRAINER_LOG'] as const;
+
+/**
+ * Stored bytes, one row per distinct sha256 however many artifacts name it. A row exists only once
+ * the object at storage_key was verified (size and sha256); storage keys are never reused, so
+ * deleting an old object can never remove a newer upload of the same bytes.
+ */
+export const artifactBlobs = pgTable('artifact_blobs', {
+  sha256: text('sha256').primaryKey(),
+  sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+  storageKey: text('storage_key').notNull(),
+  // Sniffed from the bytes, never taken from a client.
+  contentType: text('content_type').notNull(),
+  thumbnailKey: text('thumbnail_key'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/**
+ * A file of a run or a dataset: what was declared (kind, name, size, sha256) and whether its bytes
+ * are stored. `slot` is what makes two declarations the same artifact (a checkpoint's step, a
+ * sample's step and prompt, else the file name): declaring a slot again resumes its upload, or
+ * replaces it when the bytes differ.
+ */
+export const artifacts = pgTable(
+  'artifacts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id').references(() => runs.id, { onDelete: 'cascade' }),
+    datasetId: uuid('dataset_id').references(() => datasets.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ARTIFACT_KINDS }).notNull(),
+    slot: text('slot').notNull(),
+    step: integer('step'),
+    promptIndex: integer('prompt_index'),
+    fileName: text('file_name').notNull(),
+    sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    // As declared until the bytes are stored, then as sniffed from them.
+    contentType: text('content_type'),
+    // The run attempt that declared it (run artifacts).
+    attempt: integer('attempt'),
+    // Only this key may complete the upload.
+    begunByKeyId: uuid('begun_by_key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    // Where the bytes are being uploaded to (a fresh storage key per upload) and the store's own
+    // upload id (S3 multipart); both null once stored.
+    uploadKey: text('upload_key'),
+    uploadId: text('upload_id'),
+    partSize: bigint('part_size', { mode: 'number' }),
+    // A completeUpload verifying the bytes holds this until then; a second one waits its turn.
+    completingUntil: timestamptz('completing_until'),
+    storedAt: timestamptz('stored_at'),
+    // The bytes were dropped by retention; the record stays.
+    prunedAt: timestamptz('pruned_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('artifacts_run_slot_idx').on(t.runId, t.kind, t.slot).where(sql`run_id is not null`),
+    uniqueIndex('artifacts_dataset_slot_idx').on(t.datasetId, t.kind, t.slot).where(sql`dataset_id is not null`),
+    // Whether any artifact still references a blob (dedupe and garbage collection).
+    index('artifacts_sha256_idx').on(t.sha256),
+    check('artifacts_one_owner', sql`(run_id is null) <> (dataset_id is null)`),
+  ],
+);
+
+/** Secrets every replica shares, made once by whichever starts first (the artifact URL signing key). */
+export const serverSecrets = pgTable('server_secrets', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});

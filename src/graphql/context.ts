@@ -7,6 +7,7 @@ import type { Notifier } from '../db/notify.js';
 import type { Feeds } from './feeds.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
 import { readScopeOf, type ReadScope } from '../modules/agents/read-scope.js';
+import type { ArtifactService } from '../modules/artifacts/artifacts.service.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -16,6 +17,7 @@ export interface AppServices {
   notifier: Notifier;
   feeds: Feeds;
   authenticator: Authenticator;
+  artifacts: ArtifactService;
 }
 
 export interface Context extends AppServices {
@@ -26,6 +28,8 @@ export interface Context extends AppServices {
   loaders: Loaders;
   /** Aborted when the client goes away before the answer (used by long polls). */
   signal?: AbortSignal;
+  /** How the client reached this server (`http://host:port`): the base of the embedded store's signed URLs. */
+  origin: string;
 }
 
 export function createContext(
@@ -33,6 +37,7 @@ export function createContext(
   principal: Principal | null,
   requestId: string,
   signal?: AbortSignal,
+  origin = `http://${app.config.host.includes(':') ? `[${app.config.host}]` : app.config.host}:${app.config.port}`,
 ): Context {
   return {
     ...app,
@@ -42,5 +47,6 @@ export function createContext(
     log: app.log.child({ requestId }),
     loaders: createLoaders(app.db.orm),
     signal,
+    origin,
   };
 }

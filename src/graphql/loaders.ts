@@ -7,6 +7,7 @@ import * as captions from '../modules/captions/captions.store.js';
 import * as runs from '../modules/runs/runs.store.js';
 import * as agents from '../modules/agents/agents.store.js';
 import * as checkpoints from '../modules/checkpoints/checkpoints.store.js';
+import { createArtifactLoaders } from '../modules/artifacts/artifacts.loaders.js';
 
 function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
   return new DataLoader<string, T | null>(async (ids) => {
@@ -49,6 +50,7 @@ export function createLoaders(db: Executor) {
       },
       { cacheKeyFn: (k) => `${k.imageId}:${k.strategyId}` },
     ),
+    artifacts: createArtifactLoaders(db),
   };
 }
 

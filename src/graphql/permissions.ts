@@ -7,7 +7,7 @@ import { assertSubscriptionInScope } from '../modules/agents/read-scope.js';
 import { forbidden, unauthenticated } from './errors.js';
 import type { Context } from './context.js';
 
-type Requirement = 'READ' | 'SCOPED_READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN';
+type Requirement = 'READ' | 'SCOPED_READ' | 'EDITOR' | 'ADMIN' | 'AGENT' | 'AGENT_OR_ADMIN' | 'UPLOADER';
 
 const allowed: Record<Requirement, ApiRole[]> = {
   READ: ['VIEWER', 'EDITOR', 'ADMIN'],
@@ -16,6 +16,8 @@ const allowed: Record<Requirement, ApiRole[]> = {
   ADMIN: ['ADMIN'],
   AGENT: ['AGENT'],
   AGENT_OR_ADMIN: ['AGENT', 'ADMIN'],
+  // Whoever may begin an upload (an agent for its runs, an editor for datasets) completes it.
+  UPLOADER: ['AGENT', 'EDITOR', 'ADMIN'],
 };
 
 export const rootFieldRequirements: Record<string, Requirement> = {
@@ -51,6 +53,10 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.reportSample': 'AGENT',
   'Mutation.completeRun': 'AGENT',
   'Mutation.setAgentDraining': 'AGENT_OR_ADMIN',
+  'Mutation.beginRunUpload': 'AGENT',
+  'Mutation.beginDatasetUpload': 'EDITOR',
+  'Mutation.completeUpload': 'UPLOADER',
+  'Mutation.pruneArtifacts': 'EDITOR',
 };
 
 /** Records an AGENT key never reads, wherever a field leads to them (Run.experiment, Run.sweep). */

@@ -16,6 +16,7 @@ import { checkpointReportingResolvers, checkpointResolvers } from '../modules/ch
 import { metricsResolvers } from '../modules/metrics/metrics.resolvers.js';
 import { compareResolvers } from '../modules/compare/compare.resolvers.js';
 import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
+import { artifactResolvers } from '../modules/artifacts/artifacts.resolvers.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 
@@ -40,6 +41,7 @@ export function buildSchema() {
     checkpointReportingResolvers,
     metricsResolvers,
     compareResolvers,
+    artifactResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
   return guardFields(makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never }));
 }

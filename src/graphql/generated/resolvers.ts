@@ -10,6 +10,8 @@ import type { CheckpointRecord, SampleRecord, RatingRecord } from '../../modules
 import type { RunEventRecord } from '../../modules/runs/events.store.js';
 import type { RunGroupKeyRecord } from '../../modules/compare/compare.service.js';
 import type { Assignment } from '../../modules/dispatch/dispatch.service.js';
+import type { ArtifactRecord } from '../../modules/artifacts/artifacts.store.js';
+import type { ArtifactUploadResult, PruneOutcome } from '../../modules/artifacts/artifacts.service.js';
 import type { Connection } from '../connection.js';
 import type { Context } from '../context.js';
 export type Maybe<T> = T | null;
@@ -49,6 +51,60 @@ export type ApiRole =
   | 'AGENT'
   | 'EDITOR'
   | 'VIEWER';
+
+export type Artifact = {
+  __typename?: 'Artifact';
+  /** Sniffed from the bytes once stored; before that, as declared. */
+  contentType?: Maybe<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  /** For display and downloads; never a storage path. */
+  fileName: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  kind: ArtifactKind;
+  promptIndex?: Maybe<Scalars['Int']['output']>;
+  /** Set when retention dropped the bytes; the record stays. */
+  prunedAt?: Maybe<Scalars['DateTime']['output']>;
+  sha256: Scalars['String']['output'];
+  sizeBytes: Scalars['Float']['output'];
+  step?: Maybe<Scalars['Int']['output']>;
+  /** The bytes are in the store and their size and sha256 were verified. */
+  stored: Scalars['Boolean']['output'];
+  storedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** A signed URL of an image at most 512 px on its long side; null unless the artifact is a stored image. */
+  thumbnailUrl?: Maybe<Scalars['String']['output']>;
+  /** Signed GET URL; null until stored (and after the bytes were pruned). */
+  url?: Maybe<Scalars['String']['output']>;
+};
+
+export type ArtifactKind =
+  | 'CHECKPOINT'
+  | 'DATASET_CAPTION'
+  | 'DATASET_IMAGE'
+  | 'OPTIMIZER_STATE'
+  | 'SAMPLE'
+  | 'TRAINER_CONFIG'
+  | 'TRAINER_LOG';
+
+export type ArtifactUpload = {
+  __typename?: 'ArtifactUpload';
+  /** The same bytes (sha256) are already stored: nothing to send, parts is empty. */
+  alreadyStored: Scalars['Boolean']['output'];
+  artifact: Artifact;
+  /** Bytes per part; every part but the last is exactly this long. Null only when parts is empty. */
+  partSize?: Maybe<Scalars['Float']['output']>;
+  /** The parts still missing, each with a signed PUT URL (offset (number - 1) × partSize). */
+  parts: Array<UploadPart>;
+};
+
+export type ArtifactUploadInput = {
+  contentType?: InputMaybe<Scalars['String']['input']>;
+  fileName: Scalars['String']['input'];
+  kind: ArtifactKind;
+  promptIndex?: InputMaybe<Scalars['Int']['input']>;
+  sha256: Scalars['String']['input'];
+  sizeBytes: Scalars['Float']['input'];
+  step?: InputMaybe<Scalars['Int']['input']>;
+};
 
 export type CaptionInput = {
   fileName: Scalars['String']['input'];
@@ -91,7 +147,10 @@ export type CaptionStyle =
 
 export type Checkpoint = {
   __typename?: 'Checkpoint';
+  artifact?: Maybe<Artifact>;
   createdAt: Scalars['DateTime']['output'];
+  /** Signed, served as an attachment named <run name>-step<N>.safetensors (the final one <run name>.safetensors); null until stored. */
+  downloadUrl?: Maybe<Scalars['String']['output']>;
   /** The run's EMA loss at this checkpoint's step. */
   emaLoss?: Maybe<Scalars['Float']['output']>;
   id: Scalars['ID']['output'];
@@ -141,6 +200,11 @@ export type CheckpointRow = {
   run: Run;
 };
 
+export type CompletedPartInput = {
+  etag: Scalars['String']['input'];
+  number: Scalars['Int']['input'];
+};
+
 export type CreateCaptionStrategyInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   dropoutRate?: InputMaybe<Scalars['Float']['input']>;
@@ -156,7 +220,8 @@ export type CreateDatasetInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   images: Array<DatasetImageInput>;
   name: Scalars['String']['input'];
-  uri: Scalars['String']['input'];
+  /** A folder every agent can read (absolute path or file://). Without it the dataset is stored in loralab: its uri reads loralab://datasets/<id>, each image needs its sha256, and the bytes come through beginDatasetUpload. */
+  uri?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type CreateExperimentInput = {
@@ -187,6 +252,10 @@ export type Dataset = {
   imageCount: Scalars['Int']['output'];
   images: DatasetImageConnection;
   name: Scalars['String']['output'];
+  /** True when every image's bytes are in the store (a dataset created without uri). */
+  stored: Scalars['Boolean']['output'];
+  /** Images whose bytes are stored so far. */
+  storedImageCount: Scalars['Int']['output'];
   uri: Scalars['String']['output'];
 };
 
@@ -225,6 +294,8 @@ export type DatasetImage = {
   sha256?: Maybe<Scalars['String']['output']>;
   /** The dataset's own caption, as given when the dataset was created. */
   sourceCaption?: Maybe<Scalars['String']['output']>;
+  thumbnailUrl?: Maybe<Scalars['String']['output']>;
+  url?: Maybe<Scalars['String']['output']>;
   width?: Maybe<Scalars['Int']['output']>;
 };
 
@@ -444,11 +515,17 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** @deprecated placeholder so modules can extend Mutation */
   _noop?: Maybe<Scalars['Boolean']['output']>;
+  /** EDITOR; DATASET_IMAGE (a declared image: same fileName and sha256) or DATASET_CAPTION (<image name>.txt). */
+  beginDatasetUpload: ArtifactUpload;
+  /** AGENT, fenced by the lease (the attempt that finished last may still send what it made). */
+  beginRunUpload: ArtifactUpload;
   /** QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING until the agent stops the trainer. */
   cancelRun: Run;
   /** The next queued run this agent can hold, or null; waitSeconds (≤ 60) holds the request until one is queued. */
   claimRun?: Maybe<RunAssignment>;
   completeRun: Run;
+  /** By the key that began the upload: verifies size and sha256, then the artifact is stored. */
+  completeUpload: Artifact;
   createApiKey: CreatedApiKey;
   createCaptionStrategy: CaptionStrategy;
   createDataset: Dataset;
@@ -456,6 +533,8 @@ export type Mutation = {
   heartbeat: HeartbeatResult;
   /** Marks the run's best checkpoint by hand (it must be one of the run's checkpoints). */
   promoteCheckpoint: Run;
+  /** EDITOR: drops the bytes of the run's checkpoints beyond the newest `keep` (final, promoted and rated ones, and an unfinished run's newest, always stay). */
+  pruneArtifacts: PruneResult;
   queueRun: Run;
   /** The grid's product of runs over the base, queued in one transaction. */
   queueSweep: Array<Run>;
@@ -486,6 +565,19 @@ export type Mutation = {
 };
 
 
+export type MutationBeginDatasetUploadArgs = {
+  datasetId: Scalars['ID']['input'];
+  input: ArtifactUploadInput;
+};
+
+
+export type MutationBeginRunUploadArgs = {
+  input: ArtifactUploadInput;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationCancelRunArgs = {
   id: Scalars['ID']['input'];
 };
@@ -502,6 +594,12 @@ export type MutationCompleteRunArgs = {
   leaseToken: Scalars['String']['input'];
   outcome: RunOutcome;
   runId: Scalars['ID']['input'];
+};
+
+
+export type MutationCompleteUploadArgs = {
+  artifactId: Scalars['ID']['input'];
+  parts: Array<CompletedPartInput>;
 };
 
 
@@ -535,6 +633,12 @@ export type MutationHeartbeatArgs = {
 
 export type MutationPromoteCheckpointArgs = {
   checkpointId: Scalars['ID']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationPruneArtifactsArgs = {
+  keep: Scalars['Int']['input'];
   runId: Scalars['ID']['input'];
 };
 
@@ -645,6 +749,15 @@ export type ProgressInput = {
   step: Scalars['Int']['input'];
   totalSteps?: InputMaybe<Scalars['Int']['input']>;
   vramUsedMb?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type PruneResult = {
+  __typename?: 'PruneResult';
+  /** Bytes deleted from the store (blobs no artifact references any more). */
+  freedBytes: Scalars['Float']['output'];
+  /** Checkpoints whose bytes were dropped now (their records stay, with prunedAt). */
+  pruned: Array<Checkpoint>;
+  run: Run;
 };
 
 export type Query = {
@@ -787,6 +900,7 @@ export type Run = {
   __typename?: 'Run';
   /** The agent holding the run, or the last one that held it. */
   agent?: Maybe<Agent>;
+  artifacts: Array<Artifact>;
   attempt: Scalars['Int']['output'];
   bestCheckpoint?: Maybe<Checkpoint>;
   captionStrategy: CaptionStrategy;
@@ -815,10 +929,17 @@ export type Run = {
   samples: Array<Sample>;
   startedAt?: Maybe<Scalars['DateTime']['output']>;
   status: RunStatus;
+  /** Bytes of the distinct stored blobs this run's artifacts reference. */
+  storageBytes: Scalars['Float']['output'];
   sweep?: Maybe<Sweep>;
   tags: Array<Scalars['String']['output']>;
   /** The ai-toolkit YAML this run trains with (the agent fills in its own folders). */
   trainerConfig: Scalars['String']['output'];
+};
+
+
+export type RunArtifactsArgs = {
+  kind?: InputMaybe<ArtifactKind>;
 };
 
 
@@ -1004,6 +1125,7 @@ export type RunStatus =
 
 export type Sample = {
   __typename?: 'Sample';
+  artifact?: Maybe<Artifact>;
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
   path: Scalars['String']['output'];
@@ -1011,6 +1133,8 @@ export type Sample = {
   promptIndex: Scalars['Int']['output'];
   run: Run;
   step: Scalars['Int']['output'];
+  thumbnailUrl?: Maybe<Scalars['String']['output']>;
+  url?: Maybe<Scalars['String']['output']>;
 };
 
 export type SampleInput = {
@@ -1077,6 +1201,12 @@ export type SweepGridInput = {
   learningRate?: InputMaybe<Array<Scalars['Float']['input']>>;
   rank?: InputMaybe<Array<Scalars['Int']['input']>>;
   steps?: InputMaybe<Array<Scalars['Int']['input']>>;
+};
+
+export type UploadPart = {
+  __typename?: 'UploadPart';
+  number: Scalars['Int']['output'];
+  url: Scalars['String']['output'];
 };
 
 export type Viewer = {
@@ -1162,6 +1292,10 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = ResolversObject<{
   Agent: ResolverTypeWrapper<AgentRecord>;
   ApiRole: ApiRole;
+  Artifact: ResolverTypeWrapper<ArtifactRecord>;
+  ArtifactKind: ArtifactKind;
+  ArtifactUpload: ResolverTypeWrapper<ArtifactUploadResult>;
+  ArtifactUploadInput: ArtifactUploadInput;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CaptionInput: CaptionInput;
   CaptionKind: CaptionKind;
@@ -1173,6 +1307,7 @@ export type ResolversTypes = ResolversObject<{
   CheckpointInput: CheckpointInput;
   CheckpointMatrix: ResolverTypeWrapper<Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversTypes['CheckpointRow']> }>;
   CheckpointRow: ResolverTypeWrapper<Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversTypes['CheckpointCell']>>, run: ResolversTypes['Run'] }>;
+  CompletedPartInput: CompletedPartInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -1208,6 +1343,7 @@ export type ResolversTypes = ResolversObject<{
   OrderDirection: OrderDirection;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   ProgressInput: ProgressInput;
+  PruneResult: ResolverTypeWrapper<PruneOutcome>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   QueueRunInput: QueueRunInput;
   QueueSweepInput: QueueSweepInput;
@@ -1240,12 +1376,16 @@ export type ResolversTypes = ResolversObject<{
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Sweep: ResolverTypeWrapper<SweepRecord>;
   SweepGridInput: SweepGridInput;
+  UploadPart: ResolverTypeWrapper<UploadPart>;
   Viewer: ResolverTypeWrapper<Omit<Viewer, 'agent'> & { agent?: Maybe<ResolversTypes['Agent']> }>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   Agent: AgentRecord;
+  Artifact: ArtifactRecord;
+  ArtifactUpload: ArtifactUploadResult;
+  ArtifactUploadInput: ArtifactUploadInput;
   Boolean: Scalars['Boolean']['output'];
   CaptionInput: CaptionInput;
   CaptionPair: CaptionPair;
@@ -1255,6 +1395,7 @@ export type ResolversParentTypes = ResolversObject<{
   CheckpointInput: CheckpointInput;
   CheckpointMatrix: Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversParentTypes['CheckpointRow']> };
   CheckpointRow: Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversParentTypes['CheckpointCell']>>, run: ResolversParentTypes['Run'] };
+  CompletedPartInput: CompletedPartInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
   CreateExperimentInput: CreateExperimentInput;
@@ -1288,6 +1429,7 @@ export type ResolversParentTypes = ResolversObject<{
   NumberFilter: NumberFilter;
   PageInfo: PageInfo;
   ProgressInput: ProgressInput;
+  PruneResult: PruneOutcome;
   Query: Record<PropertyKey, never>;
   QueueRunInput: QueueRunInput;
   QueueSweepInput: QueueSweepInput;
@@ -1316,6 +1458,7 @@ export type ResolversParentTypes = ResolversObject<{
   Subscription: Record<PropertyKey, never>;
   Sweep: SweepRecord;
   SweepGridInput: SweepGridInput;
+  UploadPart: UploadPart;
   Viewer: Omit<Viewer, 'agent'> & { agent?: Maybe<ResolversParentTypes['Agent']> };
 }>;
 
@@ -1330,6 +1473,30 @@ export type AgentResolvers<ContextType = Context, ParentType extends ResolversPa
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   version?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type ArtifactResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Artifact'] = ResolversParentTypes['Artifact']> = ResolversObject<{
+  contentType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  fileName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['ArtifactKind'], ParentType, ContextType>;
+  promptIndex?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  prunedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  sha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sizeBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  step?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  stored?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  storedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  thumbnailUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type ArtifactUploadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ArtifactUpload'] = ResolversParentTypes['ArtifactUpload']> = ResolversObject<{
+  alreadyStored?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  artifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType>;
+  partSize?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  parts?: Resolver<Array<ResolversTypes['UploadPart']>, ParentType, ContextType>;
 }>;
 
 export type CaptionPairResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CaptionPair'] = ResolversParentTypes['CaptionPair']> = ResolversObject<{
@@ -1351,7 +1518,9 @@ export type CaptionStrategyResolvers<ContextType = Context, ParentType extends R
 }>;
 
 export type CheckpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Checkpoint'] = ResolversParentTypes['Checkpoint']> = ResolversObject<{
+  artifact?: Resolver<Maybe<ResolversTypes['Artifact']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  downloadUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   emaLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isFinal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -1399,6 +1568,8 @@ export type DatasetResolvers<ContextType = Context, ParentType extends Resolvers
   imageCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   images?: Resolver<ResolversTypes['DatasetImageConnection'], ParentType, ContextType, Partial<DatasetImagesArgs>>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  stored?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  storedImageCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   uri?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
@@ -1420,6 +1591,8 @@ export type DatasetImageResolvers<ContextType = Context, ParentType extends Reso
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   sha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sourceCaption?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  thumbnailUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   width?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 
@@ -1536,15 +1709,19 @@ export type LossSummaryResolvers<ContextType = Context, ParentType extends Resol
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   _noop?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  beginDatasetUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginDatasetUploadArgs, 'datasetId' | 'input'>>;
+  beginRunUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginRunUploadArgs, 'input' | 'leaseToken' | 'runId'>>;
   cancelRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCancelRunArgs, 'id'>>;
   claimRun?: Resolver<Maybe<ResolversTypes['RunAssignment']>, ParentType, ContextType, RequireFields<MutationClaimRunArgs, 'agentId' | 'waitSeconds'>>;
   completeRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCompleteRunArgs, 'leaseToken' | 'outcome' | 'runId'>>;
+  completeUpload?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationCompleteUploadArgs, 'artifactId' | 'parts'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'role'>>;
   createCaptionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType, RequireFields<MutationCreateCaptionStrategyArgs, 'input'>>;
   createDataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType, RequireFields<MutationCreateDatasetArgs, 'input'>>;
   createExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationCreateExperimentArgs, 'input'>>;
   heartbeat?: Resolver<ResolversTypes['HeartbeatResult'], ParentType, ContextType, RequireFields<MutationHeartbeatArgs, 'leaseToken' | 'runId'>>;
   promoteCheckpoint?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationPromoteCheckpointArgs, 'checkpointId' | 'runId'>>;
+  pruneArtifacts?: Resolver<ResolversTypes['PruneResult'], ParentType, ContextType, RequireFields<MutationPruneArtifactsArgs, 'keep' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;
   queueSweep?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType, RequireFields<MutationQueueSweepArgs, 'input'>>;
   rateCheckpoint?: Resolver<ResolversTypes['Rating'], ParentType, ContextType, RequireFields<MutationRateCheckpointArgs, 'checkpointId' | 'score'>>;
@@ -1565,6 +1742,12 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type PruneResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PruneResult'] = ResolversParentTypes['PruneResult']> = ResolversObject<{
+  freedBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  pruned?: Resolver<Array<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -1604,6 +1787,7 @@ export type RequirementsResolvers<ContextType = Context, ParentType extends Reso
 
 export type RunResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Run'] = ResolversParentTypes['Run']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['Agent']>, ParentType, ContextType>;
+  artifacts?: Resolver<Array<ResolversTypes['Artifact']>, ParentType, ContextType, Partial<RunArtifactsArgs>>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   bestCheckpoint?: Resolver<Maybe<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
   captionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType>;
@@ -1630,6 +1814,7 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   samples?: Resolver<Array<ResolversTypes['Sample']>, ParentType, ContextType, Partial<RunSamplesArgs>>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['RunStatus'], ParentType, ContextType>;
+  storageBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   sweep?: Resolver<Maybe<ResolversTypes['Sweep']>, ParentType, ContextType>;
   tags?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   trainerConfig?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1709,6 +1894,7 @@ export type RunProgressResolvers<ContextType = Context, ParentType extends Resol
 }>;
 
 export type SampleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sample'] = ResolversParentTypes['Sample']> = ResolversObject<{
+  artifact?: Resolver<Maybe<ResolversTypes['Artifact']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   path?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1716,6 +1902,8 @@ export type SampleResolvers<ContextType = Context, ParentType extends ResolversP
   promptIndex?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
   step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  thumbnailUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type StagedCaptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StagedCaption'] = ResolversParentTypes['StagedCaption']> = ResolversObject<{
@@ -1742,6 +1930,11 @@ export type SweepResolvers<ContextType = Context, ParentType extends ResolversPa
   runs?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType>;
 }>;
 
+export type UploadPartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UploadPart'] = ResolversParentTypes['UploadPart']> = ResolversObject<{
+  number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type ViewerResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['Agent']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1750,6 +1943,8 @@ export type ViewerResolvers<ContextType = Context, ParentType extends ResolversP
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Agent?: AgentResolvers<ContextType>;
+  Artifact?: ArtifactResolvers<ContextType>;
+  ArtifactUpload?: ArtifactUploadResolvers<ContextType>;
   CaptionPair?: CaptionPairResolvers<ContextType>;
   CaptionStrategy?: CaptionStrategyResolvers<ContextType>;
   Checkpoint?: CheckpointResolvers<ContextType>;
@@ -1777,6 +1972,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   LossSummary?: LossSummaryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PruneResult?: PruneResultResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Rating?: RatingResolvers<ContextType>;
   ReportLossResult?: ReportLossResultResolvers<ContextType>;
@@ -1795,6 +1991,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   StagedCaption?: StagedCaptionResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Sweep?: SweepResolvers<ContextType>;
+  UploadPart?: UploadPartResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
 }>;
 

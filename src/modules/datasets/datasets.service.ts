@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
 import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
@@ -10,12 +10,18 @@ import type { ReadScope } from '../agents/read-scope.js';
 
 export const MAX_IMAGES = 100_000;
 
+export const plainFileName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .refine((f) => !/[/\\\0]/.test(f) && f !== '.' && f !== '..', 'must be a plain file name (no folders)');
+
+/** Datasets created without a uri keep their files in loralab's artifact store. */
+const STORED_URI_PREFIX = 'loralab://datasets/';
+export const isStoredDataset = (dataset: Pick<store.DatasetRecord, 'uri'>) => dataset.uri.startsWith(STORED_URI_PREFIX);
+
 const imageInput = z.object({
-  fileName: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(255, 'must be at most 255 characters')
-    .refine((f) => !/[/\\\0]/.test(f) && f !== '.' && f !== '..', 'must be a plain file name (no folders)'),
+  fileName: plainFileName,
   sha256: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
@@ -33,7 +39,8 @@ const createInput = z.object({
     .trim()
     .min(1, 'must not be empty')
     .max(2000)
-    .refine((u) => u.startsWith('/') || u.startsWith('file://'), 'must be an absolute path or a file:// URL that agents can read'),
+    .refine((u) => u.startsWith('/') || u.startsWith('file://'), 'must be an absolute path or a file:// URL that agents can read')
+    .nullish(),
   description: optionalText,
   images: z.array(imageInput).max(MAX_IMAGES, `at most ${MAX_IMAGES} images`),
 });
@@ -54,11 +61,15 @@ export async function createDataset(db: Database, input: unknown) {
   values.images.forEach((image, i) => {
     if (seen.has(image.fileName)) throw badInput(`input.images.${i}.fileName`, `"${image.fileName}" appears twice`);
     seen.add(image.fileName);
+    // A stored dataset's bytes are checked against these on upload, and by every agent that fetches them.
+    if (!values.uri && !image.sha256) throw badInput(`input.images.${i}.sha256`, 'is required for a dataset stored in loralab (created without uri)');
   });
+  const id = randomUUID();
   return db.transaction(async (tx) => {
     const dataset = await store.insertDataset(tx, {
+      id,
       name: values.name,
-      uri: values.uri,
+      uri: values.uri ?? `${STORED_URI_PREFIX}${id}`,
       description: values.description ?? null,
       imageCount: values.images.length,
       contentHash: contentHash(values.images),

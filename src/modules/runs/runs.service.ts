@@ -13,6 +13,7 @@ import { announceRunsChanged } from './run-feeds.js';
 import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from './ai-toolkit.js';
 import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
+import { assertDatasetComplete } from '../artifacts/dataset-readiness.js';
 import * as store from './runs.store.js';
 import type { ReadScope } from '../agents/read-scope.js';
 
@@ -54,6 +55,7 @@ async function resolveQueueInput(db: Executor, raw: unknown, root: string) {
   ]);
   if (!experiment) throw notFound(`${root}.experimentId`, 'Experiment', input.experimentId);
   if (!dataset) throw notFound(`${root}.datasetId`, 'Dataset', input.datasetId);
+  await assertDatasetComplete(db, dataset, `${root}.datasetId`);
   if (!strategy) throw notFound(`${root}.captionStrategyId`, 'Caption strategy', input.captionStrategyId);
   checkTrainable(strategy, `${root}.captionStrategyId`);
   return { input, hp, experiment, dataset, strategy };
