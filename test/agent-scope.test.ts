@@ -58,7 +58,7 @@ describe.each(databaseKinds)('what an AGENT key reads on %s', (kind) => {
       { mine: myRun.runId, theirs: theirRun.runId, queued: queuedRun, d: theirs.datasetId },
     );
     expect(run).toMatchObject({ id: myRun.runId, dataset: { id: mine.datasetId }, captionStrategy: { id: mine.strategyId }, agent: { id: me.id } });
-    expect(run.trainerConfig).toContain('job: extension');
+    expect(run.trainerConfig).toContain('job: "extension"');
     expect([other, queued, dataset]).toEqual([null, null, null]);
   });
 
