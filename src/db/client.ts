@@ -13,6 +13,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
 import { isBound, type Statement } from './statement.js';
+import { PostgresListener } from './listener.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -44,6 +45,11 @@ export interface Database {
    */
   prepared(statement: Statement): Promise<Record<string, unknown>[]>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
+  /**
+   * `handler` runs each time the LISTEN connection is back after a drop (a PostgreSQL restart or
+   * failover) and listens again: every notification sent meanwhile is lost. PGlite never drops.
+   */
+  onListenerReconnect(handler: () => void): () => void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -94,6 +100,7 @@ async function openPglite(
         if (!client.closed) await unsubscribe();
       };
     },
+    onListenerReconnect: () => () => {},
     ping: () => client.query('select 1').then(() => true, () => false),
     close: () => (client.closed ? Promise.resolve() : client.close()),
   };
@@ -121,6 +128,7 @@ async function openPostgres(
   await migrateUnderLock(url);
   const client = connectPostgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
   const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
+  const listener = new PostgresListener(url);
   const dialect = new PgDialect();
   /** A drizzle statement as a postgres.js prepared query on `sql` (the pool or one reserved connection). */
   const sendPrepared = (sql: postgres.Sql, statement: Statement) => {
@@ -153,16 +161,17 @@ async function openPostgres(
         connection.release();
       }
     },
-    async listen(channel, onPayload) {
-      const { unlisten } = await client.listen(channel, onPayload);
-      return unlisten;
-    },
+    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    onListenerReconnect: (handler) => listener.onReconnect(handler),
     ping: () =>
       client`select 1`.then(
         () => true,
         () => false,
       ),
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await listener.close();
+      await client.end({ timeout: 5 });
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import type { KeyedFeed } from '../../db/feed.js';
 import { apiError, badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
 import { LiveQueue } from '../../graphql/live-queue.js';
+import { CatchUp } from '../../graphql/catch-up.js';
 import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findRunsByIds } from '../runs/runs.store.js';
@@ -230,18 +231,21 @@ const MAX_PENDING_BATCHES = 20;
  * The live feed is joined before the replay query runs, so nothing committed after the replay's
  * snapshot is missed; what the replay already sent is dropped from live batches by a high-water
  * mark on (attempt, step) — a newer attempt rewriting earlier steps is new data and passes.
+ * When notifications were lost (the LISTEN connection dropped), the same mark tells the catch-up
+ * where to read from: the points of the attempt it follows after its last step, or every point
+ * of a newer attempt.
  */
 export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { runId: string; sinceStep?: number | null }) {
-  if (!isId(args.runId) || (await findRunsByIds(db, [args.runId])).length === 0) throw notFound('runId', 'Run', args.runId);
+  const position = isId(args.runId) ? await store.lossPosition(db, args.runId) : null;
+  if (!position) throw notFound('runId', 'Run', args.runId);
   const runId = args.runId.toLowerCase();
-  let mark = { attempt: -1, step: -1 };
+  // A live-only subscriber has seen everything up to now; a replaying one, everything up to sinceStep.
+  let mark = { attempt: position.attempt, step: args.sinceStep ?? position.lastStep ?? -1 };
   const passes = (p: { attempt: number; step: number }) => p.attempt > mark.attempt || (p.attempt === mark.attempt && p.step > mark.step);
   const advance = (p: { attempt: number; step: number }) => {
     if (passes(p)) mark = { attempt: p.attempt, step: p.step };
   };
 
-  let replaying = args.sinceStep != null;
-  const held: LiveLossBatch[] = [];
   const queue = new LiveQueue<{ runId: string; points: LossPointOut[] }>({
     maxPending: MAX_PENDING_BATCHES,
     coalesce: (a, b) => (a.points.length + b.points.length <= REPLAY_PAGE ? { runId, points: [...a.points, ...b.points] } : null),
@@ -253,24 +257,36 @@ export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { run
     if (fresh.length === batch.points.length) queue.push(sharedEvent(runId, batch));
     else if (fresh.length) queue.push({ runId, points: fresh });
   };
-  const unsubscribe = await feed.subscribe(runId, (batch) => (replaying ? held.push(batch) : deliver(batch)));
-
-  if (replaying) {
-    void (async () => {
-      let after = args.sinceStep!;
+  /**
+   * Where the replay under way reads next: the points after `afterStep` (of one attempt, when
+   * given). It moves on with every page sent, so a replay that failed half-way resumes, not repeats.
+   */
+  let replayFrom: { afterStep: number; attempt?: number } | null = args.sinceStep != null ? { afterStep: args.sinceStep } : null;
+  const catchUp = new CatchUp<LiveLossBatch>({
+    replay: async () => {
+      if (!replayFrom) {
+        const now = await store.lossPosition(db, runId);
+        replayFrom = now && now.attempt > mark.attempt ? { afterStep: -1, attempt: now.attempt } : { afterStep: mark.step, attempt: mark.attempt };
+      }
       for (;;) {
         // The replay reads the next page only when the client has taken the previous ones.
         if (!(await queue.roomFor(2))) return;
-        const page = (await store.listLossPoints(db, runId, { afterStep: after, limit: REPLAY_PAGE })).map(toPoint);
-        if (page.length === 0) break;
-        page.forEach(advance);
-        queue.push({ runId, points: page });
-        after = page.at(-1)!.step;
+        const page: ReturnType<typeof toPoint>[] = (await store.listLossPoints(db, runId, { ...replayFrom, limit: REPLAY_PAGE })).map(toPoint);
+        if (page.length) {
+          page.forEach(advance);
+          queue.push({ runId, points: page });
+          replayFrom = { ...replayFrom, afterStep: page.at(-1)!.step };
+        }
         if (page.length < REPLAY_PAGE) break;
       }
-      replaying = false;
-      held.splice(0).forEach(deliver);
-    })().catch((err) => queue.fail(err));
-  }
+      replayFrom = null;
+    },
+    deliver,
+    fail: (error) => queue.fail(error),
+    maxHeld: MAX_PENDING_BATCHES * 4,
+    ended: () => queue.ended,
+  });
+  const unsubscribe = await feed.subscribe(runId, { deliver: (batch) => catchUp.live(batch), catchUp: () => catchUp.start() });
+  if (replayFrom) catchUp.start();
   return queue;
 }

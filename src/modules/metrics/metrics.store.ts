@@ -305,6 +305,15 @@ function rebuildLossBlocks(runId: string) {
       first_step = excluded.first_step, last_step = excluded.last_step, last_loss = excluded.last_loss`;
 }
 
+/** The run's current attempt and the last step of its loss; null when the run does not exist. */
+export async function lossPosition(db: Executor, runId: string) {
+  const [row] = await rows<{ attempt: number; last_step: number | null }>(
+    db,
+    sql`/* lossPosition */ select r.attempt, s.last_step from runs r left join run_summaries s on s.run_id = r.id where r.id = ${runId}`,
+  );
+  return row ? { attempt: row.attempt, lastStep: row.last_step } : null;
+}
+
 export function listLossPoints(db: Executor, runId: string, opts: { afterStep: number; limit: number; attempt?: number; toStep?: number }) {
   return rows<LossPointRow & { attempt: number }>(
     db,

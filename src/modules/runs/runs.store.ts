@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { runs, runSummaries, sweeps } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 
@@ -131,6 +131,16 @@ export async function countRuns(db: Executor, where: RunConditions) {
 
 export function findRunsByIds(db: Executor, ids: readonly string[]) {
   return db.select().from(runs).where(inArray(runs.id, [...ids]));
+}
+
+/** An experiment's runs in id order, a page at a time (after: the last id of the page before). */
+export function findRunsOfExperiment(db: Executor, experimentId: string, page: { after: string | null; limit: number }) {
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.experimentId, experimentId), page.after ? gt(runs.id, page.after) : undefined))
+    .orderBy(asc(runs.id))
+    .limit(page.limit);
 }
 
 export function findRunsByIdempotencyKeys(db: Executor, keys: string[]) {
