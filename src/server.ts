@@ -18,14 +18,13 @@ import { Notifier } from './db/notify.js';
 import { createFeeds } from './graphql/feeds.js';
 import { buildSchema } from './graphql/schema.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
-import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
+import { prepareSubscription, queryLimitsPlugin } from './graphql/limits.js';
 import { ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { Authenticator } from './modules/keys/authenticator.js';
 import { lockDataDir } from './datadir-lock.js';
 import { webRoutes } from './web.js';
 import { subscribeSharingResults } from './graphql/shared-results.js';
 import { Reaper } from './modules/dispatch/reaper.js';
-import { parse } from 'graphql';
 
 export const MAX_BODY = '4mb';
 
@@ -87,9 +86,10 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
         ctx.extra.principal = principal;
         return true;
       },
-      onSubscribe: (_ctx, _id, payload) => {
-        checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
-      },
+      // Parsed, validated and held to the limits here, so that a bad operation gets an error of
+      // its own: anything thrown from this hook closes the whole socket (4500) with the client's
+      // other subscriptions.
+      onSubscribe: (_ctx, _id, payload) => prepareSubscription(schema, payload),
       context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
     },
     wsServer,

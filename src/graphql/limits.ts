@@ -1,5 +1,15 @@
 // Query depth and cost limits, checked after parsing and before anything executes.
-import { getNamedType, isListType, getNullableType, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import {
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  isListType,
+  parse,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { ApolloServerPlugin } from '@apollo/server';
@@ -81,6 +91,30 @@ function measureCost(schema: GraphQLSchema, document: DocumentNode, variables: R
   } catch (err) {
     // getComplexity coerces the variables first; a bad one (1e999 for a Float) is the client's error.
     throw apiError('BAD_USER_INPUT', err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Tokens a document may have: far above any real operation, far below what stalls the parser. */
+export const MAX_TOKENS = 20_000;
+
+/**
+ * A subscribe message as graphql-ws executes it, or the errors that answer it: the same checks as
+ * an HTTP request (syntax, validation, depth and cost), none of them thrown.
+ */
+export function prepareSubscription(
+  schema: GraphQLSchema,
+  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+): ExecutionArgs | readonly GraphQLError[] {
+  try {
+    const document = parse(payload.query, { maxTokens: MAX_TOKENS });
+    const errors = validate(schema, document);
+    if (errors.length) return errors;
+    checkQueryLimits(schema, document, payload.variables ?? {}, payload.operationName);
+    return { schema, document, variableValues: payload.variables, operationName: payload.operationName };
+  } catch (err) {
+    if (err instanceof GraphQLError) return [err];
+    // A RangeError from a document nested past the stack, say.
+    return [apiError('BAD_USER_INPUT', `The subscription could not be read: ${err instanceof Error ? err.message : String(err)}`)];
   }
 }
 
