@@ -6,6 +6,7 @@ import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from './generated/resolvers.js';
 import { DateTime, JSONScalar } from './scalars.js';
 import { guardRootFields } from './permissions.js';
+import { guardInputValues } from './input-values.js';
 import { keyResolvers } from '../modules/keys/keys.resolvers.js';
 import { experimentResolvers } from '../modules/experiments/experiments.resolvers.js';
 import { datasetResolvers } from '../modules/datasets/datasets.resolvers.js';
@@ -41,5 +42,8 @@ export function buildSchema() {
     metricsResolvers,
     compareResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
-  return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: guardRootFields(resolvers) as never });
+  const typeDefs = loadTypeDefs();
+  // The argument types the input checks walk; the resolvers are wrapped before the schema is built.
+  const types = makeExecutableSchema({ typeDefs });
+  return makeExecutableSchema({ typeDefs, resolvers: guardRootFields(guardInputValues(types, resolvers)) as never });
 }

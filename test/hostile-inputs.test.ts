@@ -1,0 +1,164 @@
+// Inputs an attacker or a misbehaving trainer sends: each gets BAD_USER_INPUT naming the argument
+// (or, for text a trainer wrote, is cleaned), never an internal error, and nothing is half-written.
+import {
+  buildClientSchema,
+  getIntrospectionQuery,
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLField,
+  type GraphQLInputType,
+  type GraphQLSchema,
+} from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from './helpers/databases.js';
+import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
+import { createBasics, type Basics } from './helpers/fixtures.js';
+import { claimNewRun, registerAgent, type TestAgent } from './helpers/agents.js';
+import { collect, wsClient } from './helpers/live.js';
+
+const NUL_TEXT = 'p3r5on\u0000portrait';
+const SOME_ID = '00000000-0000-4000-8000-000000000000';
+/** Input fields whose text comes from a trainer: cleaned by the server, never refused. */
+const TRAINER_TEXT = new Set(['RunErrorInput.message', 'RunErrorInput.logTail', 'SampleInput.prompt', 'SampleInput.path', 'CheckpointInput.path']);
+
+interface TextLeaf {
+  /** Argument path: ["input", "images", "0", "fileName"]. */
+  path: string[];
+  /** The input field it is (InputType.field), null for a plain argument. */
+  coordinate: string | null;
+  json: boolean;
+}
+
+/** Every place in `type` a string (or JSON) can be given. */
+function textLeaves(type: GraphQLInputType, path: string[], coordinate: string | null, depth = 0): TextLeaf[] {
+  if (isNonNullType(type)) return textLeaves(type.ofType, path, coordinate, depth);
+  if (isListType(type)) return textLeaves(type.ofType, [...path, '0'], coordinate, depth);
+  if (isInputObjectType(type)) {
+    if (depth > 4) return [];
+    return Object.values(type.getFields()).flatMap((f) => textLeaves(f.type, [...path, f.name], `${type.name}.${f.name}`, depth + 1));
+  }
+  const name = getNamedType(type).name;
+  if (name === 'String' || name === 'ID') return [{ path, coordinate, json: false }];
+  if (name === 'JSON') return [{ path, coordinate, json: true }];
+  return [];
+}
+
+/** The least value of `type` GraphQL accepts; along `path` (when given) it leads to `leaf`. */
+function valueOf(type: GraphQLInputType, path: string[] = [], leaf?: unknown): unknown {
+  if (isNonNullType(type)) return valueOf(type.ofType, path, leaf);
+  if (isListType(type)) return path.length ? [valueOf(type.ofType, path.slice(1), leaf)] : [];
+  if (isInputObjectType(type)) {
+    const object: Record<string, unknown> = {};
+    for (const f of Object.values(type.getFields())) if (isNonNullType(f.type) && f.defaultValue === undefined) object[f.name] = valueOf(f.type);
+    if (path.length) object[path[0]!] = valueOf(type.getFields()[path[0]!]!.type, path.slice(1), leaf);
+    return object;
+  }
+  if (path.length === 0 && leaf !== undefined) return leaf;
+  if (isEnumType(type)) return type.getValues()[0]!.value;
+  switch (type.name) {
+    case 'ID':
+      return SOME_ID;
+    case 'Int':
+    case 'Float':
+      return 1;
+    case 'Boolean':
+      return true;
+    case 'DateTime':
+      return new Date().toISOString();
+    case 'JSON':
+      return {};
+    default:
+      return 'x';
+  }
+}
+
+/** An operation calling `field` with every required argument and the one at `leaf.path[0]`, all as variables. */
+function operationFor(kind: 'query' | 'mutation' | 'subscription', field: GraphQLField<unknown, unknown>, leaf: TextLeaf) {
+  const nul = leaf.json ? { note: NUL_TEXT } : NUL_TEXT;
+  const args = field.args.filter((a) => a.name === leaf.path[0] || (isNonNullType(a.type) && a.defaultValue === undefined));
+  const variables = Object.fromEntries(args.map((a) => [a.name, a.name === leaf.path[0] ? valueOf(a.type, leaf.path.slice(1), nul) : valueOf(a.type)]));
+  const selection = isObjectType(getNamedType(field.type)) ? '{ __typename }' : '';
+  const declared = args.map((a) => `$${a.name}: ${a.type}`).join(', ');
+  const passed = args.map((a) => `${a.name}: $${a.name}`).join(', ');
+  return { query: `${kind}${declared ? `(${declared})` : ''} { ${field.name}${passed ? `(${passed})` : ''} ${selection} }`, variables };
+}
+
+describe.each(databaseKinds)('hostile inputs on %s', (kind) => {
+  let t: TestServer;
+  let basics: Basics;
+  let agent: TestAgent;
+  let viewer: GqlClient;
+  let schema: GraphQLSchema;
+  beforeAll(async () => {
+    t = await startTestServer(kind, { reaperIntervalSeconds: 3600 });
+    basics = await createBasics(t.admin);
+    agent = await registerAgent(t);
+    viewer = await t.as('VIEWER');
+    schema = buildClientSchema((await t.admin.ok(getIntrospectionQuery())) as never);
+  });
+  afterAll(() => t?.stop());
+
+  it('refuses a NUL byte in any text a person sends with BAD_USER_INPUT naming the field, and cleans it in text a trainer wrote', async () => {
+    const checked: string[] = [];
+    for (const kind of ['query', 'mutation', 'subscription'] as const) {
+      const root = kind === 'query' ? schema.getQueryType() : kind === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
+      for (const field of Object.values(root!.getFields())) {
+        for (const leaf of field.args.flatMap((a) => textLeaves(a.type, [a.name], null))) {
+          const { query, variables } = operationFor(kind, field, leaf);
+          let errors: { message: string; extensions?: { code?: string; field?: string } }[];
+          if (kind === 'subscription') {
+            const client = wsClient(t.url, viewer.key);
+            const sub = collect(client, query, variables, (d) => d);
+            await sub.until(() => false, 5000).catch(() => {});
+            errors = (sub.errors as { message: string; extensions?: { code?: string } }[][]).flat();
+            await client.dispose();
+          } else {
+            let result = await t.admin.request(query, variables);
+            if (result.errors?.[0]?.extensions?.code === 'FORBIDDEN') result = await agent.client.request(query, variables);
+            errors = result.errors ?? [];
+          }
+          const where = `${field.name}(${leaf.path.join('.')})`;
+          expect(errors.map((e) => e.extensions?.code), where).not.toContain('INTERNAL_SERVER_ERROR');
+          if (leaf.coordinate && TRAINER_TEXT.has(leaf.coordinate)) {
+            expect(errors.filter((e) => e.extensions?.field === leaf.path.join('.')), where).toEqual([]);
+          } else {
+            expect(errors[0]?.extensions, `${where}: ${JSON.stringify(errors)}`).toMatchObject({ code: 'BAD_USER_INPUT', field: leaf.path.join('.') });
+            expect(errors[0]!.message, where).toMatch(/NUL/);
+          }
+          checked.push(where);
+        }
+      }
+    }
+    // Every text input of the schema, down to list elements and nested input objects.
+    expect(checked.length).toBeGreaterThan(60);
+    expect(checked).toContain('createDataset(input.images.0.caption)');
+    expect(checked).toContain('queueRun(input.hyperparameters.extra)');
+    expect(checked).toContain('runLoss(runId)');
+  }, 120_000);
+
+  it("keeps a trainer's text with its NUL bytes cleaned: the error of a failed run, a sample's prompt and path, a checkpoint's path", async () => {
+    const { runId, token } = await claimNewRun(t, basics, agent);
+    const report = (field: string, type: string, input: Record<string, unknown>) =>
+      agent.client.ok(`mutation($r: ID!, $t: String!, $i: ${type}!) { ${field}(runId: $r, leaseToken: $t, input: $i) { path } }`, { r: runId, t: token, i: input });
+    expect(await report('reportCheckpoint', 'CheckpointInput', { step: 250, path: '/out/a\u0000.safetensors' })).toEqual({ reportCheckpoint: { path: '/out/a\uFFFD.safetensors' } });
+    expect(await report('reportSample', 'SampleInput', { step: 250, promptIndex: 0, prompt: '[trigger]\u0000 portrait', path: '/out/s\u0000.jpg' })).toEqual({
+      reportSample: { path: '/out/s\uFFFD.jpg' },
+    });
+    const long = 'y'.repeat(30_000);
+    const done = await agent.complete(runId, token, 'FAILED', { code: 'TRAINER_ERROR', message: `CUDA error\u0000${long}`, logTail: `${'z'.repeat(300_000)}\u0000end` });
+    expect(done.errors).toBeUndefined();
+    const { status, error, samples } = (await t.admin.ok(`query($id: ID!) { run(id: $id) { status error { code message logTail } samples { prompt } } }`, { id: runId })).run;
+    expect(status).toBe('FAILED');
+    expect(samples).toEqual([{ prompt: '[trigger]\uFFFD portrait' }]);
+    expect(error.code).toBe('TRAINER_ERROR');
+    // Too long to keep whole: the message keeps its start, the log tail its end.
+    expect(error.message.startsWith('CUDA error\uFFFDyyy')).toBe(true);
+    expect(error.message.length).toBe(10_000);
+    expect(error.logTail.length).toBe(200_000);
+    expect(error.logTail.endsWith('zz\uFFFDend')).toBe(true);
+  });
+});
