@@ -13,11 +13,15 @@ import {
   type GraphQLInputType,
   type GraphQLSchema,
 } from 'graphql';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS_FOLDER } from '../src/db/client.js';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, type Basics } from './helpers/fixtures.js';
-import { claimNewRun, registerAgent, type TestAgent } from './helpers/agents.js';
+import { claimNewRun, endBackoff, expireLease, registerAgent, REPORT_LOSS, type TestAgent } from './helpers/agents.js';
 import { collect, wsClient } from './helpers/live.js';
 
 const NUL_TEXT = 'p3r5on\u0000portrait';
@@ -160,5 +164,67 @@ describe.each(databaseKinds)('hostile inputs on %s', (kind) => {
     expect(error.message.length).toBe(10_000);
     expect(error.logTail.length).toBe(200_000);
     expect(error.logTail.endsWith('zz\uFFFDend')).toBe(true);
+  });
+
+  it("takes every loss a trainer can print (float32's range) and refuses larger ones; a run's curves, summary and rewrites stay exact", async () => {
+    const { runId, token } = await claimNewRun(t, basics, agent);
+    const F32_MAX = 3.4028234663852886e38;
+    const columns = `mutation($r: ID!, $t: String!, $s: [Int!]!, $l: [Float!]!, $lr: [Float]) { reportLossColumns(runId: $r, leaseToken: $t, steps: $s, losses: $l, lrs: $lr) { accepted } }`;
+    await agent.client.fails('BAD_USER_INPUT', REPORT_LOSS, { r: runId, t: token, p: [{ step: 0, loss: 0.5 }, { step: 1, loss: 1e308 }] }, 'points.1.loss');
+    await agent.client.fails('BAD_USER_INPUT', REPORT_LOSS, { r: runId, t: token, p: [{ step: 0, loss: -3.5e38 }] }, 'points.0.loss');
+    await agent.client.fails('BAD_USER_INPUT', REPORT_LOSS, { r: runId, t: token, p: [{ step: 0, loss: 0.5, lr: 1e308 }] }, 'points.0.lr');
+    await agent.client.fails('BAD_USER_INPUT', columns, { r: runId, t: token, s: [0, 1], l: [0.5, 1e300] }, 'losses.1');
+
+    // Spikes as large as a trainer can print, in every block of the run, both signs.
+    const spike = (step: number) => (step % 7 === 0 ? F32_MAX : step % 11 === 0 ? -F32_MAX : 1 / (step + 1));
+    const points = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: spike(from + i), lr: F32_MAX }));
+    await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: points(0, 2999) });
+    const curveQuery = `query($id: ID!, $n: Int) { run(id: $id) { lossSummary { points minLoss emaLoss } lossCurve(maxPoints: $n) { min max mean count } } }`;
+    for (const n of [10, 1000, 5000]) {
+      const { run } = await t.admin.ok(curveQuery, { id: runId, n });
+      expect(run.lossSummary.points).toBe(3000);
+      expect(run.lossSummary.minLoss).toBe(-F32_MAX);
+      expect(Number.isFinite(run.lossSummary.emaLoss)).toBe(true);
+      expect(run.lossCurve.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(3000);
+      expect(run.lossCurve.every((b: { mean: number }) => Number.isFinite(b.mean))).toBe(true);
+      expect(Math.max(...run.lossCurve.map((b: { max: number }) => b.max))).toBe(F32_MAX);
+    }
+
+    // A newer attempt rewrites the run from step 1,000 on.
+    await expireLease(t, runId);
+    await t.server.reaper.sweep();
+    await endBackoff(t, runId);
+    const again = (await agent.claim())!;
+    expect(again.run.id).toBe(runId);
+    await agent.client.ok(REPORT_LOSS, { r: runId, t: again.leaseToken, p: points(1000, 1999).map((p) => ({ ...p, loss: -p.loss })) });
+    const { run } = await t.admin.ok(curveQuery, { id: runId, n: 1000 });
+    expect(run.lossSummary.points).toBe(3000);
+    expect(Number.isFinite(run.lossSummary.emaLoss)).toBe(true);
+    expect(run.lossCurve.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(3000);
+    await agent.complete(runId, again.leaseToken, 'CANCELLED');
+  });
+
+  it('repairs, on migration, a run that took an out-of-range loss before such losses were refused', async () => {
+    const { runId, token } = await claimNewRun(t, basics, agent);
+    await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: Array.from({ length: 300 }, (_, step) => ({ step, loss: 1 / (step + 1) })) });
+    // What the server used to store for two points of 1e308 in one block: the points, and sums that overflowed.
+    await t.server.db.orm.execute(sql`update loss_points set loss = 1e308 where run_id = ${runId} and step in (150, 151)`);
+    await t.server.db.orm.execute(sql`update loss_blocks set loss_sum = 'Infinity', max_loss = 1e308 where run_id = ${runId} and block = 1`);
+    await t.server.db.orm.execute(sql`update run_summaries set ema_loss = 'NaN' where run_id = ${runId}`);
+    const file = readdirSync(MIGRATIONS_FOLDER).find((f) => f.endsWith('_clamp_out_of_range_loss.sql'))!;
+    const statements = readFileSync(path.join(MIGRATIONS_FOLDER, file), 'utf8').split('--> statement-breakpoint');
+    await t.server.db.transaction(async (tx) => {
+      for (const statement of statements) await tx.execute(sql.raw(statement));
+    });
+
+    const F32_MAX = 3.4028234663852886e38;
+    const { run } = await t.admin.ok(`query($id: ID!) { run(id: $id) { lossSummary { points emaLoss } lossCurve(maxPoints: 3) { max mean count } } }`, { id: runId });
+    expect(run.lossSummary.points).toBe(300);
+    expect(Number.isFinite(run.lossSummary.emaLoss)).toBe(true);
+    expect(run.lossCurve.map((b: { max: number }) => b.max)).toEqual([1, F32_MAX, 1 / 201]);
+    expect(run.lossCurve.every((b: { mean: number }) => Number.isFinite(b.mean))).toBe(true);
+    // And the run takes more points as any other.
+    await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: [{ step: 300, loss: 0.01 }] });
+    await agent.complete(runId, token, 'CANCELLED');
   });
 });

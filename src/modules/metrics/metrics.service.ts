@@ -14,6 +14,13 @@ import { batchFacts, type LossColumns } from './loss-batch.js';
 export const MAX_POINTS_PER_REPORT = 5000;
 export const EMA_ALPHA = 0.1;
 export const MAX_CURVE_POINTS = 10_000;
+/**
+ * The largest loss (and learning rate) taken, either sign: float32's largest finite value. A
+ * trainer computes loss in float32 or narrower (bf16's range is float32's), so anything larger is
+ * not a loss it printed. The bound also keeps every aggregate of float8 sums (loss blocks, curve
+ * means, the EMA) far from overflow: it would take 10^269 points.
+ */
+export const MAX_LOSS = 3.4028234663852886e38;
 
 export interface LossPointOut {
   step: number;
@@ -72,6 +79,8 @@ function checkCount(n: number, field: string) {
   }
 }
 
+const OUT_OF_RANGE = `must be a finite number between -${MAX_LOSS} and ${MAX_LOSS} (float32's range, what a trainer prints)`;
+
 /** The step of the first repeated step, or null. Steps usually arrive in order: checked in one pass then. */
 function repeatedStep(steps: number[]) {
   let ascending = true;
@@ -95,8 +104,8 @@ function checkColumns(columns: LossColumns, field: (name: 'step' | 'loss' | 'lr'
   const { steps, losses, lrs } = columns;
   for (let i = 0; i < steps.length; i++) {
     if (steps[i]! < 0) throw badInput(field('step', i), 'must be 0 or more');
-    if (!Number.isFinite(losses[i])) throw badInput(field('loss', i), 'must be a finite number');
-    if (lrs[i] != null && !Number.isFinite(lrs[i])) throw badInput(field('lr', i), 'must be a finite number');
+    if (!(Math.abs(losses[i]!) <= MAX_LOSS)) throw badInput(field('loss', i), OUT_OF_RANGE);
+    if (lrs[i] != null && !(Math.abs(lrs[i]!) <= MAX_LOSS)) throw badInput(field('lr', i), OUT_OF_RANGE);
   }
   const repeated = repeatedStep(steps);
   if (repeated != null) throw badInput(batch, `step ${repeated} appears twice in this batch`);
