@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../src/db/client.js';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
-import { createBasics, type Basics } from './helpers/fixtures.js';
+import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { claimNewRun, endBackoff, expireLease, registerAgent, REPORT_LOSS, type TestAgent } from './helpers/agents.js';
 import { collect, wsClient } from './helpers/live.js';
 
@@ -226,5 +226,104 @@ describe.each(databaseKinds)('hostile inputs on %s', (kind) => {
     // And the run takes more points as any other.
     await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: [{ step: 300, loss: 0.01 }] });
     await agent.complete(runId, token, 'CANCELLED');
+  });
+
+  it('answers crafted cursors with BAD_USER_INPUT naming `after`, in every list', async () => {
+    const { experimentId, datasetId } = basics;
+    const cursor = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
+    const crafted = [
+      cursor([1, {}]),
+      cursor([{}, SOME_ID]),
+      cursor(['not a time', SOME_ID]),
+      cursor(['2026-01-01 00:00:00+00', 'not an id']),
+      cursor(['2026-01-01 00:00:00\u0000+00', SOME_ID]),
+      cursor([1e308]),
+      cursor([-1]),
+      cursor([1.5]),
+      cursor('x'),
+      'not base64 at all!',
+    ];
+    const lists: [string, Record<string, unknown>][] = [
+      [`query($a: String) { datasets(after: $a) { totalCount } }`, {}],
+      [`query($a: String) { experiments(after: $a) { totalCount } }`, {}],
+      [`query($a: String, $d: ID!) { dataset(id: $d) { images(after: $a) { totalCount } } }`, { d: datasetId }],
+      [`query($a: String, $e: ID!) { experiment(id: $e) { runs(after: $a) { totalCount } } }`, { e: experimentId }],
+      ...['QUEUED_AT', 'FINISHED_AT', 'MIN_LOSS', 'RANK', 'LEARNING_RATE', 'STEPS', 'PRIORITY'].map(
+        (field): [string, Record<string, unknown>] => [`query($a: String, $o: RunOrder) { runs(after: $a, orderBy: $o) { totalCount } }`, { o: { field, direction: 'ASC' } }],
+      ),
+    ];
+    for (const [query, variables] of lists) {
+      for (const a of crafted) await viewer.fails('BAD_USER_INPUT', query, { ...variables, a }, 'after');
+      // A real cursor still pages.
+      expect((await viewer.request(query, { ...variables, a: null })).errors).toBeUndefined();
+    }
+  });
+
+  it('answers number filters an integer column cannot hold with BAD_USER_INPUT naming the value', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ rank: { eq: 1.5 } }, 'filter.rank.eq'],
+      [{ steps: { gte: 1e308 } }, 'filter.steps.gte'],
+      [{ priority: { lte: -1e308 } }, 'filter.priority.lte'],
+      [{ rank: { in: [16, 2.5] } }, 'filter.rank.in.1'],
+      [{ batchSize: { eq: 4294967296 } }, 'filter.batchSize.eq'],
+    ];
+    for (const [filter, field] of cases) {
+      await viewer.fails('BAD_USER_INPUT', `query($f: RunFilter) { runs(filter: $f) { totalCount } }`, { f: filter }, field);
+      await viewer.fails('BAD_USER_INPUT', `query($f: RunFilter) { compareRuns(filter: $f, groupBy: [RANK]) { runCount } }`, { f: filter }, field);
+      await viewer.fails('BAD_USER_INPUT', `query($f: RunFilter) { checkpointMatrix(filter: $f) { steps } }`, { f: filter }, field);
+    }
+    // Learning rates are floats: any finite value is a fair question.
+    const queued = await queueRun(t.admin, basics);
+    const { runs } = await viewer.ok(`query($f: RunFilter) { runs(filter: $f) { totalCount } }`, { f: { learningRate: { lte: 1e308 }, rank: { gte: -2147483648 } } });
+    expect(runs.totalCount).toBeGreaterThan(0);
+    await t.admin.ok(`mutation($id: ID!) { cancelRun(id: $id) { id } }`, { id: queued.id });
+  });
+
+  it('answers lossCurve and lossPoints bounds at the ends of Int', async () => {
+    const { runId, token } = await claimNewRun(t, basics, agent);
+    await agent.client.ok(REPORT_LOSS, { r: runId, t: token, p: [...Array.from({ length: 300 }, (_, step) => ({ step, loss: 1 })), { step: 2147483647, loss: 2 }] });
+    const curve = `query($id: ID!, $from: Int, $to: Int, $n: Int) { run(id: $id) { lossCurve(fromStep: $from, toStep: $to, maxPoints: $n) { fromStep toStep count max } } }`;
+    for (const n of [1, 2, 3, 1000]) {
+      const { run } = await viewer.ok(curve, { id: runId, to: 2147483647, n });
+      expect(run.lossCurve.reduce((sum: number, b: { count: number }) => sum + b.count, 0)).toBe(301);
+      expect(run.lossCurve.at(-1)).toMatchObject({ toStep: 2147483647, max: 2 });
+    }
+    expect((await viewer.ok(curve, { id: runId, from: 2147483647, to: 2147483647, n: 10 })).run.lossCurve).toEqual([{ fromStep: 2147483647, toStep: 2147483647, count: 1, max: 2 }]);
+    expect((await viewer.ok(curve, { id: runId, from: 250, to: 2147483646, n: 10 })).run.lossCurve.reduce((sum: number, b: { count: number }) => sum + b.count, 0)).toBe(50);
+    const { run } = await viewer.ok(`query($id: ID!) { run(id: $id) { lossPoints(afterStep: 2147483647) { step } all: lossPoints(afterStep: -2147483648, first: 10000) { step } } }`, { id: runId });
+    expect(run).toMatchObject({ lossPoints: [] });
+    expect(run.all).toHaveLength(301);
+    await viewer.fails('BAD_USER_INPUT', curve, { id: runId, from: -2147483648, n: 10 }, 'fromStep');
+    await agent.complete(runId, token, 'CANCELLED');
+  });
+
+  it('refuses JSON nested deeper than 32 levels or longer than 64 KB, in `extra` and everywhere else', async () => {
+    const queueRunMutation = `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`;
+    const base = { experimentId: basics.experimentId, datasetId: basics.datasetId, captionStrategyId: basics.strategyId };
+    const runsBefore = (await viewer.ok(`{ runs { totalCount } }`)).runs.totalCount;
+    // 5,000 levels: more than JSON.stringify here manages, so the body is written by hand.
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const body = `{"query": ${JSON.stringify(queueRunMutation)}, "variables": {"i": ${JSON.stringify({ ...base, hyperparameters: { extra: '@' } }).replace('"@"', deep)}}}`;
+    const res = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.admin.key}` }, body });
+    const answer0 = (await res.json()) as { errors: { extensions: { code: string; field: string } }[] };
+    expect(answer0.errors[0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.hyperparameters.extra' });
+    await t.admin.fails('BAD_USER_INPUT', queueRunMutation, { i: { ...base, hyperparameters: { extra: { blob: 'x'.repeat(64 * 1024) } } } }, 'input.hyperparameters.extra');
+    await t.admin.fails(
+      'BAD_USER_INPUT',
+      `mutation($i: QueueSweepInput!) { queueSweep(input: $i) { id } }`,
+      { i: { base: { ...base, hyperparameters: { extra: { blob: 'x'.repeat(3_900_000) } } }, grid: { rank: Array.from({ length: 100 }, (_, i) => i + 1) } } },
+      'input.base.hyperparameters.extra',
+    );
+    // The same JSON written into the query text is refused as well (or cannot be parsed), never an internal error.
+    const literal = `mutation { queueRun(input: { experimentId: "${base.experimentId}", datasetId: "${base.datasetId}", captionStrategyId: "${base.captionStrategyId}",
+      hyperparameters: { extra: ${'{ a: '.repeat(5000)}1${' }'.repeat(5000)} } }) { id } }`;
+    const answer = await t.admin.request(literal);
+    expect(answer.errors?.[0]?.extensions?.code).toMatch(/BAD_USER_INPUT|GRAPHQL_PARSE_FAILED/);
+    expect((await viewer.ok(`{ runs { totalCount } }`)).runs.totalCount).toBe(runsBefore);
+
+    let ok: unknown = 'bottom';
+    for (let i = 0; i < 30; i++) ok = { a: ok };
+    const { queueRun: run } = await t.admin.ok(queueRunMutation, { i: { ...base, hyperparameters: { extra: { nested: ok, blob: 'x'.repeat(60_000) } } } });
+    await t.admin.ok(`mutation($id: ID!) { cancelRun(id: $id) { id } }`, { id: run.id });
   });
 });

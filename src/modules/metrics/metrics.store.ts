@@ -298,7 +298,7 @@ function rebuildLossBlocks(runId: string) {
       (array_agg(loss order by step desc))[1]
     from loss_points
     where run_id = ${runId} and ${afterRewrite}
-      and step between ${rewrittenFrom} / ${BLOCK} * ${BLOCK} and ${rewrittenTo} / ${BLOCK} * ${BLOCK} + ${BLOCK} - 1
+      and step between ${rewrittenFrom} / ${BLOCK} * ${BLOCK} and ${rewrittenTo}::bigint / ${BLOCK} * ${BLOCK} + ${BLOCK} - 1
     group by run_id, step / ${BLOCK}
     on conflict (run_id, block) do update set
       points = excluded.points, loss_sum = excluded.loss_sum, min_loss = excluded.min_loss, max_loss = excluded.max_loss,
@@ -358,15 +358,17 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
   const firstBlock = Math.floor(opts.lo / LOSS_BLOCK_STEPS);
   const headCut = opts.lo % LOSS_BLOCK_STEPS !== 0;
   // The head block's points [lo, headEnd] when lo cuts it; none (-1) otherwise.
-  const headEnd = headCut ? firstBlock * LOSS_BLOCK_STEPS + LOSS_BLOCK_STEPS - 1 : -1;
+  // (Steps are Int: the last block ends at Int's largest value.)
+  const headEnd = headCut ? Math.min(firstBlock * LOSS_BLOCK_STEPS + LOSS_BLOCK_STEPS - 1, 2_147_483_647) : -1;
   const partOf = sql`step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step), (array_agg(loss order by step desc))[1]`;
   return sql`/* lossCurveFromBlocks */
     with bounds as (
       -- Up to the last step, the run's last block holds no point past hi: only an explicit toStep
       -- can cut it.
       select hi, hi / ${BLOCK} - ${firstBlock} + 1 as blocks,
-        ${opts.toStep}::int is not null and (hi + 1) % ${BLOCK} <> 0 as tail_cut
-      from (select coalesce(${opts.toStep}::int, last_step) as hi from run_summaries where run_id = ${runId}) s
+        ${opts.toStep}::int is not null and (hi::bigint + 1) % ${BLOCK} <> 0 as tail_cut
+      -- A toStep past the last step (up to Int's end) means the end of the run.
+      from (select least(${opts.toStep}::int, last_step) as hi from run_summaries where run_id = ${runId}) s
       where hi >= ${opts.lo}
     ),
     parts (block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss) as (
@@ -381,7 +383,7 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
       union all
       select ${partOf} from bounds, loss_points
       where bounds.blocks >= ${opts.maxPoints} and tail_cut and run_id = ${runId}
-        and step between greatest(${headEnd} + 1, hi / ${BLOCK} * ${BLOCK}) and hi
+        and step between greatest(${headEnd}::bigint + 1, hi / ${BLOCK} * ${BLOCK}) and hi
       group by step / ${BLOCK}
     ),
     buckets as (
