@@ -21,6 +21,7 @@ const envSchema = z.object({
   LEASE_TTL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(60)),
   REAPER_INTERVAL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(5)),
   RETRY_BACKOFF_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(86400).default(10)),
+  STATEMENT_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(15)),
 });
 
 export type Config = {
@@ -33,6 +34,8 @@ export type Config = {
   leaseTtlSeconds: number;
   reaperIntervalSeconds: number;
   retryBackoffSeconds: number;
+  /** Longest a statement may run on PostgreSQL, and most database time one request may use. */
+  statementTimeoutSeconds: number;
 };
 
 export class ConfigError extends Error {}
@@ -55,5 +58,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseTtlSeconds: e.LEASE_TTL_SECONDS,
     reaperIntervalSeconds: e.REAPER_INTERVAL_SECONDS,
     retryBackoffSeconds: e.RETRY_BACKOFF_SECONDS,
+    statementTimeoutSeconds: e.STATEMENT_TIMEOUT_SECONDS,
   };
 }

@@ -14,11 +14,14 @@ import { useServer } from 'graphql-ws/use/ws';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
+import { Share, withShare } from './db/fair-share.js';
+import { expectedCause } from './graphql/errors.js';
 import { Notifier } from './db/notify.js';
 import { createFeeds } from './graphql/feeds.js';
 import { buildSchema } from './graphql/schema.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
-import { prepareSubscription, queryLimitsPlugin } from './graphql/limits.js';
+import { prepareSubscription, queryLimitsPlugin, RunCount } from './graphql/limits.js';
+import { countRuns } from './modules/runs/runs.store.js';
 import { ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { Authenticator } from './modules/keys/authenticator.js';
 import { lockDataDir } from './datadir-lock.js';
@@ -53,7 +56,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     db =
       givenDb ??
       (config.databaseUrl
-        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl })
+        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
         : await openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
   } catch (err) {
     await releaseLock?.();
@@ -70,7 +73,9 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   const notifier = new Notifier(db);
   const authenticator = new Authenticator(db.orm);
   await authenticator.start(notifier);
-  const app: AppServices = { db, config, log, notifier, authenticator, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
+  const runCount = new RunCount(() => countRuns(db.orm, {}));
+  await runCount.refresh();
+  const app: AppServices = { db, config, log, notifier, authenticator, runCount, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
@@ -89,7 +94,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
       // Parsed, validated and held to the limits here, so that a bad operation gets an error of
       // its own: anything thrown from this hook closes the whole socket (4500) with the client's
       // other subscriptions.
-      onSubscribe: (_ctx, _id, payload) => prepareSubscription(schema, payload),
+      onSubscribe: (_ctx, _id, payload) => prepareSubscription(schema, payload, runCount),
       context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID()),
     },
     wsServer,
@@ -106,6 +111,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     // belong in the log, not in the client's answer.
     formatError: (formatted, error) => {
       if (formatted.extensions?.code !== 'INTERNAL_SERVER_ERROR') return formatted;
+      const expected = expectedCause(unwrapResolverError(error), config.statementTimeoutSeconds);
+      if (expected) return { ...expected.toJSON(), path: formatted.path };
       log.error({ err: unwrapResolverError(error) }, 'internal error');
       return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     },
@@ -123,7 +130,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
           };
         },
       },
-      queryLimitsPlugin,
+      queryLimitsPlugin(runCount),
       {
         async requestDidStart({ contextValue, request }) {
           const started = performance.now();
@@ -152,6 +159,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   expressApp.use(
     '/graphql',
     express.json({ limit: MAX_BODY }),
+    // Each request's statements take their turn with other requests' (db/fair-share.ts).
+    (_req, _res, next) => withShare(new Share(config.statementTimeoutSeconds * 1000), next),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const controller = new AbortController();

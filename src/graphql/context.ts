@@ -6,6 +6,7 @@ import { createLoaders, type Loaders } from './loaders.js';
 import type { Notifier } from '../db/notify.js';
 import type { Feeds } from './feeds.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
+import type { RunCount } from './limits.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -15,6 +16,8 @@ export interface AppServices {
   notifier: Notifier;
   feeds: Feeds;
   authenticator: Authenticator;
+  /** How many runs there are, for the cost of aggregates over them (limits.ts). */
+  runCount: RunCount;
 }
 
 export interface Context extends AppServices {

@@ -41,3 +41,19 @@ export function fromZodError(error: ZodError, root: string) {
   const field = [root, ...issue.path.map(String)].filter(Boolean).join('.');
   return badInput(field, issue.message);
 }
+
+/**
+ * The expected failure behind an error a driver wrapped (drizzle wraps whatever a statement throws):
+ * a GraphQLError of ours (a request out of database time), or PostgreSQL's statement_timeout.
+ */
+export function expectedCause(error: unknown, statementTimeoutSeconds: number): GraphQLError | null {
+  for (let e = error, depth = 0; e != null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof GraphQLError && e.extensions?.code) return e;
+    if ((e as { code?: unknown }).code === '57014') {
+      return apiError('QUERY_TOO_COMPLEX', `A statement of this request ran longer than ${statementTimeoutSeconds} s and was stopped. Ask for less at once`, {
+        reason: 'STATEMENT_TIMEOUT',
+      });
+    }
+  }
+  return null;
+}

@@ -188,7 +188,36 @@ async function curveOf(db: Database, runId: string, args: { maxPoints: number; f
   if (range.blocks >= args.maxPoints) {
     return (range.buckets ?? []).map(([fromStep, toStep, min, max, mean, last, count]) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count }));
   }
-  return (await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi })).map(toBucket);
+  const buckets: store.BucketRow[] = [];
+  for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {
+    buckets.push(...(await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi, slice })));
+  }
+  return buckets.map(toBucket);
+}
+
+/** Steps folded by one statement on PGlite (see curveSlices). */
+const SLICE_STEPS = 2000;
+
+/**
+ * The step ranges a curve from points is folded in, each a whole number of its buckets. On
+ * PostgreSQL, one: statements of other requests run beside it. PGlite runs one statement at a
+ * time, inside the event loop: a curve of 10,000 buckets over 100,000 points in one statement
+ * would hold every other request (and /healthz) for its whole length, so it goes in slices of
+ * about SLICE_STEPS steps, and other requests' statements take their turns between them.
+ */
+function* curveSlices(db: Database, c: { maxPoints: number; lo: number; hi: number }) {
+  const width = c.hi - c.lo + 1;
+  if (db.kind !== 'pglite' || width <= SLICE_STEPS) {
+    yield { from: c.lo, to: c.hi };
+    return;
+  }
+  // Bucket b starts at the first step s with ⌊(s - lo) · maxPoints / width⌋ = b.
+  const start = (bucket: number) => c.lo + Math.ceil((bucket * width) / c.maxPoints);
+  const perSlice = Math.max(1, Math.floor((SLICE_STEPS * c.maxPoints) / width));
+  for (let bucket = 0; bucket < c.maxPoints; bucket += perSlice) {
+    const end = Math.min(c.maxPoints, bucket + perSlice);
+    yield { from: start(bucket), to: end === c.maxPoints ? c.hi : start(end) - 1 };
+  }
 }
 
 export async function lossCurve(db: Database, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {

@@ -421,8 +421,10 @@ const int = (n: number) => sql.raw(String(Math.trunc(n)));
  * aggregates 100,000 points in about a quarter of the time (it otherwise guessed 33,000 groups and
  * sorted to disk).
  */
-export function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number }) {
-  const [lo, hi, maxPoints, width] = [int(opts.lo), int(opts.hi), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
+export function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number; slice?: { from: number; to: number } }) {
+  const [lo, maxPoints, width] = [int(opts.lo), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
+  // The buckets are laid over [lo, hi]; a slice folds only those between its steps.
+  const [from, to] = opts.slice ? [int(opts.slice.from), int(opts.slice.to)] : [lo, int(opts.hi)];
   return rows<BucketRow>(
     db,
     sql`/* lossCurveFromPoints */
@@ -430,7 +432,7 @@ export function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: 
       min(loss) as min, max(loss) as max, avg(loss) as mean,
       (array_agg(loss order by step desc))[1] as last, count(*)::int as count
     from loss_points
-    where run_id = ${runId} and step between ${lo} and ${hi}
+    where run_id = ${runId} and step between ${from} and ${to}
     group by (step - ${lo})::bigint * ${maxPoints} / ${width}
     order by 1`,
   );
