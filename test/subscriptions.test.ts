@@ -180,6 +180,7 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     expect(flatPoints(await healthy.until((b) => flatPoints(b).length === 5)).map((p) => p.step)).toEqual(steps(5));
     expect(closes).toBe(0);
     await client.dispose();
+    await agent.complete(runId, token, 'CANCELLED');
   });
 
   it('answers NOT_FOUND for a run that does not exist', async () => {
