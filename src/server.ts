@@ -75,6 +75,8 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
   await authenticator.start(notifier);
   const runCount = new RunCount(() => countRuns(db.orm, {}));
   await runCount.refresh();
+  // With the reaper's sweeps: tests that count statements turn both off together.
+  runCount.start(config.reaperIntervalSeconds * 1000);
   const app: AppServices = { db, config, log, notifier, authenticator, runCount, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
@@ -209,6 +211,7 @@ export async function startServer({ config, log = pino({ level: config.logLevel 
     close() {
       closing ??= (async () => {
         await reaper.stop();
+        runCount.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
         if (!givenDb) await db.close();

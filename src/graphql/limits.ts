@@ -49,31 +49,33 @@ function estimatorFor(runs: number): ComplexityEstimator {
 }
 
 /**
- * How many runs there are, for the cost of aggregates over them: read in the background, at most
- * every REFRESH_MS, so a cost check never waits for the database.
+ * How many runs there are, for the cost of aggregates over them: read at start and then every
+ * `everyMs` in the background, so a cost check never waits for the database.
  */
 export class RunCount {
-  private static readonly REFRESH_MS = 10_000;
   private value = 0;
-  private readAt = 0;
-  private reading: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly read: () => Promise<number>) {}
 
-  /** Reads the count now (at start, so the first requests are costed right). */
   async refresh() {
-    this.reading ??= this.read()
-      .then((n) => {
-        this.value = n;
-        this.readAt = Date.now();
-      })
-      .catch(() => {}) // the last count stands until the database answers again
-      .finally(() => (this.reading = null));
-    await this.reading;
+    try {
+      this.value = await this.read();
+    } catch {
+      // the last count stands until the database answers again
+    }
+  }
+
+  start(everyMs: number) {
+    this.timer = setInterval(() => void this.refresh(), everyMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
   }
 
   get current() {
-    if (Date.now() - this.readAt > RunCount.REFRESH_MS) void this.refresh();
     return this.value;
   }
 }
