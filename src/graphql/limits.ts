@@ -20,6 +20,13 @@ export const MAX_DEPTH = 12;
 export const MAX_COST = 200_000;
 const ASSUMED_LIST_LENGTH = 10;
 
+/**
+ * The least a loss bucket costs, however few of its fields are asked for: every figure of it is
+ * folded from the points and sent through the server whatever the selection (a curve of 10,000
+ * one-field buckets is not 10,000 times cheaper than one of 10,000 full ones).
+ */
+const BUCKET_COST = 4;
+
 /** Fields whose work is an aggregate over the runs a filter matches (every run, at worst). */
 const AGGREGATES_OVER_RUNS = new Set(['Query.compareRuns', 'Query.checkpointMatrix', 'RunConnection.totalCount']);
 
@@ -33,13 +40,13 @@ const AGGREGATES_OVER_RUNS = new Set(['Query.compareRuns', 'Query.checkpointMatr
  *   it reads: every run there is, as the filter may match them all.
  */
 function estimatorFor(runs: number): ComplexityEstimator {
-  return ({ field, args, childComplexity, type }) => {
+  return ({ field, args, childComplexity: children, type }) => {
+    const childComplexity = getNamedType(field.type).name === 'LossBucket' ? Math.max(children, BUCKET_COST) : children;
     let multiplier = 1;
     if (typeof args.first === 'number') multiplier = args.first;
     else if (typeof args.maxPoints === 'number') {
       // lossCurves' buckets are a child list, counted as ASSUMED_LIST_LENGTH long: scale it to maxPoints.
-      const curves = Array.isArray(args.runIds) ? args.runIds.length : 1;
-      multiplier = curves * (Array.isArray(args.runIds) ? Math.ceil(args.maxPoints / ASSUMED_LIST_LENGTH) : args.maxPoints);
+      multiplier = Array.isArray(args.runIds) ? args.runIds.length * Math.ceil(args.maxPoints / ASSUMED_LIST_LENGTH) : args.maxPoints;
     } else if (isListType(getNullableType(field.type)) && !type.name.endsWith('Connection')) multiplier = ASSUMED_LIST_LENGTH;
     else if (field.args.some((a) => a.name === 'first')) multiplier = 50;
     if (getNamedType(field.type).name.endsWith('Connection') && typeof args.first !== 'number') multiplier = 50;

@@ -164,16 +164,7 @@ function checkCurveArgs(args: { maxPoints?: number | null; fromStep?: number | n
   return maxPoints;
 }
 
-const toBucket = (b: store.BucketRow) => ({
-  step: b.step,
-  fromStep: b.from_step,
-  toStep: b.to_step,
-  min: b.min,
-  max: b.max,
-  mean: Number(b.mean),
-  last: b.last,
-  count: b.count,
-});
+const toBucket = ([fromStep, toStep, min, max, mean, last, count]: store.CurveBucket) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count });
 
 /**
  * A run's curve. One statement when it can be served from loss blocks (long runs: the case that
@@ -186,9 +177,9 @@ async function curveOf(db: Database, runId: string, args: { maxPoints: number; f
   const range = found![0] as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return (range.buckets ?? []).map(([fromStep, toStep, min, max, mean, last, count]) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count }));
+    return (range.buckets ?? []).map(toBucket);
   }
-  const buckets: store.BucketRow[] = [];
+  const buckets: store.CurveBucket[] = [];
   for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {
     buckets.push(...(await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi, slice })));
   }

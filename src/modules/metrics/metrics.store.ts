@@ -327,17 +327,6 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
   );
 }
 
-export interface BucketRow {
-  step: number;
-  from_step: number;
-  to_step: number;
-  min: number;
-  max: number;
-  mean: number;
-  last: number;
-  count: number;
-}
-
 /**
  * A loss curve: one run's points in [lo, hi] folded into at most maxPoints ranges of steps, in SQL.
  * min and max keep every spike visible; `last` is the loss at the bucket's highest step; counts add
@@ -408,7 +397,7 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
 export interface BlockCurveRow {
   hi: number;
   blocks: number;
-  buckets: [number, number, number, number, number, number, number][] | null;
+  buckets: CurveBucket[] | null;
 }
 
 // Written into the SQL as literals (they are checked integers): as bind parameters, a cached
@@ -421,22 +410,29 @@ const int = (n: number) => sql.raw(String(Math.trunc(n)));
  * aggregates 100,000 points in about a quarter of the time (it otherwise guessed 33,000 groups and
  * sorted to disk).
  */
-export function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number; slice?: { from: number; to: number } }) {
+export async function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number; slice?: { from: number; to: number } }) {
   const [lo, maxPoints, width] = [int(opts.lo), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
   // The buckets are laid over [lo, hi]; a slice folds only those between its steps.
   const [from, to] = opts.slice ? [int(opts.slice.from), int(opts.slice.to)] : [lo, int(opts.hi)];
-  return rows<BucketRow>(
+  // As curveFromBlocks: one row, the buckets as one JSON array, which JSON.parse reads far faster
+  // than a driver parses 10,000 rows of 7 fields (time in which the server answers nothing else).
+  const [row] = await rows<{ buckets: CurveBucket[] | string | null }>(
     db,
     sql`/* lossCurveFromPoints */
-    select max(step) as step, min(step) as from_step, max(step) as to_step,
-      min(loss) as min, max(loss) as max, avg(loss) as mean,
-      (array_agg(loss order by step desc))[1] as last, count(*)::int as count
-    from loss_points
-    where run_id = ${runId} and step between ${from} and ${to}
-    group by (step - ${lo})::bigint * ${maxPoints} / ${width}
-    order by 1`,
+    select json_agg(json_build_array(from_step, to_step, min, max, mean, last, count) order by to_step) as buckets from (
+      select min(step) as from_step, max(step) as to_step, min(loss) as min, max(loss) as max, avg(loss) as mean,
+        (array_agg(loss order by step desc))[1] as last, count(*)::int as count
+      from loss_points
+      where run_id = ${runId} and step between ${from} and ${to}
+      group by (step - ${lo})::bigint * ${maxPoints} / ${width}
+    ) b`,
   );
+  const buckets = row?.buckets ?? [];
+  return typeof buckets === 'string' ? (JSON.parse(buckets) as CurveBucket[]) : buckets;
 }
+
+/** A bucket as the curve statements send it: [fromStep, toStep, min, max, mean, last, count]. */
+export type CurveBucket = [number, number, number, number, number, number, number];
 
 /**
  * refreshCheckpointEma: each of the run's checkpoints (or the one at `step`) gets the EMA over the
