@@ -31,6 +31,30 @@ export const POISON_AFTER = 5;
 
 export type DrainResult = 'sent' | 'lease_lost' | 'stopped';
 
+/** What the server keeps of a run error (longer text is cut there too). */
+export const MAX_ERROR_MESSAGE = 10_000;
+export const MAX_LOG_TAIL = 200_000;
+
+/** Text the trainer wrote, as the server can store it: no NUL (PostgreSQL text cannot hold one). */
+export const cleanText = (text: string) => text.replace(/\u0000/g, '\uFFFD');
+
+/**
+ * The forms a completion's error is sent in, fullest first. A completion is never dropped while
+ * the lease holds: when the server will not take one form (it refuses it, or keeps failing on it
+ * while it answers other calls), the next, plainer one goes instead.
+ */
+export function completionForms(error: RunErrorInput | null): (RunErrorInput | null)[] {
+  if (!error) return [null];
+  const code = cleanText(error.code).trim().slice(0, 100) || 'TRAINER_ERROR';
+  const message = cleanText(error.message).slice(0, MAX_ERROR_MESSAGE);
+  const full = { code, message, logTail: error.logTail == null ? null : cleanText(error.logTail).slice(-MAX_LOG_TAIL) };
+  const firstLine = message.split('\n')[0]!.slice(0, 500);
+  return [full, { code, message }, { code, message: firstLine }, { code: 'AGENT_ERROR', message: 'the trainer failed; the server would not take its error message' }];
+}
+
+/** Codes of a refusal that a plainer completion may get past. Any other says it cannot land at all. */
+const CONTENT_REFUSALS = new Set(['BAD_USER_INPUT', 'PAYLOAD_TOO_LARGE']);
+
 export interface SenderOptions {
   api: ApiClient;
   spool: Spool;
@@ -86,6 +110,8 @@ export class SpoolSender {
     const { spool, log } = this.o;
     let failures = 0;
     let serverErrors = { seq: -1, count: 0, since: 0 };
+    // The form a completion goes in (completionForms), per spool entry.
+    let form = { seq: -1, index: 0 };
     while (!this.stopped) {
       const pending = spool.pending();
       if (pending.length === 0) {
@@ -95,8 +121,16 @@ export class SpoolSender {
         continue;
       }
       const batch = takeBatch(pending);
+      if (form.seq !== batch.entry.seq) form = { seq: batch.entry.seq, index: 0 };
+      const plainer = () => {
+        const entry = batch.entry;
+        if (entry.op !== 'complete' || form.index + 1 >= completionForms(entry.error).length) return false;
+        form.index++;
+        serverErrors = { seq: -1, count: 0, since: 0 };
+        return true;
+      };
       try {
-        await this.send(batch);
+        await this.send(batch, form.index);
         spool.ack(batch.seqs);
         if (this.offline) log(`server answers again; sent the spooled reports of run ${spool.header.runId} up to #${batch.seqs.at(-1)}`);
         this.offline = false;
@@ -114,9 +148,16 @@ export class SpoolSender {
             if (serverErrors.seq !== batch.entry.seq) serverErrors = { seq: batch.entry.seq, count: 0, since: Date.now() };
             serverErrors.count++;
             if (serverErrors.count >= POISON_AFTER && this.o.api.lastSuccessAt > serverErrors.since) {
-              log(`the server fails on ${describe(batch)} of run ${spool.header.runId} (${err.message}, ${serverErrors.count} times) while it answers other calls; skipped`);
-              spool.ack(batch.seqs);
-              continue;
+              if (plainer()) {
+                log(`the server fails on ${describe(batch)} of run ${spool.header.runId} (${err.message}); sending it plainer`);
+                continue;
+              }
+              // A completion is never skipped: it goes on being sent while the lease holds.
+              if (batch.entry.op !== 'complete') {
+                log(`the server fails on ${describe(batch)} of run ${spool.header.runId} (${err.message}, ${serverErrors.count} times) while it answers other calls; skipped`);
+                spool.ack(batch.seqs);
+                continue;
+              }
             }
           }
           if (!this.offline) {
@@ -127,14 +168,19 @@ export class SpoolSender {
           await pause(backoffMs(failures++, 250, this.o.maxDelayMs ?? 5000), this.stopController.signal);
           continue;
         }
-        // The server will never take this report as it is: say so and go on with the next one.
+        // The server will never take this report as it is: a completion goes again plainer;
+        // anything else is skipped, so the reports after it go on.
+        if (err instanceof ApiError && err.code !== undefined && CONTENT_REFUSALS.has(err.code) && plainer()) {
+          log(`server refused ${describe(batch)} of run ${spool.header.runId}: ${err.message}; sending it plainer`);
+          continue;
+        }
         log(`server refused ${describe(batch)} of run ${spool.header.runId}: ${(err as Error).message}; skipped`);
         spool.ack(batch.seqs);
       }
     }
   }
 
-  private async send(batch: Batch): Promise<void> {
+  private async send(batch: Batch, form: number): Promise<void> {
     const { api, spool } = this.o;
     const { runId, leaseToken } = spool.header;
     const entry = batch.entry;
@@ -145,11 +191,11 @@ export class SpoolSender {
         await api.reportLoss(runId, leaseToken, batch.points!);
         return;
       case 'checkpoint':
-        return api.reportCheckpoint(runId, leaseToken, entry.input);
+        return api.reportCheckpoint(runId, leaseToken, { ...entry.input, path: cleanText(entry.input.path) });
       case 'sample':
-        return api.reportSample(runId, leaseToken, entry.input);
+        return api.reportSample(runId, leaseToken, { ...entry.input, path: cleanText(entry.input.path), prompt: entry.input.prompt == null ? entry.input.prompt : cleanText(entry.input.prompt) });
       case 'complete':
-        await api.completeRun(runId, leaseToken, entry.outcome, entry.error);
+        await api.completeRun(runId, leaseToken, entry.outcome, completionForms(entry.error)[form]!);
         return;
     }
   }

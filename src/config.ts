@@ -63,6 +63,7 @@ const envSchema = z.object({
   ARTIFACT_MAX_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(5 * 1024 ** 4).default(4 * 1024 ** 3)),
   ARTIFACT_PART_SIZE_MIB: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(5, 'must be at least 5 (the S3 minimum)').max(5120).default(64)),
   ARTIFACT_KEEP_CHECKPOINTS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
+  STATEMENT_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(15)),
 });
 
 export type Config = {
@@ -83,6 +84,8 @@ export type Config = {
   /** The address clients reach this server by (signed URLs of the embedded store); else the request's own. */
   publicUrl: string | undefined;
   artifacts: ArtifactConfig;
+  /** Longest a statement may run on PostgreSQL, and most database time one request may use. */
+  statementTimeoutSeconds: number;
 };
 
 export interface ArtifactConfig {
@@ -141,5 +144,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partSizeBytes: e.ARTIFACT_PART_SIZE_MIB * 1024 * 1024,
       keepCheckpoints: e.ARTIFACT_KEEP_CHECKPOINTS,
     },
+    statementTimeoutSeconds: e.STATEMENT_TIMEOUT_SECONDS,
   };
 }

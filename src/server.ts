@@ -14,18 +14,19 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
+import { Share, withShare } from './db/fair-share.js';
 import { Notifier } from './db/notify.js';
 import { createFeeds } from './graphql/feeds.js';
 import { buildSchema } from './graphql/schema.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
-import { checkQueryLimits, queryLimitsPlugin } from './graphql/limits.js';
+import { prepareSubscription, queryLimitsPlugin, RunCount } from './graphql/limits.js';
+import { countRuns } from './modules/runs/runs.store.js';
 import { ensureAdminKey, type Principal } from './modules/keys/keys.service.js';
 import { Authenticator } from './modules/keys/authenticator.js';
 import { lockDataDir } from './datadir-lock.js';
 import { webRoutes } from './web.js';
 import { subscribeSharingResults } from './graphql/shared-results.js';
 import { Reaper } from './modules/dispatch/reaper.js';
-import { parse } from 'graphql';
 import { createLogger } from './log.js';
 import { secureDataDir } from './datadir-modes.js';
 import { AuthThrottle } from './modules/keys/auth-throttle.js';
@@ -78,7 +79,7 @@ export async function startServer({
     db =
       givenDb ??
       (config.databaseUrl
-        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl })
+        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
         : await openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
   } catch (err) {
     await releaseLock?.();
@@ -109,7 +110,11 @@ export async function startServer({
   keySockets.start(keyRecheckMs);
   const artifacts = await createArtifactService({ db, config, log: log.child({ module: 'artifacts' }) });
   artifacts.warnAboutReplicas();
-  const app: AppServices = { db, config, log, notifier, authenticator, artifacts, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
+  const runCount = new RunCount(() => countRuns(db.orm, {}));
+  await runCount.refresh();
+  // With the reaper's sweeps: tests that count statements turn both off together.
+  runCount.start(config.reaperIntervalSeconds * 1000);
+  const app: AppServices = { db, config, log, notifier, authenticator, artifacts, runCount, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
   const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
@@ -120,15 +125,14 @@ export async function startServer({
       schema,
       subscribe: subscribeSharingResults,
       onConnect: (ctx) => gate.openSocket(ctx),
-      onSubscribe: async (ctx, _id, payload) => {
-        const refused = await gate.recheckSocket(ctx);
-        if (refused) return refused;
-        checkQueryLimits(schema, parse(payload.query), payload.variables ?? {}, payload.operationName);
-      },
+      // Parsed, validated and held to the limits here, so that a bad operation gets an error of
+      // its own: anything thrown from this hook closes the whole socket (4500) with the client's
+      // other subscriptions.
+      onSubscribe: async (ctx, _id, payload) => (await gate.recheckSocket(ctx)) ?? prepareSubscription(schema, payload, runCount),
       // Errors a resolver did not mean for the client (SQL, stack) are logged and answered generically, as over HTTP.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log)),
+        result.errors ? { ...result, errors: result.errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds)) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds)),
       context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID(), undefined, `http://${ctx.extra.request.headers.host}`),
     },
     wsServer,
@@ -145,7 +149,7 @@ export async function startServer({
     includeStacktraceInErrorResponses: false,
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
-    formatError: (formatted, error) => publicError(formatted, unwrapResolverError(error), log),
+    formatError: (formatted, error) => publicError(formatted, unwrapResolverError(error), log, config.statementTimeoutSeconds),
     plugins: [
       // Apollo's default landing page loads its sandbox from a CDN; GET /graphql shows graphqlPage.
       ApolloServerPluginLandingPageDisabled(),
@@ -163,7 +167,7 @@ export async function startServer({
           };
         },
       },
-      queryLimitsPlugin,
+      queryLimitsPlugin(runCount),
       {
         async requestDidStart({ contextValue, request }) {
           const started = performance.now();
@@ -195,6 +199,8 @@ export async function startServer({
     '/graphql',
     gate.http(),
     express.json({ limit: MAX_BODY }),
+    // Each request's statements take their turn with other requests' (db/fair-share.ts).
+    (_req, _res, next) => withShare(new Share(config.statementTimeoutSeconds * 1000), next),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const controller = new AbortController();
@@ -243,6 +249,7 @@ export async function startServer({
       closing ??= (async () => {
         await reaper.stop();
         keySockets.stop();
+        runCount.stop();
         await apollo.stop(); // stops accepting, drains HTTP and WebSocket
         await notifier.close();
         await artifacts.close();

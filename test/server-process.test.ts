@@ -83,11 +83,36 @@ describe('the server process on a DATA_DIR', () => {
       expect(code).not.toBe(0);
       expect(second.output()).toMatch(/DATA_DIR/);
       expect(second.output()).toContain(dataDir);
+      expect(second.output()).toContain(`process ${server.child.pid}`);
 
       // The first one is unaffected.
       expect((await admin.ok(`{ experiments { totalCount } }`)).experiments.totalCount).toBe(1);
       server.child.kill('SIGTERM');
       expect(await server.exited, server.output()).toEqual({ code: 0, signal: null });
+    },
+    STARTUP_TIMEOUT_MS,
+  );
+
+  it(
+    'starts at once on the DATA_DIR of a server killed with SIGKILL, and keeps its data',
+    async () => {
+      expect(adminKey, 'the first test ran').toBeDefined();
+      const port = await freePort();
+      const killed = start({ DATA_DIR: dataDir, PORT: String(port) });
+      await waitUntilHealthy(killed, port);
+      const admin = new GqlClient(`http://127.0.0.1:${port}`, adminKey);
+      await admin.ok(`mutation { createExperiment(input: { name: "written before the kill", goal: STYLE }) { id } }`);
+      killed.child.kill('SIGKILL');
+      expect((await killed.exited).signal).toBe('SIGKILL');
+
+      // Its lock is still fresh, but its owner is gone: the next server takes it over.
+      const nextPort = await freePort();
+      const next = start({ DATA_DIR: dataDir, PORT: String(nextPort) });
+      await waitUntilHealthy(next, nextPort);
+      const names = (await new GqlClient(`http://127.0.0.1:${nextPort}`, adminKey).ok(`{ experiments { edges { node { name } } } }`)).experiments.edges;
+      expect(names.map((e: { node: { name: string } }) => e.node.name).sort()).toEqual(['survives restarts', 'written before the kill']);
+      next.child.kill('SIGTERM');
+      expect(await next.exited, next.output()).toEqual({ code: 0, signal: null });
     },
     STARTUP_TIMEOUT_MS,
   );

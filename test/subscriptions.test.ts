@@ -158,6 +158,31 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     }
   });
 
+  it('answers a subscribe it cannot parse or validate with an error for that operation, and keeps the socket and its other subscriptions', async () => {
+    const { runId, token } = await claimed();
+    const client = wsClient(t.url, t.admin.key);
+    let closes = 0;
+    client.on('closed', () => closes++);
+    const healthy = collect(client, runLoss, { id: runId }, (d) => d.runLoss);
+    await new Promise((r) => setTimeout(r, 200)); // the subscription is set up
+    const bad = [
+      `subscription { runLoss(runId: "${runId}") { points { step }`, // unterminated
+      `subscription { runLoss(runId: "${runId}") { ...A } } fragment A on LossBatch { ...B } fragment B on LossBatch { ...A }`,
+      `subscription { runLoss(runId: "${runId}") { nope } }`,
+      `subscription { runLoss(runId: "${runId}") { ${'points { '.repeat(20)} step ${'} '.repeat(20)} } }`,
+    ];
+    for (const query of bad) {
+      const sub = collect(client, query, {}, (d) => d);
+      await expect(sub.until(() => false, 5000)).rejects.toThrow(/subscription ended/);
+      expect(JSON.stringify(sub.errors)).not.toMatch(/Maximum call stack|Internal/);
+    }
+    await agent.client.ok(report, { r: runId, t: token, p: points(0, 4) });
+    expect(flatPoints(await healthy.until((b) => flatPoints(b).length === 5)).map((p) => p.step)).toEqual(steps(5));
+    expect(closes).toBe(0);
+    await client.dispose();
+    await agent.complete(runId, token, 'CANCELLED');
+  });
+
   it('answers NOT_FOUND for a run that does not exist', async () => {
     const client = wsClient(t.url, t.admin.key);
     const sub = collect(client, runLoss, { id: '00000000-0000-0000-0000-000000000000' }, (d) => d.runLoss);

@@ -13,6 +13,8 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
 import { isBound, type Statement } from './statement.js';
+import { PostgresListener } from './listener.js';
+import { FairScheduler } from './fair-share.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -44,6 +46,11 @@ export interface Database {
    */
   prepared(statement: Statement): Promise<Record<string, unknown>[]>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
+  /**
+   * `handler` runs each time the LISTEN connection is back after a drop (a PostgreSQL restart or
+   * failover) and listens again: every notification sent meanwhile is lost. PGlite never drops.
+   */
+  onListenerReconnect(handler: () => void): () => void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -57,14 +64,54 @@ export async function rows<T = Record<string, unknown>>(executor: Executor, quer
 const asSql = (statement: Statement) => (isBound(statement) ? statement.sql() : statement);
 
 export type OpenOptions =
-  | { kind: 'postgres'; url: string; maxConnections?: number }
+  | { kind: 'postgres'; url: string; maxConnections?: number; statementTimeoutMs?: number }
   | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob | File };
+
+/** PostgreSQL's statement_timeout for the pool (config: STATEMENT_TIMEOUT_SECONDS). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
 
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const stats = { statements: 0 };
   const logger = { logQuery: () => void stats.statements++ };
-  if (options.kind === 'postgres') return openPostgres(options.url, options.maxConnections ?? 10, stats, logger);
+  if (options.kind === 'postgres') {
+    return openPostgres(options.url, options.maxConnections ?? 10, options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, stats, logger);
+  }
   return openPglite(options, stats, logger);
+}
+
+/**
+ * `target` with `methods` sent through `scheduler` (fair-share.ts): a request's statements then
+ * wait their turn. Other members pass through, bound to the target (PGlite keeps private fields).
+ */
+function scheduled<T extends object>(target: T, scheduler: FairScheduler, methods: Record<string, (original: (...args: never[]) => unknown) => unknown>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value = Reflect.get(t, prop) as unknown;
+      if (typeof value !== 'function') return value;
+      const original = (value as (...args: never[]) => unknown).bind(t);
+      return typeof prop === 'string' && prop in methods ? methods[prop]!(original) : original;
+    },
+  });
+}
+
+/**
+ * A postgres.js query sent only when its turn comes: the query object is lazy (it is sent when
+ * awaited), and drizzle awaits it or its .values().
+ */
+function scheduledQuery(scheduler: FairScheduler, make: () => postgres.PendingQuery<postgres.Row[]>) {
+  let asValues = false;
+  let sent: Promise<unknown> | null = null;
+  const send = () => (sent ??= scheduler.run(() => (asValues ? make().values() : make())));
+  const query = {
+    values() {
+      asValues = true;
+      return query;
+    },
+    then: (resolve?: (v: unknown) => unknown, reject?: (e: unknown) => unknown) => send().then(resolve, reject),
+    catch: (reject: (e: unknown) => unknown) => send().catch(reject),
+    finally: (fn: () => void) => send().finally(fn),
+  };
+  return query;
 }
 
 async function openPglite(
@@ -74,7 +121,13 @@ async function openPglite(
 ): Promise<Database> {
   if (options.dataDir) mkdirSync(path.dirname(path.resolve(options.dataDir)), { recursive: true });
   const client = await PGlite.create(options.dataDir, options.loadDataDir ? { loadDataDir: options.loadDataDir } : {});
-  const orm = drizzlePglite({ client, schema, logger }) as unknown as Executor;
+  // One statement at a time: PGlite runs them one by one anyway, in order of arrival.
+  const scheduler = new FairScheduler(1, 1);
+  const fair = scheduled(client, scheduler, {
+    query: (query) => (...args: never[]) => scheduler.run(() => query(...args) as Promise<unknown>),
+    transaction: (transaction) => (...args: never[]) => scheduler.run(() => transaction(...args) as Promise<unknown>),
+  });
+  const orm = drizzlePglite({ client: fair, schema, logger }) as unknown as Executor;
   await migratePglite(orm as never, { migrationsFolder: MIGRATIONS_FOLDER });
   return {
     kind: 'pglite',
@@ -94,6 +147,7 @@ async function openPglite(
         if (!client.closed) await unsubscribe();
       };
     },
+    onListenerReconnect: () => () => {},
     ping: () => client.query('select 1').then(() => true, () => false),
     close: () => (client.closed ? Promise.resolve() : client.close()),
   };
@@ -115,12 +169,26 @@ export function connectPostgres(url: string, options: postgres.Options<{}> = {})
 async function openPostgres(
   url: string,
   maxConnections: number,
+  statementTimeoutMs: number,
   stats: { statements: number },
   logger: { logQuery: () => void },
 ): Promise<Database> {
   await migrateUnderLock(url);
-  const client = connectPostgres(url, { max: maxConnections, onnotice: () => {}, connection: { application_name: 'loralab' } });
-  const orm = drizzlePostgres({ client, schema, logger }) as unknown as Executor;
+  const client = connectPostgres(url, {
+    max: maxConnections,
+    onnotice: () => {},
+    connection: { application_name: 'loralab', statement_timeout: statementTimeoutMs },
+  });
+  // Requests share the pool but for two connections (the reaper, live feeds, /healthz); one request
+  // holds at most a quarter of it.
+  const slots = Math.max(1, maxConnections - 2);
+  const scheduler = new FairScheduler(slots, Math.max(1, Math.floor(slots / 4)));
+  const fair = scheduled(client, scheduler, {
+    unsafe: (unsafe) => (...args: never[]) => scheduledQuery(scheduler, () => unsafe(...args) as postgres.PendingQuery<postgres.Row[]>),
+    begin: (begin) => (...args: never[]) => scheduler.run(() => begin(...args) as Promise<unknown>),
+  });
+  const orm = drizzlePostgres({ client: fair, schema, logger }) as unknown as Executor;
+  const listener = new PostgresListener(url);
   const dialect = new PgDialect();
   /** A drizzle statement as a postgres.js prepared query on `sql` (the pool or one reserved connection). */
   const sendPrepared = (sql: postgres.Sql, statement: Statement) => {
@@ -128,41 +196,43 @@ async function openPostgres(
     stats.statements++;
     return sql.unsafe(query.sql, query.params as never[], { prepare: true });
   };
+  async function sendBatch(statements: Statement[]) {
+    const connection = await client.reserve();
+    try {
+      // execute() sends at once; postgres.js pipelines everything sent before the first answer.
+      const sent = [
+        connection.unsafe('begin').execute(),
+        ...statements.map((statement) => sendPrepared(connection, statement).execute()),
+        connection.unsafe('commit').execute(),
+      ];
+      // A failed statement aborts the transaction: the ones after it fail with 25P02 and COMMIT
+      // rolls back. The first failure in order is the one to report.
+      const settled = await Promise.allSettled(sent);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      return settled.slice(1, -1).map((s) => [...(s as PromiseFulfilledResult<Record<string, unknown>[]>).value]);
+    } finally {
+      connection.release();
+    }
+  }
   return {
     kind: 'postgres',
     orm,
     stats,
     transaction: (fn) => orm.transaction(fn as never) as never,
-    prepared: async (statement) => [...(await sendPrepared(client, statement))],
-    async batch(statements) {
-      const connection = await client.reserve();
-      try {
-        // execute() sends at once; postgres.js pipelines everything sent before the first answer.
-        const sent = [
-          connection.unsafe('begin').execute(),
-          ...statements.map((statement) => sendPrepared(connection, statement).execute()),
-          connection.unsafe('commit').execute(),
-        ];
-        // A failed statement aborts the transaction: the ones after it fail with 25P02 and COMMIT
-        // rolls back. The first failure in order is the one to report.
-        const settled = await Promise.allSettled(sent);
-        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-        if (failed) throw failed.reason;
-        return settled.slice(1, -1).map((s) => [...(s as PromiseFulfilledResult<Record<string, unknown>[]>).value]);
-      } finally {
-        connection.release();
-      }
-    },
-    async listen(channel, onPayload) {
-      const { unlisten } = await client.listen(channel, onPayload);
-      return unlisten;
-    },
+    prepared: async (statement) => [...(await scheduler.run(() => sendPrepared(client, statement)))],
+    batch: (statements) => scheduler.run(() => sendBatch(statements)),
+    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    onListenerReconnect: (handler) => listener.onReconnect(handler),
     ping: () =>
       client`select 1`.then(
         () => true,
         () => false,
       ),
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await listener.close();
+      await client.end({ timeout: 5 });
+    },
   };
 }
 

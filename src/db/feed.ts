@@ -1,10 +1,20 @@
 // Per-process fan-out of one NOTIFY channel to many local subscribers, keyed (by run, say). The
 // channel is LISTENed once per process; each notification is turned into data once (one query),
 // in order per key, and handed to every local subscriber of that key.
+//
+// A notification can be lost: sent while the LISTEN connection was down, or its data could not be
+// read. Then the subscribers concerned are told to catch up from the tables, each from what it
+// has already been given (its high-water mark).
 import type { Channel, Notifier } from './notify.js';
 
+export interface FeedSubscriber<Data> {
+  deliver(data: Data): void;
+  /** Notifications meant for this subscriber may have been lost: read what it missed from the tables. */
+  catchUp(): void;
+}
+
 export class KeyedFeed<Note, Data> {
-  private readonly subscribers = new Map<string, Set<(data: Data) => void>>();
+  private readonly subscribers = new Map<string, Set<FeedSubscriber<Data>>>();
   private readonly chains = new Map<string, Promise<void>>();
   private started: Promise<unknown> | null = null;
 
@@ -18,14 +28,17 @@ export class KeyedFeed<Note, Data> {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  async subscribe(key: string, deliver: (data: Data) => void): Promise<() => void> {
-    this.started ??= this.notifier.on<Note>(this.channel, (note) => this.dispatch(note));
+  async subscribe(key: string, subscriber: FeedSubscriber<Data>): Promise<() => void> {
+    this.started ??= (() => {
+      this.notifier.onMissed(() => this.catchUp(this.subscribers.keys()));
+      return this.notifier.on<Note>(this.channel, (note) => this.dispatch(note));
+    })();
     await this.started;
     let set = this.subscribers.get(key);
     if (!set) this.subscribers.set(key, (set = new Set()));
-    set.add(deliver);
+    set.add(subscriber);
     return () => {
-      set!.delete(deliver);
+      set!.delete(subscriber);
       if (set!.size === 0 && this.subscribers.get(key) === set) this.subscribers.delete(key);
     };
   }
@@ -35,6 +48,10 @@ export class KeyedFeed<Note, Data> {
     let n = 0;
     for (const set of this.subscribers.values()) n += set.size;
     return n;
+  }
+
+  private catchUp(keys: Iterable<string>) {
+    for (const key of [...keys]) for (const subscriber of this.subscribers.get(key) ?? []) subscriber.catchUp();
   }
 
   private dispatch(note: Note) {
@@ -47,11 +64,14 @@ export class KeyedFeed<Note, Data> {
       .then(async () => {
         const data = await this.load(note);
         if (data === null) return;
-        const targets = new Set<(data: Data) => void>();
-        for (const key of keys) for (const deliver of this.subscribers.get(key) ?? []) targets.add(deliver);
-        for (const deliver of targets) deliver(data);
+        const targets = new Set<FeedSubscriber<Data>>();
+        for (const key of keys) for (const subscriber of this.subscribers.get(key) ?? []) targets.add(subscriber);
+        for (const subscriber of targets) subscriber.deliver(data);
       })
-      .catch(this.onError);
+      .catch((err) => {
+        this.onError(err);
+        this.catchUp(keys);
+      });
     this.chains.set(chainKey, next);
     void next.then(() => {
       if (this.chains.get(chainKey) === next) this.chains.delete(chainKey);

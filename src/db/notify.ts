@@ -62,6 +62,14 @@ export class Notifier {
     return () => void this.emitter.off(channel, listener);
   }
 
+  /**
+   * `handler` runs whenever notifications may have been lost: the LISTEN connection dropped and is
+   * back. Whoever follows a channel then catches up from the tables.
+   */
+  onMissed(handler: () => void): () => void {
+    return this.db.onListenerReconnect(handler);
+  }
+
   listenerCount(channel: Channel) {
     return this.emitter.listenerCount(channel);
   }

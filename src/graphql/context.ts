@@ -8,6 +8,7 @@ import type { Feeds } from './feeds.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
 import { readScopeOf, type ReadScope } from '../modules/agents/read-scope.js';
 import type { ArtifactService } from '../modules/artifacts/artifacts.service.js';
+import type { RunCount } from './limits.js';
 
 /** What lives as long as the server: shared by every request. */
 export interface AppServices {
@@ -18,6 +19,8 @@ export interface AppServices {
   feeds: Feeds;
   authenticator: Authenticator;
   artifacts: ArtifactService;
+  /** How many runs there are, for the cost of aggregates over them (limits.ts). */
+  runCount: RunCount;
 }
 
 export interface Context extends AppServices {

@@ -45,14 +45,32 @@ export function fromZodError(error: ZodError, root: string) {
 }
 
 /**
+ * The expected failure behind an error a driver wrapped (drizzle wraps whatever a statement throws):
+ * a GraphQLError of ours (a request out of database time), or PostgreSQL's statement_timeout.
+ */
+export function expectedCause(error: unknown, statementTimeoutSeconds: number): GraphQLError | null {
+  for (let e = error, depth = 0; e != null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof GraphQLError && e.extensions?.code) return e;
+    if ((e as { code?: unknown }).code === '57014') {
+      return apiError('QUERY_TOO_COMPLEX', `A statement of this request ran longer than ${statementTimeoutSeconds} s and was stopped. Ask for less at once`, {
+        reason: 'STATEMENT_TIMEOUT',
+      });
+    }
+  }
+  return null;
+}
+
+/**
  * The error as the client sees it. Errors with a code, and GraphQL's own (syntax, validation),
  * pass; anything a resolver threw without meaning to is a bug whose details (SQL, stack) belong in
  * the log, and the client gets a generic answer. `original` is what the resolver threw.
  */
-export function publicError(formatted: GraphQLFormattedError, original: unknown, log: Logger): GraphQLFormattedError {
+export function publicError(formatted: GraphQLFormattedError, original: unknown, log: Logger, statementTimeoutSeconds: number): GraphQLFormattedError {
   const code = formatted.extensions?.code;
   const unexpected = code === 'INTERNAL_SERVER_ERROR' || (code === undefined && original instanceof Error && !(original instanceof GraphQLError));
   if (!unexpected) return formatted;
+  const expected = expectedCause(original, statementTimeoutSeconds);
+  if (expected) return { ...expected.toJSON(), path: formatted.path };
   log.error({ err: original, path: formatted.path }, 'internal error');
   return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }

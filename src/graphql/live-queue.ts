@@ -64,6 +64,11 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /** True once the subscription has ended, whatever ended it. */
+  get ended() {
+    return this.closed || this.failure !== null;
+  }
+
   get pendingCount() {
     return this.pending.length;
   }

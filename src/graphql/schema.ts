@@ -6,6 +6,7 @@ import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from './generated/resolvers.js';
 import { DateTime, JSONScalar } from './scalars.js';
 import { guardFields } from './permissions.js';
+import { guardInputValues } from './input-values.js';
 import { keyResolvers } from '../modules/keys/keys.resolvers.js';
 import { experimentResolvers } from '../modules/experiments/experiments.resolvers.js';
 import { datasetResolvers } from '../modules/datasets/datasets.resolvers.js';
@@ -43,5 +44,8 @@ export function buildSchema() {
     compareResolvers,
     artifactResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
-  return guardFields(makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never }));
+  const typeDefs = loadTypeDefs();
+  // The argument types the input checks walk; the resolvers are wrapped before the schema is built.
+  const types = makeExecutableSchema({ typeDefs });
+  return guardFields(makeExecutableSchema({ typeDefs, resolvers: guardInputValues(types, resolvers) as never }));
 }

@@ -183,6 +183,44 @@ describe.each(databaseKinds)('reporting on %s', (kind) => {
     }
   });
 
+  it('delivers a completion whatever its trainer printed: NUL bytes and a 5 MB log tail are cleaned, and an error the server cannot store goes plainer', async () => {
+    // A database that cannot store one particular log tail: the server answers INTERNAL_SERVER_ERROR.
+    await t.server.db.orm.execute(sql`create or replace function refuse_poison_tail() returns trigger language plpgsql as $$
+      begin if new.error_log_tail like '%poison%' then raise exception 'cannot store this log tail'; end if; return new; end $$`);
+    await t.server.db.orm.execute(sql`create trigger refuse_poison_tail before update on runs for each row execute function refuse_poison_tail()`);
+    try {
+      const runs = [await claimed(), await claimed()];
+      const lines: string[] = [];
+      const sent = runs.map(({ runId, token }) => reporter(runId, token, { lines }));
+      const beats = runs.map(({ runId, token }, i) => {
+        const b = new Heartbeater({ api: sent[i]!.api, runId, leaseToken: token, intervalMs: 100, progress: async () => null, onCancel: () => {}, onLeaseLost: () => {}, log: () => {} });
+        b.start();
+        return b;
+      });
+      const hugeTail = `${'x'.repeat(5 * 1024 * 1024)}\nRuntimeError: CUDA error\u0000 at the end`;
+      sent[0]!.r.complete('FAILED', { code: 'TRAINER_ERROR', message: 'CUDA error: an illegal memory access\u0000 was encountered', logTail: hugeTail });
+      sent[1]!.r.complete('FAILED', { code: 'OUT_OF_MEMORY', message: 'CUDA out of memory. Tried to allocate 2.00 GiB', logTail: 'step 10 poison\n' });
+      for (const { r } of sent) expect(await r.drain()).toBe('sent');
+      for (const b of beats) b.stop();
+      for (const { r } of sent) r.close();
+
+      const first = await runState(t.admin, runs[0]!.runId, 'status error { code message logTail }');
+      expect(first.status).toBe('FAILED');
+      expect(first.error.message).toBe('CUDA error: an illegal memory access\uFFFD was encountered');
+      expect(first.error.logTail.length).toBe(200_000);
+      expect(first.error.logTail.endsWith('RuntimeError: CUDA error\uFFFD at the end')).toBe(true);
+      // The server failed on the log tail: the completion went again without it.
+      expect(await runState(t.admin, runs[1]!.runId, 'status error { code message logTail }')).toEqual({
+        status: 'FAILED',
+        error: { code: 'OUT_OF_MEMORY', message: 'CUDA out of memory. Tried to allocate 2.00 GiB', logTail: null },
+      });
+      expect(lines.some((l) => l.includes('sending it plainer'))).toBe(true);
+      expect(lines.some((l) => l.includes('skipped'))).toBe(false);
+    } finally {
+      await t.server.db.orm.execute(sql`drop trigger refuse_poison_tail on runs`);
+    }
+  });
+
   it('heartbeats carry progress and bring back a cancel request', async () => {
     const { runId, token } = await claimed();
     let cancelled = 0;

@@ -58,10 +58,16 @@ export async function reportCheckpoint(db: Database, principal: Principal, args:
   });
 }
 
+const MAX_PROMPT = 2000;
+
 const sampleInput = z.object({
   step: z.number().int().min(0, 'must be 0 or more'),
   promptIndex: z.number().int().min(0, 'must be 0 or more'),
-  prompt: z.string().max(2000).nullish(),
+  // The trainer's prompt as it printed it: cut to size, never refused.
+  prompt: z
+    .string()
+    .nullish()
+    .transform((p) => (p != null && p.length > MAX_PROMPT ? p.slice(0, MAX_PROMPT) : p)),
   path: z.string().trim().min(1, 'must not be empty').max(4096),
 });
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
-import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
+import { cursorParts, decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
 import { badInput } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput } from '../validation.js';
@@ -91,7 +91,7 @@ export async function createDataset(db: Database, input: unknown) {
 
 export async function listDatasets(db: Executor, args: { first?: number | null; after?: string | null }, readScope: ReadScope = null) {
   const first = pageSize(args.first);
-  const after = decodeCursor(args.after, 2) as [string, string] | null;
+  const after = decodeCursor(args.after, [cursorParts.time, cursorParts.id]) as [string, string] | null;
   const found = await store.listDatasets(db, { limit: first + 1, after, readScope });
   return toConnection(found, first, (r) => [r.cursorTs, r.id], () => store.countDatasets(db, readScope), after != null);
 }
@@ -104,7 +104,7 @@ export async function getDataset(db: Executor, id: string, readScope: ReadScope 
 
 export async function listImages(db: Executor, dataset: store.DatasetRecord, args: { first?: number | null; after?: string | null }) {
   const first = pageSize(args.first);
-  const after = decodeCursor(args.after, 1) as [number] | null;
+  const after = decodeCursor(args.after, [(v) => cursorParts.int(v) && (v as number) >= 0]) as [number] | null;
   const found = await store.listImages(db, dataset.id, { limit: first + 1, afterPosition: after?.[0] ?? null });
   return toConnection(found, first, (r) => [r.position], async () => dataset.imageCount, after != null);
 }

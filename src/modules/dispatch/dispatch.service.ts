@@ -159,10 +159,20 @@ export async function heartbeat(
   return { leaseExpiresAt: beat.lease_expires_at as Date | string, cancelRequested: beat.status === 'CANCELLING' };
 }
 
+export const MAX_ERROR_MESSAGE = 10_000;
+export const MAX_LOG_TAIL = 200_000;
+
+/**
+ * The message and log tail are the trainer's own words: cut to size, never refused, or a run's
+ * outcome would be lost to what its trainer printed. The code is the agent's.
+ */
 const errorInput = z.object({
   code: z.string().trim().min(1, 'must not be empty').max(100),
-  message: z.string().max(10_000),
-  logTail: z.string().max(200_000).nullish(),
+  message: z.string().transform((m) => (m.length > MAX_ERROR_MESSAGE ? `${m.slice(0, MAX_ERROR_MESSAGE - 1)}…` : m)),
+  logTail: z
+    .string()
+    .nullish()
+    .transform((t) => (t != null && t.length > MAX_LOG_TAIL ? t.slice(-MAX_LOG_TAIL) : t)),
 });
 
 export async function completeRun(

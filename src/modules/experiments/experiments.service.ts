@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Executor } from '../../db/client.js';
-import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
+import { cursorParts, decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
 import { isId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput, tags } from '../validation.js';
 import * as store from './experiments.store.js';
@@ -19,7 +19,7 @@ export function createExperiment(db: Executor, input: unknown) {
 
 export async function listExperiments(db: Executor, args: { first?: number | null; after?: string | null; search?: string | null }) {
   const first = pageSize(args.first);
-  const after = decodeCursor(args.after, 2) as [string, string] | null;
+  const after = decodeCursor(args.after, [cursorParts.time, cursorParts.id]) as [string, string] | null;
   const search = args.search?.trim() || undefined;
   const rows = await store.listExperiments(db, { limit: first + 1, after, search });
   return toConnection(rows, first, (r) => [r.cursorTs, r.id], () => store.countExperiments(db, search), after != null);

@@ -4,6 +4,7 @@ import type { KeyedFeed } from '../../db/feed.js';
 import { apiError, badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
 import { LiveQueue } from '../../graphql/live-queue.js';
+import { CatchUp } from '../../graphql/catch-up.js';
 import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findRunsByIds } from '../runs/runs.store.js';
@@ -13,6 +14,13 @@ import { batchFacts, type LossColumns } from './loss-batch.js';
 export const MAX_POINTS_PER_REPORT = 5000;
 export const EMA_ALPHA = 0.1;
 export const MAX_CURVE_POINTS = 10_000;
+/**
+ * The largest loss (and learning rate) taken, either sign: float32's largest finite value. A
+ * trainer computes loss in float32 or narrower (bf16's range is float32's), so anything larger is
+ * not a loss it printed. The bound also keeps every aggregate of float8 sums (loss blocks, curve
+ * means, the EMA) far from overflow: it would take 10^269 points.
+ */
+export const MAX_LOSS = 3.4028234663852886e38;
 
 export interface LossPointOut {
   step: number;
@@ -71,6 +79,8 @@ function checkCount(n: number, field: string) {
   }
 }
 
+const OUT_OF_RANGE = `must be a finite number between -${MAX_LOSS} and ${MAX_LOSS} (float32's range, what a trainer prints)`;
+
 /** The step of the first repeated step, or null. Steps usually arrive in order: checked in one pass then. */
 function repeatedStep(steps: number[]) {
   let ascending = true;
@@ -94,8 +104,8 @@ function checkColumns(columns: LossColumns, field: (name: 'step' | 'loss' | 'lr'
   const { steps, losses, lrs } = columns;
   for (let i = 0; i < steps.length; i++) {
     if (steps[i]! < 0) throw badInput(field('step', i), 'must be 0 or more');
-    if (!Number.isFinite(losses[i])) throw badInput(field('loss', i), 'must be a finite number');
-    if (lrs[i] != null && !Number.isFinite(lrs[i])) throw badInput(field('lr', i), 'must be a finite number');
+    if (!(Math.abs(losses[i]!) <= MAX_LOSS)) throw badInput(field('loss', i), OUT_OF_RANGE);
+    if (lrs[i] != null && !(Math.abs(lrs[i]!) <= MAX_LOSS)) throw badInput(field('lr', i), OUT_OF_RANGE);
   }
   const repeated = repeatedStep(steps);
   if (repeated != null) throw badInput(batch, `step ${repeated} appears twice in this batch`);
@@ -154,16 +164,7 @@ function checkCurveArgs(args: { maxPoints?: number | null; fromStep?: number | n
   return maxPoints;
 }
 
-const toBucket = (b: store.BucketRow) => ({
-  step: b.step,
-  fromStep: b.from_step,
-  toStep: b.to_step,
-  min: b.min,
-  max: b.max,
-  mean: Number(b.mean),
-  last: b.last,
-  count: b.count,
-});
+const toBucket = ([fromStep, toStep, min, max, mean, last, count]: store.CurveBucket) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count });
 
 /**
  * A run's curve. One statement when it can be served from loss blocks (long runs: the case that
@@ -176,9 +177,38 @@ async function curveOf(db: Database, runId: string, args: { maxPoints: number; f
   const range = found![0] as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return (range.buckets ?? []).map(([fromStep, toStep, min, max, mean, last, count]) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count }));
+    return (range.buckets ?? []).map(toBucket);
   }
-  return (await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi })).map(toBucket);
+  const buckets: store.CurveBucket[] = [];
+  for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {
+    buckets.push(...(await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi, slice })));
+  }
+  return buckets.map(toBucket);
+}
+
+/** Steps folded by one statement on PGlite (see curveSlices). */
+const SLICE_STEPS = 2000;
+
+/**
+ * The step ranges a curve from points is folded in, each a whole number of its buckets. On
+ * PostgreSQL, one: statements of other requests run beside it. PGlite runs one statement at a
+ * time, inside the event loop: a curve of 10,000 buckets over 100,000 points in one statement
+ * would hold every other request (and /healthz) for its whole length, so it goes in slices of
+ * about SLICE_STEPS steps, and other requests' statements take their turns between them.
+ */
+function* curveSlices(db: Database, c: { maxPoints: number; lo: number; hi: number }) {
+  const width = c.hi - c.lo + 1;
+  if (db.kind !== 'pglite' || width <= SLICE_STEPS) {
+    yield { from: c.lo, to: c.hi };
+    return;
+  }
+  // Bucket b starts at the first step s with ⌊(s - lo) · maxPoints / width⌋ = b.
+  const start = (bucket: number) => c.lo + Math.ceil((bucket * width) / c.maxPoints);
+  const perSlice = Math.max(1, Math.floor((SLICE_STEPS * c.maxPoints) / width));
+  for (let bucket = 0; bucket < c.maxPoints; bucket += perSlice) {
+    const end = Math.min(c.maxPoints, bucket + perSlice);
+    yield { from: start(bucket), to: end === c.maxPoints ? c.hi : start(end) - 1 };
+  }
 }
 
 export async function lossCurve(db: Database, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
@@ -230,18 +260,21 @@ const MAX_PENDING_BATCHES = 20;
  * The live feed is joined before the replay query runs, so nothing committed after the replay's
  * snapshot is missed; what the replay already sent is dropped from live batches by a high-water
  * mark on (attempt, step) — a newer attempt rewriting earlier steps is new data and passes.
+ * When notifications were lost (the LISTEN connection dropped), the same mark tells the catch-up
+ * where to read from: the points of the attempt it follows after its last step, or every point
+ * of a newer attempt.
  */
 export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { runId: string; sinceStep?: number | null }) {
-  if (!isId(args.runId) || (await findRunsByIds(db, [args.runId])).length === 0) throw notFound('runId', 'Run', args.runId);
+  const position = isId(args.runId) ? await store.lossPosition(db, args.runId) : null;
+  if (!position) throw notFound('runId', 'Run', args.runId);
   const runId = args.runId.toLowerCase();
-  let mark = { attempt: -1, step: -1 };
+  // A live-only subscriber has seen everything up to now; a replaying one, everything up to sinceStep.
+  let mark = { attempt: position.attempt, step: args.sinceStep ?? position.lastStep ?? -1 };
   const passes = (p: { attempt: number; step: number }) => p.attempt > mark.attempt || (p.attempt === mark.attempt && p.step > mark.step);
   const advance = (p: { attempt: number; step: number }) => {
     if (passes(p)) mark = { attempt: p.attempt, step: p.step };
   };
 
-  let replaying = args.sinceStep != null;
-  const held: LiveLossBatch[] = [];
   const queue = new LiveQueue<{ runId: string; points: LossPointOut[] }>({
     maxPending: MAX_PENDING_BATCHES,
     coalesce: (a, b) => (a.points.length + b.points.length <= REPLAY_PAGE ? { runId, points: [...a.points, ...b.points] } : null),
@@ -253,24 +286,36 @@ export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { run
     if (fresh.length === batch.points.length) queue.push(sharedEvent(runId, batch));
     else if (fresh.length) queue.push({ runId, points: fresh });
   };
-  const unsubscribe = await feed.subscribe(runId, (batch) => (replaying ? held.push(batch) : deliver(batch)));
-
-  if (replaying) {
-    void (async () => {
-      let after = args.sinceStep!;
+  /**
+   * Where the replay under way reads next: the points after `afterStep` (of one attempt, when
+   * given). It moves on with every page sent, so a replay that failed half-way resumes, not repeats.
+   */
+  let replayFrom: { afterStep: number; attempt?: number } | null = args.sinceStep != null ? { afterStep: args.sinceStep } : null;
+  const catchUp = new CatchUp<LiveLossBatch>({
+    replay: async () => {
+      if (!replayFrom) {
+        const now = await store.lossPosition(db, runId);
+        replayFrom = now && now.attempt > mark.attempt ? { afterStep: -1, attempt: now.attempt } : { afterStep: mark.step, attempt: mark.attempt };
+      }
       for (;;) {
         // The replay reads the next page only when the client has taken the previous ones.
         if (!(await queue.roomFor(2))) return;
-        const page = (await store.listLossPoints(db, runId, { afterStep: after, limit: REPLAY_PAGE })).map(toPoint);
-        if (page.length === 0) break;
-        page.forEach(advance);
-        queue.push({ runId, points: page });
-        after = page.at(-1)!.step;
+        const page: ReturnType<typeof toPoint>[] = (await store.listLossPoints(db, runId, { ...replayFrom, limit: REPLAY_PAGE })).map(toPoint);
+        if (page.length) {
+          page.forEach(advance);
+          queue.push({ runId, points: page });
+          replayFrom = { ...replayFrom, afterStep: page.at(-1)!.step };
+        }
         if (page.length < REPLAY_PAGE) break;
       }
-      replaying = false;
-      held.splice(0).forEach(deliver);
-    })().catch((err) => queue.fail(err));
-  }
+      replayFrom = null;
+    },
+    deliver,
+    fail: (error) => queue.fail(error),
+    maxHeld: MAX_PENDING_BATCHES * 4,
+    ended: () => queue.ended,
+  });
+  const unsubscribe = await feed.subscribe(runId, { deliver: (batch) => catchUp.live(batch), catchUp: () => catchUp.start() });
+  if (replayFrom) catchUp.start();
   return queue;
 }

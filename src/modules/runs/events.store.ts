@@ -1,6 +1,6 @@
-import { asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import { runEvents } from '../../db/schema.js';
-import type { Executor } from '../../db/client.js';
+import { rows, type Executor } from '../../db/client.js';
 import { notify, notifyExpression, Channels } from '../../db/notify.js';
 
 export type RunEventRecord = typeof runEvents.$inferSelect;
@@ -48,7 +48,23 @@ export async function findEventById(db: Executor, id: number) {
   return row ?? null;
 }
 
+/** The id of the run's last event (null when it has none); undefined when the run does not exist. */
+export async function lastEventOf(db: Executor, runId: string): Promise<number | null | undefined> {
+  const [row] = await rows<{ last: string | number | null }>(
+    db,
+    sql`/* lastEventOf */ select (select max(id) from run_events where run_id = r.id) as last from runs r where r.id = ${runId}`,
+  );
+  return row === undefined ? undefined : row.last === null ? null : Number(row.last);
+}
 
+export function listEventsAfter(db: Executor, runId: string, afterId: number, limit: number) {
+  return db
+    .select()
+    .from(runEvents)
+    .where(and(eq(runEvents.runId, runId), gt(runEvents.id, afterId)))
+    .orderBy(asc(runEvents.id))
+    .limit(limit);
+}
 
 export function findEventsByIds(db: Executor, ids: number[]) {
   return db.select().from(runEvents).where(inArray(runEvents.id, ids)).orderBy(asc(runEvents.id));

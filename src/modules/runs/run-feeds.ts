@@ -8,8 +8,9 @@ import { notFound } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { LiveQueue } from '../../graphql/live-queue.js';
 import { badInput } from '../../graphql/errors.js';
-import { findEventsByIds, type RunEventRecord } from './events.store.js';
-import { findRunsByIds, type RunRecord } from './runs.store.js';
+import { CatchUp } from '../../graphql/catch-up.js';
+import { findEventsByIds, lastEventOf, listEventsAfter, type RunEventRecord } from './events.store.js';
+import { findRunsByIds, findRunsOfExperiment, type RunRecord } from './runs.store.js';
 
 export interface RunNote {
   runId: string;
@@ -36,12 +37,29 @@ export const announceRunChangedExpression = (alias: string) =>
 
 const experimentKey = (id: string) => `experiment:${id}`;
 
+/**
+ * A run as read at one moment. `seq` numbers the reads in the order they were started, so that a
+ * subscriber never replaces a newer read of a run with an older one (a live load and a catch-up
+ * can finish in either order). The last change to a run is always followed by a read started
+ * after it: its own notification's, or the catch-up's when that notification was lost.
+ */
+export interface RunRead {
+  run: RunRecord;
+  seq: number;
+}
+let reads = 0;
+const nextRead = () => ++reads;
+
 export function createRunFeed(db: Executor, notifier: Notifier, log: Logger) {
-  return new KeyedFeed<RunNote, RunRecord>(
+  return new KeyedFeed<RunNote, RunRead>(
     notifier,
     Channels.runChanged,
     (note) => [note.runId, experimentKey(note.experimentId)],
-    async (note) => (await findRunsByIds(db, [note.runId]))[0] ?? null,
+    async (note) => {
+      const seq = nextRead();
+      const [run] = await findRunsByIds(db, [note.runId]);
+      return run ? { run, seq } : null;
+    },
     (err) => log.error({ err }, 'run feed failed'),
   );
 }
@@ -63,8 +81,13 @@ export function createEventFeed(db: Executor, notifier: Notifier, log: Logger) {
 export type EventFeed = ReturnType<typeof createEventFeed>;
 
 const MAX_PENDING = 1000;
+/** Runs read per query when an experiment's subscribers catch up. */
+const CATCH_UP_PAGE = 200;
 
-/** runUpdated: one run, or every run of an experiment; a waiting subscriber keeps only a run's latest state. */
+/**
+ * runUpdated: one run, or every run of an experiment; a waiting subscriber keeps only a run's latest
+ * state. Catching up after lost notifications sends the current state of every run it watches.
+ */
 export async function subscribeRunUpdated(db: Executor, feed: RunFeed, args: { runId?: string | null; experimentId?: string | null }) {
   if (!args.runId === !args.experimentId) throw badInput(args.runId ? 'experimentId' : 'runId', 'give either runId or experimentId');
   const key = args.runId ? args.runId.toLowerCase() : experimentKey(args.experimentId!.toLowerCase());
@@ -75,16 +98,69 @@ export async function subscribeRunUpdated(db: Executor, feed: RunFeed, args: { r
     coalesce: (pending, next) => (pending.id === next.id ? next : null),
     onClose: () => unsubscribe(),
   });
-  const unsubscribe = await feed.subscribe(key, (run) => queue.push(run));
+  const newest = new Map<string, number>();
+  const deliver = ({ run, seq }: RunRead) => {
+    if (seq <= (newest.get(run.id) ?? 0)) return;
+    newest.set(run.id, seq);
+    queue.push(run);
+  };
+  const catchUp = new CatchUp<RunRead>({
+    async replay() {
+      if (args.runId) {
+        const seq = nextRead();
+        const [run] = await findRunsByIds(db, [key]);
+        if (run) deliver({ run, seq });
+        return;
+      }
+      for (let after: string | null = null; ; ) {
+        if (!(await queue.roomFor(MAX_PENDING / 2))) return;
+        const seq = nextRead();
+        const page = await findRunsOfExperiment(db, args.experimentId!.toLowerCase(), { after, limit: CATCH_UP_PAGE });
+        for (const run of page) deliver({ run, seq });
+        if (page.length < CATCH_UP_PAGE) return;
+        after = page.at(-1)!.id;
+      }
+    },
+    deliver,
+    fail: (error) => queue.fail(error),
+    maxHeld: MAX_PENDING,
+    ended: () => queue.ended,
+  });
+  const unsubscribe = await feed.subscribe(key, { deliver: (read) => catchUp.live(read), catchUp: () => catchUp.start() });
   return queue;
 }
 
+/**
+ * runEvents: live from the subscription on. Each run's events are written under its row's lock,
+ * so their ids grow in the order they commit, and the last id delivered is the subscriber's mark.
+ */
 export async function subscribeRunEvents(db: Executor, feed: EventFeed, args: { runId: string }) {
-  if (!isId(args.runId) || (await findRunsByIds(db, [args.runId])).length === 0) throw notFound('runId', 'Run', args.runId);
+  const last = isId(args.runId) ? await lastEventOf(db, args.runId) : undefined;
+  if (last === undefined) throw notFound('runId', 'Run', args.runId);
   const runId = args.runId.toLowerCase();
+  let mark = last ?? 0;
   const queue: LiveQueue<RunEventRecord> = new LiveQueue<RunEventRecord>({ maxPending: MAX_PENDING, onClose: () => unsubscribe() });
-  const unsubscribe = await feed.subscribe(runId, (events) => {
-    for (const e of events) if (e.runId === runId) queue.push(e);
+  const deliver = (events: RunEventRecord[]) => {
+    for (const e of events) {
+      if (e.runId !== runId || e.id <= mark) continue;
+      mark = e.id;
+      queue.push(e);
+    }
+  };
+  const catchUp = new CatchUp<RunEventRecord[]>({
+    async replay() {
+      for (;;) {
+        if (!(await queue.roomFor(MAX_PENDING / 2))) return;
+        const page = await listEventsAfter(db, runId, mark, CATCH_UP_PAGE);
+        deliver(page);
+        if (page.length < CATCH_UP_PAGE) return;
+      }
+    },
+    deliver,
+    fail: (error) => queue.fail(error),
+    maxHeld: MAX_PENDING,
+    ended: () => queue.ended,
   });
+  const unsubscribe = await feed.subscribe(runId, { deliver: (events) => catchUp.live(events), catchUp: () => catchUp.start() });
   return queue;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
 import { Channels, notify } from '../../db/notify.js';
-import { decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
+import { cursorParts, decodeCursor, pageSize, toConnection, type CursorPart } from '../../graphql/connection.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
 import { findDatasetsByIds } from '../datasets/datasets.store.js';
@@ -224,6 +224,19 @@ const numberFilter = z.object({
   lte: z.number().nullish(),
 });
 
+/** A value an integer column can be compared with: a whole number that fits in 32 bits. */
+const intValue = z
+  .number()
+  .int('must be a whole number for this integer column')
+  .min(-2_147_483_648, 'must fit in a 32-bit integer')
+  .max(2_147_483_647, 'must fit in a 32-bit integer');
+const intFilter = z.object({
+  eq: intValue.nullish(),
+  in: z.array(intValue).max(1000).nullish(),
+  gte: intValue.nullish(),
+  lte: intValue.nullish(),
+});
+
 const runFilterInput = z.object({
   experimentId: z.string().nullish(),
   datasetId: z.string().nullish(),
@@ -231,12 +244,12 @@ const runFilterInput = z.object({
   captionStrategyIds: z.array(z.string()).max(1000).nullish(),
   sweepId: z.string().nullish(),
   status: z.array(z.enum(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'])).nullish(),
-  rank: numberFilter.nullish(),
-  alpha: numberFilter.nullish(),
+  rank: intFilter.nullish(),
+  alpha: intFilter.nullish(),
   learningRate: numberFilter.nullish(),
-  steps: numberFilter.nullish(),
-  batchSize: numberFilter.nullish(),
-  priority: numberFilter.nullish(),
+  steps: intFilter.nullish(),
+  batchSize: intFilter.nullish(),
+  priority: intFilter.nullish(),
   optimizer: z.array(z.string()).nullish(),
   baseModel: z.array(z.string()).nullish(),
   tags: z.array(z.string()).nullish(),
@@ -268,6 +281,21 @@ export function toRunConditions(raw: unknown, root = 'filter'): store.RunConditi
   };
 }
 
+/** What a cursor's sort key may be, by the order it was made for (runs.store: orderColumns). */
+const SORT_KEY: Record<store.RunOrderField, CursorPart> = {
+  QUEUED_AT: cursorParts.time,
+  FINISHED_AT: cursorParts.nullable(cursorParts.time),
+  MIN_LOSS: cursorParts.nullable(cursorParts.number),
+  LAST_LOSS: cursorParts.nullable(cursorParts.number),
+  EMA_LOSS: cursorParts.nullable(cursorParts.number),
+  BEST_RATING: cursorParts.nullable(cursorParts.number),
+  COST_USD: cursorParts.nullable(cursorParts.number),
+  RANK: cursorParts.int,
+  LEARNING_RATE: cursorParts.number,
+  STEPS: cursorParts.int,
+  PRIORITY: cursorParts.int,
+};
+
 export async function listRuns(
   db: Executor,
   args: {
@@ -279,10 +307,9 @@ export async function listRuns(
   readScope: ReadScope = null,
 ) {
   const first = pageSize(args.first);
-  const after = decodeCursor(args.after, 2) as [unknown, string] | null;
-  if (after && (typeof after[1] !== 'string' || !isId(after[1]))) throw badInput('after', 'is not a cursor from this list');
-  const where = { ...toRunConditions(args.filter), readScope };
   const order = args.orderBy ?? { field: 'QUEUED_AT', direction: 'DESC' };
+  const after = decodeCursor(args.after, [SORT_KEY[order.field], cursorParts.id]) as [unknown, string] | null;
+  const where = { ...toRunConditions(args.filter), readScope };
   const found = await store.listRuns(db, { where, order: order.field, direction: order.direction, limit: first + 1, after });
   return toConnection(
     found,

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { runs, runSummaries, sweeps } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { runInScope, type ReadScope } from '../agents/read-scope.js';
@@ -135,6 +135,16 @@ export async function countRuns(db: Executor, where: RunConditions) {
 
 export function findRunsByIds(db: Executor, ids: readonly string[], readScope: ReadScope = null) {
   return db.select().from(runs).where(and(inArray(runs.id, [...ids]), runInScope(readScope, runs.agentId)));
+}
+
+/** An experiment's runs in id order, a page at a time (after: the last id of the page before). */
+export function findRunsOfExperiment(db: Executor, experimentId: string, page: { after: string | null; limit: number }) {
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.experimentId, experimentId), page.after ? gt(runs.id, page.after) : undefined))
+    .orderBy(asc(runs.id))
+    .limit(page.limit);
 }
 
 export function findRunsByIdempotencyKeys(db: Executor, keys: string[]) {
