@@ -9,14 +9,14 @@ const KEY_NAME = 'artifact-url-key';
 
 /** The shared signing key: made by the first server to start, read by every later one. */
 export async function loadSigningKey(db: Executor): Promise<Buffer> {
+  // DO UPDATE (a no-op) rather than DO NOTHING: it waits for a replica inserting the key at the same
+  // moment and returns the committed row, where a read in this statement's snapshot would miss it.
   const [row] = await rows<{ value: string }>(
     db,
     sql`/* loadSigningKey */
-      with made as (
-        insert into server_secrets (name, value) values (${KEY_NAME}, ${randomBytes(32).toString('base64')})
-        on conflict (name) do nothing returning value
-      )
-      select value from made union all select value from server_secrets where name = ${KEY_NAME} limit 1`,
+      insert into server_secrets (name, value) values (${KEY_NAME}, ${randomBytes(32).toString('base64')})
+      on conflict (name) do update set name = excluded.name
+      returning value`,
   );
   return Buffer.from(row!.value, 'base64');
 }
