@@ -112,9 +112,12 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     await agent.start(run.id, claim.leaseToken);
     await agent.client.ok(report, { r: run.id, t: claim.leaseToken, p: points(0, 9) });
     await agent.heartbeat(run.id, claim.leaseToken, { step: 10, totalSteps: 3000 });
+    // runUpdated pushes the run as it is when the update is executed: a heartbeat and a completion that
+    // arrive together are one update (a SUCCEEDED run's progress is its total), so see the heartbeat first.
+    await updates.until((u) => u.some((x) => x.progress?.step === 10 && x.lossSummary.points === 10));
     await agent.complete(run.id, claim.leaseToken, 'SUCCEEDED');
     const seen = await updates.until((u) => u.some((x) => x.status === 'SUCCEEDED'));
-    expect(seen.some((u) => u.progress?.step === 10 && u.lossSummary.points === 10)).toBe(true);
+    expect(seen.find((u) => u.status === 'SUCCEEDED')?.progress?.step).toBe(3000);
     expect(seen.map((u) => u.status)).toContain('RUNNING');
     await byExperiment.until((u) => u.some((x) => x.id === run.id && x.status === 'SUCCEEDED'));
     const types = (await events.until((e) => e.some((x) => x.type === 'SUCCEEDED'))).map((e) => e.type);
