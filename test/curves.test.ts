@@ -58,6 +58,24 @@ describe.each(databaseKinds)('loss curves on %s', (kind) => {
     }
   });
 
+  it('answers each selected figure as a full selection does, however fields and fragments select them', async () => {
+    for (const max of [50, 5000]) {
+      const full = (await t.admin.ok(curveQuery, { id: runId, max })).run.lossCurve;
+      const picked = await t.admin.ok(
+        `query($id: ID!, $max: Int) {
+          run(id: $id) { a: lossCurve(maxPoints: $max) { max } b: lossCurve(maxPoints: $max) { step ...F } c: lossCurve(maxPoints: $max) { ... on LossBucket { last fromStep } } }
+          lossCurves(runIds: [$id], maxPoints: $max) { buckets { ...F } }
+        }
+        fragment F on LossBucket { mean count }`,
+        { id: runId, max },
+      );
+      expect(picked.run.a).toEqual(full.map((b: any) => ({ max: b.max })));
+      expect(picked.run.b).toEqual(full.map((b: any) => ({ step: b.step, mean: b.mean, count: b.count })));
+      expect(picked.run.c).toEqual(full.map((b: any) => ({ last: b.last, fromStep: b.fromStep })));
+      expect(picked.lossCurves[0].buckets).toEqual(full.map((b: any) => ({ mean: b.mean, count: b.count })));
+    }
+  });
+
   it('keeps a single-step spike visible as its bucket max', async () => {
     const { run } = await t.admin.ok(curveQuery, { id: runId, max: 50 });
     const spike = run.lossCurve.find((b: any) => b.fromStep <= SPIKE_STEP && b.toStep >= SPIKE_STEP);

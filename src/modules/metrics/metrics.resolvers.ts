@@ -1,20 +1,21 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { createLoaders } from '../../graphql/loaders.js';
 import type { Context } from '../../graphql/context.js';
+import { selectedFields } from '../../graphql/selection.js';
 import type { RunRecord } from '../runs/runs.store.js';
 import { subscribeRunEvents, subscribeRunUpdated } from '../runs/run-feeds.js';
 import * as service from './metrics.service.js';
 
 export const metricsResolvers: Resolvers = {
   Query: {
-    lossCurves: (_, args, ctx) => service.lossCurves(ctx.db, args),
+    lossCurves: (_, args, ctx, info) => service.lossCurves(ctx.db, args, selectedFields(info, ['buckets'])),
   },
   Mutation: {
     reportLoss: (_, args, ctx) => service.reportLoss(ctx.db, ctx.principal!, args),
     reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx.db, ctx.principal!, args),
   },
   Run: {
-    lossCurve: (run, args, ctx) => service.lossCurve(ctx.db, run.id, args),
+    lossCurve: (run, args, ctx, info) => service.lossCurve(ctx.db, run.id, args, selectedFields(info)),
     lossPoints: async (run, args, ctx) => (await service.lossPoints(ctx.db.orm, run.id, args)) as never,
   },
   Subscription: {

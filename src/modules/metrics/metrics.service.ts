@@ -9,6 +9,7 @@ import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import * as store from './metrics.store.js';
+import type { LossBucket } from '../../graphql/generated/resolvers.js';
 import { batchFacts, type LossColumns } from './loss-batch.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
@@ -164,26 +165,29 @@ function checkCurveArgs(args: { maxPoints?: number | null; fromStep?: number | n
   return maxPoints;
 }
 
-const toBucket = ([fromStep, toStep, min, max, mean, last, count]: store.CurveBucket) => ({ step: toStep, fromStep, toStep, min, max, mean, last, count });
-
 /**
  * A run's curve. One statement when it can be served from loss blocks (long runs: the case that
  * must be fast), sent through db.batch so that it is prepared once per connection and costs one
  * round trip; otherwise a second one folds the points.
  */
-async function curveOf(db: Database, runId: string, args: { maxPoints: number; fromStep?: number | null; toStep?: number | null }) {
+async function curveOf(
+  db: Database,
+  runId: string,
+  args: { maxPoints: number; fromStep?: number | null; toStep?: number | null },
+  fields: store.BucketFields,
+): Promise<LossBucket[]> {
   const lo = args.fromStep ?? 0;
-  const [found] = await db.batch([store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null })]);
+  const [found] = await db.batch([store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null, fields })]);
   const range = found![0] as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return (range.buckets ?? []).map(toBucket);
+    return selectedOnly(range.buckets ?? []);
   }
   const buckets: store.CurveBucket[] = [];
   for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {
-    buckets.push(...(await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi, slice })));
+    buckets.push(...(await store.curveFromPoints(db.orm, runId, { maxPoints: args.maxPoints, lo, hi: range.hi, slice, fields })));
   }
-  return buckets.map(toBucket);
+  return selectedOnly(buckets);
 }
 
 /** Steps folded by one statement on PGlite (see curveSlices). */
@@ -211,20 +215,33 @@ function* curveSlices(db: Database, c: { maxPoints: number; lo: number; hi: numb
   }
 }
 
-export async function lossCurve(db: Database, runId: string, args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null }) {
+export async function lossCurve(
+  db: Database,
+  runId: string,
+  args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null },
+  selected?: ReadonlySet<string>,
+) {
   const maxPoints = checkCurveArgs(args);
-  return curveOf(db, runId, { ...args, maxPoints });
+  return curveOf(db, runId, { ...args, maxPoints }, bucketFields(selected));
 }
 
+/** Buckets carry the fields their query selected, the only ones GraphQL reads of them. */
+const selectedOnly = (buckets: store.CurveBucket[]) => buckets as LossBucket[];
+
+/** The LossBucket fields a selection asks for; every one without a selection. */
+const bucketFields = (selected: ReadonlySet<string> | undefined): store.BucketFields =>
+  selected ? new Set(store.BUCKET_FIELDS.filter((f) => selected.has(f))) : store.ALL_BUCKET_FIELDS;
+
 /** Several runs' curves in one request; each run's aggregate runs on its own (they run in parallel on PostgreSQL). */
-export async function lossCurves(db: Database, args: { runIds: string[]; maxPoints?: number | null }) {
+export async function lossCurves(db: Database, args: { runIds: string[]; maxPoints?: number | null }, selected?: ReadonlySet<string>) {
   const maxPoints = checkCurveArgs(args);
   if (args.runIds.length > 100) throw badInput('runIds', 'at most 100 runs at once');
   const ids = [...new Set(args.runIds.map((id, i) => parseId(id, `runIds.${i}`)))];
   const runs = await findRunsByIds(db.orm, ids);
   const found = new Map(runs.map((r) => [r.id, r]));
   const present = ids.filter((id) => found.has(id));
-  const curves = await Promise.all(present.map((id) => curveOf(db, id, { maxPoints })));
+  const fields = bucketFields(selected);
+  const curves = await Promise.all(present.map((id) => curveOf(db, id, { maxPoints }, fields)));
   return present.map((id, i) => ({ run: found.get(id)!, buckets: curves[i]! }));
 }
 

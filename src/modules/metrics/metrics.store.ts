@@ -343,7 +343,7 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
  * Parameters, not literals, so that it is prepared once per connection: with a few rows per
  * bucket, the plan does not depend on the bucket width.
  */
-export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: number; toStep: number | null }) {
+export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: number; toStep: number | null; fields: BucketFields }) {
   const firstBlock = Math.floor(opts.lo / LOSS_BLOCK_STEPS);
   const headCut = opts.lo % LOSS_BLOCK_STEPS !== 0;
   // The head block's points [lo, headEnd] when lo cuts it; none (-1) otherwise.
@@ -378,14 +378,14 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
     buckets as (
       select min(first_step) as from_step, max(last_step) as to_step,
         min(min_loss) as min, max(max_loss) as max, sum(loss_sum) / sum(points) as mean,
-        (array_agg(last_loss order by last_step desc))[1] as last, sum(points)::int as count
+        ${pick(opts.fields, 'last', sql`(array_agg(last_loss order by last_step desc))[1]`)} as last, sum(points)::int as count
       from parts
       group by (block - ${firstBlock})::bigint * ${opts.maxPoints} / (select blocks from bounds)
     )
-    -- One row, the buckets as one JSON array of arrays: JSON.parse reads 1,000 buckets several
-    -- times faster than postgres.js parses 7,000 fields one by one (float8 prints exactly).
+    -- One row, the buckets as one JSON array: JSON.parse reads 1,000 buckets several times faster
+    -- than postgres.js parses 7,000 fields one by one (float8 prints exactly).
     select hi, blocks,
-      (select json_agg(json_build_array(from_step, to_step, min, max, mean, last, count) order by to_step) from buckets) as buckets
+      (select json_agg(${bucketObject(opts.fields)} order by to_step) from buckets) as buckets
     from bounds`;
 }
 
@@ -410,7 +410,11 @@ const int = (n: number) => sql.raw(String(Math.trunc(n)));
  * aggregates 100,000 points in about a quarter of the time (it otherwise guessed 33,000 groups and
  * sorted to disk).
  */
-export async function curveFromPoints(db: Executor, runId: string, opts: { maxPoints: number; lo: number; hi: number; slice?: { from: number; to: number } }) {
+export async function curveFromPoints(
+  db: Executor,
+  runId: string,
+  opts: { maxPoints: number; lo: number; hi: number; slice?: { from: number; to: number }; fields: BucketFields },
+) {
   const [lo, maxPoints, width] = [int(opts.lo), int(opts.maxPoints), int(opts.hi - opts.lo + 1)];
   // The buckets are laid over [lo, hi]; a slice folds only those between its steps.
   const [from, to] = opts.slice ? [int(opts.slice.from), int(opts.slice.to)] : [lo, int(opts.hi)];
@@ -419,9 +423,9 @@ export async function curveFromPoints(db: Executor, runId: string, opts: { maxPo
   const [row] = await rows<{ buckets: CurveBucket[] | string | null }>(
     db,
     sql`/* lossCurveFromPoints */
-    select json_agg(json_build_array(from_step, to_step, min, max, mean, last, count) order by to_step) as buckets from (
+    select json_agg(${bucketObject(opts.fields)} order by to_step) as buckets from (
       select min(step) as from_step, max(step) as to_step, min(loss) as min, max(loss) as max, avg(loss) as mean,
-        (array_agg(loss order by step desc))[1] as last, count(*)::int as count
+        ${pick(opts.fields, 'last', sql`(array_agg(loss order by step desc))[1]`)} as last, count(*)::int as count
       from loss_points
       where run_id = ${runId} and step between ${from} and ${to}
       group by (step - ${lo})::bigint * ${maxPoints} / ${width}
@@ -431,8 +435,35 @@ export async function curveFromPoints(db: Executor, runId: string, opts: { maxPo
   return typeof buckets === 'string' ? (JSON.parse(buckets) as CurveBucket[]) : buckets;
 }
 
-/** A bucket as the curve statements send it: [fromStep, toStep, min, max, mean, last, count]. */
-export type CurveBucket = [number, number, number, number, number, number, number];
+/** A bucket as the curve statements send it: the LossBucket fields its query selected, and no others. */
+export type CurveBucket = Partial<Record<BucketField, number>>;
+
+export const BUCKET_FIELDS = ['step', 'fromStep', 'toStep', 'min', 'max', 'mean', 'last', 'count'] as const;
+export type BucketField = (typeof BUCKET_FIELDS)[number];
+export type BucketFields = ReadonlySet<BucketField>;
+export const ALL_BUCKET_FIELDS: BucketFields = new Set(BUCKET_FIELDS);
+
+/** Each LossBucket field's column in the curve statements' `buckets` (a bucket's step is its last). */
+const BUCKET_COLUMNS: Record<BucketField, string> = {
+  step: 'to_step',
+  fromStep: 'from_step',
+  toStep: 'to_step',
+  min: 'min',
+  max: 'max',
+  mean: 'mean',
+  last: 'last',
+  count: 'count',
+};
+
+/**
+ * A curve sends only the fields its query selects, as the very objects GraphQL reads them from: the
+ * text of 10,000 full buckets is about a megabyte that the server would parse, copy into objects
+ * and throw away again, time in which it answers nobody else. `last` is also the one aggregate
+ * that sorts, so it is left out unless asked for.
+ */
+const pick = (fields: BucketFields, field: BucketField, expression: SQL) => (fields.has(field) ? expression : sql`null`);
+const bucketObject = (fields: BucketFields) =>
+  sql.raw(`json_build_object(${BUCKET_FIELDS.filter((f) => fields.has(f)).map((f) => `'${f}', ${BUCKET_COLUMNS[f]}`).join(', ')})`);
 
 /**
  * refreshCheckpointEma: each of the run's checkpoints (or the one at `step`) gets the EMA over the
