@@ -180,9 +180,11 @@ async function openPostgres(
     connection: { application_name: 'loralab', statement_timeout: statementTimeoutMs },
   });
   // Requests share the pool but for two connections (the reaper, live feeds, /healthz); one request
-  // holds at most a quarter of it.
+  // holds at most a quarter of it, and heavy requests all together one connection: a heavy
+  // statement keeps a database core busy, and the other cores are for everyone else (measured by
+  // bench/fairness.ts: two heavy connections doubled an ordinary read's loaded p99 against one).
   const slots = Math.max(1, maxConnections - 2);
-  const scheduler = new FairScheduler(slots, Math.max(1, Math.floor(slots / 4)));
+  const scheduler = new FairScheduler(slots, Math.max(1, Math.floor(slots / 4)), 1);
   const fair = scheduled(client, scheduler, {
     unsafe: (unsafe) => (...args: never[]) => scheduledQuery(scheduler, () => unsafe(...args) as postgres.PendingQuery<postgres.Row[]>),
     begin: (begin) => (...args: never[]) => scheduler.run(() => begin(...args) as Promise<unknown>),

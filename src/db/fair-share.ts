@@ -39,12 +39,13 @@ export class FairScheduler {
   constructor(
     /** Statements of requests in the database at once. */
     private readonly slots: number,
-    /**
-     * Of which one request may hold at most this many, and heavy requests (those past
-     * HEAVY_AFTER_MS of database time) all together too: however many run, the rest of the slots
-     * stay with everyone else.
-     */
+    /** Of which one request may hold at most this many. */
     private readonly perShare: number,
+    /**
+     * And heavy requests (those past HEAVY_AFTER_MS of database time) all together this many:
+     * however many run, the rest of the slots stay with everyone else.
+     */
+    private readonly heavySlots = perShare,
   ) {}
 
   /** Runs one statement (or transaction) `fn` when its request's turn comes. */
@@ -78,7 +79,7 @@ export class FairScheduler {
   }
 
   private mayStart(share: Share, heavy: boolean) {
-    return this.active < this.slots && share.active < this.perShare && (!heavy || this.heavyActive < this.perShare);
+    return this.active < this.slots && share.active < this.perShare && (!heavy || this.heavyActive < this.heavySlots);
   }
 
   private take(share: Share, heavy: boolean) {
