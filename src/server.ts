@@ -35,6 +35,7 @@ import { SignInGate } from './graphql/sign-in.js';
 import { KeySockets } from './graphql/key-sockets.js';
 import { introspectionNeedsKeyPlugin } from './graphql/introspection.js';
 import { graphqlPage } from './graphql/landing-page.js';
+import { stringifyResult } from './graphql/stringify.js';
 import { publicError } from './graphql/errors.js';
 import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
 import { createArtifactService } from './modules/artifacts/artifacts.service.js';
@@ -147,6 +148,7 @@ export async function startServer({
     // re-raise the signal, and the two shutdowns together hung until the 10 s deadline (exit 1).
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
+    stringifyResult,
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
     formatError: (formatted, error) => publicError(formatted, unwrapResolverError(error), log, config.statementTimeoutSeconds),
