@@ -1,9 +1,14 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import * as service from './agents.service.js';
 import * as store from './agents.store.js';
 
 export const agentResolvers: Resolvers = {
   Query: {
     agents: (_, __, ctx) => store.listAgents(ctx.db.orm, ctx.readScope),
+  },
+  Mutation: {
+    registerAgent: (_, { input }, ctx) => service.registerAgent(ctx.db.orm, ctx.principal!, input),
+    setAgentDraining: (_, { agentId, draining }, ctx) => service.setAgentDraining(ctx.db.orm, ctx.principal!, agentId, draining),
   },
   Agent: {
     status: async (agent, _, ctx) => {

@@ -1,6 +1,6 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import type { Context } from '../../graphql/context.js';
-import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
+import { requireLoaded } from '../../graphql/require-loaded.js';
 import { isStoredDataset } from '../datasets/datasets.service.js';
 import { assertMayReadDatasetFiles, assertMayReadRunFiles } from './access.js';
 import { checkpointDownloadName } from './media.js';

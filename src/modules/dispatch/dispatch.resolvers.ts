@@ -1,11 +1,8 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
-import { registerAgent, setAgentDraining } from '../agents/agents.service.js';
 import * as service from './dispatch.service.js';
 
 export const dispatchResolvers: Resolvers = {
   Mutation: {
-    registerAgent: (_, { input }, ctx) => registerAgent(ctx.db.orm, ctx.principal!, input),
-    setAgentDraining: (_, { agentId, draining }, ctx) => setAgentDraining(ctx.db.orm, ctx.principal!, agentId, draining),
     claimRun: async (_, args, ctx) => {
       const assignment = await service.claimRun(ctx, ctx.principal!, args, ctx.signal);
       // The claim read the run's strategy and dataset: its run { captionStrategy dataset } need no query.

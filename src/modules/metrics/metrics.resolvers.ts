@@ -1,8 +1,4 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
-import { createLoaders } from '../../graphql/loaders.js';
-import type { Context } from '../../graphql/context.js';
-import type { RunRecord } from '../runs/runs.store.js';
-import { subscribeRunEvents, subscribeRunUpdated } from '../runs/run-feeds.js';
 import * as service from './metrics.service.js';
 
 export const metricsResolvers: Resolvers = {
@@ -21,19 +17,6 @@ export const metricsResolvers: Resolvers = {
     runLoss: {
       subscribe: (_, args, ctx) => service.subscribeRunLoss(ctx.db.orm, ctx.feeds.loss, args) as never,
       resolve: (batch: unknown) => batch as never,
-    },
-    runUpdated: {
-      subscribe: (_, args, ctx) => subscribeRunUpdated(ctx.db.orm, ctx.feeds.runs, args) as never,
-      // graphql-ws makes one context per subscription: fresh loaders per event, or nested fields
-      // (checkpoints, summary) would be read from the first event's cache forever.
-      resolve: (run: RunRecord, _args: unknown, ctx: Context) => {
-        ctx.loaders = createLoaders(ctx.db.orm);
-        return run;
-      },
-    },
-    runEvents: {
-      subscribe: (_, args, ctx) => subscribeRunEvents(ctx.db.orm, ctx.feeds.events, args) as never,
-      resolve: (event: unknown) => event as never,
     },
   },
 };

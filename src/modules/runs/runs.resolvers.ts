@@ -1,8 +1,11 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { storedHyperparameters } from './hyperparameters.js';
-import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
+import { requireLoaded } from '../../graphql/require-loaded.js';
+import { createLoaders } from '../../graphql/loaders.js';
+import type { Context } from '../../graphql/context.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
+import { subscribeRunEvents, subscribeRunUpdated } from './run-feeds.js';
 import * as service from './runs.service.js';
 import type { RunOrderField, RunRecord, RunSummaryRecord } from './runs.store.js';
 
@@ -27,6 +30,21 @@ export const runResolvers: Resolvers = {
   Mutation: {
     queueRun: (_, { input }, ctx) => service.queueRun(ctx.db, input),
     queueSweep: (_, { input }, ctx) => service.queueSweep(ctx.db, input),
+  },
+  Subscription: {
+    runUpdated: {
+      subscribe: (_, args, ctx) => subscribeRunUpdated(ctx.db.orm, ctx.feeds.runs, args) as never,
+      // graphql-ws makes one context per subscription: fresh loaders per event, or nested fields
+      // (checkpoints, summary) would be read from the first event's cache forever.
+      resolve: (run: RunRecord, _args: unknown, ctx: Context) => {
+        ctx.loaders = createLoaders(ctx.db.orm);
+        return run;
+      },
+    },
+    runEvents: {
+      subscribe: (_, args, ctx) => subscribeRunEvents(ctx.db.orm, ctx.feeds.events, args) as never,
+      resolve: (event: unknown) => event as never,
+    },
   },
   Run: {
     experiment: async (run, _, ctx) => requireLoaded(await ctx.loaders.experiment.load(run.experimentId), 'experiment'),
