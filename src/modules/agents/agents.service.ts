@@ -45,10 +45,10 @@ export async function registerAgent(db: Executor, principal: Principal, input: u
   });
 }
 
-/** The agent, when the calling key may act as it: AGENT keys only as the agents they registered. */
 /** FORBIDDEN for a key acting as an agent it did not register. */
 export const cannotActAs = (agentId: string) => forbidden(`This key did not register agent ${agentId} and cannot act as it`);
 
+/** The agent, when the calling key may act as it: AGENT keys only as the agents they registered. */
 export async function requireActingAgent(db: Executor, principal: Principal, agentId: string, field = 'agentId') {
   const [agent] = await store.findAgentsByIds(db, [parseId(agentId, field)]);
   if (!agent) throw notFound(field, 'Agent', agentId);

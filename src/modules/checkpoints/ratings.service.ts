@@ -1,6 +1,6 @@
 // Ratings: people score checkpoints 1–5; a run's best checkpoint is promoted by hand or, without a
 // promotion, the one with the highest mean rating.
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
@@ -10,7 +10,6 @@ import { announceRunChanged } from '../runs/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { optionalText, parseInput } from '../validation.js';
 import { ratings, runs } from '../../db/schema.js';
-import { eq } from 'drizzle-orm';
 import * as store from './checkpoints.store.js';
 
 const ratingInput = z.object({

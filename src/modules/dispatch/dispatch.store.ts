@@ -35,7 +35,7 @@ export interface ClaimingAgent {
  *    runs_dispatch_idx in order and stop at the first fitting run, but the planner cannot know how
  *    many queued runs fit (it guesses the labels test at 0.5 %), and after a large sweep its
  *    statistics still say few runs are queued: it then fetched every queued run and sorted them,
- *    11 ms at 5,000 queued runs.
+ *    which grows with the queue (bench/dispatch.ts).
  * 2. The claim, with everything the assignment needs, in one statement:
  *    - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
  *      queueing behind its lock: 20 claimers each get a different run in one round trip.

@@ -43,11 +43,6 @@ export function listEvents(db: Executor, runId: string, first: number) {
   return db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(desc(runEvents.id)).limit(first);
 }
 
-export async function findEventById(db: Executor, id: number) {
-  const [row] = await db.select().from(runEvents).where(eq(runEvents.id, id));
-  return row ?? null;
-}
-
 /** The id of the run's last event (null when it has none); undefined when the run does not exist. */
 export async function lastEventOf(db: Executor, runId: string): Promise<number | null | undefined> {
   const [row] = await rows<{ last: string | number | null }>(
