@@ -7,9 +7,8 @@ import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
 import { subscribeRunEvents, subscribeRunUpdated } from './run-feeds.js';
 import * as service from './runs.service.js';
+import { isActive, isFinished, isHeld } from './lifecycle.js';
 import type { RunOrderField, RunRecord, RunSummaryRecord } from './runs.store.js';
-
-const ACTIVE = new Set(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING']);
 
 /** Nulls sort last: the first run by a metric is only the best when it has that metric. */
 const metricOf: Partial<Record<RunOrderField, (run: RunRecord, summary: RunSummaryRecord | null) => unknown>> = {
@@ -57,7 +56,7 @@ export const runResolvers: Resolvers = {
     progress: (run) => {
       if (run.progressStep == null) return null;
       const totalSteps = run.progressTotal ?? run.steps;
-      const eta = run.secondsPerStep != null && ACTIVE.has(run.status) ? Math.max(0, totalSteps - run.progressStep) * run.secondsPerStep : null;
+      const eta = run.secondsPerStep != null && isActive(run.status) ? Math.max(0, totalSteps - run.progressStep) * run.secondsPerStep : null;
       return {
         step: run.progressStep,
         totalSteps,
@@ -99,7 +98,7 @@ export const runResolvers: Resolvers = {
     runs: (sweep, _, ctx) => ctx.loaders.runsBySweep.load(sweep.id),
     queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
     running: async (sweep, _, ctx) =>
-      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['CLAIMED', 'RUNNING', 'CANCELLING'].includes(r.status)).length,
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isHeld(r.status)).length,
     bestRun: async (sweep, { by }, ctx) => {
       const [best] = (await service.listRuns(ctx.db.orm, { filter: { sweepId: sweep.id }, orderBy: { field: by ?? 'EMA_LOSS', direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
       const run = best?.node ?? null;
@@ -108,6 +107,6 @@ export const runResolvers: Resolvers = {
       return metric(run, await ctx.loaders.runSummary.load(run.id)) != null ? run : null;
     },
     done: async (sweep, _, ctx) =>
-      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(r.status)).length,
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isFinished(r.status)).length,
   },
 };

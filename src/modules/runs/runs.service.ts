@@ -15,6 +15,7 @@ import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperpa
 import { renderTrainerConfig } from './trainer-config.js';
 import { assertDatasetComplete } from '../artifacts/dataset-readiness.js';
 import * as store from './runs.store.js';
+import { RUN_STATUSES } from './lifecycle.js';
 import type { ReadScope } from '../agents/read-scope.js';
 
 export const MAX_SWEEP_RUNS = 1000;
@@ -243,7 +244,7 @@ const runFilterInput = z.object({
   captionStrategyId: z.string().nullish(),
   captionStrategyIds: z.array(z.string()).max(1000).nullish(),
   sweepId: z.string().nullish(),
-  status: z.array(z.enum(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'])).nullish(),
+  status: z.array(z.enum(RUN_STATUSES)).nullish(),
   rank: intFilter.nullish(),
   alpha: intFilter.nullish(),
   learningRate: numberFilter.nullish(),
