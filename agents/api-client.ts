@@ -2,6 +2,7 @@
 // what the caller does next: `retryable` (the server could not be reached or had a passing fault:
 // try again later), `lease_lost` (stop the trainer, report nothing more), `fatal` (this call will
 // never succeed as sent).
+import { isErrorCode, type ErrorCode } from '../src/graphql/error-codes.js';
 import type { Gpu } from './gpu.js';
 
 export type ApiErrorKind = 'retryable' | 'lease_lost' | 'fatal';
@@ -10,8 +11,8 @@ export class ApiError extends Error {
   constructor(
     readonly kind: ApiErrorKind,
     message: string,
-    /** The GraphQL error's extensions.code, when the server answered with one. */
-    readonly code?: string,
+    /** The GraphQL error's extensions.code, when the server answered with one of loralab's. */
+    readonly code?: ErrorCode,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -94,7 +95,7 @@ export interface ApiClientOptions {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 // Codes after which the same request can succeed later without changing it.
-const RETRYABLE_CODES = new Set(['INTERNAL_SERVER_ERROR']);
+const RETRYABLE_CODES = new Set<ErrorCode>(['INTERNAL_SERVER_ERROR']);
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 export class ApiClient {
@@ -143,8 +144,9 @@ export class ApiClient {
       if (leaseLost) throw new ApiError('lease_lost', leaseLost.message, 'LEASE_LOST');
       const first = errors[0]!;
       const code = first.extensions?.code;
-      const kind = (code && RETRYABLE_CODES.has(code)) || RETRYABLE_STATUS.has(res.status) ? 'retryable' : 'fatal';
-      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, code);
+      const known = isErrorCode(code) ? code : undefined;
+      const kind = (known && RETRYABLE_CODES.has(known)) || RETRYABLE_STATUS.has(res.status) ? 'retryable' : 'fatal';
+      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, known);
     }
     if (!res.ok || body === null || body.data == null) {
       const kind = RETRYABLE_STATUS.has(res.status) || res.status >= 500 ? 'retryable' : 'fatal';

@@ -35,7 +35,7 @@ import { SignInGate } from './graphql/sign-in.js';
 import { KeySockets } from './graphql/key-sockets.js';
 import { introspectionNeedsKeyPlugin } from './graphql/introspection.js';
 import { graphqlPage } from './graphql/landing-page.js';
-import { publicError } from './graphql/errors.js';
+import { errorResponse, publicError } from './graphql/errors.js';
 import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
 import { createArtifactService } from './modules/artifacts/artifacts.service.js';
 import { artifactRoutes } from './modules/artifacts/routes.js';
@@ -215,11 +215,11 @@ export async function startServer({
   );
   const bodyErrors: ErrorRequestHandler = (err, _req, res, next) => {
     if (err?.type === 'entity.too.large') {
-      res.status(413).json({ errors: [{ message: `Request body is larger than ${MAX_BODY}`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      res.status(413).json(errorResponse('PAYLOAD_TOO_LARGE', `Request body is larger than ${MAX_BODY}`));
       return;
     }
     if (err?.type === 'entity.parse.failed') {
-      res.status(400).json({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      res.status(400).json(errorResponse('BAD_REQUEST', 'Request body is not valid JSON'));
       return;
     }
     next(err);

@@ -43,3 +43,19 @@ describe('schema/<domain>.graphql and src/modules/<domain>/', () => {
     expect(roots.filter((f) => !wired.includes(f)), 'declared here but wired elsewhere (or nowhere)').toEqual([]);
   });
 });
+
+describe('error codes', () => {
+  it('every code the server sets goes through apiError or errorResponse, typed by the one union', () => {
+    const literal = /extensions:\s*\{\s*code:\s*['"]/;
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (file.endsWith('.ts') && !file.includes('generated') && literal.test(readFileSync(file, 'utf8'))) offenders.push(file);
+      }
+    };
+    walk(path.join(SCHEMA_DIR, '../src'));
+    expect(offenders).toEqual([]);
+  });
+});
