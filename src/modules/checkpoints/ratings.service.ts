@@ -6,7 +6,7 @@ import type { Database } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { optionalText, parseInput } from '../validation.js';
 import { ratings, runs } from '../../db/schema.js';

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
-import { Channels, notify, type Notifier } from '../../db/notify.js';
+import { Channels, notify, type Notifier } from '../../live/notify.js';
 import { badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import { isFinished, type RunOutcome } from '../runs/lifecycle.js';
@@ -10,7 +10,7 @@ import type { Config } from '../../config.js';
 import type { Principal } from '../keys/keys.service.js';
 import { stagedCaptions } from '../captions/captions.service.js';
 import { appendEvents } from '../runs/events.store.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
 import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';

@@ -1,4 +1,5 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import { subscribeRunLoss } from '../../live/loss-feed.js';
 import * as service from './metrics.service.js';
 
 export const metricsResolvers: Resolvers = {
@@ -15,7 +16,7 @@ export const metricsResolvers: Resolvers = {
   },
   Subscription: {
     runLoss: {
-      subscribe: (_, args, ctx) => service.subscribeRunLoss(ctx.db.orm, ctx.feeds.loss, args) as never,
+      subscribe: (_, args, ctx) => subscribeRunLoss(ctx.db.orm, ctx.feeds.loss, args) as never,
       resolve: (batch: unknown) => batch as never,
     },
   },

@@ -4,6 +4,7 @@ import { rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import type { BatchFacts, LossColumns } from './loss-batch.js';
 import { compile } from '../../db/statement.js';
+import { MAX_NOTE_BYTES } from '../../live/notes.js';
 
 /**
  * (1-α)^exponent, the weight of a point `exponent` steps back in the EMA. Postgres raises an
@@ -44,8 +45,7 @@ export interface RecordedLoss {
 
 /** Up to this many written points ride in the loss NOTIFY (about 50 bytes each as JSON)... */
 export const INLINE_POINTS = 150;
-/** ...as long as the note stays under NOTIFY's 8,000-byte limit. */
-const MAX_NOTE_BYTES = 7900;
+// ...as long as the note stays within MAX_NOTE_BYTES (live/notes.ts).
 
 /**
  * A list of finite numbers (or nulls) as one Postgres array literal. postgres.js would serialize

@@ -5,7 +5,7 @@ import { createLoaders } from '../../graphql/loaders.js';
 import type { Context } from '../../graphql/context.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
-import { subscribeRunEvents, subscribeRunUpdated } from './run-feeds.js';
+import { subscribeRunEvents, subscribeRunUpdated } from '../../live/run-feeds.js';
 import * as service from './runs.service.js';
 import { isActive, isFinished, isHeld } from './lifecycle.js';
 import type { RunOrderField, RunRecord, RunSummaryRecord } from './runs.store.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
-import { Channels, notify } from '../../db/notify.js';
+import { Channels, notify } from '../../live/notify.js';
 import { cursorParts, decodeCursor, pageSize, toConnection, type CursorPart } from '../../graphql/connection.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
@@ -9,7 +9,7 @@ import { findExperimentsByIds } from '../experiments/experiments.store.js';
 import { findStrategiesByIds, type CaptionStrategyRecord } from '../captions/captions.store.js';
 import { name, optionalText, parseInput, tags } from '../validation.js';
 import { appendEvents } from './events.store.js';
-import { announceRunsChanged } from './run-feeds.js';
+import { announceRunsChanged } from '../../live/run-feeds.js';
 import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from './ai-toolkit.js';
 import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';

@@ -5,7 +5,7 @@
 //
 // A plain `async function*` cannot be used here: its return() waits until the generator reaches its
 // next `yield`, so a client that leaves while it waits for the next event would leak its listener.
-import { apiError } from './errors.js';
+import { apiError } from '../graphql/errors.js';
 
 export interface LiveQueueOptions<T> {
   /** Most items (after coalescing) held for a subscriber before it is dropped. */

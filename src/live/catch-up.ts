@@ -1,9 +1,9 @@
 // How one live subscriber reads what it missed: a replay from its high-water mark, with live items
 // held meanwhile and let through after it (the subscriber's own mark drops what the replay already
 // sent). The first replay of runLoss(sinceStep) is one; so is every catch-up after notifications
-// were lost (a PostgreSQL restart: see db/feed.ts).
+// were lost (a PostgreSQL restart: see feed.ts).
 import type { GraphQLError } from 'graphql';
-import { apiError } from './errors.js';
+import { apiError } from '../graphql/errors.js';
 
 /** Tries of one catch-up, with growing pauses, while the database is still coming back. */
 const MAX_TRIES = 8;
