@@ -63,6 +63,15 @@ export async function setAgentDraining(db: Executor, principal: Principal, agent
   return (await store.setDraining(db, agent.id, draining))!;
 }
 
+export const listAgents = store.listAgents;
+
+/** IDLE, BUSY, DRAINING or OFFLINE. Agents heartbeat at a third of the lease: three missed beats is one lease. */
+export function statusOf(agent: store.AgentRecord, leaseTtlSeconds: number, heldRuns: readonly unknown[]) {
+  if (Date.now() - agent.lastSeenAt.getTime() > leaseTtlSeconds * 1000) return 'OFFLINE';
+  if (agent.draining) return 'DRAINING';
+  return heldRuns.length > 0 ? 'BUSY' : 'IDLE';
+}
+
 /** The agent an AGENT key acts as (the one seen last), for `viewer`. */
 export async function agentOfKey(db: Executor, principal: Principal) {
   if (principal.role !== 'AGENT') return null;

@@ -3,12 +3,13 @@ import { requireLoaded } from '../../graphql/require-loaded.js';
 import { meanScore } from './checkpoints.service.js';
 import { promoteCheckpoint, rateCheckpoint } from './ratings.service.js';
 import { reportCheckpoint, reportSample } from './reporting.service.js';
+import { principalOf } from '../../graphql/permissions.js';
 
 export const checkpointResolvers: Resolvers = {
   Mutation: {
-    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, ctx.principal!, args),
-    reportSample: (_, args, ctx) => reportSample(ctx.db, ctx.principal!, args),
-    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, ctx.principal!, args),
+    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, principalOf(ctx), args),
+    reportSample: (_, args, ctx) => reportSample(ctx.db, principalOf(ctx), args),
+    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, principalOf(ctx), args),
     promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx.db, args),
   },
   Checkpoint: {

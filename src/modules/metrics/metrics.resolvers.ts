@@ -1,14 +1,15 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { subscribeRunLoss } from '../../live/loss-feed.js';
 import * as service from './metrics.service.js';
+import { principalOf } from '../../graphql/permissions.js';
 
 export const metricsResolvers: Resolvers = {
   Query: {
     lossCurves: (_, args, ctx) => service.lossCurves(ctx.db, args),
   },
   Mutation: {
-    reportLoss: (_, args, ctx) => service.reportLoss(ctx.db, ctx.principal!, args),
-    reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx.db, ctx.principal!, args),
+    reportLoss: (_, args, ctx) => service.reportLoss(ctx.db, principalOf(ctx), args),
+    reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx.db, principalOf(ctx), args),
   },
   Run: {
     lossCurve: (run, args, ctx) => service.lossCurve(ctx.db, run.id, args),
