@@ -1,4 +1,4 @@
-// The agent's side of the GraphQL contract (shared/API.md), over fetch. Every failure is sorted into
+// The agent's side of the GraphQL contract (docs/agent.md, docs/api.md), over fetch. Every failure is sorted into
 // what the caller does next: `retryable` (the server could not be reached or had a passing fault:
 // try again later), `lease_lost` (stop the trainer, report nothing more), `fatal` (this call will
 // never succeed as sent).

@@ -59,3 +59,10 @@ describe('error codes', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('docs/api.md', () => {
+  it('lists the root fields the schema declares now (npm run docs:api)', async () => {
+    const { API_DOC, renderApiDoc } = (await import('../scripts/api-doc.js')) as { API_DOC: string; renderApiDoc: () => string };
+    expect(readFileSync(API_DOC, 'utf8')).toBe(renderApiDoc());
+  });
+});
