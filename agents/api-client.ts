@@ -1,8 +1,11 @@
-// The agent's side of the GraphQL contract (shared/API.md), over fetch. Every failure is sorted into
+// The agent's side of the GraphQL contract (docs/agent.md, docs/api.md), over fetch. Every failure is sorted into
 // what the caller does next: `retryable` (the server could not be reached or had a passing fault:
 // try again later), `lease_lost` (stop the trainer, report nothing more), `fatal` (this call will
 // never succeed as sent).
+import { isErrorCode, type ErrorCode } from '../src/graphql/error-codes.js';
 import type { Gpu } from './gpu.js';
+import { graphql } from './generated/gql.js';
+import type { CheckpointInput, ClaimRunMutation, HeartbeatMutation, ProgressInput, RunErrorInput, RunOutcome, SampleInput, TypedDocumentString } from './generated/graphql.js';
 
 export type ApiErrorKind = 'retryable' | 'lease_lost' | 'fatal';
 
@@ -10,8 +13,8 @@ export class ApiError extends Error {
   constructor(
     readonly kind: ApiErrorKind,
     message: string,
-    /** The GraphQL error's extensions.code, when the server answered with one. */
-    readonly code?: string,
+    /** The GraphQL error's extensions.code, when the server answered with one of loralab's. */
+    readonly code?: ErrorCode,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -21,7 +24,8 @@ export class ApiError extends Error {
 export const isRetryable = (err: unknown) => err instanceof ApiError && err.kind === 'retryable';
 export const isLeaseLost = (err: unknown) => err instanceof ApiError && err.kind === 'lease_lost';
 
-export type RunOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+// The schema's types, generated (agents/generated/, `npm run codegen`), never copied by hand.
+export type { CheckpointInput, ProgressInput, RunErrorInput, RunOutcome, SampleInput } from './generated/graphql.js';
 
 export interface LossPointInput {
   step: number;
@@ -29,58 +33,14 @@ export interface LossPointInput {
   lr?: number | null;
 }
 
-export interface CheckpointInput {
-  step: number;
-  path: string;
-  sizeBytes?: number | null;
-  sha256?: string | null;
-  isFinal?: boolean;
-  pruned?: boolean;
-}
 
-export interface SampleInput {
-  step: number;
-  promptIndex: number;
-  prompt?: string | null;
-  path: string;
-}
-
-export interface ProgressInput {
-  step: number;
-  totalSteps?: number | null;
-  secondsPerStep?: number | null;
-  vramUsedMb?: number | null;
-  gpuUtilization?: number | null;
-}
-
-export interface RunErrorInput {
-  code: string;
-  message: string;
-  logTail?: string | null;
-}
-
-export interface Assignment {
-  leaseToken: string;
-  attempt: number;
-  leaseExpiresAt: string;
-  trainerConfig: string;
-  captions: { fileName: string; text: string }[];
-  run: {
-    id: string;
-    name: string;
-    hyperparameters: { steps: number };
-    requirements: { gpuCount: number };
-    captionStrategy: { kind: 'NONE' | 'TRIGGER_ONLY' | 'FILES' | 'STORED' };
-    dataset: { id: string; uri: string; imageCount: number };
-  };
+/** A claimed run as the agent's claim document reads it, and how long its lease lasts. */
+export type Assignment = NonNullable<ClaimRunMutation['claimRun']> & {
   /** Milliseconds the lease lasts, measured from when the claim was answered (see claimRun). */
   leaseMs: number;
-}
+};
 
-export interface HeartbeatResult {
-  leaseExpiresAt: string;
-  cancelRequested: boolean;
-}
+export type HeartbeatResult = HeartbeatMutation['heartbeat'];
 
 export interface ApiClientOptions {
   /** The server's base URL (http://host:4000). */
@@ -94,7 +54,7 @@ export interface ApiClientOptions {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 // Codes after which the same request can succeed later without changing it.
-const RETRYABLE_CODES = new Set(['INTERNAL_SERVER_ERROR']);
+const RETRYABLE_CODES = new Set<ErrorCode>(['INTERNAL_SERVER_ERROR']);
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 export class ApiClient {
@@ -112,7 +72,11 @@ export class ApiClient {
    * One GraphQL operation. `signal` aborts it (the abort's reason is thrown as is, not as an
    * ApiError); a request that runs out of time is retryable.
    */
-  async request<T>(query: string, variables: Record<string, unknown>, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ data: T; date: string | null }> {
+  async request<T, V = Record<string, unknown>>(
+    query: TypedDocumentString<T, V> | string,
+    variables: V,
+    opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<{ data: T; date: string | null }> {
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     let res: Response;
@@ -125,7 +89,7 @@ export class ApiClient {
           authorization: `Bearer ${this.options.token}`,
           ...(this.options.userAgent ? { 'user-agent': this.options.userAgent } : {}),
         },
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify({ query: query.toString(), variables }),
         signal,
       });
       text = await res.text();
@@ -143,8 +107,9 @@ export class ApiClient {
       if (leaseLost) throw new ApiError('lease_lost', leaseLost.message, 'LEASE_LOST');
       const first = errors[0]!;
       const code = first.extensions?.code;
-      const kind = (code && RETRYABLE_CODES.has(code)) || RETRYABLE_STATUS.has(res.status) ? 'retryable' : 'fatal';
-      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, code);
+      const known = isErrorCode(code) ? code : undefined;
+      const kind = (known && RETRYABLE_CODES.has(known)) || RETRYABLE_STATUS.has(res.status) ? 'retryable' : 'fatal';
+      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, known);
     }
     if (!res.ok || body === null || body.data == null) {
       const kind = RETRYABLE_STATUS.has(res.status) || res.status >= 500 ? 'retryable' : 'fatal';
@@ -155,13 +120,13 @@ export class ApiClient {
     return { data: body.data, date: res.headers.get('date') };
   }
 
-  private async call<T>(query: string, variables: Record<string, unknown>, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<T> {
-    return (await this.request<T>(query, variables, opts)).data;
+  private async call<T, V>(query: TypedDocumentString<T, V>, variables: V, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<T> {
+    return (await this.request(query, variables, opts)).data;
   }
 
   async registerAgent(input: { name: string; hostname: string; gpus: Gpu[]; labels: string[]; hourlyCostUsd: number | null; version: string }, signal?: AbortSignal) {
-    const data = await this.call<{ registerAgent: { id: string; name: string } }>(
-      `mutation RegisterAgent($input: RegisterAgentInput!) { registerAgent(input: $input) { id name } }`,
+    const data = await this.call(
+      graphql(`mutation RegisterAgent($input: RegisterAgentInput!) { registerAgent(input: $input) { id name } }`),
       { input },
       { signal },
     );
@@ -173,13 +138,13 @@ export class ApiClient {
    * server's clock (its Date header) when the two machines' clocks disagree, else minus ours.
    */
   async claimRun(agentId: string, waitSeconds: number, signal?: AbortSignal): Promise<Assignment | null> {
-    const { data, date } = await this.request<{ claimRun: Omit<Assignment, 'leaseMs'> | null }>(
-      `mutation ClaimRun($agentId: ID!, $wait: Int) {
+    const { data, date } = await this.request(
+      graphql(`mutation ClaimRun($agentId: ID!, $wait: Int) {
         claimRun(agentId: $agentId, waitSeconds: $wait) {
           leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }
           run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }
         }
-      }`,
+      }`),
       { agentId, wait: waitSeconds },
       { signal, timeoutMs: this.timeoutMs + waitSeconds * 1000 },
     );
@@ -196,9 +161,9 @@ export class ApiClient {
       const data: {
         dataset: { images: { edges: { node: { fileName: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
       } = await this.call(
-        `query DatasetImages($id: ID!, $after: String) {
+        graphql(`query DatasetImages($id: ID!, $after: String) {
           dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName } } pageInfo { hasNextPage endCursor } } }
-        }`,
+        }`),
         { id: datasetId, after },
         { signal },
       );
@@ -211,12 +176,12 @@ export class ApiClient {
   }
 
   async startRun(runId: string, leaseToken: string) {
-    await this.call(`mutation StartRun($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { id } }`, { r: runId, t: leaseToken });
+    await this.call(graphql(`mutation StartRun($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { id } }`), { r: runId, t: leaseToken });
   }
 
   async heartbeat(runId: string, leaseToken: string, progress: ProgressInput | null, signal?: AbortSignal): Promise<HeartbeatResult> {
-    const data = await this.call<{ heartbeat: HeartbeatResult }>(
-      `mutation Heartbeat($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }`,
+    const data = await this.call(
+      graphql(`mutation Heartbeat($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }`),
       { r: runId, t: leaseToken, p: progress },
       { signal },
     );
@@ -228,8 +193,8 @@ export class ApiClient {
    * faster than as many {step, loss, lr} objects, and the request is about half the size.
    */
   async reportLoss(runId: string, leaseToken: string, points: LossPointInput[]) {
-    const data = await this.call<{ reportLossColumns: { accepted: number; duplicates: number } }>(
-      `mutation ReportLoss($r: ID!, $t: String!, $s: [Int!]!, $l: [Float!]!, $lr: [Float]) { reportLossColumns(runId: $r, leaseToken: $t, steps: $s, losses: $l, lrs: $lr) { accepted duplicates } }`,
+    const data = await this.call(
+      graphql(`mutation ReportLoss($r: ID!, $t: String!, $s: [Int!]!, $l: [Float!]!, $lr: [Float]) { reportLossColumns(runId: $r, leaseToken: $t, steps: $s, losses: $l, lrs: $lr) { accepted duplicates } }`),
       { r: runId, t: leaseToken, s: points.map((p) => p.step), l: points.map((p) => p.loss), lr: points.some((p) => p.lr != null) ? points.map((p) => p.lr ?? null) : null },
     );
     return data.reportLossColumns;
@@ -237,28 +202,28 @@ export class ApiClient {
 
   async reportCheckpoint(runId: string, leaseToken: string, input: CheckpointInput) {
     await this.call(
-      `mutation ReportCheckpoint($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`,
+      graphql(`mutation ReportCheckpoint($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`),
       { r: runId, t: leaseToken, i: input },
     );
   }
 
   async reportSample(runId: string, leaseToken: string, input: SampleInput) {
     await this.call(
-      `mutation ReportSample($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }`,
+      graphql(`mutation ReportSample($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }`),
       { r: runId, t: leaseToken, i: input },
     );
   }
 
   async completeRun(runId: string, leaseToken: string, outcome: RunOutcome, error: RunErrorInput | null) {
-    const data = await this.call<{ completeRun: { id: string; status: string } }>(
-      `mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }`,
+    const data = await this.call(
+      graphql(`mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }`),
       { r: runId, t: leaseToken, o: outcome, e: error },
     );
     return data.completeRun;
   }
 
   async setDraining(agentId: string, draining: boolean, signal?: AbortSignal) {
-    await this.call(`mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }`, { id: agentId, d: draining }, { signal, timeoutMs: 5000 });
+    await this.call(graphql(`mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }`), { id: agentId, d: draining }, { signal, timeoutMs: 5000 });
   }
 }
 

@@ -1,6 +1,6 @@
 // The agent's options: each one a command-line flag and an environment variable (the flag wins),
-// checked with zod into one AgentConfig. The agent's only reader of process.env is cli.ts, which
-// hands the environment in here.
+// checked with zod into one AgentConfig. The agent's only readers of process.env are its entry
+// points: cli.ts, which hands the environment in here, and demo.ts, which hands it to bootstrap().
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';

@@ -13,8 +13,8 @@ import { grayJpeg } from './fake-trainer/images.js';
 
 const DEMO = 'loralab demo';
 
-async function bootstrap(): Promise<void> {
-  const env = process.env;
+/** Sets env.LORALAB_TOKEN (and queues the demo run) before cli.ts reads the same environment. */
+async function bootstrap(env: NodeJS.ProcessEnv): Promise<void> {
   if (env['LORALAB_TOKEN']) return;
   const adminKey = env['LORALAB_ADMIN_KEY'];
   const server = baseUrl(env['LORALAB_SERVER'] ?? 'http://api:4000');
@@ -103,5 +103,5 @@ async function keyWorks(server: string, key: string): Promise<boolean> {
   }
 }
 
-await bootstrap();
+await bootstrap(process.env);
 await import('./cli.js');

@@ -203,7 +203,7 @@ export class TrainerOutputParser {
 
   /**
    * Handles every complete line of `text` and returns the unfinished rest. Two indexOf cursors
-   * (native, vectorised) beat split(/[\r\n]/) about 2.5× on a long transcript.
+   * (native, vectorised) beat split(/[\r\n]/) on a long transcript.
    */
   private splitLines(text: string, stream: string): string {
     let start = 0;

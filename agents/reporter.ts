@@ -17,6 +17,7 @@ import {
   type SampleInput,
 } from './api-client.js';
 import { Spool, type SpoolEntry } from './spool.js';
+import type { ErrorCode } from '../src/graphql/error-codes.js';
 
 /** The server takes at most this many points per reportLoss. */
 export const MAX_POINTS_PER_CALL = 5000;
@@ -53,7 +54,7 @@ export function completionForms(error: RunErrorInput | null): (RunErrorInput | n
 }
 
 /** Codes of a refusal that a plainer completion may get past. Any other says it cannot land at all. */
-const CONTENT_REFUSALS = new Set(['BAD_USER_INPUT', 'PAYLOAD_TOO_LARGE']);
+const CONTENT_REFUSALS = new Set<ErrorCode>(['BAD_USER_INPUT', 'PAYLOAD_TOO_LARGE']);
 
 export interface SenderOptions {
   api: ApiClient;

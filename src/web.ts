@@ -23,7 +23,8 @@ async function newestMtime(entry: string): Promise<number> {
 export async function webIsFresh(): Promise<boolean> {
   const built = await stat(INDEX).then((s) => s.mtimeMs, () => 0);
   if (!built) return false;
-  const sources = ['src', 'index.html', 'styles.css'].map((p) => path.join(WEB_ROOT, p));
+  // The page also bundles the API's error codes (src/graphql/error-codes.ts).
+  const sources = ['src', 'index.html', 'styles.css', '../src/graphql/error-codes.ts'].map((p) => path.join(WEB_ROOT, p));
   const newest = Math.max(...(await Promise.all([...sources, fileURLToPath(import.meta.url)].map(newestMtime))));
   return built >= newest;
 }

@@ -84,6 +84,22 @@ describe.each(databaseKinds)('statements per runs page on %s', (kind) => {
     expect(statements).toBeLessThanOrEqual(10);
   });
 
+  it('queues a sweep of 250 runs in as many statements as a sweep of 2 (its events announced in one)', async () => {
+    const { runs } = await t.admin.ok(`{ runs(first: 1) { edges { node { experiment { id } dataset { id } captionStrategy { id } } } } }`);
+    const base = runs.edges[0].node;
+    const statementsForSweep = async (ranks: number[]) => {
+      const before = t.server.db.stats.statements;
+      const { queueSweep } = await t.admin.ok(`mutation($input: QueueSweepInput!) { queueSweep(input: $input) { id } }`, {
+        input: { base: { experimentId: base.experiment.id, datasetId: base.dataset.id, captionStrategyId: base.captionStrategy.id }, grid: { rank: ranks } },
+      });
+      expect(queueSweep).toHaveLength(ranks.length);
+      return t.server.db.stats.statements - before;
+    };
+    const small = await statementsForSweep([4, 8]);
+    const large = await statementsForSweep(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(large).toBe(small);
+  });
+
   it('sends as many statements for 10 runs as for 100', async () => {
     const ten = await statementsFor(10);
     const hundred = await statementsFor(100);

@@ -6,7 +6,7 @@ import { createBasics, createExperiment, queueRun, type Basics } from './helpers
 import { claimNewRun, registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { collect, flatPoints, wsClient } from './helpers/live.js';
 import { openDatabase } from '../src/db/client.js';
-import { Channels } from '../src/db/notify.js';
+import { Channels } from '../src/live/notify.js';
 
 const report = REPORT_LOSS;
 const runLoss = `subscription($id: ID!, $since: Int) { runLoss(runId: $id, sinceStep: $since) { runId points { step loss } } }`;

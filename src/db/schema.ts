@@ -1,6 +1,7 @@
 // The whole domain of DESIGN.md in one drizzle schema. Migrations in drizzle/ are generated from this
 // file by `npm run db:generate`; never edit them by hand.
 import { sql } from 'drizzle-orm';
+import { HELD_SQL, RUN_STATUSES } from '../modules/runs/lifecycle.js';
 import {
   bigint,
   bigserial,
@@ -169,7 +170,7 @@ export const runs = pgTable(
     labels: text('labels').array().notNull().default(sql`'{}'`),
     priority: integer('priority').notNull().default(0),
     status: text('status', {
-      enum: ['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+      enum: RUN_STATUSES,
     }).notNull(),
     attempt: integer('attempt').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(3),
@@ -211,12 +212,12 @@ export const runs = pgTable(
       .where(sql`status = 'QUEUED'`),
     index('runs_lease_idx')
       .on(t.leaseExpiresAt)
-      .where(sql`status in ('CLAIMED', 'RUNNING', 'CANCELLING')`),
+      .where(sql`status in ${HELD_SQL}`),
     index('runs_agent_idx').on(t.agentId),
     // What an agent holds now (its free GPUs, at every claim), without walking every run it ever had.
     index('runs_held_by_agent_idx')
       .on(t.agentId)
-      .where(sql`status in ('CLAIMED', 'RUNNING', 'CANCELLING')`),
+      .where(sql`status in ${HELD_SQL}`),
   ],
 );
 

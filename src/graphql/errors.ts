@@ -3,22 +3,16 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
+import type { ErrorCode } from './error-codes.js';
 
-export type ErrorCode =
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'BAD_USER_INPUT'
-  | 'NOT_FOUND'
-  | 'LEASE_LOST'
-  | 'INVALID_TRANSITION'
-  | 'CONFLICT'
-  | 'QUERY_TOO_COMPLEX'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'RATE_LIMITED';
+export type { ErrorCode };
 
 export function apiError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
 }
+
+/** An error answered before GraphQL runs (the request body, the key check), shaped as GraphQL's. */
+export const errorResponse = (code: ErrorCode, message: string) => ({ errors: [{ message, extensions: { code } }] });
 
 export const badInput = (field: string, message: string) =>
   apiError('BAD_USER_INPUT', `${field}: ${message}`, { field });
@@ -72,5 +66,5 @@ export function publicError(formatted: GraphQLFormattedError, original: unknown,
   const expected = expectedCause(original, statementTimeoutSeconds);
   if (expected) return { ...expected.toJSON(), path: formatted.path };
   log.error({ err: original, path: formatted.path }, 'internal error');
-  return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  return { ...errorResponse('INTERNAL_SERVER_ERROR', 'Internal server error').errors[0]!, path: formatted.path };
 }

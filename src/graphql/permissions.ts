@@ -2,7 +2,7 @@
 // up): a new field is closed to AGENT keys until someone decides what an agent may see of it.
 // Fields an AGENT key may use (SCOPED_READ) answer it only with what its agents hold (read-scope.ts).
 import { defaultFieldResolver, getNamedType, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
-import type { ApiRole } from '../modules/keys/keys.service.js';
+import type { ApiRole, Principal } from '../modules/keys/keys.service.js';
 import { assertSubscriptionInScope } from '../modules/agents/read-scope.js';
 import { forbidden, unauthenticated } from './errors.js';
 import type { Context } from './context.js';
@@ -82,6 +82,16 @@ export function assertAllowed(ctx: Pick<Context, 'principal'>, requirement: Requ
   if (!allowed[requirement].includes(ctx.principal.role)) {
     throw forbidden(`${field} needs a ${allowed[requirement].join(' or ')} key; this key is ${ctx.principal.role}`);
   }
+}
+
+/**
+ * The calling key, for a resolver behind a requirement: guardFields has already refused a request
+ * without one, so this only turns that guarantee into a type (and refuses, should a field lose its
+ * requirement).
+ */
+export function principalOf(ctx: Pick<Context, 'principal'>): Principal {
+  if (!ctx.principal) throw unauthenticated();
+  return ctx.principal;
 }
 
 /** Wraps every field that has a requirement with its check; returns the schema. */

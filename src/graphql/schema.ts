@@ -13,7 +13,7 @@ import { datasetResolvers } from '../modules/datasets/datasets.resolvers.js';
 import { captionResolvers } from '../modules/captions/captions.resolvers.js';
 import { runResolvers } from '../modules/runs/runs.resolvers.js';
 import { agentResolvers } from '../modules/agents/agents.resolvers.js';
-import { checkpointReportingResolvers, checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
+import { checkpointResolvers } from '../modules/checkpoints/checkpoints.resolvers.js';
 import { metricsResolvers } from '../modules/metrics/metrics.resolvers.js';
 import { compareResolvers } from '../modules/compare/compare.resolvers.js';
 import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
@@ -39,7 +39,6 @@ export function buildSchema() {
     agentResolvers,
     checkpointResolvers,
     dispatchResolvers,
-    checkpointReportingResolvers,
     metricsResolvers,
     compareResolvers,
     artifactResolvers,

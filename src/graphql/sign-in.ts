@@ -4,7 +4,7 @@
 // revoking the key closes it (key-sockets.ts), and every subscribe on it asks again.
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import { CloseCode, type Context as SocketContext } from 'graphql-ws';
 import type { Extra } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
@@ -13,7 +13,7 @@ import type { Principal } from '../modules/keys/keys.service.js';
 import type { Authenticator } from '../modules/keys/authenticator.js';
 import type { AuthThrottle, Transport } from '../modules/keys/auth-throttle.js';
 import { REVOKED_CLOSE_CODE, REVOKED_REASON, type KeySockets } from './key-sockets.js';
-import { apiError, unauthenticated } from './errors.js';
+import { apiError, errorResponse, unauthenticated } from './errors.js';
 
 export type SignIn = { principal: Principal | null } | { retryAfterSeconds: number };
 
@@ -63,7 +63,7 @@ export class SignInGate {
       } catch (err) {
         // The database did not answer: a passing fault the client may retry (the agent does on 503).
         this.log.error({ err }, 'checking an API key failed');
-        res.status(503).json({ errors: [{ message: KEY_CHECK_FAILED, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        res.status(503).json(errorResponse('INTERNAL_SERVER_ERROR', KEY_CHECK_FAILED));
         return;
       }
       if ('retryAfterSeconds' in signIn) {
@@ -107,7 +107,7 @@ export class SignInGate {
       principal = await this.authenticator.authenticate(ctx.connectionParams?.authorization);
     } catch (err) {
       this.log.error({ err }, 'checking an API key failed');
-      return [new GraphQLError(KEY_CHECK_FAILED, { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
+      return [apiError('INTERNAL_SERVER_ERROR', KEY_CHECK_FAILED)];
     }
     if (principal && principal.keyId === ctx.extra.principal?.keyId) return undefined;
     ctx.extra.socket.close(REVOKED_CLOSE_CODE, REVOKED_REASON);

@@ -14,7 +14,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '../..');
 const repoRoot = REPO_ROOT;
 
-// A byte-for-byte copy of shared/reference/ai-toolkit/stdout-sample.txt, so the tests need nothing
+// A recorded transcript of ai-toolkit (fixtures/ai-toolkit/SOURCE.md), so the tests need nothing
 // outside the repository.
 export const REFERENCE_DIR = path.join(here, 'fixtures/ai-toolkit');
 export const REFERENCE_TRANSCRIPT = path.join(REFERENCE_DIR, 'stdout-sample.txt');

@@ -1,10 +1,14 @@
 // GraphQL over HTTP with the signed-in key; an UNAUTHENTICATED answer signs the page out.
+import { isErrorCode, type ErrorCode } from '../../src/graphql/error-codes.js';
 
 const KEY = 'loralab.apiKey';
 
+/** The server's code, or the page's own when there was no answer to read one from. */
+export type PageErrorCode = ErrorCode | 'NETWORK' | 'ERROR' | `HTTP_${number}`;
+
 export class ApiError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: PageErrorCode,
     message: string,
     readonly field?: string,
   ) {
@@ -43,7 +47,8 @@ export async function gql<T = any>(query: string, variables: Record<string, unkn
   if (!body) throw new ApiError(`HTTP_${res.status}`, `The server answered ${res.status}`);
   const first = body.errors?.[0];
   if (first) {
-    const error = new ApiError(first.extensions?.code ?? 'ERROR', first.message, first.extensions?.field);
+    const code = first.extensions?.code;
+    const error = new ApiError(isErrorCode(code) ? code : 'ERROR', first.message, first.extensions?.field);
     // A key that stopped working (revoked) while signed in: back to the sign-in form.
     if (error.code === 'UNAUTHENTICATED' && key === getKey()) signOut(REJECTED);
     throw error;

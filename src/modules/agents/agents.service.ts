@@ -45,10 +45,10 @@ export async function registerAgent(db: Executor, principal: Principal, input: u
   });
 }
 
-/** The agent, when the calling key may act as it: AGENT keys only as the agents they registered. */
 /** FORBIDDEN for a key acting as an agent it did not register. */
 export const cannotActAs = (agentId: string) => forbidden(`This key did not register agent ${agentId} and cannot act as it`);
 
+/** The agent, when the calling key may act as it: AGENT keys only as the agents they registered. */
 export async function requireActingAgent(db: Executor, principal: Principal, agentId: string, field = 'agentId') {
   const [agent] = await store.findAgentsByIds(db, [parseId(agentId, field)]);
   if (!agent) throw notFound(field, 'Agent', agentId);
@@ -61,6 +61,15 @@ export async function requireActingAgent(db: Executor, principal: Principal, age
 export async function setAgentDraining(db: Executor, principal: Principal, agentId: string, draining: boolean) {
   const agent = await requireActingAgent(db, principal, agentId);
   return (await store.setDraining(db, agent.id, draining))!;
+}
+
+export const listAgents = store.listAgents;
+
+/** IDLE, BUSY, DRAINING or OFFLINE. Agents heartbeat at a third of the lease: three missed beats is one lease. */
+export function statusOf(agent: store.AgentRecord, leaseTtlSeconds: number, heldRuns: readonly unknown[]) {
+  if (Date.now() - agent.lastSeenAt.getTime() > leaseTtlSeconds * 1000) return 'OFFLINE';
+  if (agent.draining) return 'DRAINING';
+  return heldRuns.length > 0 ? 'BUSY' : 'IDLE';
 }
 
 /** The agent an AGENT key acts as (the one seen last), for `viewer`. */

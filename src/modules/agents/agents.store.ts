@@ -2,6 +2,7 @@ import { asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { agents, runs } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { agentInScope, type ReadScope } from './read-scope.js';
+import { HELD_SQL } from '../runs/lifecycle.js';
 
 export type AgentRecord = typeof agents.$inferSelect;
 
@@ -18,7 +19,7 @@ export function findActiveRunsByAgents(db: Executor, agentIds: readonly string[]
   return db
     .select()
     .from(runs)
-    .where(sql`${runs.agentId} = any(${sql.param([...agentIds])}::uuid[]) and ${runs.status} in ('CLAIMED', 'RUNNING', 'CANCELLING')`)
+    .where(sql`${runs.agentId} = any(${sql.param([...agentIds])}::uuid[]) and ${runs.status} in ${HELD_SQL}`)
     .orderBy(asc(runs.claimedAt));
 }
 

@@ -1,11 +1,12 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import type { Context } from '../../graphql/context.js';
-import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
+import { requireLoaded } from '../../graphql/require-loaded.js';
 import { isStoredDataset } from '../datasets/datasets.service.js';
 import { assertMayReadDatasetFiles, assertMayReadRunFiles } from './access.js';
 import { checkpointDownloadName } from './media.js';
 import { isStored, slotOf } from './artifacts.service.js';
 import type { ArtifactRecord } from './artifacts.store.js';
+import { principalOf } from '../../graphql/permissions.js';
 
 const runArtifact = async (ctx: Context, runId: string, kind: ArtifactRecord['kind'], slot: string) =>
   (await ctx.loaders.artifacts.artifactsByRun.load(runId)).find((a) => a.kind === kind && a.slot === slot) ?? null;
@@ -30,9 +31,9 @@ async function urlOf(ctx: Context, artifact: ArtifactRecord | null, options: { t
 
 export const artifactResolvers: Resolvers = {
   Mutation: {
-    beginRunUpload: (_, args, ctx) => ctx.artifacts.beginRunUpload(ctx.principal!, args, ctx.origin),
-    beginDatasetUpload: (_, args, ctx) => ctx.artifacts.beginDatasetUpload(ctx.principal!, args, ctx.origin),
-    completeUpload: (_, args, ctx) => ctx.artifacts.completeUpload(ctx.principal!, args),
+    beginRunUpload: (_, args, ctx) => ctx.artifacts.beginRunUpload(principalOf(ctx), args, ctx.origin),
+    beginDatasetUpload: (_, args, ctx) => ctx.artifacts.beginDatasetUpload(principalOf(ctx), args, ctx.origin),
+    completeUpload: (_, args, ctx) => ctx.artifacts.completeUpload(principalOf(ctx), args),
     pruneArtifacts: (_, args, ctx) => ctx.artifacts.pruneArtifacts(args),
   },
   Artifact: {

@@ -15,7 +15,7 @@ import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findDatasetsByIds, type DatasetRecord } from '../datasets/datasets.store.js';
 import { plainFileName, isStoredDataset } from '../datasets/datasets.service.js';
 import { appendEvents } from '../runs/events.store.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';

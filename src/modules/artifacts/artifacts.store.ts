@@ -4,7 +4,8 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import { artifactBlobs, artifacts } from '../../db/schema.js';
-import { HELD_STATUSES, type LeaseFence } from '../dispatch/fence.js';
+import type { LeaseFence } from '../dispatch/fence.js';
+import { FINISHED_SQL, HELD_SQL } from '../runs/lifecycle.js';
 
 export type ArtifactRecord = typeof artifacts.$inferSelect;
 export type NewArtifact = typeof artifacts.$inferInsert;
@@ -13,7 +14,6 @@ export type ArtifactKind = ArtifactRecord['kind'];
 
 export type Owner = { runId: string; datasetId?: undefined } | { datasetId: string; runId?: undefined };
 
-const FINISHED_STATUSES = sql.raw(`('SUCCEEDED', 'FAILED', 'CANCELLED')`);
 
 /**
  * runForUpload: the run an agent may upload for, locked FOR SHARE like every fenced write. The
@@ -28,7 +28,7 @@ export async function runForUpload(db: Executor, fence: LeaseFence) {
     select r.id, r.attempt from runs r
     where r.id = ${fence.runId} and r.lease_token = ${fence.leaseToken}
       and r.agent_id in (select id from agents where api_key_id = ${fence.apiKeyId})
-      and (r.status in ${HELD_STATUSES} or r.status in ${FINISHED_STATUSES})
+      and (r.status in ${HELD_SQL} or r.status in ${FINISHED_SQL})
     for share`,
   );
   return row ?? null;
@@ -224,7 +224,7 @@ export async function pruneCheckpoints(db: Executor, runId: string, keep: number
         and not coalesce(c.is_final, false)
         and c.id is distinct from r.best_checkpoint_id
         and not exists (select 1 from ratings rt where rt.checkpoint_id = c.id)
-        and not (s.newest_rank = 1 and r.status not in ${FINISHED_STATUSES})
+        and not (s.newest_rank = 1 and r.status not in ${FINISHED_SQL})
     ),
     pruned as (
       update artifacts a set pruned_at = now(), completing_until = null

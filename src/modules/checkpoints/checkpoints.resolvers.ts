@@ -1,13 +1,17 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import { requireLoaded } from '../../graphql/require-loaded.js';
 import { meanScore } from './checkpoints.service.js';
+import { promoteCheckpoint, rateCheckpoint } from './ratings.service.js';
 import { reportCheckpoint, reportSample } from './reporting.service.js';
-
-const requireLoaded = <T>(value: T | null, what: string): T => {
-  if (value == null) throw new Error(`${what} vanished while it was being read`);
-  return value;
-};
+import { principalOf } from '../../graphql/permissions.js';
 
 export const checkpointResolvers: Resolvers = {
+  Mutation: {
+    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, principalOf(ctx), args),
+    reportSample: (_, args, ctx) => reportSample(ctx.db, principalOf(ctx), args),
+    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, principalOf(ctx), args),
+    promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx.db, args),
+  },
   Checkpoint: {
     run: async (c, _, ctx) => requireLoaded(await ctx.loaders.run.load(c.runId), 'run'),
     samples: async (c, _, ctx) => (await ctx.loaders.samplesByRun.load(c.runId)).filter((s) => s.step === c.step),
@@ -19,14 +23,5 @@ export const checkpointResolvers: Resolvers = {
   },
   Rating: {
     checkpoint: async (r, _, ctx) => requireLoaded(await ctx.loaders.checkpoint.load(r.checkpointId), 'checkpoint'),
-  },
-};
-
-export { requireLoaded };
-
-export const checkpointReportingResolvers: Resolvers = {
-  Mutation: {
-    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, ctx.principal!, args),
-    reportSample: (_, args, ctx) => reportSample(ctx.db, ctx.principal!, args),
   },
 };

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { rows } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
-import { checkpoints, ratings, samples } from '../../db/schema.js';
+import { checkpoints, ratings, runs, samples } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 
 export type CheckpointRecord = typeof checkpoints.$inferSelect;
@@ -101,4 +101,26 @@ export async function findSampleByKey(db: Executor, runId: string, step: number,
     .from(samples)
     .where(and(eq(samples.runId, runId), eq(samples.step, step), eq(samples.promptIndex, promptIndex)));
   return row ?? null;
+}
+
+export async function insertRating(db: Executor, rating: { checkpointId: string; apiKeyId: string; score: number; notes: string | null }) {
+  const [row] = await db.insert(ratings).values(rating).returning();
+  return row!;
+}
+
+/** The run summary's best mean rating, which compareRuns and BEST_RATING read. */
+export async function refreshBestMeanRating(db: Executor, runId: string) {
+  await db.execute(sql`/* refreshBestMeanRating */
+    update run_summaries set best_mean_rating = (
+      select max(m) from (
+        select avg(r.score)::float8 as m from ratings r join checkpoints c on c.id = r.checkpoint_id
+        where c.run_id = ${runId} group by c.id
+      ) means
+    ) where run_id = ${runId}`);
+}
+
+/** Marks the run's best checkpoint by hand; the run as it is now. */
+export async function setBestCheckpoint(db: Executor, runId: string, checkpointId: string) {
+  const [row] = await db.update(runs).set({ bestCheckpointId: checkpointId }).where(eq(runs.id, runId)).returning();
+  return row!;
 }

@@ -1,16 +1,13 @@
 // Ratings: people score checkpoints 1–5; a run's best checkpoint is promoted by hand or, without a
 // promotion, the one with the highest mean rating.
-import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { optionalText, parseInput } from '../validation.js';
-import { ratings, runs } from '../../db/schema.js';
-import { eq } from 'drizzle-orm';
 import * as store from './checkpoints.store.js';
 
 const ratingInput = z.object({
@@ -18,28 +15,17 @@ const ratingInput = z.object({
   notes: optionalText,
 });
 
-/* refreshBestMeanRating: the run summary's best mean rating, which compareRuns and BEST_RATING read. */
-async function refreshBestMeanRating(tx: Parameters<Parameters<Database['transaction']>[0]>[0], runId: string) {
-  await tx.execute(sql`/* refreshBestMeanRating */
-    update run_summaries set best_mean_rating = (
-      select max(m) from (
-        select avg(r.score)::float8 as m from ratings r join checkpoints c on c.id = r.checkpoint_id
-        where c.run_id = ${runId} group by c.id
-      ) means
-    ) where run_id = ${runId}`);
-}
-
 export async function rateCheckpoint(db: Database, principal: Principal, args: { checkpointId: string; score: number; notes?: string | null }) {
   const checkpointId = parseId(args.checkpointId, 'checkpointId');
   const r = parseInput(ratingInput, { score: args.score, notes: args.notes }, '');
   return db.transaction(async (tx) => {
     const [checkpoint] = await store.findCheckpointsByIds(tx, [checkpointId]);
     if (!checkpoint) throw notFound('checkpointId', 'Checkpoint', args.checkpointId);
-    const [rating] = await tx.insert(ratings).values({ checkpointId, apiKeyId: principal.keyId, score: r.score, notes: r.notes ?? null }).returning();
-    await refreshBestMeanRating(tx, checkpoint.runId);
+    const rating = await store.insertRating(tx, { checkpointId, apiKeyId: principal.keyId, score: r.score, notes: r.notes ?? null });
+    await store.refreshBestMeanRating(tx, checkpoint.runId);
     const [run] = await findRunsByIds(tx, [checkpoint.runId]);
     await announceRunChanged(tx, run!);
-    return rating!;
+    return rating;
   });
 }
 
@@ -52,8 +38,8 @@ export async function promoteCheckpoint(db: Database, args: { runId: string; che
     const [checkpoint] = await store.findCheckpointsByIds(tx, [checkpointId]);
     if (!checkpoint) throw notFound('checkpointId', 'Checkpoint', args.checkpointId);
     if (checkpoint.runId !== run.id) throw badInput('checkpointId', `checkpoint ${checkpointId} belongs to another run`);
-    const [updated] = await tx.update(runs).set({ bestCheckpointId: checkpoint.id }).where(eq(runs.id, run.id)).returning();
-    await announceRunChanged(tx, updated!);
-    return updated!;
+    const updated = await store.setBestCheckpoint(tx, run.id, checkpoint.id);
+    await announceRunChanged(tx, updated);
+    return updated;
   });
 }

@@ -5,7 +5,7 @@ import { badInput } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { appendEvents } from '../runs/events.store.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';

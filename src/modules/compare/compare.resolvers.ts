@@ -1,6 +1,5 @@
 import { Kind, type GraphQLResolveInfo } from 'graphql';
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
-import { promoteCheckpoint, rateCheckpoint } from '../checkpoints/ratings.service.js';
 import * as service from './compare.service.js';
 
 /** Whether the selection asks for the groups' runs; a fragment might, so it counts as yes. */
@@ -14,10 +13,6 @@ export const compareResolvers: Resolvers = {
   Query: {
     compareRuns: (_, args, ctx, info) => service.compareRuns(ctx.db.orm, args, selectsRuns(info)),
     checkpointMatrix: (_, args, ctx) => service.checkpointMatrix(ctx.db.orm, args),
-  },
-  Mutation: {
-    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, ctx.principal!, args),
-    promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx.db, args),
   },
   RunGroupKey: {
     captionStrategy: (key, _, ctx) => (key.captionStrategyId == null ? null : ctx.loaders.captionStrategy.load(key.captionStrategyId)),

@@ -1,13 +1,11 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
-import { registerAgent, setAgentDraining } from '../agents/agents.service.js';
 import * as service from './dispatch.service.js';
+import { principalOf } from '../../graphql/permissions.js';
 
 export const dispatchResolvers: Resolvers = {
   Mutation: {
-    registerAgent: (_, { input }, ctx) => registerAgent(ctx.db.orm, ctx.principal!, input),
-    setAgentDraining: (_, { agentId, draining }, ctx) => setAgentDraining(ctx.db.orm, ctx.principal!, agentId, draining),
     claimRun: async (_, args, ctx) => {
-      const assignment = await service.claimRun(ctx, ctx.principal!, args, ctx.signal);
+      const assignment = await service.claimRun(ctx, principalOf(ctx), args, ctx.signal);
       // The claim read the run's strategy and dataset: its run { captionStrategy dataset } need no query.
       if (assignment) {
         ctx.loaders.captionStrategy.prime(assignment.strategy.id, assignment.strategy);
@@ -15,9 +13,9 @@ export const dispatchResolvers: Resolvers = {
       }
       return assignment;
     },
-    startRun: (_, args, ctx) => service.startRun(ctx, ctx.principal!, args),
-    heartbeat: (_, args, ctx) => service.heartbeat(ctx, ctx.principal!, args),
-    completeRun: (_, args, ctx) => service.completeRun(ctx, ctx.principal!, args),
+    startRun: (_, args, ctx) => service.startRun(ctx, principalOf(ctx), args),
+    heartbeat: (_, args, ctx) => service.heartbeat(ctx, principalOf(ctx), args),
+    completeRun: (_, args, ctx) => service.completeRun(ctx, principalOf(ctx), args),
     cancelRun: (_, { id }, ctx) => service.cancelRun(ctx, id),
     retryRun: (_, { id }, ctx) => service.retryRun(ctx, id),
   },

@@ -2,14 +2,15 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
-import { Channels, notify, type Notifier } from '../../db/notify.js';
+import { Channels, notify, type Notifier } from '../../live/notify.js';
 import { badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
+import { isFinished, type RunOutcome } from '../runs/lifecycle.js';
 import type { Config } from '../../config.js';
 import type { Principal } from '../keys/keys.service.js';
 import { stagedCaptions } from '../captions/captions.service.js';
 import { appendEvents } from '../runs/events.store.js';
-import { announceRunChanged } from '../runs/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
 import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
@@ -178,7 +179,7 @@ const errorInput = z.object({
 export async function completeRun(
   deps: DispatchDeps,
   principal: Principal,
-  args: { runId: string; leaseToken: string; outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED'; error?: unknown },
+  args: { runId: string; leaseToken: string; outcome: RunOutcome; error?: unknown },
 ) {
   const runId = parseId(args.runId, 'runId');
   const error = args.error == null ? null : parseInput(errorInput, args.error, 'error');
@@ -192,7 +193,7 @@ export async function completeRun(
   if (run) return run;
   // A retry of a completion that already landed (the answer was lost): the final run, not an error.
   const diagnosis = await store.runForDiagnosis(deps.db.orm, runId);
-  if (diagnosis?.lease_token === args.leaseToken && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(diagnosis.status)) {
+  if (diagnosis?.lease_token === args.leaseToken && isFinished(diagnosis.status)) {
     if (diagnosis.api_key_id !== principal.keyId) throw heldByAnotherKey(runId);
     const [finished] = await findRunsByIds(deps.db.orm, [runId]);
     return finished!;

@@ -8,10 +8,11 @@ import { mapRow } from '../../db/map-row.js';
 import { captionStrategies, datasets, runs } from '../../db/schema.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
 import type { DatasetRecord } from '../datasets/datasets.store.js';
-import { announceEventsExpression, insertEventsCte } from '../runs/events.store.js';
-import { announceRunChangedExpression } from '../runs/run-feeds.js';
+import { insertEventsCte } from '../runs/events.store.js';
+import { announceEventsExpression, announceRunChangedExpression } from '../../live/run-feeds.js';
 import type { RunRecord } from '../runs/runs.store.js';
-import { fencedBy, HELD_STATUSES, type LeaseFence } from './fence.js';
+import { fencedBy, type LeaseFence } from './fence.js';
+import { HELD_SQL, sourcesOf, sqlNextStatus, sqlSet, type RunOutcome } from '../runs/lifecycle.js';
 
 
 const toRuns = (raw: Record<string, unknown>[]) => raw.map((r) => mapRow(runs, r));
@@ -35,7 +36,7 @@ export interface ClaimingAgent {
  *    runs_dispatch_idx in order and stop at the first fitting run, but the planner cannot know how
  *    many queued runs fit (it guesses the labels test at 0.5 %), and after a large sweep its
  *    statistics still say few runs are queued: it then fetched every queued run and sorted them,
- *    11 ms at 5,000 queued runs.
+ *    which grows with the queue (bench/dispatch.ts).
  * 2. The claim, with everything the assignment needs, in one statement:
  *    - SKIP LOCKED lets concurrent agents pass over a run another claimer is taking instead of
  *      queueing behind its lock: 20 claimers each get a different run in one round trip.
@@ -66,7 +67,7 @@ const claimRunStatement = compile(
     with agent as materialized (
       select a.max_gpu_memory_mb, a.labels,
         a.gpu_count - coalesce((
-          select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${HELD_STATUSES}
+          select sum(h.gpu_count) from runs h where h.agent_id = a.id and h.status in ${HELD_SQL}
         ), 0) as free_gpus
       from agents a
       where a.id = ${agent.agentId} and not a.draining and ${mayAct(agent)}
@@ -229,7 +230,7 @@ const heartbeatStatement = compile(
 export async function completeRun(
   db: Database,
   fence: LeaseFence,
-  outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+  outcome: RunOutcome,
   error: { code: string; message: string; logTail: string | null } | null,
 ) {
   const done = await db.prepared(
@@ -298,9 +299,9 @@ export async function cancelRun(db: Executor, runId: string) {
     db,
     sql`/* cancelRun */
     update runs set
-      status = case when status = 'QUEUED' then 'CANCELLED' else 'CANCELLING' end,
+      status = ${sqlNextStatus('cancel')},
       finished_at = case when status = 'QUEUED' then now() else finished_at end
-    where id = ${runId} and status in ('QUEUED', 'CLAIMED', 'RUNNING')
+    where id = ${runId} and status in ${sqlSet(sourcesOf('cancel'))}
     returning *`,
   );
   return cancelled.length ? toRuns(cancelled)[0]! : null;
@@ -316,7 +317,7 @@ export async function retryRun(db: Executor, runId: string) {
       lease_token = null, lease_expires_at = null, claimed_at = null, started_at = null, finished_at = null,
       error_code = null, error_message = null, error_log_tail = null,
       progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
-    where id = ${runId} and status in ('FAILED', 'CANCELLED')
+    where id = ${runId} and status in ${sqlSet(sourcesOf('retry'))}
     returning *`,
   );
   return retried.length ? toRuns(retried)[0]! : null;
@@ -348,7 +349,7 @@ export async function reapExpiredLeases(db: Executor, backoffSeconds: number, li
           else 'FAILED'
         end as next_status
       from runs
-      where status in ${HELD_STATUSES} and lease_expires_at < now()
+      where status in ${HELD_SQL} and lease_expires_at < now()
       order by lease_expires_at
       limit ${limit}
       for update skip locked

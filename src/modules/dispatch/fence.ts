@@ -3,6 +3,7 @@
 // CANCELLING) and the agent holding it was registered by the calling key. Each store puts this
 // condition in the one statement that writes, so there is no gap between checking and writing.
 import { sql } from 'drizzle-orm';
+import { HELD_SQL } from '../runs/lifecycle.js';
 
 export interface LeaseFence {
   runId: string;
@@ -10,13 +11,11 @@ export interface LeaseFence {
   apiKeyId: string;
 }
 
-export const HELD_STATUSES = sql.raw(`('CLAIMED', 'RUNNING', 'CANCELLING')`);
-
 /** The fence as a condition on `runs r`. */
 export const fencedBy = (f: LeaseFence) =>
   sql`r.id = ${f.runId} and r.lease_token = ${f.leaseToken}
       and r.agent_id in (select id from agents where api_key_id = ${f.apiKeyId})
-      and r.status in ${HELD_STATUSES}`;
+      and r.status in ${HELD_SQL}`;
 
 /**
  * The held run as a CTE body, locked FOR SHARE: a reaper that requeued the run (clearing the

@@ -4,10 +4,10 @@
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { rows, type Database } from '../../db/client.js';
-import { Channels, notify } from '../../db/notify.js';
+import { Channels, notify } from '../../live/notify.js';
 import { appendEvents } from '../runs/events.store.js';
 import { reapExpiredLeases } from './dispatch.store.js';
-import { announceRunsChanged } from '../runs/run-feeds.js';
+import { announceRunsChanged } from '../../live/run-feeds.js';
 
 const REAPER_LOCK_ID = 7_104_003;
 

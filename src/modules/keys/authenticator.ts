@@ -1,6 +1,6 @@
 // Who a bearer key is, remembered per process. Agents call several times a second each, and every
 // call would otherwise pay a database round trip for the same answer.
-import { Channels, type Notifier } from '../../db/notify.js';
+import { Channels, type Notifier } from '../../live/notify.js';
 import type { Executor } from '../../db/client.js';
 import { hashKey, type Principal } from './keys.service.js';
 import * as store from './keys.store.js';
@@ -8,10 +8,6 @@ import * as store from './keys.store.js';
 /** How long a remembered key is trusted without asking the database again. */
 export const REMEMBER_KEY_MS = 10_000;
 const MAX_REMEMBERED = 10_000;
-
-export interface KeyRevokedNote {
-  keyId: string;
-}
 
 /**
  * Revoking a key forgets it at once in the process that revoked it and, through the NOTIFY sent
@@ -30,7 +26,7 @@ export class Authenticator {
 
   /** Listens for revocations until the notifier closes (with the server). */
   async start(notifier: Notifier) {
-    await notifier.on<KeyRevokedNote>(Channels.keyRevoked, (note) => this.revoked(note.keyId));
+    await notifier.on(Channels.keyRevoked, (note) => this.revoked(note.keyId));
   }
 
   async authenticate(authorization: string | undefined): Promise<Principal | null> {

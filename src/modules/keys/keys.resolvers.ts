@@ -1,13 +1,14 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import * as service from './keys.service.js';
 import { agentOfKey } from '../agents/agents.service.js';
+import { principalOf } from '../../graphql/permissions.js';
 
 export const keyResolvers: Resolvers = {
   Query: {
     viewer: async (_, __, ctx) => ({
-      role: ctx.principal!.role,
-      name: ctx.principal!.name,
-      agent: await agentOfKey(ctx.db.orm, ctx.principal!),
+      role: principalOf(ctx).role,
+      name: principalOf(ctx).name,
+      agent: await agentOfKey(ctx.db.orm, principalOf(ctx)),
     }),
   },
   Mutation: {

@@ -4,8 +4,9 @@ import type { Database, Executor } from '../../db/client.js';
 import { badInput, forbidden, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import * as store from './keys.store.js';
-import { Channels, notify } from '../../db/notify.js';
-import type { Authenticator, KeyRevokedNote } from './authenticator.js';
+import { Channels, notify } from '../../live/notify.js';
+import type { Authenticator } from './authenticator.js';
+import type { KeyRevokedNote } from '../../live/notes.js';
 import type { ApiRole } from './keys.store.js';
 
 export type { ApiRole };

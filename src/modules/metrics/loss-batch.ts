@@ -5,6 +5,7 @@
 // (metrics.store: appendLossBatch). That is most of the difference between reportLoss and a bare
 // INSERT: no speculative insertion, no RETURNING, no sort or window over the written rows.
 import { INLINE_POINTS, LOSS_BLOCK_STEPS } from './metrics.store.js';
+import { MAX_NOTE_BYTES } from '../../live/notes.js';
 
 export interface LossColumns {
   steps: number[];
@@ -46,8 +47,8 @@ export interface BatchFacts {
   inlinePoints: string | null;
 }
 
-/** Inline points leave room for the note around them in NOTIFY's 8,000-byte payload. */
-const MAX_INLINE_BYTES = 7600;
+/** Inline points leave room for the note around them (runId, attempt, step range, time). */
+const MAX_INLINE_BYTES = MAX_NOTE_BYTES - 300;
 
 /** The order of the steps: the indices themselves when ascending (the usual case), else sorted by step. */
 function stepOrder(steps: number[]): number[] {

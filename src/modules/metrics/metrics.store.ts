@@ -4,6 +4,7 @@ import { rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import type { BatchFacts, LossColumns } from './loss-batch.js';
 import { compile } from '../../db/statement.js';
+import { MAX_NOTE_BYTES } from '../../live/notes.js';
 
 /**
  * (1-α)^exponent, the weight of a point `exponent` steps back in the EMA. Postgres raises an
@@ -44,12 +45,11 @@ export interface RecordedLoss {
 
 /** Up to this many written points ride in the loss NOTIFY (about 50 bytes each as JSON)... */
 export const INLINE_POINTS = 150;
-/** ...as long as the note stays under NOTIFY's 8,000-byte limit. */
-const MAX_NOTE_BYTES = 7900;
+// ...as long as the note stays within MAX_NOTE_BYTES (live/notes.ts).
 
 /**
  * A list of finite numbers (or nulls) as one Postgres array literal. postgres.js would serialize
- * and escape each element on its own: 6.3 against 5.6 ms of server CPU per 1,000-point batch. A
+ * and escape each element on its own, which costs more server CPU per batch (bench/ingestion.ts). A
  * number's toString is already exact (the shortest text that reads back as the same float8).
  */
 const arrayText = (values: (number | null)[]) => `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
@@ -333,8 +333,8 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
  * up to the points in range. Without toStep, hi is the run's last step, read from its summary.
  *
  * curveFromBlocks serves a range that spans at least maxPoints blocks from loss_blocks: about 1,000
- * rows for a 100,000-point curve, where folding the points themselves took 20-130 ms here (a sort of
- * 100,000 rows that the planner, guessing a few rows, sends to disk). Its buckets are whole blocks
+ * rows for a 100,000-point curve, where folding the points themselves is many times slower (a sort of
+ * 100,000 rows that the planner, guessing a few rows, sends to disk; bench/ingestion.ts). Its buckets are whole blocks
  * (block b goes to bucket (b - first block) · maxPoints / blocks: maxPoints buckets of one or more
  * blocks). A block cut by either end of the range is aggregated from its points, so every figure
  * stays exact. For a narrower range it answers only `hi` and `blocks`, and the caller folds the

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import { runEvents } from '../../db/schema.js';
 import { rows, type Executor } from '../../db/client.js';
-import { notify, notifyExpression, Channels } from '../../db/notify.js';
+import { announceEvents } from '../../live/run-feeds.js';
 
 export type RunEventRecord = typeof runEvents.$inferSelect;
 
@@ -19,11 +19,7 @@ export async function appendEvents(db: Executor, events: NewRunEvent[]) {
     .insert(runEvents)
     .values(events.map((e) => ({ runId: e.runId, type: e.type, message: e.message ?? null, data: e.data ?? null })))
     .returning({ id: runEvents.id, runId: runEvents.runId });
-  // One NOTIFY per statement, not per event: a sweep of 1,000 runs sends 10 small messages.
-  for (let i = 0; i < inserted.length; i += 100) {
-    const chunk = inserted.slice(i, i + 100);
-    await notify(db, Channels.runEvent, { events: chunk.map((e) => [e.runId, e.id]) });
-  }
+  await announceEvents(db, inserted);
 }
 
 /**
@@ -34,18 +30,8 @@ export async function appendEvents(db: Executor, events: NewRunEvent[]) {
 export const insertEventsCte = (name: string, events: SQL) =>
   sql`${sql.identifier(name)} as (insert into run_events (run_id, type, message, data) ${events} returning id, run_id)`;
 
-/** The NOTIFY for the events inserted by insertEventsCte(name); null when it inserted none. */
-export const announceEventsExpression = (name: string) =>
-  sql`(select ${notifyExpression(Channels.runEvent, sql`json_build_object('events', json_agg(json_build_array(e.run_id, e.id)))`)}
-       from ${sql.identifier(name)} e having count(*) > 0)`;
-
 export function listEvents(db: Executor, runId: string, first: number) {
   return db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(desc(runEvents.id)).limit(first);
-}
-
-export async function findEventById(db: Executor, id: number) {
-  const [row] = await db.select().from(runEvents).where(eq(runEvents.id, id));
-  return row ?? null;
 }
 
 /** The id of the run's last event (null when it has none); undefined when the run does not exist. */

@@ -1,4 +1,4 @@
-// Typed hyperparameters with the defaults of DESIGN.md (from a published FLUX LoRA write-up:
+// Typed hyperparameters with loralab's defaults (docs/api.md; from a published FLUX LoRA write-up:
 // rank 16 at LR 4e-4 is a good default; 2,200–2,600 steps converge, some checkpoints up to 4,000 are good).
 // Names ai-toolkit resolves (base model, optimizer, schedulers, dtype) are checked against what it
 // accepts (ai-toolkit.ts), and text that ai-toolkit would rewrite before reading it is refused.

@@ -1,22 +1,14 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { storedHyperparameters } from './hyperparameters.js';
-import { requireLoaded } from '../checkpoints/checkpoints.resolvers.js';
+import { requireLoaded } from '../../graphql/require-loaded.js';
+import { createLoaders } from '../../graphql/loaders.js';
+import type { Context } from '../../graphql/context.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import * as events from './events.store.js';
+import { subscribeRunEvents, subscribeRunUpdated } from '../../live/run-feeds.js';
 import * as service from './runs.service.js';
-import type { RunOrderField, RunRecord, RunSummaryRecord } from './runs.store.js';
-
-const ACTIVE = new Set(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING']);
-
-/** Nulls sort last: the first run by a metric is only the best when it has that metric. */
-const metricOf: Partial<Record<RunOrderField, (run: RunRecord, summary: RunSummaryRecord | null) => unknown>> = {
-  MIN_LOSS: (_, s) => s?.minLoss,
-  LAST_LOSS: (_, s) => s?.lastLoss,
-  EMA_LOSS: (_, s) => s?.emaLoss,
-  BEST_RATING: (_, s) => s?.bestMeanRating,
-  COST_USD: (run) => run.costUsd,
-  FINISHED_AT: (run) => run.finishedAt,
-};
+import { isFinished, isHeld } from './lifecycle.js';
+import type { RunRecord } from './runs.store.js';
 
 export const runResolvers: Resolvers = {
   Query: {
@@ -28,6 +20,21 @@ export const runResolvers: Resolvers = {
     queueRun: (_, { input }, ctx) => service.queueRun(ctx.db, input),
     queueSweep: (_, { input }, ctx) => service.queueSweep(ctx.db, input),
   },
+  Subscription: {
+    runUpdated: {
+      subscribe: (_, args, ctx) => subscribeRunUpdated(ctx.db.orm, ctx.feeds.runs, args) as never,
+      // graphql-ws makes one context per subscription: fresh loaders per event, or nested fields
+      // (checkpoints, summary) would be read from the first event's cache forever.
+      resolve: (run: RunRecord, _args: unknown, ctx: Context) => {
+        ctx.loaders = createLoaders(ctx.db.orm);
+        return run;
+      },
+    },
+    runEvents: {
+      subscribe: (_, args, ctx) => subscribeRunEvents(ctx.db.orm, ctx.feeds.events, args) as never,
+      resolve: (event: unknown) => event as never,
+    },
+  },
   Run: {
     experiment: async (run, _, ctx) => requireLoaded(await ctx.loaders.experiment.load(run.experimentId), 'experiment'),
     dataset: async (run, _, ctx) => requireLoaded(await ctx.loaders.dataset.load(run.datasetId), 'dataset'),
@@ -36,19 +43,7 @@ export const runResolvers: Resolvers = {
     hyperparameters: (run) => storedHyperparameters(run.hyperparameters),
     requirements: (run) => ({ minVramMb: run.minVramMb, gpuCount: run.gpuCount, labels: run.labels }),
     agent: (run, _, ctx) => (run.agentId ? ctx.loaders.agent.load(run.agentId) : null),
-    progress: (run) => {
-      if (run.progressStep == null) return null;
-      const totalSteps = run.progressTotal ?? run.steps;
-      const eta = run.secondsPerStep != null && ACTIVE.has(run.status) ? Math.max(0, totalSteps - run.progressStep) * run.secondsPerStep : null;
-      return {
-        step: run.progressStep,
-        totalSteps,
-        secondsPerStep: run.secondsPerStep,
-        etaSeconds: eta,
-        vramUsedMb: run.vramUsedMb,
-        gpuUtilization: run.gpuUtilization,
-      };
-    },
+    progress: (run) => service.progressOf(run),
     lossSummary: async (run, _, ctx) => {
       const s = await ctx.loaders.runSummary.load(run.id);
       return {
@@ -81,15 +76,9 @@ export const runResolvers: Resolvers = {
     runs: (sweep, _, ctx) => ctx.loaders.runsBySweep.load(sweep.id),
     queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
     running: async (sweep, _, ctx) =>
-      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['CLAIMED', 'RUNNING', 'CANCELLING'].includes(r.status)).length,
-    bestRun: async (sweep, { by }, ctx) => {
-      const [best] = (await service.listRuns(ctx.db.orm, { filter: { sweepId: sweep.id }, orderBy: { field: by ?? 'EMA_LOSS', direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
-      const run = best?.node ?? null;
-      const metric = metricOf[by ?? 'EMA_LOSS'];
-      if (!run || !metric) return run;
-      return metric(run, await ctx.loaders.runSummary.load(run.id)) != null ? run : null;
-    },
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isHeld(r.status)).length,
+    bestRun: (sweep, { by }, ctx) => service.bestRunOfSweep(ctx.db.orm, sweep.id, by ?? 'EMA_LOSS', (id) => ctx.loaders.runSummary.load(id)),
     done: async (sweep, _, ctx) =>
-      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(r.status)).length,
+      (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isFinished(r.status)).length,
   },
 };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
-import { Channels, notify } from '../../db/notify.js';
+import { Channels, notify } from '../../live/notify.js';
 import { cursorParts, decodeCursor, pageSize, toConnection, type CursorPart } from '../../graphql/connection.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
@@ -9,12 +9,13 @@ import { findExperimentsByIds } from '../experiments/experiments.store.js';
 import { findStrategiesByIds, type CaptionStrategyRecord } from '../captions/captions.store.js';
 import { name, optionalText, parseInput, tags } from '../validation.js';
 import { appendEvents } from './events.store.js';
-import { announceRunsChanged } from './run-feeds.js';
+import { announceRunsChanged } from '../../live/run-feeds.js';
 import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from './ai-toolkit.js';
 import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperparameters } from './hyperparameters.js';
 import { renderTrainerConfig } from './trainer-config.js';
 import { assertDatasetComplete } from '../artifacts/dataset-readiness.js';
 import * as store from './runs.store.js';
+import { isActive, RUN_STATUSES } from './lifecycle.js';
 import type { ReadScope } from '../agents/read-scope.js';
 
 export const MAX_SWEEP_RUNS = 1000;
@@ -243,7 +244,7 @@ const runFilterInput = z.object({
   captionStrategyId: z.string().nullish(),
   captionStrategyIds: z.array(z.string()).max(1000).nullish(),
   sweepId: z.string().nullish(),
-  status: z.array(z.enum(['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'])).nullish(),
+  status: z.array(z.enum(RUN_STATUSES)).nullish(),
   rank: intFilter.nullish(),
   alpha: intFilter.nullish(),
   learningRate: numberFilter.nullish(),
@@ -335,4 +336,38 @@ export async function getSweep(db: Executor, id: string) {
 
 export function trainerConfigOf(run: store.RunRecord, strategy: CaptionStrategyRecord) {
   return renderTrainerConfig(run, storedHyperparameters(run.hyperparameters), strategy);
+}
+
+/** Run.progress: the last heartbeat's figures, and the time left while the run is not finished. */
+export function progressOf(run: store.RunRecord) {
+  if (run.progressStep == null) return null;
+  const totalSteps = run.progressTotal ?? run.steps;
+  const eta = run.secondsPerStep != null && isActive(run.status) ? Math.max(0, totalSteps - run.progressStep) * run.secondsPerStep : null;
+  return {
+    step: run.progressStep,
+    totalSteps,
+    secondsPerStep: run.secondsPerStep,
+    etaSeconds: eta,
+    vramUsedMb: run.vramUsedMb,
+    gpuUtilization: run.gpuUtilization,
+  };
+}
+
+/** Nulls sort last: the first run by a metric is only the best when it has that metric. */
+const metricOf: Partial<Record<store.RunOrderField, (run: store.RunRecord, summary: store.RunSummaryRecord | null) => unknown>> = {
+  MIN_LOSS: (_, s) => s?.minLoss,
+  LAST_LOSS: (_, s) => s?.lastLoss,
+  EMA_LOSS: (_, s) => s?.emaLoss,
+  BEST_RATING: (_, s) => s?.bestMeanRating,
+  COST_USD: (run) => run.costUsd,
+  FINISHED_AT: (run) => run.finishedAt,
+};
+
+/** Sweep.bestRun: the sweep's first run by `by`, when it has that figure. */
+export async function bestRunOfSweep(db: Executor, sweepId: string, by: store.RunOrderField, summaryOf: (runId: string) => Promise<store.RunSummaryRecord | null>) {
+  const [best] = (await listRuns(db, { filter: { sweepId }, orderBy: { field: by, direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
+  const run = best?.node ?? null;
+  const metric = metricOf[by];
+  if (!run || !metric) return run;
+  return metric(run, await summaryOf(run.id)) != null ? run : null;
 }

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
-import { KeyedFeed } from '../db/feed.js';
-import { Channels, type Notifier } from '../db/notify.js';
-import { loadLossBatch, type LossNote, type LiveLossBatch } from '../modules/metrics/metrics.service.js';
-import { createEventFeed, createRunFeed } from '../modules/runs/run-feeds.js';
+import { KeyedFeed } from './feed.js';
+import { Channels, type Notifier } from './notify.js';
+import { loadLossBatch, type LiveLossBatch } from './loss-feed.js';
+import { createEventFeed, createRunFeed } from './run-feeds.js';
 
 /** The live feeds of one server process, each LISTENing to its channel once. */
 export function createFeeds(db: Database, notifier: Notifier, log: Logger) {
   return {
-    loss: new KeyedFeed<LossNote, LiveLossBatch>(
+    loss: new KeyedFeed<typeof Channels.lossReported, LiveLossBatch>(
       notifier,
       Channels.lossReported,
       (note) => [note.runId],

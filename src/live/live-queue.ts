@@ -5,7 +5,7 @@
 //
 // A plain `async function*` cannot be used here: its return() waits until the generator reaches its
 // next `yield`, so a client that leaves while it waits for the next event would leak its listener.
-import { GraphQLError } from 'graphql';
+import { apiError } from '../graphql/errors.js';
 
 export interface LiveQueueOptions<T> {
   /** Most items (after coalescing) held for a subscriber before it is dropped. */
@@ -43,9 +43,7 @@ export class LiveQueue<T> implements AsyncIterableIterator<T> {
     else this.pending.push(item);
     if (this.pending.length > this.options.maxPending) {
       this.fail(
-        new GraphQLError('This subscriber fell too far behind the live feed and was dropped; subscribe again to catch up', {
-          extensions: { code: 'SUBSCRIBER_TOO_SLOW' },
-        }),
+        apiError('SUBSCRIBER_TOO_SLOW', 'This subscriber fell too far behind the live feed and was dropped; subscribe again to catch up'),
       );
     }
   }

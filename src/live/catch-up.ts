@@ -1,8 +1,9 @@
 // How one live subscriber reads what it missed: a replay from its high-water mark, with live items
 // held meanwhile and let through after it (the subscriber's own mark drops what the replay already
 // sent). The first replay of runLoss(sinceStep) is one; so is every catch-up after notifications
-// were lost (a PostgreSQL restart: see db/feed.ts).
-import { GraphQLError } from 'graphql';
+// were lost (a PostgreSQL restart: see feed.ts).
+import type { GraphQLError } from 'graphql';
+import { apiError } from '../graphql/errors.js';
 
 /** Tries of one catch-up, with growing pauses, while the database is still coming back. */
 const MAX_TRIES = 8;
@@ -10,9 +11,10 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 3000;
 
 export const feedInterrupted = (cause: unknown) =>
-  new GraphQLError(
+  apiError(
+    'LIVE_FEED_INTERRUPTED',
     'The live feed was interrupted and could not catch up from the database; subscribe again (runLoss: with sinceStep set to the last step you have)',
-    { extensions: { code: 'LIVE_FEED_INTERRUPTED', reason: cause instanceof Error ? cause.message : String(cause) } },
+    { reason: cause instanceof Error ? cause.message : String(cause) },
   );
 
 export interface CatchUpOptions<Live> {

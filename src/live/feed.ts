@@ -5,7 +5,7 @@
 // A notification can be lost: sent while the LISTEN connection was down, or its data could not be
 // read. Then the subscribers concerned are told to catch up from the tables, each from what it
 // has already been given (its high-water mark).
-import type { Channel, Notifier } from './notify.js';
+import type { Channel, NoteOf, Notifier } from './notify.js';
 
 export interface FeedSubscriber<Data> {
   deliver(data: Data): void;
@@ -13,14 +13,14 @@ export interface FeedSubscriber<Data> {
   catchUp(): void;
 }
 
-export class KeyedFeed<Note, Data> {
+export class KeyedFeed<C extends Channel, Data, Note extends NoteOf[C] = NoteOf[C]> {
   private readonly subscribers = new Map<string, Set<FeedSubscriber<Data>>>();
   private readonly chains = new Map<string, Promise<void>>();
   private started: Promise<unknown> | null = null;
 
   constructor(
     private readonly notifier: Notifier,
-    private readonly channel: Channel,
+    private readonly channel: C,
     /** The keys a notification concerns (a run id, an experiment id, …). */
     private readonly keysOf: (note: Note) => string[],
     /** Turns a notification into what subscribers get; null to skip. Runs once per notification. */
@@ -31,7 +31,7 @@ export class KeyedFeed<Note, Data> {
   async subscribe(key: string, subscriber: FeedSubscriber<Data>): Promise<() => void> {
     this.started ??= (() => {
       this.notifier.onMissed(() => this.catchUp(this.subscribers.keys()));
-      return this.notifier.on<Note>(this.channel, (note) => this.dispatch(note));
+      return this.notifier.on(this.channel, (note) => this.dispatch(note as Note));
     })();
     await this.started;
     let set = this.subscribers.get(key);

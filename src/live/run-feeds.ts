@@ -1,22 +1,17 @@
 // Live run updates and run events: NOTIFY on write, one load per notification per process.
 import type { Logger } from 'pino';
-import type { Executor } from '../../db/client.js';
-import { KeyedFeed } from '../../db/feed.js';
+import type { Executor } from '../db/client.js';
+import { KeyedFeed } from './feed.js';
 import { sql } from 'drizzle-orm';
-import { Channels, notifyEach, notifyExpression, type Notifier } from '../../db/notify.js';
-import { notFound } from '../../graphql/errors.js';
-import { isId } from '../../graphql/ids.js';
-import { LiveQueue } from '../../graphql/live-queue.js';
-import { badInput } from '../../graphql/errors.js';
-import { CatchUp } from '../../graphql/catch-up.js';
-import { findEventsByIds, lastEventOf, listEventsAfter, type RunEventRecord } from './events.store.js';
-import { findRunsByIds, findRunsOfExperiment, type RunRecord } from './runs.store.js';
+import { Channels, notifyEach, notifyExpression, type Notifier } from './notify.js';
+import { badInput, notFound } from '../graphql/errors.js';
+import { isId } from '../graphql/ids.js';
+import { LiveQueue } from './live-queue.js';
+import type { EventNote, RunNote } from './notes.js';
+import { CatchUp } from './catch-up.js';
+import { findEventsByIds, lastEventOf, listEventsAfter, type RunEventRecord } from '../modules/runs/events.store.js';
+import { findRunsByIds, findRunsOfExperiment, type RunRecord } from '../modules/runs/runs.store.js';
 
-export interface RunNote {
-  runId: string;
-  experimentId: string;
-  status: string;
-}
 
 /** Tells subscribers that runs changed (status, progress, checkpoints, samples); sent after COMMIT. */
 export const announceRunsChanged = (tx: Executor, runs: Pick<RunRecord, 'id' | 'experimentId' | 'status'>[]) =>
@@ -35,6 +30,24 @@ export const announceRunChangedExpression = (alias: string) =>
     sql`json_build_object('runId', ${sql.identifier(alias)}.id, 'experimentId', ${sql.identifier(alias)}.experiment_id, 'status', ${sql.identifier(alias)}.status)`,
   );
 
+/**
+ * Events per note: an event is about 60 bytes of JSON (a quoted uuid and an id), so a full note
+ * stays under MAX_NOTE_BYTES.
+ */
+const EVENTS_PER_NOTE = 100;
+
+/** Tells subscribers that events were appended: one statement, one NOTIFY per EVENTS_PER_NOTE events. */
+export async function announceEvents(tx: Executor, events: { runId: string; id: number }[]) {
+  const notes: EventNote[] = [];
+  for (let i = 0; i < events.length; i += EVENTS_PER_NOTE) notes.push({ events: events.slice(i, i + EVENTS_PER_NOTE).map((e) => [e.runId, e.id]) });
+  await notifyEach(tx, Channels.runEvent, notes);
+}
+
+/** The NOTIFY for the events inserted by insertEventsCte(name) (events.store); null when it inserted none. */
+export const announceEventsExpression = (name: string) =>
+  sql`(select ${notifyExpression(Channels.runEvent, sql`json_build_object('events', json_agg(json_build_array(e.run_id, e.id)))`)}
+       from ${sql.identifier(name)} e having count(*) > 0)`;
+
 const experimentKey = (id: string) => `experiment:${id}`;
 
 /**
@@ -51,7 +64,7 @@ let reads = 0;
 const nextRead = () => ++reads;
 
 export function createRunFeed(db: Executor, notifier: Notifier, log: Logger) {
-  return new KeyedFeed<RunNote, RunRead>(
+  return new KeyedFeed<typeof Channels.runChanged, RunRead>(
     notifier,
     Channels.runChanged,
     (note) => [note.runId, experimentKey(note.experimentId)],
@@ -65,12 +78,8 @@ export function createRunFeed(db: Executor, notifier: Notifier, log: Logger) {
 }
 export type RunFeed = ReturnType<typeof createRunFeed>;
 
-export interface EventNote {
-  events: [runId: string, eventId: number][];
-}
-
 export function createEventFeed(db: Executor, notifier: Notifier, log: Logger) {
-  return new KeyedFeed<EventNote, RunEventRecord[]>(
+  return new KeyedFeed<typeof Channels.runEvent, RunEventRecord[]>(
     notifier,
     Channels.runEvent,
     (note) => [...new Set(note.events.map(([runId]) => runId))],
