@@ -65,7 +65,8 @@ export class DatasetCache {
           await utimes(target, now, now); // used now (and there)
           result.hits++;
         } catch {
-          result.downloadedBytes += await this.download(file, target, options.signal);
+          const bytes = await this.download(file, target, options.signal); // awaited first: `+=` across an await loses the other workers' bytes
+          result.downloadedBytes += bytes;
           result.downloaded++;
         }
         result.paths.set(file.fileName, target);
