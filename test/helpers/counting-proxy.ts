@@ -41,15 +41,20 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         answer.pipe(res);
       },
     );
+    let waitingForDrain = false;
     out.on('error', () => {
       if (!res.headersSent) res.writeHead(502).end();
       else res.destroy();
     });
     req.on('data', (chunk: Buffer) => {
       if (put) put.bytes += chunk.length;
-      if (!out.write(chunk)) {
+      if (!out.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
         req.pause();
-        out.once('drain', () => req.resume());
+        out.once('drain', () => {
+          waitingForDrain = false;
+          req.resume();
+        });
       }
       const rate = proxy.throttleBytesPerSecond;
       if (put && rate) {
