@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApiClient, ApiError, backoffMs, isRetryable, pause, withRetry, type Assignment } from './api-client.js';
 import type { AgentConfig } from './config.js';
+import { DatasetCache } from './dataset-cache.js';
 import { describeGpus, GpuMonitor, probeGpus, type Gpu } from './gpu.js';
 import { createLog, type AgentLog } from './log.js';
-import { replaySpool } from './reporter.js';
+import { Heartbeater, replaySpool } from './reporter.js';
 import { PID_FILE, RunAttempt, type RunResult } from './runner.js';
-import { findPendingSpools } from './spool.js';
+import { findPendingSpools, Spool, SPOOL_FILE } from './spool.js';
+import { hasPendingUploads, Transfers, UPLOAD_JOURNAL, UploadQueue } from './uploads.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -68,6 +70,9 @@ class Agent {
   private claimController: AbortController | null = null;
   private slotFreed: (() => void) | null = null;
   private readonly runs = new Set<Promise<void>>();
+  /** At most two files move at once, whichever runs they belong to. */
+  private readonly transfers = new Transfers(2);
+  private readonly cache: DatasetCache;
 
   constructor(
     private readonly config: AgentConfig,
@@ -76,6 +81,7 @@ class Agent {
     this.log = options.log ?? createLog();
     this.api = new ApiClient({ server: config.server, token: config.token, userAgent: `loralab-agent/${AGENT_VERSION}` });
     this.gpuMonitor = new GpuMonitor(options.nvidiaSmi);
+    this.cache = new DatasetCache(path.join(config.workDir, 'cache'), config.cacheSizeBytes, (line) => this.log.info(line));
   }
 
   stop(): void {
@@ -208,9 +214,57 @@ class Agent {
       }
       await rm(pidFile, { force: true });
     }
-    for (const file of findPendingSpools(this.config.workDir)) {
+    const spools = new Set(findPendingSpools(this.config.workDir));
+    for (const journal of findPendingJournals(this.config.workDir)) spools.add(path.join(path.dirname(journal), SPOOL_FILE));
+    for (const file of [...spools].sort()) {
       if (this.stopping) return;
-      await replaySpool(this.api, file, (line) => this.log.info(line), this.stopController.signal);
+      await this.recoverAttempt(file);
+    }
+  }
+
+  /**
+   * An attempt an earlier agent process left unfinished: its files still to upload (each resumed
+   * from what the store has) and its unsent reports, the completion last, with heartbeats meanwhile
+   * so the lease holds while a large checkpoint goes up.
+   */
+  private async recoverAttempt(spoolFile: string): Promise<void> {
+    let header;
+    try {
+      const spool = Spool.open(spoolFile);
+      header = spool.header;
+      spool.close();
+    } catch {
+      return;
+    }
+    const journal = path.join(path.dirname(spoolFile), UPLOAD_JOURNAL);
+    const log = (line: string) => this.log.info(line);
+    const uploads = existsSync(journal)
+      ? new UploadQueue({ api: this.api, runId: header.runId, leaseToken: header.leaseToken, journal, transfers: this.transfers, log, maxDelayMs: this.options.maxRetryDelayMs })
+      : null;
+    const heartbeater = new Heartbeater({
+      api: this.api,
+      runId: header.runId,
+      leaseToken: header.leaseToken,
+      intervalMs: (this.config.heartbeatSeconds ?? 10) * 1000,
+      progress: async () => null,
+      onCancel: () => {},
+      onLeaseLost: () => uploads?.stop(),
+      log,
+    });
+    heartbeater.start();
+    const onStop = () => uploads?.stop();
+    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      await replaySpool(this.api, spoolFile, log, this.stopController.signal, {
+        beforeComplete: async () => uploads?.idle(),
+        onLeaseLost: () => uploads?.stop(),
+        maxDelayMs: this.options.maxRetryDelayMs,
+      });
+      await uploads?.idle();
+    } finally {
+      this.stopController.signal.removeEventListener('abort', onStop);
+      heartbeater.stop();
+      uploads?.close();
     }
   }
 
@@ -281,6 +335,8 @@ class Agent {
       env: this.options.env,
       maxRetryDelayMs: this.options.maxRetryDelayMs,
       watcherPollMs: this.options.watcherPollMs,
+      transfers: this.transfers,
+      cache: this.cache,
     });
     this.running.set(attempt.runId, attempt);
     // A stop that came while this claim was being answered: the run still goes through; a second
@@ -297,6 +353,21 @@ class Agent {
     });
     this.runs.add(tracked);
   }
+}
+
+/** Upload journals under `<workDir>/runs/<run>/<attempt>/` that still list files to send. */
+function findPendingJournals(workDir: string): string[] {
+  const runsDir = path.join(workDir, 'runs');
+  if (!existsSync(runsDir)) return [];
+  const found: string[] = [];
+  for (const run of readdirSync(runsDir, { withFileTypes: true })) {
+    if (!run.isDirectory()) continue;
+    for (const attempt of readdirSync(path.join(runsDir, run.name), { withFileTypes: true })) {
+      const file = path.join(runsDir, run.name, attempt.name, UPLOAD_JOURNAL);
+      if (attempt.isDirectory() && existsSync(file) && hasPendingUploads(file)) found.push(file);
+    }
+  }
+  return found;
 }
 
 function findPidFiles(workDir: string): string[] {

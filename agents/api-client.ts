@@ -15,6 +15,8 @@ export class ApiError extends Error {
     message: string,
     /** The GraphQL error's extensions.code, when the server answered with one of loralab's. */
     readonly code?: ErrorCode,
+    /** The GraphQL error's extensions.reason, when it gave one (e.g. FINAL_CHECKPOINT_NOT_STORED). */
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -41,6 +43,32 @@ export type Assignment = NonNullable<ClaimRunMutation['claimRun']> & {
 };
 
 export type HeartbeatResult = HeartbeatMutation['heartbeat'];
+export type ArtifactKind = 'CHECKPOINT' | 'OPTIMIZER_STATE' | 'SAMPLE' | 'TRAINER_CONFIG' | 'TRAINER_LOG';
+
+export interface ArtifactUploadInput {
+  kind: ArtifactKind;
+  fileName: string;
+  sizeBytes: number;
+  sha256: string;
+  contentType?: string | null;
+  step?: number | null;
+  promptIndex?: number | null;
+}
+
+export interface ArtifactUpload {
+  artifact: { id: string; stored: boolean };
+  alreadyStored: boolean;
+  partSize: number | null;
+  parts: { number: number; url: string }[];
+}
+
+export interface StoredFile {
+  fileName: string;
+  sha256: string | null;
+  /** Signed GET URL; null until the bytes are stored. */
+  url: string | null;
+}
+
 
 export interface ApiClientOptions {
   /** The server's base URL (http://host:4000). */
@@ -100,7 +128,7 @@ export class ApiClient {
       throw new ApiError('retryable', `cannot reach ${this.graphqlUrl}: ${why}`);
     }
 
-    const body = parseJson<{ data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] }>(text);
+    const body = parseJson<{ data?: T | null; errors?: { message: string; extensions?: { code?: string; reason?: string } }[] }>(text);
     const errors = body?.errors ?? [];
     if (errors.length > 0) {
       const leaseLost = errors.find((e) => e.extensions?.code === 'LEASE_LOST');
@@ -109,7 +137,7 @@ export class ApiClient {
       const code = first.extensions?.code;
       const known = isErrorCode(code) ? code : undefined;
       const kind = (known && RETRYABLE_CODES.has(known)) || RETRYABLE_STATUS.has(res.status) ? 'retryable' : 'fatal';
-      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, known);
+      throw new ApiError(kind, `${first.message}${code ? ` (${code})` : ''}`, known, first.extensions?.reason as string | undefined);
     }
     if (!res.ok || body === null || body.data == null) {
       const kind = RETRYABLE_STATUS.has(res.status) || res.status >= 500 ? 'retryable' : 'fatal';
@@ -220,6 +248,50 @@ export class ApiClient {
       { r: runId, t: leaseToken, o: outcome, e: error },
     );
     return data.completeRun;
+  }
+
+  /** Declares a file of a run (lease-fenced); the answer lists only the parts the store still misses. */
+  async beginRunUpload(runId: string, leaseToken: string, input: ArtifactUploadInput, signal?: AbortSignal): Promise<ArtifactUpload> {
+    const data = await this.call(
+      graphql(`mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {
+        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }
+      }`),
+      { r: runId, t: leaseToken, i: input },
+      { signal },
+    );
+    return data.beginRunUpload;
+  }
+
+  async completeUpload(artifactId: string, parts: { number: number; etag: string }[], signal?: AbortSignal): Promise<{ id: string; stored: boolean }> {
+    // Completion reads the whole object back to check its sha256: give it time.
+    const data = await this.call(
+      graphql(`mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }`),
+      { a: artifactId, p: parts },
+      { signal, timeoutMs: Math.max(this.timeoutMs, 300_000) },
+    );
+    return data.completeUpload;
+  }
+
+  /** A stored dataset's images: name, sha256 and a signed GET URL each, page by page. */
+  async storedDatasetFiles(datasetId: string, signal?: AbortSignal): Promise<StoredFile[]> {
+    const files: StoredFile[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const data: {
+        dataset: { images: { edges: { node: StoredFile }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
+      } = await this.call(
+        graphql(`query DatasetFiles($id: ID!, $after: String) {
+          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }
+        }`),
+        { id: datasetId, after },
+        { signal },
+      );
+      if (!data.dataset) throw new ApiError('fatal', `dataset ${datasetId} does not exist`, 'NOT_FOUND');
+      const page = data.dataset.images;
+      for (const e of page.edges) files.push(e.node);
+      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return files;
+      after = page.pageInfo.endCursor;
+    }
   }
 
   async setDraining(agentId: string, draining: boolean, signal?: AbortSignal) {

@@ -4,6 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseSize } from './dataset-cache.js';
 import { parseGpuOverride, type Gpu } from './gpu.js';
 
 export interface OptionSpec {
@@ -30,6 +31,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'heartbeatSeconds', flags: '--heartbeat-seconds <s>', env: 'LORALAB_HEARTBEAT_SECONDS', description: 'seconds between heartbeats (default: a third of the lease)' },
   { key: 'cancelGraceSeconds', flags: '--cancel-grace-seconds <s>', env: 'LORALAB_CANCEL_GRACE_SECONDS', description: 'seconds between SIGINT and SIGKILL when a run is cancelled (default 30)' },
   { key: 'claimWaitSeconds', flags: '--claim-wait-seconds <s>', env: 'LORALAB_CLAIM_WAIT_SECONDS', description: 'how long one claim waits for a queued run (long poll, ≤ 60; default 30)' },
+  { key: 'cacheSize', flags: '--cache-size <size>', env: 'LORALAB_CACHE_SIZE', description: "how much the cache of stored datasets' files (under the work folder) may hold, e.g. 50GiB (default 20GiB; least recently used files go first)" },
   { key: 'hfToken', flags: '--hf-token <token>', env: 'HF_TOKEN', description: "Hugging Face token passed to the trainer as HF_TOKEN (gated models such as FLUX.1-dev)" },
 ];
 
@@ -53,6 +55,8 @@ export interface AgentConfig {
   cancelGraceSeconds: number;
   claimWaitSeconds: number;
   hfToken: string | null;
+  /** Bytes the stored-dataset cache may hold. */
+  cacheSizeBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -63,6 +67,7 @@ export class ConfigError extends Error {
 }
 
 const DEFAULT_TRAINER_COMMAND = 'python run.py';
+const DEFAULT_CACHE_BYTES = 20 * 1024 ** 3;
 
 const text = z.string().trim().min(1);
 const blankAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -85,6 +90,7 @@ const schema = z.object({
   cancelGraceSeconds: number(z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600')),
   claimWaitSeconds: number(z.number().int('must be a whole number').min(0, 'must be 0 or more').max(60, 'must be at most 60')),
   hfToken: optionalText,
+  cacheSize: optionalText,
 });
 
 const FLAG_OF = new Map(OPTIONS.map((o) => [o.key, o.flags.split(' ')[0]!]));
@@ -148,6 +154,15 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     if (trainerCommand.length === 0) throw new ConfigError('--trainer-command is empty');
   }
 
+  let cacheSizeBytes = DEFAULT_CACHE_BYTES;
+  if (o.cacheSize !== undefined) {
+    try {
+      cacheSizeBytes = parseSize(o.cacheSize);
+    } catch (err) {
+      throw new ConfigError(`--cache-size (LORALAB_CACHE_SIZE) ${(err as Error).message}`);
+    }
+  }
+
   const concurrency = o.concurrency ?? 1;
   if (gpus !== null && concurrency > gpus.length) {
     throw new ConfigError(`--concurrency ${concurrency} needs ${concurrency} GPUs, but --gpus lists ${gpus.length}`);
@@ -170,6 +185,7 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     cancelGraceSeconds: o.cancelGraceSeconds ?? 30,
     claimWaitSeconds: o.claimWaitSeconds ?? 30,
     hfToken: o.hfToken ?? null,
+    cacheSizeBytes,
   };
 }
 

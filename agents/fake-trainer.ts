@@ -26,6 +26,10 @@
 //                          # FAKE_SECONDS_PER_STEP in the environment does the same
 //     ncols: 79            # the bars' width, as TQDM_NCOLS
 //     oomSkipSteps: [3]    # those steps run out of memory: skipped, no loss, and training goes on
+//     checkpointMiB: 256   # each checkpoint carries a tensor this large (default: a few bytes), for
+//                          # uploads worth interrupting; FAKE_CHECKPOINT_MIB does the same
+// Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), different per step
+// and prompt. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,7 +45,6 @@ import {
   sampleFileName,
   type SampleExt,
 } from './files.js';
-import { grayJpeg, grayPng } from './fake-trainer/images.js';
 import { pyExp, pyJsonDumps, pyStr } from './fake-trainer/python.js';
 import { ToolkitBar, TqdmBar } from './fake-trainer/tqdm.js';
 import { encodeSafetensors, readSafetensorsMetadata, stepFromMetadata } from './safetensors.js';
@@ -68,6 +71,7 @@ interface Injection {
   secondsPerStep: number | null;
   ncols: number | null;
   oomSkipSteps: Set<number>;
+  checkpointMiB: number | null;
 }
 
 /** ai-toolkit gives up on the fourth batch in a row that runs out of memory (BaseSDTrainProcess.run). */
@@ -592,8 +596,16 @@ class FakeJob {
   private saveCheckpoint(step: number | undefined): void {
     const file = checkpointFileName(this.name, step);
     const savedStep = step ?? this.totalSteps;
-    const weights = Buffer.alloc(8);
+    const mib = this.injection.checkpointMiB ?? nonNegative(Number(this.io.env['FAKE_CHECKPOINT_MIB'] ?? 0), 0);
+    const values = Math.max(4, Math.floor((mib * 1024 * 1024) / 2));
+    const weights = Buffer.alloc(values * 2);
     for (let i = 0; i < 4; i++) weights.writeUInt16LE(0x3c00 + ((savedStep + i) % 256), i * 2); // F16 values near 1.0
+    // The same step gives the same bytes, whatever the run: a large body repeats a per-step pattern.
+    if (values > 4) {
+      const pattern = Buffer.alloc(4096);
+      for (let i = 0; i < pattern.length; i += 2) pattern.writeUInt16LE(0x3c00 + ((savedStep * 7 + i) % 1024), i);
+      for (let off = 8; off < weights.length; off += pattern.length) pattern.copy(weights, off, 0, Math.min(pattern.length, weights.length - off));
+    }
     const body = encodeSafetensors(
       {
         format: 'pt',
@@ -602,7 +614,7 @@ class FakeJob {
         step: String(savedStep),
         training_info: JSON.stringify({ step: savedStep, epoch: 0 }),
       },
-      [{ name: 'transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight', dtype: 'F16', shape: [1, 4], data: weights }],
+      [{ name: 'transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight', dtype: 'F16', shape: [1, values], data: weights }],
     );
     writeAtomically(path.join(this.saveRoot, file), body);
     this.out.print(`Saved checkpoint to ${pyJoin(this.saveRootShown, file)}`);
@@ -655,8 +667,7 @@ class FakeJob {
       await this.tick(this.stepMs);
       this.advance(5);
       const file = sampleFileName({ epochMs: Date.now(), step, promptIndex: i, ext: this.sampleExt });
-      const level = 40 + ((step * 37 + i * 91) % 176);
-      writeFileSync(path.join(tmpDir, file), this.sampleExt === 'png' ? grayPng(level) : grayJpeg(level));
+      writeFileSync(path.join(tmpDir, file), await sampleImage(step, i, this.sampleExt));
       renameSync(path.join(tmpDir, file), path.join(samplesDir, file));
       bar.update(1);
     }
@@ -722,6 +733,7 @@ function readInjection(value: unknown): Injection {
     secondsPerStep: v['secondsPerStep'] === undefined ? null : nonNegative(num(v['secondsPerStep'], 1), 1),
     ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),
     oomSkipSteps: new Set(steps),
+    checkpointMiB: v['checkpointMiB'] === undefined ? null : nonNegative(num(v['checkpointMiB'], 0), 0),
   };
 }
 
@@ -753,6 +765,27 @@ function bucketsFor(resolution: number, count: number): { width: number; height:
   const buckets = [{ width: resolution, height: resolution, files: square }];
   if (portrait > 0) buckets.push({ width: narrow, height: tall, files: portrait });
   return buckets;
+}
+
+/**
+ * A sample image: a 256×256 gradient whose colours follow the step and prompt, so every sample
+ * differs from the others (and thumbnails show something). sharp is loaded on first use.
+ */
+async function sampleImage(step: number, promptIndex: number, ext: SampleExt): Promise<Buffer> {
+  const { default: sharp } = await import('sharp');
+  const size = 256;
+  const pixels = Buffer.alloc(size * size * 3);
+  const hue = (step * 37 + promptIndex * 91) % 256;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const o = (y * size + x) * 3;
+      pixels[o] = (hue + x) & 0xff;
+      pixels[o + 1] = (y + promptIndex * 64) & 0xff;
+      pixels[o + 2] = (255 - hue + ((x * y) >> 8)) & 0xff;
+    }
+  }
+  const image = sharp(pixels, { raw: { width: size, height: size, channels: 3 } });
+  return ext === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 85 }).toBuffer();
 }
 
 function writeAtomically(file: string, data: Buffer): void {

@@ -30,6 +30,7 @@ export type TrainerEvent =
   | { type: 'loss'; step: number; loss: number; lr: number | null }
   | { type: 'saving'; step: number }
   | { type: 'checkpoint_saved'; path: string }
+  | { type: 'optimizer_saved'; path: string }
   | { type: 'checkpoint_removed'; path: string }
   | { type: 'oom_skip'; batch: number; of: number }
   | { type: 'resuming'; path: string }
@@ -55,6 +56,7 @@ const ANSI_ESCAPE = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 const SAVING = 'Saving at step ';
 const SAVED_CHECKPOINT = 'Saved checkpoint to ';
+const SAVED_OPTIMIZER = 'Saved optimizer to ';
 const SAVED_LEGACY = 'Saved to '; // older ai-toolkit printed this instead of "Saved checkpoint to"
 const REMOVING = 'Removing old save: ';
 const OOM_SKIP = /^# OOM during training step, skipping batch (\d+)\/(\d+) #$/;
@@ -426,6 +428,8 @@ export class TrainerOutputParser {
           if (step !== null) this.events.push({ type: 'saving', step });
         } else if (line.startsWith(SAVED_CHECKPOINT)) {
           this.events.push({ type: 'checkpoint_saved', path: line.slice(SAVED_CHECKPOINT.length) });
+        } else if (line.startsWith(SAVED_OPTIMIZER)) {
+          this.events.push({ type: 'optimizer_saved', path: line.slice(SAVED_OPTIMIZER.length) });
         } else if (line.startsWith(SAVED_LEGACY) && line.endsWith('.safetensors')) {
           this.events.push({ type: 'checkpoint_saved', path: line.slice(SAVED_LEGACY.length) });
         }
@@ -534,6 +538,7 @@ function isErrorContinuation(line: string): boolean {
     line.startsWith(JOB_STOPPED) ||
     line.startsWith(SAVING) ||
     line.startsWith(SAVED_CHECKPOINT) ||
+    line.startsWith(SAVED_OPTIMIZER) ||
     line.startsWith(REMOVING) ||
     OOM_SKIP.test(line) ||
     RESUMING.test(line)

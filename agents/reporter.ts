@@ -64,12 +64,28 @@ export interface SenderOptions {
   onLeaseLost?: (err: ApiError) => void;
   /** Upper bound of the backoff between tries while the server is away. */
   maxDelayMs?: number;
+  /**
+   * Awaited before a completion is sent: the attempt's files go first (a run reads SUCCEEDED only
+   * once its final checkpoint is stored, and a failed run's files are worth having too).
+   */
+  beforeComplete?: () => Promise<void>;
 }
+
+/** The completion sent instead of SUCCEEDED when the server does not have the final checkpoint. */
+export const UPLOAD_FAILED: RunErrorInput = {
+  code: 'UPLOAD_FAILED',
+  message: 'the trainer finished, but its final checkpoint could not be stored in loralab (see the agent log)',
+};
 
 /** Sends a spool's pending reports in order, for as long as it takes. */
 export class SpoolSender {
   /** True while the server cannot be reached (reports are piling up in the spool). */
   offline = false;
+  /** The outcome the server took for the attempt, once it took one. */
+  completedAs: RunOutcome | null = null;
+  /** Completions (by spool seq) that go as FAILED: their final checkpoint never got stored. */
+  private readonly failedUploads = new Set<number>();
+  private readonly waitedFor = new Set<number>();
   private stopped = false;
   private leaseLost = false;
   private wake: (() => void) | null = null;
@@ -131,6 +147,11 @@ export class SpoolSender {
         return true;
       };
       try {
+        if (batch.entry.op === 'complete' && this.o.beforeComplete && !this.waitedFor.has(batch.entry.seq)) {
+          await this.o.beforeComplete();
+          this.waitedFor.add(batch.entry.seq);
+          if (this.stopped) break;
+        }
         await this.send(batch, form.index);
         spool.ack(batch.seqs);
         if (this.offline) log(`server answers again; sent the spooled reports of run ${spool.header.runId} up to #${batch.seqs.at(-1)}`);
@@ -169,6 +190,11 @@ export class SpoolSender {
           await pause(backoffMs(failures++, 250, this.o.maxDelayMs ?? 5000), this.stopController.signal);
           continue;
         }
+        if (err instanceof ApiError && err.reason === 'FINAL_CHECKPOINT_NOT_STORED' && batch.entry.op === 'complete' && !this.failedUploads.has(batch.entry.seq)) {
+          log(`run ${spool.header.runId}: the server does not have the final checkpoint; completing the run as FAILED (${UPLOAD_FAILED.code})`);
+          this.failedUploads.add(batch.entry.seq);
+          continue;
+        }
         // The server will never take this report as it is: a completion goes again plainer;
         // anything else is skipped, so the reports after it go on.
         if (err instanceof ApiError && err.code !== undefined && CONTENT_REFUSALS.has(err.code) && plainer()) {
@@ -195,9 +221,13 @@ export class SpoolSender {
         return api.reportCheckpoint(runId, leaseToken, { ...entry.input, path: cleanText(entry.input.path) });
       case 'sample':
         return api.reportSample(runId, leaseToken, { ...entry.input, path: cleanText(entry.input.path), prompt: entry.input.prompt == null ? entry.input.prompt : cleanText(entry.input.prompt) });
-      case 'complete':
-        await api.completeRun(runId, leaseToken, entry.outcome, completionForms(entry.error)[form]!);
+      case 'complete': {
+        const asFailed = this.failedUploads.has(entry.seq);
+        const outcome = asFailed ? 'FAILED' : entry.outcome;
+        await api.completeRun(runId, leaseToken, outcome, asFailed ? UPLOAD_FAILED : completionForms(entry.error)[form]!);
+        this.completedAs = outcome;
         return;
+      }
     }
   }
 }
@@ -397,11 +427,17 @@ export class Heartbeater {
  * Sends what an earlier agent process left in a spool (it was killed, or stopped while the server
  * was away). Resolves when all of it was sent, or the lease turned out to be gone.
  */
-export async function replaySpool(api: ApiClient, file: string, log: (line: string) => void, signal?: AbortSignal): Promise<DrainResult> {
+export async function replaySpool(
+  api: ApiClient,
+  file: string,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+  options: Pick<SenderOptions, 'beforeComplete' | 'onLeaseLost' | 'maxDelayMs'> = {},
+): Promise<DrainResult> {
   const spool = Spool.open(file);
   const pending = spool.pending().length;
   log(`replaying ${pending} unsent report(s) of run ${spool.header.runId} (attempt ${spool.header.attempt}) from ${file}`);
-  const sender = new SpoolSender({ api, spool, log });
+  const sender = new SpoolSender({ api, spool, log, ...options });
   const onAbort = () => sender.stop();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {

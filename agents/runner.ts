@@ -8,8 +8,8 @@
 //   attempt-<n>/    config.yaml, spool.jsonl, trainer.log, trainer.pid of that attempt
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream, existsSync, linkSync, mkdirSync, copyFileSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -22,7 +22,7 @@ import {
   type RunOutcome,
 } from './api-client.js';
 import type { AgentConfig } from './config.js';
-import { checkpointStepFromFileName } from './files.js';
+import { checkpointStepFromFileName, CONFIG_FILE } from './files.js';
 import type { Gpu, GpuMonitor } from './gpu.js';
 import { formatDuration, type AgentLog } from './log.js';
 import { TrainerOutputParser, type TrainerEvent } from './parse.js';
@@ -30,10 +30,14 @@ import { Heartbeater, Reporter } from './reporter.js';
 import { Spool, SpoolError, SPOOL_FILE } from './spool.js';
 import { stageDataset, StagingError, type CaptionMode } from './stage.js';
 import { prepareTrainerConfig, TrainerConfigError, writeTrainerConfig, type PreparedTrainerConfig } from './trainer-config.js';
+import { CacheError, type DatasetCache } from './dataset-cache.js';
+import { formatBytes, UPLOAD_JOURNAL, UploadQueue, type Transfers } from './uploads.js';
 import { OutputWatcher } from './watcher.js';
 
 export const PID_FILE = 'trainer.pid';
 export const TRAINER_LOG = 'trainer.log';
+/** Snapshots of checkpoints and optimizer state waiting to be uploaded, in the attempt's folder. */
+export const SNAPSHOT_DIR = 'files';
 
 const FAKE_TRAINER = fileURLToPath(new URL('./fake-trainer.ts', import.meta.url));
 // Compiles the fake on its first use and runs it in one process, so signals reach it directly.
@@ -58,6 +62,10 @@ export interface RunnerOptions {
   /** Longest pause between tries while the server is away. */
   maxRetryDelayMs?: number;
   watcherPollMs?: number;
+  /** The agent's upload slots (at most two files move at once, whatever the run). */
+  transfers: Transfers;
+  /** The agent's cache of stored datasets' files. */
+  cache: DatasetCache;
 }
 
 export interface RunResult {
@@ -102,6 +110,11 @@ export class RunAttempt {
   private progress: Progress | null = null;
   private lastLoss: number | null = null;
   private reporter: Reporter | null = null;
+  private uploads: UploadQueue | null = null;
+  /** The step of the checkpoint the trainer saved last: the optimizer state saved after it is that step's. */
+  private lastSavedStep: number | null = null;
+  /** Checkpoint file names already snapshotted for upload. */
+  private readonly snapshotted = new Set<string>();
   private readonly startedAt = Date.now();
 
   constructor(private readonly o: RunnerOptions) {
@@ -131,12 +144,25 @@ export class RunAttempt {
   async run(): Promise<RunResult> {
     const { api, assignment, log } = this.o;
     const spool = await this.openSpool();
+    const uploads = new UploadQueue({
+      api,
+      runId: this.runId,
+      leaseToken: assignment.leaseToken,
+      journal: path.join(this.attemptDir, UPLOAD_JOURNAL),
+      transfers: this.o.transfers,
+      log: (line) => log.info(line),
+      onLeaseLost: (err) => this.leaseLost(err),
+      maxDelayMs: this.o.maxRetryDelayMs,
+    });
+    this.uploads = uploads;
     const reporter = new Reporter({
       api,
       spool,
       log: (line) => log.info(line),
       onLeaseLost: (err) => this.leaseLost(err),
       maxDelayMs: this.o.maxRetryDelayMs,
+      // The attempt's files go before its completion (SUCCEEDED needs the final checkpoint stored).
+      beforeComplete: () => uploads.idle(),
     });
     this.reporter = reporter;
     const intervalMs = Math.round(this.o.config.heartbeatSeconds !== null ? this.o.config.heartbeatSeconds * 1000 : Math.max(1000, assignment.leaseMs / 3));
@@ -165,14 +191,27 @@ export class RunAttempt {
     if (this.stopKind === 'lease_lost') {
       heartbeater.stop();
       reporter.close();
+      uploads.close();
       return { runId: this.runId, attempt: this.attempt, outcome: 'LEASE_LOST', error: null, delivered: false };
     }
 
+    // The rendered config and the trainer's log, whatever the outcome.
+    for (const [kind, file, fileName] of [
+      ['TRAINER_CONFIG', path.join(this.attemptDir, CONFIG_FILE), CONFIG_FILE],
+      ['TRAINER_LOG', path.join(this.attemptDir, TRAINER_LOG), TRAINER_LOG],
+    ] as const) {
+      if (existsSync(file)) uploads.add({ kind, file, fileName, contentType: 'text/plain' });
+    }
     reporter.complete(result.outcome, result.error);
-    // Heartbeats go on while the last reports are sent, so a backlog does not cost the lease.
+    // Heartbeats go on while the files and the last reports are sent, so a backlog does not cost the lease.
+    const showing = setInterval(() => this.showProgress(), 1000);
     const drained = await reporter.drain();
+    clearInterval(showing);
+    log.progress(this.runId, null);
     heartbeater.stop();
     reporter.close();
+    uploads.close();
+    if (reporter.sender.completedAs) result = { ...result, outcome: reporter.sender.completedAs };
     if (drained === 'lease_lost') {
       return { runId: this.runId, attempt: this.attempt, outcome: 'LEASE_LOST', error: null, delivered: false };
     }
@@ -214,14 +253,20 @@ export class RunAttempt {
     }
 
     let images: string[];
+    let imageFiles: Map<string, string> | undefined;
     try {
-      images = await withRetry(() => api.datasetImages(run.dataset.id, this.stopController.signal), {
-        signal: this.stopController.signal,
-        maxDelayMs: this.o.maxRetryDelayMs,
-      });
+      if (isStoredDatasetUri(run.dataset.uri)) {
+        imageFiles = await this.fetchStoredDataset();
+        images = [...imageFiles.keys()];
+      } else {
+        images = await withRetry(() => api.datasetImages(run.dataset.id, this.stopController.signal), {
+          signal: this.stopController.signal,
+          maxDelayMs: this.o.maxRetryDelayMs,
+        });
+      }
     } catch (err) {
       if (this.stopKind !== null) return this.stoppedBeforeTraining();
-      return failed('DATASET_MISSING', `could not list the dataset's images: ${(err as Error).message}`);
+      return failed('DATASET_MISSING', `could not ${isStoredDatasetUri(run.dataset.uri) ? 'fetch' : 'list'} the dataset's images: ${(err as Error).message}`);
     }
 
     try {
@@ -232,6 +277,7 @@ export class RunAttempt {
         captions: assignment.captions,
         captionMode: captionModeOf(run.captionStrategy.kind),
         captionExt: prepared.captionExt,
+        imageFiles,
       });
       this.o.log.info(`${this.label}: staged ${staged.images} images and ${staged.captions} captions in ${datasetFolder}`);
     } catch (err) {
@@ -248,6 +294,27 @@ export class RunAttempt {
     if (finished) return { outcome: 'SUCCEEDED', error: null };
     if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
     return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+  }
+
+  /**
+   * A dataset stored in loralab: its files into the agent's cache (only those not there yet, each
+   * checked against its sha256), as file name → cached file.
+   */
+  private async fetchStoredDataset(): Promise<Map<string, string>> {
+    const { api, assignment, log } = this.o;
+    const signal = this.stopController.signal;
+    const files = await withRetry(() => api.storedDatasetFiles(assignment.run.dataset.id, signal), { signal, maxDelayMs: this.o.maxRetryDelayMs });
+    const missing = files.filter((f) => !f.url || !f.sha256);
+    if (missing.length > 0) throw new CacheError(`${missing.length} image(s) are not stored in loralab yet (${missing.slice(0, 5).map((f) => f.fileName).join(', ')})`);
+    const started = Date.now();
+    const got = await this.o.cache.fetch(
+      files.map((f) => ({ fileName: f.fileName, sha256: f.sha256!, url: f.url! })),
+      { signal },
+    );
+    log.info(
+      `${this.label}: dataset ${assignment.run.dataset.id}: ${got.hits} file(s) from the cache, ${got.downloaded} downloaded (${formatBytes(got.downloadedBytes)}) in ${formatDuration((Date.now() - started) / 1000)}`,
+    );
+    return got.paths;
   }
 
   private stoppedBeforeTraining() {
@@ -286,10 +353,14 @@ export class RunAttempt {
         const step = isFinal ? finalStep : (file.step as number);
         if (isFinal) exit.finalCheckpoint = true;
         reporter.checkpoint({ step, path: file.path, sizeBytes: file.sizeBytes, sha256: file.sha256, isFinal });
+        // Found by polling rather than announced: snapshot it now.
+        if (file.sizeBytes !== null) this.snapshotCheckpoint(file.path, step);
         log.info(`${this.label}: checkpoint at step ${step}${isFinal ? ' (final)' : ''} ${file.path}${file.sizeBytes !== null ? ` (${file.sizeBytes} bytes)` : ''}`);
       },
       onSample: (file) => {
         reporter.sample({ step: file.step, promptIndex: file.promptIndex, prompt: prepared.samplePrompts[file.promptIndex] ?? null, path: file.path });
+        // The trainer renames samples into place whole and never touches them again: sent as they are.
+        this.uploads?.add({ kind: 'SAMPLE', file: file.path, fileName: file.fileName, step: file.step, promptIndex: file.promptIndex });
       },
     });
 
@@ -356,8 +427,15 @@ export class RunAttempt {
         this.lastLoss = e.loss;
         reporter.loss({ step: e.step, loss: e.loss, lr: e.lr });
         return;
-      case 'checkpoint_saved':
-        watcher.checkpointSaved(path.resolve(cwd, e.path));
+      case 'checkpoint_saved': {
+        const file = path.resolve(cwd, e.path);
+        const step = checkpointStepFromFileName(prepared.name, path.basename(file));
+        if (step !== null) this.snapshotCheckpoint(file, step === 'final' ? this.o.assignment.run.hyperparameters.steps : step);
+        watcher.checkpointSaved(file);
+        return;
+      }
+      case 'optimizer_saved':
+        this.snapshotOptimizer(path.resolve(cwd, e.path));
         return;
       case 'checkpoint_removed': {
         const file = path.resolve(cwd, e.path);
@@ -383,15 +461,69 @@ export class RunAttempt {
     }
   }
 
+  /**
+   * A checkpoint the trainer has just saved, hard-linked (else copied) into the attempt's folder at
+   * once: ai-toolkit deletes old checkpoints as it goes, and the upload may take a while.
+   */
+  private snapshotCheckpoint(file: string, step: number): void {
+    const fileName = path.basename(file);
+    if (this.snapshotted.has(fileName)) return;
+    this.lastSavedStep = step;
+    const dir = path.join(this.attemptDir, SNAPSHOT_DIR);
+    const snapshot = path.join(dir, fileName);
+    try {
+      mkdirSync(dir, { recursive: true });
+      try {
+        linkSync(file, snapshot);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          /* an earlier process of this attempt made it */
+        } else copyFileSync(file, snapshot, fsConstants.COPYFILE_FICLONE);
+      }
+    } catch (err) {
+      this.o.log.warn(`${this.label}: could not keep checkpoint ${file} for upload: ${(err as Error).message}`);
+      return;
+    }
+    this.snapshotted.add(fileName);
+    this.uploads?.add({ kind: 'CHECKPOINT', file: snapshot, fileName, step, snapshot: true });
+  }
+
+  /**
+   * optimizer.pt, just saved with the checkpoint before it, copied (not linked: the trainer
+   * rewrites the same file in place at its next save) into the attempt's folder.
+   */
+  private snapshotOptimizer(file: string): void {
+    const step = this.lastSavedStep;
+    if (step === null) return;
+    const snapshot = path.join(this.attemptDir, SNAPSHOT_DIR, `optimizer-${step}.pt`);
+    const uploads = this.uploads;
+    void (async () => {
+      try {
+        await mkdir(path.dirname(snapshot), { recursive: true });
+        await copyFile(file, snapshot, fsConstants.COPYFILE_FICLONE);
+        uploads?.add({ kind: 'OPTIMIZER_STATE', file: snapshot, fileName: path.basename(file), step, snapshot: true });
+      } catch (err) {
+        this.o.log.warn(`${this.label}: could not keep the optimizer state of step ${step} for upload: ${(err as Error).message}`);
+      }
+    })();
+  }
+
   private showProgress(): void {
     const p = this.progress;
-    if (!p) return;
-    const pct = p.totalSteps > 0 ? Math.floor((p.step / p.totalSteps) * 100) : 0;
+    const parts = [`run ${this.runId.slice(0, 8)}`];
     // The figures first: a narrow terminal cuts the end of the line, the run's name.
-    const parts = [`run ${this.runId.slice(0, 8)}  ${p.step}/${p.totalSteps} ${pct}%`];
-    if (this.lastLoss !== null) parts.push(`loss ${this.lastLoss.toFixed(4)}`);
-    if (p.secondsPerStep !== null) parts.push(`${p.secondsPerStep.toFixed(2)} s/it`);
-    if (p.etaSeconds !== null) parts.push(`ETA ${formatDuration(p.etaSeconds)}`);
+    if (p) {
+      const pct = p.totalSteps > 0 ? Math.floor((p.step / p.totalSteps) * 100) : 0;
+      parts[0] += `  ${p.step}/${p.totalSteps} ${pct}%`;
+      if (this.lastLoss !== null) parts.push(`loss ${this.lastLoss.toFixed(4)}`);
+      if (p.secondsPerStep !== null) parts.push(`${p.secondsPerStep.toFixed(2)} s/it`);
+      if (p.etaSeconds !== null) parts.push(`ETA ${formatDuration(p.etaSeconds)}`);
+    }
+    const up = this.uploads?.status();
+    if (up && up.pending > 0) {
+      parts.push(`↑ ${up.pending} file${up.pending === 1 ? '' : 's'} ${formatBytes(up.sentBytes)}/${formatBytes(up.totalBytes)} ${formatBytes(this.o.transfers.rate())}/s`);
+    }
+    if (!p && !(up && up.pending > 0)) return;
     parts.push(`(${this.o.assignment.run.name}, attempt ${this.attempt})`);
     this.o.log.progress(this.runId, parts.join('  '));
   }
@@ -474,6 +606,9 @@ export function captionModeOf(kind: Assignment['run']['captionStrategy']['kind']
   if (kind === 'NONE') return 'NONE';
   return 'WRITE';
 }
+
+/** A dataset kept in loralab's store (created without a uri): the agent fetches its files. */
+export const isStoredDatasetUri = (uri: string) => uri.startsWith('loralab://');
 
 /** A dataset's uri as a folder on this machine: a path, or a file:// URL. */
 export function datasetPath(uri: string): string {

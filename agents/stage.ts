@@ -2,7 +2,7 @@
 // caption files of the run's caption strategy. File names come from the server, so every one is
 // checked to stay inside the staging folder before anything is written.
 import { constants } from 'node:fs';
-import { access, copyFile, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export type CaptionMode = 'WRITE' | 'LINK_FILES' | 'NONE';
@@ -30,6 +30,12 @@ export interface StageDatasetOptions {
   captionMode: CaptionMode;
   /** e.g. "txt" (a leading dot is accepted). */
   captionExt: string;
+  /**
+   * Where each image's bytes are, by file name, instead of `sourceDir/<name>` (a stored dataset's
+   * files in the agent's cache). These are hard-linked, not symlinked: the cache may drop its name
+   * for a file while a run still trains on it.
+   */
+  imageFiles?: Map<string, string>;
 }
 
 export interface StageDatasetResult {
@@ -40,7 +46,7 @@ export interface StageDatasetResult {
   copied: number;
 }
 
-type StagedFile = { kind: 'image' | 'caption-link'; from: string } | { kind: 'caption-text'; text: string };
+type StagedFile = { kind: 'image' | 'caption-link'; from: string; hardLink?: boolean } | { kind: 'caption-text'; text: string };
 
 function sameFile(a: StagedFile, b: StagedFile): boolean {
   if (a.kind === 'caption-text' || b.kind === 'caption-text') {
@@ -83,8 +89,9 @@ export async function stageDataset(opts: StageDatasetOptions): Promise<StageData
   const sidecars: { from: string; to: string }[] = [];
   for (const { fileName } of opts.images) {
     assertSafeName(fileName, 'image');
-    const from = inside(sourceDir, fileName, 'image');
-    add(inside(stagingDir, fileName, 'image'), { kind: 'image', from });
+    const cached = opts.imageFiles?.get(fileName);
+    const from = cached ?? inside(sourceDir, fileName, 'image');
+    add(inside(stagingDir, fileName, 'image'), { kind: 'image', from, hardLink: cached !== undefined });
     imageSources.push(from);
 
     const captionName = `${stem(fileName)}.${captionExt}`;
@@ -92,13 +99,13 @@ export async function stageDataset(opts: StageDatasetOptions): Promise<StageData
     if (opts.captionMode === 'WRITE') {
       const text = captionByImage.get(fileName);
       if (text !== undefined) add(captionTarget, { kind: 'caption-text', text });
-    } else if (opts.captionMode === 'LINK_FILES') {
+    } else if (opts.captionMode === 'LINK_FILES' && !opts.imageFiles) {
       sidecars.push({ from: inside(sourceDir, captionName, 'caption'), to: captionTarget });
     }
   }
 
   // 2. The dataset must be all there: training on part of it would give a silently different LoRA.
-  if (!(await isDirectory(sourceDir))) {
+  if (!opts.imageFiles && !(await isDirectory(sourceDir))) {
     throw new StagingError('DATASET_MISSING', `dataset folder ${sourceDir} does not exist on this machine`);
   }
   const missing: string[] = [];
@@ -126,7 +133,8 @@ export async function stageDataset(opts: StageDatasetOptions): Promise<StageData
       await writeFile(target, file.text, 'utf8');
     } else {
       try {
-        await symlink(file.from, target);
+        if (file.hardLink) await link(file.from, target);
+        else await symlink(file.from, target);
       } catch {
         // Windows without developer mode, or a file system without symlinks.
         await copyFile(file.from, target);

@@ -15,7 +15,8 @@ import { request } from 'undici';
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { createKey, freePort, gql, isMain, startServerProcess, table, type ServerProcess } from './lib.js';
 
-const SIZE = 1024 ** 3;
+/** 1 GiB; BENCH_UPLOAD_MIB makes it smaller for a quick look. */
+const SIZE = Number(process.env.BENCH_UPLOAD_MIB ?? 1024) * 1024 * 1024;
 const PART_MIB = 64;
 const PART = PART_MIB * 1024 * 1024;
 /**
@@ -186,7 +187,7 @@ export async function run() {
       await embedded.stop();
     }
     const rate = (seconds: number) => `${(SIZE / MB / seconds).toFixed(0)} MiB/s`;
-    table(`1 GiB upload through the embedded store (${PART_MIB} MiB parts, ${CONCURRENCY.embedded} at once; fsynced; sha256 verified)`, [
+    table(`${SIZE / MB} MiB upload through the embedded store (${PART_MIB} MiB parts, ${CONCURRENCY.embedded} at once; fsynced; sha256 verified)`, [
       ['cp of the same file, same disk', `${cpSeconds.toFixed(2)} s (${rate(cpSeconds)})`],
       ['cp, then sync (durable, as the upload is)', `${cpSyncSeconds.toFixed(2)} s (${rate(cpSyncSeconds)})`],
       ['loralab: begin, PUT parts, complete', `${upload.seconds.toFixed(2)} s (${rate(upload.seconds)})`],
@@ -221,7 +222,7 @@ export async function run() {
       } finally {
         await s3.stop();
       }
-      table(`1 GiB upload to S3 (moto at ${moto.endpoint}; ${PART_MIB} MiB parts, ${CONCURRENCY.s3} at a time)`, [
+      table(`${SIZE / MB} MiB upload to S3 (moto at ${moto.endpoint}; ${PART_MIB} MiB parts, ${CONCURRENCY.s3} at a time)`, [
         ['raw multipart with the AWS SDK', `${rawSeconds.toFixed(2)} s (${rate(rawSeconds)})`],
         ['loralab: presigned parts, complete, read back to verify', `${viaS3.seconds.toFixed(2)} s (${rate(viaS3.seconds)})`],
         ['  of which PUTs / complete (join, sha256 read-back)', `${viaS3.putSeconds.toFixed(2)} s / ${viaS3.completeSeconds.toFixed(2)} s`],

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
-import { getRun, registerAgent } from './helpers/agents.js';
+import { getRun, registerAgent, storeFinalCheckpoint } from './helpers/agents.js';
 import { ApiClient } from '../agents/api-client.js';
 
 describe.each(databaseKinds)('claiming runs on %s', (kind) => {
@@ -176,7 +177,57 @@ describe.each(databaseKinds)('claiming runs on %s', (kind) => {
     expect(finished.progress).toEqual({ step: 3000, totalSteps: 3000, etaSeconds: null });
 
     const { run: withEvents } = await t.admin.ok(`query($id: ID!) { run(id: $id) { events { type } } }`, { id: queued.id });
-    expect(withEvents.events.map((e: any) => e.type).reverse()).toEqual(['QUEUED', 'CLAIMED', 'STARTED', 'SUCCEEDED']);
+    expect(withEvents.events.map((e: any) => e.type).reverse()).toEqual(['QUEUED', 'CLAIMED', 'STARTED', 'CHECKPOINT_SAVED', 'CHECKPOINT_STORED', 'SUCCEEDED']);
+  });
+
+  it('completes a run as SUCCEEDED only once its final checkpoint is stored; FAILED and CANCELLED need none', async () => {
+    await emptyQueue();
+    const agent = await registerAgent(t);
+    const queued = await queueRun(t.admin, basics);
+    const claim = (await agent.claim())!;
+    await agent.start(queued.id, claim.leaseToken);
+    const complete = (outcome: string) =>
+      agent.client.request(`mutation($r: ID!, $t: String!, $o: RunOutcome!) { completeRun(runId: $r, leaseToken: $t, outcome: $o) { id status } }`, {
+        r: queued.id,
+        t: claim.leaseToken,
+        o: outcome,
+      });
+    const early = await complete('SUCCEEDED');
+    expect(early.errors![0]!.extensions).toMatchObject({ code: 'CONFLICT', field: 'outcome', reason: 'FINAL_CHECKPOINT_NOT_STORED' });
+    const steps = (await getRun(t.admin, queued.id, 'hyperparameters { steps }')).hyperparameters.steps as number;
+    expect(early.errors![0]!.message).toContain(`step ${steps}`);
+    // A stored checkpoint that is not the final one does not count.
+    const bytes = Buffer.from('an intermediate checkpoint');
+    const { beginRunUpload } = await agent.client.ok(
+      `mutation($r: ID!, $t: String!, $i: ArtifactUploadInput!) { beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id } parts { url } } }`,
+      { r: queued.id, t: claim.leaseToken, i: { kind: 'CHECKPOINT', fileName: 'a_000000010.safetensors', step: 10, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } },
+    );
+    const put = await fetch(beginRunUpload.parts[0].url, { method: 'PUT', body: new Uint8Array(bytes) });
+    await agent.client.ok(`mutation($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { stored } }`, {
+      a: beginRunUpload.artifact.id,
+      p: [{ number: 1, etag: put.headers.get('etag') }],
+    });
+    expect((await complete('SUCCEEDED')).errors![0]!.extensions!.reason).toBe('FINAL_CHECKPOINT_NOT_STORED');
+    expect((await getRun(t.admin, queued.id)).status).toBe('RUNNING');
+
+    // Stored: the same call succeeds, and the final checkpoint downloads.
+    const stored = await storeFinalCheckpoint(agent.client, queued.id, claim.leaseToken);
+    const done = await complete('SUCCEEDED');
+    expect(done.errors).toBeUndefined();
+    expect(done.data.completeRun.status).toBe('SUCCEEDED');
+    const { run } = await t.admin.ok(`query($id: ID!) { run(id: $id) { checkpoints { step isFinal downloadUrl } events { type } } }`, { id: queued.id });
+    const final = run.checkpoints.find((c: any) => c.isFinal);
+    expect(final.step).toBe(steps);
+    expect(Buffer.from(await (await fetch(final.downloadUrl)).arrayBuffer())).toEqual(stored);
+    expect(run.events.map((e: any) => e.type)).toContain('CHECKPOINT_STORED');
+
+    // A failed or cancelled attempt completes with whatever it has.
+    for (const outcome of ['FAILED', 'CANCELLED']) {
+      const other = await queueRun(t.admin, basics);
+      const c = (await agent.claim())!;
+      const ended = await agent.complete(other.id, c.leaseToken, outcome, outcome === 'FAILED' ? { code: 'TRAINER_ERROR', message: 'boom' } : undefined);
+      expect(ended.data.completeRun.status).toBe(outcome);
+    }
   });
 
   it('answers a retried completeRun with the final run', async () => {

@@ -24,6 +24,9 @@ type Documents = {
     "mutation ReportCheckpoint($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }": typeof types.ReportCheckpointDocument,
     "mutation ReportSample($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }": typeof types.ReportSampleDocument,
     "mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }": typeof types.CompleteRunDocument,
+    "mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {\n        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n      }": typeof types.BeginRunUploadDocument,
+    "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": typeof types.CompleteUploadDocument,
+    "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }": typeof types.DatasetFilesDocument,
     "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }": typeof types.DrainDocument,
 };
 const documents: Documents = {
@@ -36,6 +39,9 @@ const documents: Documents = {
     "mutation ReportCheckpoint($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }": types.ReportCheckpointDocument,
     "mutation ReportSample($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }": types.ReportSampleDocument,
     "mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }": types.CompleteRunDocument,
+    "mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {\n        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n      }": types.BeginRunUploadDocument,
+    "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": types.CompleteUploadDocument,
+    "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }": types.DatasetFilesDocument,
     "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }": types.DrainDocument,
 };
 
@@ -75,6 +81,18 @@ export function graphql(source: "mutation ReportSample($r: ID!, $t: String!, $i:
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }"): typeof import('./graphql.js').CompleteRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {\n        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n      }"): typeof import('./graphql.js').BeginRunUploadDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }"): typeof import('./graphql.js').CompleteUploadDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }"): typeof import('./graphql.js').DatasetFilesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -4,6 +4,25 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type ArtifactKind =
+  | 'CHECKPOINT'
+  | 'DATASET_CAPTION'
+  | 'DATASET_IMAGE'
+  | 'OPTIMIZER_STATE'
+  | 'SAMPLE'
+  | 'TRAINER_CONFIG'
+  | 'TRAINER_LOG';
+
+export type ArtifactUploadInput = {
+  contentType?: string | null | undefined;
+  fileName: string;
+  kind: ArtifactKind;
+  promptIndex?: number | null | undefined;
+  sha256: string;
+  sizeBytes: number;
+  step?: number | null | undefined;
+};
+
 export type CaptionKind =
   | 'FILES'
   | 'NONE'
@@ -18,6 +37,11 @@ export type CheckpointInput = {
   sha256?: string | null | undefined;
   sizeBytes?: number | null | undefined;
   step: number;
+};
+
+export type CompletedPartInput = {
+  etag: string;
+  number: number;
 };
 
 export type GpuInput = {
@@ -149,6 +173,31 @@ export type CompleteRunMutationVariables = Exact<{
 
 export type CompleteRunMutation = { completeRun: { id: string, status: RunStatus } };
 
+export type BeginRunUploadMutationVariables = Exact<{
+  r: string;
+  t: string;
+  i: ArtifactUploadInput;
+}>;
+
+
+export type BeginRunUploadMutation = { beginRunUpload: { alreadyStored: boolean, partSize: number | null, artifact: { id: string, stored: boolean }, parts: Array<{ number: number, url: string }> } };
+
+export type CompleteUploadMutationVariables = Exact<{
+  a: string;
+  p: Array<CompletedPartInput> | CompletedPartInput;
+}>;
+
+
+export type CompleteUploadMutation = { completeUpload: { id: string, stored: boolean } };
+
+export type DatasetFilesQueryVariables = Exact<{
+  id: string;
+  after?: string | null | undefined;
+}>;
+
+
+export type DatasetFilesQuery = { dataset: { images: { edges: Array<{ node: { fileName: string, sha256: string | null, url: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+
 export type DrainMutationVariables = Exact<{
   id: string;
   d: boolean;
@@ -278,6 +327,49 @@ export const CompleteRunDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<CompleteRunMutation, CompleteRunMutationVariables>;
+export const BeginRunUploadDocument = new TypedDocumentString(`
+    mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {
+  beginRunUpload(runId: $r, leaseToken: $t, input: $i) {
+    artifact {
+      id
+      stored
+    }
+    alreadyStored
+    partSize
+    parts {
+      number
+      url
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<BeginRunUploadMutation, BeginRunUploadMutationVariables>;
+export const CompleteUploadDocument = new TypedDocumentString(`
+    mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) {
+  completeUpload(artifactId: $a, parts: $p) {
+    id
+    stored
+  }
+}
+    `) as unknown as TypedDocumentString<CompleteUploadMutation, CompleteUploadMutationVariables>;
+export const DatasetFilesDocument = new TypedDocumentString(`
+    query DatasetFiles($id: ID!, $after: String) {
+  dataset(id: $id) {
+    images(first: 500, after: $after) {
+      edges {
+        node {
+          fileName
+          sha256
+          url
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<DatasetFilesQuery, DatasetFilesQueryVariables>;
 export const DrainDocument = new TypedDocumentString(`
     mutation Drain($id: ID!, $d: Boolean!) {
   setAgentDraining(agentId: $id, draining: $d) {

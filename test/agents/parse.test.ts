@@ -56,15 +56,18 @@ describe('the reference transcript (stdout-sample.txt)', () => {
     expect(expected).toEqual(REFERENCE_LOSSES);
   });
 
-  it('reports the saves, the checkpoint written at each and the one pruned, in order', () => {
+  it('reports the saves, the checkpoint and optimizer state written at each and the one pruned, in order', () => {
     const markers = events.filter((e) => e.type !== 'loss' && e.type !== 'progress');
     expect(markers).toEqual([
       { type: 'saving', step: 10 },
       { type: 'checkpoint_saved', path: `output/${NAME}/${NAME}_000000010.safetensors` },
+      { type: 'optimizer_saved', path: `output/${NAME}/optimizer.pt` },
       { type: 'saving', step: 20 },
       { type: 'checkpoint_saved', path: `output/${NAME}/${NAME}_000000020.safetensors` },
+      { type: 'optimizer_saved', path: `output/${NAME}/optimizer.pt` },
       { type: 'checkpoint_removed', path: `output/${NAME}/${NAME}_000000010.safetensors` },
       { type: 'checkpoint_saved', path: `output/${NAME}/${NAME}.safetensors` },
+      { type: 'optimizer_saved', path: `output/${NAME}/optimizer.pt` },
     ]);
   });
 

@@ -9,7 +9,7 @@ import { ApiClient, type ApiError } from '../../agents/api-client.js';
 import { Heartbeater, Reporter } from '../../agents/reporter.js';
 import { Spool } from '../../agents/spool.js';
 import { startServer } from '../../src/server.js';
-import { expireLease, registerAgent, type TestAgent } from '../helpers/agents.js';
+import { expireLease, registerAgent, storeFinalCheckpoint, type TestAgent } from '../helpers/agents.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { createBasics, queueRun, type Basics } from '../helpers/fixtures.js';
 import { allLossPoints, runState, waitFor } from '../helpers/gpu-agent.js';
@@ -91,7 +91,14 @@ describe.each(databaseKinds)('reporting on %s', (kind) => {
       const file = path.join(dir, 'outage.jsonl');
       const spool = Spool.create(file, { runId: run.id, leaseToken: claim.leaseToken, attempt: 1 });
       const lines: string[] = [];
-      const r = new Reporter({ api: new ApiClient({ server: own.url, token: ownAgent.client.key! }), spool, log: (l) => lines.push(l), maxDelayMs: 200 });
+      const r = new Reporter({
+        api: new ApiClient({ server: own.url, token: ownAgent.client.key! }),
+        spool,
+        log: (l) => lines.push(l),
+        maxDelayMs: 200,
+        // As the agent's uploads do before the completion goes: the final checkpoint's bytes.
+        beforeComplete: async () => void (await storeFinalCheckpoint(ownAgent.client, run.id, claim.leaseToken)),
+      });
       r.start();
       for (const p of points(0, 50)) r.loss(p);
       expect(await r.drain()).toBe('sent');
@@ -125,6 +132,35 @@ describe.each(databaseKinds)('reporting on %s', (kind) => {
     } finally {
       await server.close();
       await own.database.drop();
+    }
+  });
+
+  it('waits for the uploads before the completion, and completes as FAILED (UPLOAD_FAILED) when the final checkpoint never got stored', async () => {
+    for (const store of [true, false]) {
+      const { runId, token } = await claimed();
+      const file = path.join(dir, `spool-${++n}.jsonl`);
+      const spool = Spool.create(file, { runId, leaseToken: token, attempt: 1 });
+      const lines: string[] = [];
+      let waited = 0;
+      const r = new Reporter({
+        api: new ApiClient({ server: t.url, token: agent.client.key! }),
+        spool,
+        log: (l) => lines.push(l),
+        maxDelayMs: 200,
+        beforeComplete: async () => {
+          waited++;
+          if (store) await storeFinalCheckpoint(agent.client, runId, token);
+        },
+      });
+      r.start();
+      r.complete('SUCCEEDED', null);
+      expect(await r.drain()).toBe('sent');
+      r.close();
+      expect(waited).toBe(1);
+      const run = await runState(t.admin, runId, 'status error { code }');
+      expect(run).toEqual(store ? { status: 'SUCCEEDED', error: null } : { status: 'FAILED', error: { code: 'UPLOAD_FAILED' } });
+      expect(r.sender.completedAs).toBe(run.status);
+      if (!store) expect(lines.some((l) => l.includes('does not have the final checkpoint'))).toBe(true);
     }
   });
 

@@ -1,4 +1,5 @@
 // Agents as the protocol sees them: an AGENT key, a registration, and the lease-fenced calls.
+import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { GqlClient, GqlResult, TestServer } from './server.js';
 import { queueRun, type Basics } from './fixtures.js';
@@ -53,13 +54,53 @@ export async function registerAgent(
         `mutation($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }`,
         { r: runId, t: leaseToken, p: progress ?? null },
       ),
-    complete: (runId, leaseToken, outcome, error) =>
-      agentClient.request(
+    async complete(runId, leaseToken, outcome, error) {
+      // An agent completes SUCCEEDED once the final checkpoint is stored; so does this one.
+      if (outcome === 'SUCCEEDED') await storeFinalCheckpoint(agentClient, runId, leaseToken);
+      return agentClient.request(
         `mutation($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { ${RUN_FIELDS} } }`,
         { r: runId, t: leaseToken, o: outcome, e: error ?? null },
-      ),
+      );
+    },
   };
 }
+
+/**
+ * What an agent does before it completes a run as SUCCEEDED: reports the final checkpoint (at the
+ * run's total steps) and uploads its bytes. Refusals (a lost lease, a finished run) are left for
+ * completeRun to answer. Returns the bytes stored, or null.
+ */
+export async function storeFinalCheckpoint(agentClient: GqlClient, runId: string, leaseToken: string): Promise<Buffer | null> {
+  const { run } = await agentClient.request(`query($id: ID!) { run(id: $id) { name hyperparameters { steps } } }`, { id: runId }).then((r) => r.data ?? { run: null });
+  if (!run) return null;
+  const step = run.hyperparameters.steps as number;
+  const bytes = Buffer.from(`final checkpoint of run ${runId}\n`);
+  const fileName = `${run.name}.safetensors`.replace(/[^\w.-]+/g, '_');
+  const reported = await agentClient.request(`mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`, {
+    r: runId,
+    t: leaseToken,
+    i: { step, path: `/work/output/${fileName}`, sizeBytes: bytes.length, sha256: sha256(bytes), isFinal: true },
+  });
+  if (reported.errors?.length) return null;
+  const begun = await agentClient.request(
+    `mutation($r: ID!, $t: String!, $i: ArtifactUploadInput!) { beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id } alreadyStored parts { number url } } }`,
+    { r: runId, t: leaseToken, i: { kind: 'CHECKPOINT', fileName, step, sizeBytes: bytes.length, sha256: sha256(bytes) } },
+  );
+  if (begun.errors?.length) return null;
+  const upload = begun.data.beginRunUpload;
+  if (upload.alreadyStored) return bytes;
+  const parts = [];
+  for (const part of upload.parts as { number: number; url: string }[]) {
+    const res = await fetch(part.url, { method: 'PUT', body: new Uint8Array(bytes) });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`PUT of the final checkpoint: HTTP ${res.status}`);
+    parts.push({ number: part.number, etag: res.headers.get('etag')! });
+  }
+  await agentClient.ok(`mutation($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id } }`, { a: upload.artifact.id, p: parts });
+  return bytes;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Queues a run and has `agent` claim it (the agent must hold nothing else that fits): the run a test reports to. */
 export async function claimNewRun(t: TestServer, basics: Basics, agent: TestAgent) {

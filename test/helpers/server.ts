@@ -1,5 +1,8 @@
 // An in-process loralab server on a fresh test database, and a small GraphQL client for it.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -79,7 +82,9 @@ export async function startTestServer(
   options: { maxConnections?: number; database?: TestDatabase } & Pick<StartOptions, 'clock' | 'keyRecheckMs' | 'log'> = {},
 ): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase(kind, options));
-  const config = testConfig(overrides);
+  // Stored artifacts (the embedded store) go to a folder of this server's own, unless a test names one.
+  const ownDataDir = overrides.dataDir ? null : mkdtempSync(path.join(os.tmpdir(), 'loralab-test-data-'));
+  const config = testConfig({ ...(ownDataDir ? { dataDir: ownDataDir } : {}), ...overrides });
   const server = await startServer({
     config,
     db: database.db,
@@ -102,6 +107,7 @@ export async function startTestServer(
     async stop() {
       await server.close();
       await database.drop();
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
     },
   };
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Executor } from '../../db/client.js';
 import { Channels, notify, type Notifier } from '../../live/notify.js';
-import { badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
+import { apiError, badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import { isFinished, type RunOutcome } from '../runs/lifecycle.js';
 import type { Config } from '../../config.js';
@@ -198,8 +198,24 @@ export async function completeRun(
     const [finished] = await findRunsByIds(deps.db.orm, [runId]);
     return finished!;
   }
+  if (args.outcome === 'SUCCEEDED' && diagnosis?.lease_token === args.leaseToken && diagnosis.api_key_id === principal.keyId && ['CLAIMED', 'RUNNING', 'CANCELLING'].includes(diagnosis.status)) {
+    const final = await store.finalCheckpointStatus(deps.db.orm, runId);
+    if (final && !final.stored) throw finalCheckpointNotStored(runId, final.steps);
+  }
   return explainFencedMiss(deps.db.orm, principal, runId, args.leaseToken, 'complete');
 }
+
+/**
+ * A run reads SUCCEEDED only with its final checkpoint's bytes in the store: the agent uploads it
+ * (beginRunUpload … completeUpload with kind CHECKPOINT and the run's total steps) and completes
+ * afterwards. CONFLICT, since the same call succeeds once the upload is complete.
+ */
+const finalCheckpointNotStored = (runId: string, steps: number) =>
+  apiError(
+    'CONFLICT',
+    `Run ${runId} cannot be completed as SUCCEEDED before its final checkpoint (step ${steps}) is stored: upload it (beginRunUpload, kind CHECKPOINT, step ${steps}), then complete the run`,
+    { field: 'outcome', reason: 'FINAL_CHECKPOINT_NOT_STORED' },
+  );
 
 export async function cancelRun(deps: DispatchDeps, id: string) {
   const runId = parseId(id, 'id');

@@ -1,7 +1,7 @@
 // Every statement that moves a run through its lifecycle. Each write by an agent is ONE statement
 // fenced by the run's lease token (`where lease_token = $token`): a zombie agent whose lease was
 // requeued and handed to someone else matches no row, so it can never overwrite a newer attempt.
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Database, type Executor } from '../../db/client.js';
 import { compile, type BoundStatement } from '../../db/statement.js';
 import { mapRow } from '../../db/map-row.js';
@@ -248,6 +248,17 @@ export async function completeRun(
   return done.length ? toRuns(done)[0]! : null;
 }
 
+/** Whether run `r` has its final checkpoint (the one at its total steps) stored and not pruned. */
+const finalCheckpointStored = (r: SQL) => sql`exists (
+  select 1 from artifacts fa where fa.run_id = ${r}.id and fa.kind = 'CHECKPOINT' and fa.step = ${r}.steps
+    and fa.stored_at is not null and fa.pruned_at is null)`;
+
+/** finalCheckpointStatus: the run's total steps and whether its final checkpoint is stored. */
+export async function finalCheckpointStatus(db: Executor, runId: string) {
+  const [row] = await rows<{ steps: number; stored: boolean }>(db, sql`/* finalCheckpointStatus */ select r.steps, ${finalCheckpointStored(sql`r`)} as stored from runs r where r.id = ${runId}`);
+  return row ?? null;
+}
+
 const completeRunStatement = compile(
   (
     v: LeaseFence & {
@@ -283,6 +294,8 @@ const completeRunStatement = compile(
         progress_total = case when ${v.outcome}::text = 'SUCCEEDED' then coalesce(r.progress_total, r.steps) else r.progress_total end
       from attempt t
       where r.id = t.id and ${fencedBy(v)}
+        -- SUCCEEDED only once the final checkpoint's bytes are stored (finalCheckpointStored).
+        and (${v.outcome}::text <> 'SUCCEEDED' or ${finalCheckpointStored(sql`r`)})
       returning r.*
     ),
     ${insertEventsCte(
