@@ -52,6 +52,8 @@ export interface Database {
    */
   onListenerReconnect(handler: () => void): () => void;
   ping(): Promise<boolean>;
+  /** Connections, the slots requests' statements share (fair-share.ts), and how many are busy or wait. */
+  poolUsage(): { size: number; slots: number; active: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -148,6 +150,7 @@ async function openPglite(
       };
     },
     onListenerReconnect: () => () => {},
+    poolUsage: () => ({ size: 1, ...scheduler.usage() }),
     ping: () => client.query('select 1').then(() => true, () => false),
     close: () => (client.closed ? Promise.resolve() : client.close()),
   };
@@ -224,6 +227,7 @@ async function openPostgres(
     batch: (statements) => scheduler.run(() => sendBatch(statements)),
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
     onListenerReconnect: (handler) => listener.onReconnect(handler),
+    poolUsage: () => ({ size: maxConnections, ...scheduler.usage() }),
     ping: () =>
       client`select 1`.then(
         () => true,

@@ -10,6 +10,7 @@ import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import * as store from './metrics.store.js';
 import { batchFacts, type LossColumns } from './loss-batch.js';
+import { countLossPoints } from '../../telemetry/metrics.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
 export const EMA_ALPHA = 0.1;
@@ -59,7 +60,7 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   const missed = () => explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
   if (columns.steps.length) {
     const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA), Channels.lossReported)));
-    if (append.appended) return { accepted: columns.steps.length, duplicates: 0 };
+    if (append.appended) return { accepted: countLossPoints(columns.steps.length), duplicates: 0 };
     if (!append.leaseHeld) return missed();
   }
   // A batch that rewrites or fills in steps (or an empty one, which still learns whether the lease holds).
@@ -70,7 +71,7 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   ]);
   const result = store.recordedLoss(recorded!);
   if (!result) return missed();
-  return { accepted: result.written, duplicates: columns.steps.length - result.written };
+  return { accepted: countLossPoints(result.written), duplicates: columns.steps.length - result.written };
 }
 
 function checkCount(n: number, field: string) {

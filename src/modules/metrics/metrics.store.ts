@@ -234,7 +234,7 @@ export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: n
       set_config(${sql.raw(`'${REWRITE_TO}'`)}, case when o.n > 0 and not o.summarized then o.max_step::text else '' end, true) as rewrite_to,
       case when o.n > 0 then pg_notify(${channel}, case
         when o.n <= ${INLINE_POINTS} and length(inline.note) <= ${MAX_NOTE_BYTES} then inline.note
-        else json_build_object('runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', o.min_step, 'to', o.max_step)::text
+        else json_build_object('runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', o.min_step, 'to', o.max_step, 'at', now())::text
       end) end
     from outcome o
     -- A small batch travels in the notification itself: the live feed then needs no query to
