@@ -12,6 +12,7 @@ import { createLog, type AgentLog } from './log.js';
 import { replaySpool } from './reporter.js';
 import { PID_FILE, RunAttempt, type RunResult } from './runner.js';
 import { findPendingSpools } from './spool.js';
+import { startMetricsServer } from './metrics.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -101,7 +102,9 @@ class Agent {
   }
 
   async main(): Promise<number> {
+    let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
     try {
+      metrics = await this.startMetrics();
       this.gpus = await this.resolveGpus();
       const c = this.config;
       this.log.info(
@@ -130,7 +133,20 @@ class Agent {
       await Promise.all([...this.runs]);
       return 1;
     } finally {
+      await metrics?.close();
       this.log.close();
+    }
+  }
+
+  private async startMetrics() {
+    const port = this.config.metricsPort;
+    if (port === null) return null;
+    try {
+      const server = await startMetricsServer(port);
+      this.log.info(`metrics on port ${server.port} at /metrics`);
+      return server;
+    } catch (err) {
+      throw new AgentStartError(`--metrics-port ${port}: ${(err as Error).message}`);
     }
   }
 

@@ -30,6 +30,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'heartbeatSeconds', flags: '--heartbeat-seconds <s>', env: 'LORALAB_HEARTBEAT_SECONDS', description: 'seconds between heartbeats (default: a third of the lease)' },
   { key: 'cancelGraceSeconds', flags: '--cancel-grace-seconds <s>', env: 'LORALAB_CANCEL_GRACE_SECONDS', description: 'seconds between SIGINT and SIGKILL when a run is cancelled (default 30)' },
   { key: 'claimWaitSeconds', flags: '--claim-wait-seconds <s>', env: 'LORALAB_CLAIM_WAIT_SECONDS', description: 'how long one claim waits for a queued run (long poll, ≤ 60; default 30)' },
+  { key: 'metricsPort', flags: '--metrics-port <port>', env: 'LORALAB_METRICS_PORT', description: 'serve Prometheus metrics at http://<this host>:<port>/metrics (step rate, upload backlog, spool size); off by default' },
   { key: 'hfToken', flags: '--hf-token <token>', env: 'HF_TOKEN', description: "Hugging Face token passed to the trainer as HF_TOKEN (gated models such as FLUX.1-dev)" },
 ];
 
@@ -53,6 +54,8 @@ export interface AgentConfig {
   cancelGraceSeconds: number;
   claimWaitSeconds: number;
   hfToken: string | null;
+  /** Port of the Prometheus endpoint; null: none. */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {
@@ -84,6 +87,7 @@ const schema = z.object({
   heartbeatSeconds: number(z.number().positive('must be more than 0').max(3600, 'must be at most 3600')),
   cancelGraceSeconds: number(z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600')),
   claimWaitSeconds: number(z.number().int('must be a whole number').min(0, 'must be 0 or more').max(60, 'must be at most 60')),
+  metricsPort: number(z.number().int('must be a whole number').min(1, 'must be a port, 1 to 65535').max(65535, 'must be a port, 1 to 65535')),
   hfToken: optionalText,
 });
 
@@ -170,6 +174,7 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     cancelGraceSeconds: o.cancelGraceSeconds ?? 30,
     claimWaitSeconds: o.claimWaitSeconds ?? 30,
     hfToken: o.hfToken ?? null,
+    metricsPort: o.metricsPort ?? null,
   };
 }
 
