@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExperiment, createStrategy } from './helpers/fixtures.js';
 import { agentProcess, createDatasetAt, killAgentProcesses, tempFolder, waitFor, waitForStatus } from './helpers/gpu-agent.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { dashboardSeries } from './helpers/dashboard.js';
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -37,7 +38,7 @@ describe('the agent on --metrics-port', () => {
       createStrategy(t.admin, { kind: 'TRIGGER_ONLY', triggerWord: 'p3r5on' }),
     ]);
     const { queueRun: run } = await t.admin.ok(`mutation($input: QueueRunInput!) { queueRun(input: $input) { id } }`, {
-      input: { experimentId, datasetId, captionStrategyId, hyperparameters: { steps: 60, saveEvery: 30, sampleEvery: 30, extra: { loralab_fake_trainer: { stepMs: 100 } } } },
+      input: { experimentId, datasetId, captionStrategyId, hyperparameters: { steps: 60, saveEvery: 30, sampleEvery: 30, extra: { loralab_fake_trainer: { stepMs: 60 } } } },
     });
     const port = await freePort();
     const key = (await t.as('AGENT')).key!;
@@ -68,6 +69,9 @@ describe('the agent on --metrics-port', () => {
     expect(during.value('loralab_agent_upload_backlog', { kind: 'reports' })).toBeGreaterThanOrEqual(0);
     expect(during.value('loralab_agent_spool_bytes')).toBeGreaterThan(0);
     expect(during.families.some((f) => f.name === 'loralab_agent_process_cpu_seconds_total')).toBe(true);
+    for (const name of dashboardSeries().filter((n) => n.startsWith('loralab_agent_'))) {
+      expect(during.families.some((f) => f.name === name), `dashboard series ${name}`).toBe(true);
+    }
 
     await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
     const after = await waitFor('the run to leave the agent', async () => {

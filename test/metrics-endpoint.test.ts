@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { claimNewRun, expireLease, registerAgent, REPORT_LOSS } from './helpers/agents.js';
 import { collect, wsClient } from './helpers/live.js';
+import { dashboardSeries } from './helpers/dashboard.js';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
 
@@ -111,6 +112,10 @@ describe.each(databaseKinds)('GET /metrics on %s', (kind) => {
       expect(after.has(name), name).toBe(true);
     }
     expect(after.get('loralab_graphql_request_duration_seconds')!.type).toBe('HISTOGRAM');
+    // The Grafana dashboard asks only for series the server has (the agent's are checked by its test).
+    const served = dashboardSeries().filter((name) => !name.startsWith('loralab_agent_'));
+    expect(served.length).toBeGreaterThan(10);
+    for (const name of served) expect(after.has(name), `dashboard series ${name}`).toBe(true);
     const probe = histogramSeries('loralab_graphql_request_duration_seconds', 'operation="MetricsProbe"');
     // The parser keeps a labelled series' buckets (not its _count): +Inf counts every observation.
     // Counters are the process's, shared by the servers of this file.
