@@ -14,6 +14,7 @@ import { Heartbeater, replaySpool } from './reporter.js';
 import { PID_FILE, RunAttempt, type RunResult } from './runner.js';
 import { findPendingSpools, Spool, SPOOL_FILE } from './spool.js';
 import { hasPendingUploads, Transfers, UPLOAD_JOURNAL, UploadQueue } from './uploads.js';
+import { startMetricsServer } from './metrics.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -107,7 +108,9 @@ class Agent {
   }
 
   async main(): Promise<number> {
+    let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
     try {
+      metrics = await this.startMetrics();
       this.gpus = await this.resolveGpus();
       const c = this.config;
       this.log.info(
@@ -136,7 +139,20 @@ class Agent {
       await Promise.all([...this.runs]);
       return 1;
     } finally {
+      await metrics?.close();
       this.log.close();
+    }
+  }
+
+  private async startMetrics() {
+    const port = this.config.metricsPort;
+    if (port === null) return null;
+    try {
+      const server = await startMetricsServer(port);
+      this.log.info(`metrics on port ${server.port} at /metrics`);
+      return server;
+    } catch (err) {
+      throw new AgentStartError(`--metrics-port ${port}: ${(err as Error).message}`);
     }
   }
 

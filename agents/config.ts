@@ -32,6 +32,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'cancelGraceSeconds', flags: '--cancel-grace-seconds <s>', env: 'LORALAB_CANCEL_GRACE_SECONDS', description: 'seconds between SIGINT and SIGKILL when a run is cancelled (default 30)' },
   { key: 'claimWaitSeconds', flags: '--claim-wait-seconds <s>', env: 'LORALAB_CLAIM_WAIT_SECONDS', description: 'how long one claim waits for a queued run (long poll, ≤ 60; default 30)' },
   { key: 'cacheSize', flags: '--cache-size <size>', env: 'LORALAB_CACHE_SIZE', description: "how much the cache of stored datasets' files (under the work folder) may hold, e.g. 50GiB (default 20GiB; least recently used files go first)" },
+  { key: 'metricsPort', flags: '--metrics-port <port>', env: 'LORALAB_METRICS_PORT', description: 'serve Prometheus metrics at http://<this host>:<port>/metrics (step rate, upload backlog, spool size); off by default' },
   { key: 'hfToken', flags: '--hf-token <token>', env: 'HF_TOKEN', description: "Hugging Face token passed to the trainer as HF_TOKEN (gated models such as FLUX.1-dev)" },
 ];
 
@@ -57,6 +58,8 @@ export interface AgentConfig {
   hfToken: string | null;
   /** Bytes the stored-dataset cache may hold. */
   cacheSizeBytes: number;
+  /** Port of the Prometheus endpoint; null: none. */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +92,7 @@ const schema = z.object({
   heartbeatSeconds: number(z.number().positive('must be more than 0').max(3600, 'must be at most 3600')),
   cancelGraceSeconds: number(z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600')),
   claimWaitSeconds: number(z.number().int('must be a whole number').min(0, 'must be 0 or more').max(60, 'must be at most 60')),
+  metricsPort: number(z.number().int('must be a whole number').min(1, 'must be a port, 1 to 65535').max(65535, 'must be a port, 1 to 65535')),
   hfToken: optionalText,
   cacheSize: optionalText,
 });
@@ -186,6 +190,7 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     claimWaitSeconds: o.claimWaitSeconds ?? 30,
     hfToken: o.hfToken ?? null,
     cacheSizeBytes,
+    metricsPort: o.metricsPort ?? null,
   };
 }
 

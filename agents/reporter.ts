@@ -18,6 +18,7 @@ import {
 } from './api-client.js';
 import { Spool, type SpoolEntry } from './spool.js';
 import type { ErrorCode } from '../src/graphql/error-codes.js';
+import { countTrainerStep, trackSpool } from './metrics.js';
 
 /** The server takes at most this many points per reportLoss. */
 export const MAX_POINTS_PER_CALL = 5000;
@@ -283,8 +284,10 @@ export class Reporter {
   private timer: NodeJS.Timeout | null = null;
   private readonly batchMs: number;
   private readonly batchPoints: number;
+  private readonly untrack: () => void;
 
   constructor(private readonly o: ReporterOptions) {
+    this.untrack = trackSpool(o.spool);
     this.batchMs = o.lossBatchMs ?? 500;
     this.batchPoints = Math.min(o.lossBatchPoints ?? 1000, MAX_POINTS_PER_CALL);
     this.sender = new SpoolSender(o);
@@ -301,7 +304,10 @@ export class Reporter {
   loss(point: LossPointInput): void {
     if (this.o.spool.abandoned) return;
     // One step twice in a batch is refused by the server; the later value is the one to keep.
-    if (!this.buffer.has(point.step)) this.counts.points++;
+    if (!this.buffer.has(point.step)) {
+      this.counts.points++;
+      countTrainerStep();
+    }
     this.buffer.set(point.step, point);
     if (this.buffer.size >= this.batchPoints) this.flushLoss();
     else this.timer ??= setTimeout(() => this.flushLoss(), this.batchMs);
@@ -349,6 +355,7 @@ export class Reporter {
     this.clearTimer();
     this.sender.stop();
     this.o.spool.close();
+    this.untrack();
   }
 
   private clearTimer(): void {

@@ -64,6 +64,8 @@ const envSchema = z.object({
   ARTIFACT_PART_SIZE_MIB: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(5, 'must be at least 5 (the S3 minimum)').max(5120).default(64)),
   ARTIFACT_KEEP_CHECKPOINTS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
   STATEMENT_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(3600).default(15)),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(3).max(1000).default(10)),
 });
 
 export type Config = {
@@ -86,6 +88,10 @@ export type Config = {
   artifacts: ArtifactConfig;
   /** Longest a statement may run on PostgreSQL, and most database time one request may use. */
   statementTimeoutSeconds: number;
+  /** A bearer token that may read /metrics (besides ADMIN keys); it grants nothing else. */
+  metricsToken: string | undefined;
+  /** PostgreSQL connections per process (two of them for work no request does: reaper, feeds). */
+  databasePoolSize: number;
 };
 
 export interface ArtifactConfig {
@@ -145,5 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keepCheckpoints: e.ARTIFACT_KEEP_CHECKPOINTS,
     },
     statementTimeoutSeconds: e.STATEMENT_TIMEOUT_SECONDS,
+    metricsToken: e.METRICS_TOKEN,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
   };
 }

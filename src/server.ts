@@ -40,6 +40,9 @@ import { errorResponse, publicError } from './graphql/errors.js';
 import { REMEMBER_KEY_MS } from './modules/keys/authenticator.js';
 import { createArtifactService } from './modules/artifacts/artifacts.service.js';
 import { artifactRoutes } from './modules/artifacts/routes.js';
+import { metricsRoute, timeOperations, timeRequests } from './telemetry/routes.js';
+import { serverCollectors } from './telemetry/collectors.js';
+import { countError } from './telemetry/metrics.js';
 
 export const MAX_BODY = '4mb';
 
@@ -80,7 +83,7 @@ export async function startServer({
     db =
       givenDb ??
       (config.databaseUrl
-        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
+        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, maxConnections: config.databasePoolSize, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
         : await openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
   } catch (err) {
     await releaseLock?.();
@@ -132,8 +135,8 @@ export async function startServer({
       onSubscribe: async (ctx, _id, payload) => (await gate.recheckSocket(ctx)) ?? prepareSubscription(schema, payload, runCount),
       // Errors a resolver did not mean for the client (SQL, stack) are logged and answered generically, as over HTTP.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds)) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds)),
+        result.errors ? { ...result, errors: result.errors.map((e) => countError(publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds))) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => countError(publicError(e.toJSON(), e.originalError ?? e, log, config.statementTimeoutSeconds))),
       context: (ctx): Context => createContext(app, ctx.extra.principal ?? null, randomUUID(), undefined, `http://${ctx.extra.request.headers.host}`),
     },
     wsServer,
@@ -151,7 +154,7 @@ export async function startServer({
     stringifyResult,
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
-    formatError: (formatted, error) => publicError(formatted, unwrapResolverError(error), log, config.statementTimeoutSeconds),
+    formatError: (formatted, error) => countError(publicError(formatted, unwrapResolverError(error), log, config.statementTimeoutSeconds)),
     plugins: [
       // Apollo's default landing page loads its sandbox from a CDN; GET /graphql shows graphqlPage.
       ApolloServerPluginLandingPageDisabled(),
@@ -170,6 +173,7 @@ export async function startServer({
         },
       },
       queryLimitsPlugin(runCount),
+      timeOperations,
       {
         async requestDidStart({ contextValue, request }) {
           const started = performance.now();
@@ -188,12 +192,14 @@ export async function startServer({
   await apollo.start();
 
   expressApp.disable('x-powered-by');
+  expressApp.use(timeRequests);
   // Express would sha1 every answer for an ETag; GraphQL POSTs are never revalidated.
   expressApp.set('etag', false);
   expressApp.get('/healthz', async (_req, res) => {
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
+  expressApp.get('/metrics', metricsRoute({ gate, metricsToken: config.metricsToken, collectors: serverCollectors(db, app.feeds, config.leaseTtlSeconds) }));
   if (artifacts.signer) expressApp.use(artifactRoutes(artifacts.driver as never, artifacts.signer, log.child({ module: 'artifacts' })));
   expressApp.use(await webRoutes(log));
   expressApp.get('/graphql', graphqlPage);

@@ -60,6 +60,7 @@ const MODELS: Record<string, () => Promise<Record<string, unknown>>> = {
   'apps/v1/DaemonSet': () => import('kubernetes-models/apps/v1/DaemonSet'),
   'policy/v1/PodDisruptionBudget': () => import('kubernetes-models/policy/v1/PodDisruptionBudget'),
   'monitoring.coreos.com/v1/ServiceMonitor': () => import('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'),
+  'monitoring.coreos.com/v1/PodMonitor': () => import('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'),
 };
 
 async function modelClass(apiVersion: string, kind: string): Promise<Model | undefined> {
@@ -209,6 +210,15 @@ describe('the GPU agents', () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(uploadSeconds);
     // The agent itself must be the process that gets SIGTERM: node on the compiled CLI, no npm.
     expect(agentContainer.command).toEqual(['node', 'scripts/run.js', 'agents/cli.ts']);
+  });
+
+  it('are scraped at GET /metrics on their metrics port (PodMonitor)', () => {
+    const monitor = find('PodMonitor', 'loralab-agent');
+    expect(selects(monitor.spec.selector, agent.spec.template.metadata.labels)).toBe(true);
+    const [endpoint] = monitor.spec.podMetricsEndpoints;
+    expect(endpoint).toMatchObject({ port: 'metrics', path: '/metrics' });
+    const port = agentContainer.ports.find((p: Obj) => p.name === endpoint.port);
+    expect(String(port.containerPort)).toBe(envValue(agentContainer, 'LORALAB_METRICS_PORT'));
   });
 
   it('reach the API through its Service, with a token from a secret, under their node name', () => {

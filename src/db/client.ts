@@ -15,6 +15,7 @@ import * as schema from './schema.js';
 import { isBound, type Statement } from './statement.js';
 import { PostgresListener } from './listener.js';
 import { FairScheduler } from './fair-share.js';
+import { NotifyBatcher } from './notify-batch.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -45,6 +46,12 @@ export interface Database {
    * skips rebuilding its text.
    */
   prepared(statement: Statement): Promise<Record<string, unknown>[]>;
+  /**
+   * NOTIFY `payload` on `channel` for a write that has committed (notify-batch.ts); resolves once
+   * sent. For hot writes: a NOTIFY inside the writing transaction serialises its commit with every
+   * other notifying one.
+   */
+  notifyAfterCommit(channel: string, payload: string): Promise<void>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<Unlisten>;
   /**
    * `handler` runs each time the LISTEN connection is back after a drop (a PostgreSQL restart or
@@ -52,6 +59,8 @@ export interface Database {
    */
   onListenerReconnect(handler: () => void): () => void;
   ping(): Promise<boolean>;
+  /** Connections, the slots requests' statements share (fair-share.ts), and how many are busy or wait. */
+  poolUsage(): { size: number; slots: number; active: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -141,6 +150,8 @@ async function openPglite(
         return results;
       }),
     prepared: (statement) => rows(orm, asSql(statement)),
+    // One connection, one statement at a time: nothing to gain from batching.
+    notifyAfterCommit: async (channel, payload) => void (await fair.query('select pg_notify($1, $2)', [channel, payload])),
     async listen(channel, onPayload) {
       const unsubscribe = await client.listen(channel, onPayload);
       return async () => {
@@ -148,6 +159,7 @@ async function openPglite(
       };
     },
     onListenerReconnect: () => () => {},
+    poolUsage: () => ({ size: 1, ...scheduler.usage() }),
     ping: () => client.query('select 1').then(() => true, () => false),
     close: () => (client.closed ? Promise.resolve() : client.close()),
   };
@@ -191,6 +203,8 @@ async function openPostgres(
   });
   const orm = drizzlePostgres({ client: fair, schema, logger }) as unknown as Executor;
   const listener = new PostgresListener(url);
+  const notifier = connectPostgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'loralab', synchronous_commit: 'off' } });
+  const batcher = new NotifyBatcher(notifier, (err) => console.error('loralab: sending NOTIFYs failed', err));
   const dialect = new PgDialect();
   /** A drizzle statement as a postgres.js prepared query on `sql` (the pool or one reserved connection). */
   const sendPrepared = (sql: postgres.Sql, statement: Statement) => {
@@ -224,8 +238,10 @@ async function openPostgres(
     transaction: (fn) => orm.transaction(fn as never) as never,
     prepared: async (statement) => [...(await scheduler.run(() => sendPrepared(client, statement)))],
     batch: (statements) => scheduler.run(() => sendBatch(statements)),
+    notifyAfterCommit: (channel, payload) => batcher.notify(channel, payload),
     listen: (channel, onPayload) => listener.listen(channel, onPayload),
     onListenerReconnect: (handler) => listener.onReconnect(handler),
+    poolUsage: () => ({ size: maxConnections, ...scheduler.usage() }),
     ping: () =>
       client`select 1`.then(
         () => true,
@@ -233,6 +249,8 @@ async function openPostgres(
       ),
     close: async () => {
       await listener.close();
+      await batcher.close();
+      await notifier.end({ timeout: 5 });
       await client.end({ timeout: 5 });
     },
   };

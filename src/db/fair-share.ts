@@ -48,6 +48,13 @@ export class FairScheduler {
     private readonly heavySlots = perShare,
   ) {}
 
+  /** Statements running for requests and waiting for a slot, now (/metrics). */
+  usage() {
+    let waiting = 0;
+    for (const share of this.shares) waiting += share.waiting.length;
+    return { slots: this.slots, active: this.active, waiting };
+  }
+
   /** Runs one statement (or transaction) `fn` when its request's turn comes. */
   async run<T>(fn: () => PromiseLike<T>): Promise<T> {
     const share = current.getStore();

@@ -4,6 +4,7 @@ import { KeyedFeed } from './feed.js';
 import { Channels, type Notifier } from './notify.js';
 import { loadLossBatch, type LiveLossBatch } from './loss-feed.js';
 import { createEventFeed, createRunFeed } from './run-feeds.js';
+import { observeLiveLag } from '../telemetry/metrics.js';
 
 /** The live feeds of one server process, each LISTENing to its channel once. */
 export function createFeeds(db: Database, notifier: Notifier, log: Logger) {
@@ -12,7 +13,7 @@ export function createFeeds(db: Database, notifier: Notifier, log: Logger) {
       notifier,
       Channels.lossReported,
       (note) => [note.runId],
-      loadLossBatch(db.orm),
+      observeLiveLag(loadLossBatch(db.orm)),
       (err) => log.error({ err }, 'loss feed failed'),
     ),
     runs: createRunFeed(db.orm, notifier, log),

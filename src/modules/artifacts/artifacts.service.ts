@@ -25,6 +25,7 @@ import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
 import * as store from './artifacts.store.js';
 import type { ArtifactKind, ArtifactRecord, Owner } from './artifacts.store.js';
+import { countArtifactBytes } from '../../telemetry/metrics.js';
 
 export type { ArtifactRecord };
 
@@ -290,6 +291,7 @@ export class ArtifactService {
         return { stored: artifact, redundant: inserted == null, effects: await this.onStored(tx, artifact) };
       });
       stored = true;
+      countArtifactBytes('in', seen.size);
       // The same bytes were stored by another upload while this one was under way: keep one copy.
       if (done.redundant) await this.driver.delete([target.key, ...(thumbKey ? [thumbKey] : [])]);
       await this.settle([...done.effects.pruned, ...(done.stored.prunedAt ? [done.stored] : [])]);

@@ -8,6 +8,7 @@ import { PartSizeError, ROUTE_PREFIX, type FileDriver } from './drivers/file.js'
 import { STORAGE_KEY, UploadGoneError } from './drivers/driver.js';
 import { contentDisposition, isImageType, OCTET_STREAM, TEXT_PLAIN } from './media.js';
 import type { UrlSigner } from './signing.js';
+import { countArtifactBytes } from '../../telemetry/metrics.js';
 
 /** Even a signed URL only ever serves these types, and nothing but images and plain text inline. */
 const SERVABLE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp', TEXT_PLAIN, OCTET_STREAM]);
@@ -40,6 +41,7 @@ export function artifactRoutes(driver: FileDriver, signer: UrlSigner, log: Logge
     // answer for as long as the URL lives.
     res.setHeader('ETag', `"${key}"`);
     res.setHeader('Cache-Control', `private, max-age=${Math.max(0, expires - Math.floor(Date.now() / 1000))}, immutable`);
+    res.once('finish', () => countArtifactBytes('out', Number(res.getHeader('content-length')) || 0));
     send(req, driver.objectPath(key), { etag: false, lastModified: false, cacheControl: false, acceptRanges: true, dotfiles: 'allow', index: false })
       .on('error', (err: { status?: number }) => {
         res.removeHeader('Content-Disposition');

@@ -8,6 +8,7 @@ import { Channels, notify } from '../../live/notify.js';
 import { appendEvents } from '../runs/events.store.js';
 import { reapExpiredLeases } from './dispatch.store.js';
 import { announceRunsChanged } from '../../live/run-feeds.js';
+import { countReaped } from '../../telemetry/metrics.js';
 
 const REAPER_LOCK_ID = 7_104_003;
 
@@ -42,6 +43,7 @@ export class Reaper {
       if (!lock?.locked) return 0;
       const reaped = await reapExpiredLeases(tx, this.options.backoffSeconds);
       if (reaped.length === 0) return 0;
+      countReaped(reaped);
       await appendEvents(
         tx,
         reaped.map((r) => ({

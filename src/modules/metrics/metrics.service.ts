@@ -8,6 +8,7 @@ import { findRunsByIds } from '../runs/runs.store.js';
 import * as store from './metrics.store.js';
 import type { LossBucket } from '../../graphql/generated/resolvers.js';
 import { batchFacts, type LossColumns } from './loss-batch.js';
+import { countLossPoints } from '../../telemetry/metrics.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
 export const EMA_ALPHA = 0.1;
@@ -36,19 +37,23 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   const fence = { runId, leaseToken, apiKeyId: principal.keyId };
   const missed = () => explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
   if (columns.steps.length) {
-    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA), Channels.lossReported)));
-    if (append.appended) return { accepted: columns.steps.length, duplicates: 0 };
+    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA))));
+    if (append.appended) {
+      await db.notifyAfterCommit(Channels.lossReported, append.note!);
+      return { accepted: countLossPoints(columns.steps.length), duplicates: 0 };
+    }
     if (!append.leaseHeld) return missed();
   }
   // A batch that rewrites or fills in steps (or an empty one, which still learns whether the lease holds).
   const [, recorded] = await db.batch([
     store.lockLossSummary(runId),
-    store.recordLossBatch(fence, columns, EMA_ALPHA, Channels.lossReported),
+    store.recordLossBatch(fence, columns, EMA_ALPHA),
     ...store.afterLossBatch(runId, EMA_ALPHA),
   ]);
   const result = store.recordedLoss(recorded!);
   if (!result) return missed();
-  return { accepted: result.written, duplicates: columns.steps.length - result.written };
+  if (result.note) await db.notifyAfterCommit(Channels.lossReported, result.note);
+  return { accepted: countLossPoints(result.written), duplicates: columns.steps.length - result.written };
 }
 
 function checkCount(n: number, field: string) {

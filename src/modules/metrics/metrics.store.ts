@@ -41,6 +41,8 @@ export interface RecordedLoss {
   attempt: number | null;
   written: number;
   summarized: boolean;
+  /** The loss NOTIFY's payload, when points were written. */
+  note: string | null;
 }
 
 /** Up to this many written points ride in the loss NOTIFY (about 50 bytes each as JSON)... */
@@ -79,12 +81,11 @@ const addToBlocks = sql`on conflict (run_id, block) do update set
  * matches nothing it wrote nothing, and `appended` is false: the batch goes through
  * recordLossBatch instead (or the lease does not hold: `attempt` is null).
  */
-export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: BatchFacts, channel: string) {
+export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: BatchFacts) {
   const { blocks } = facts;
   return appendLossBatchStatement({
     ...fence,
     ...facts,
-    channel,
     steps: arrayText(columns.steps),
     losses: arrayText(columns.losses),
     lrs: arrayText(columns.lrs),
@@ -101,7 +102,7 @@ export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: 
 
 type AppendValues = LeaseFence &
   Omit<BatchFacts, 'blocks'> &
-  Record<'channel' | 'steps' | 'losses' | 'lrs' | `block${'Ids' | 'Points' | 'Sums' | 'Mins' | 'Maxes' | 'FirstSteps' | 'LastSteps' | 'LastLosses'}`, string>;
+  Record<'steps' | 'losses' | 'lrs' | `block${'Ids' | 'Points' | 'Sums' | 'Mins' | 'Maxes' | 'FirstSteps' | 'LastSteps' | 'LastLosses'}`, string>;
 
 const appendLossBatchStatement = compile(
   (v: AppendValues) => sql`/* appendLossBatch */
@@ -133,16 +134,17 @@ const appendLossBatchStatement = compile(
     )
     select (select attempt from run) as attempt, a.id is not null as appended,
       -- A small batch travels in the notification itself (points, and when they were recorded): the
-      -- live feed then needs no query to deliver it. For a larger one, points is null.
-      case when a.id is not null then pg_notify(${v.channel}, json_build_object('runId', ${v.runId}::text, 'attempt', a.attempt,
-        'from', ${v.firstStep}::int, 'to', ${v.lastStep}::int, 'at', now(), 'points', ${v.inlinePoints}::json)::text) end as notified
+      -- live feed then needs no query to deliver it. For a larger one, points is null. The caller
+      -- sends it after the commit (Database.notifyAfterCommit).
+      case when a.id is not null then json_build_object('runId', ${v.runId}::text, 'attempt', a.attempt,
+        'from', ${v.firstStep}::int, 'to', ${v.lastStep}::int, 'at', now(), 'points', ${v.inlinePoints}::json)::text end as note
     from (select 1) one left join appended a on true`,
 );
 
 /** What appendLossBatch's statement answered. */
 export function appendedLoss(result: Record<string, unknown>[]) {
-  const row = result[0] as { attempt: number | null; appended: boolean };
-  return { leaseHeld: row.attempt != null, appended: row.appended };
+  const row = result[0] as { attempt: number | null; appended: boolean; note: string | null };
+  return { leaseHeld: row.attempt != null, appended: row.appended, note: row.note };
 }
 
 /**
@@ -169,7 +171,7 @@ export const lockLossSummary = (runId: string) => sql`/* lockLossSummary */ sele
  *   folded (its old loss may be the block's min or max): such a batch is never summarized, so
  *   afterLossBatch rebuilds the blocks of its step range from the points, in the same transaction.
  */
-export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: number, channel: string) {
+export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: number) {
   return sql`/* recordLossBatch */
     with run as (${heldRun(fence)}),
     written as (
@@ -232,10 +234,11 @@ export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: n
     select (select attempt from run) as attempt, o.n as written, o.summarized,
       set_config(${sql.raw(`'${REWRITE_FROM}'`)}, case when o.n > 0 and not o.summarized then o.min_step::text else '' end, true) as rewrite_from,
       set_config(${sql.raw(`'${REWRITE_TO}'`)}, case when o.n > 0 and not o.summarized then o.max_step::text else '' end, true) as rewrite_to,
-      case when o.n > 0 then pg_notify(${channel}, case
+      -- The NOTIFY's payload; the caller sends it after the commit (Database.notifyAfterCommit).
+      case when o.n > 0 then case
         when o.n <= ${INLINE_POINTS} and length(inline.note) <= ${MAX_NOTE_BYTES} then inline.note
-        else json_build_object('runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', o.min_step, 'to', o.max_step)::text
-      end) end
+        else json_build_object('runId', ${fence.runId}::text, 'attempt', (select attempt from run), 'from', o.min_step, 'to', o.max_step, 'at', now())::text
+      end end as note
     from outcome o
     -- A small batch travels in the notification itself: the live feed then needs no query to
     -- deliver it. Skipped (and never built) for batches too large to fit.
@@ -248,8 +251,8 @@ export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: n
 
 /** What recordLossBatch's statement answered: null when the fence matched no run. */
 export function recordedLoss(result: Record<string, unknown>[]): RecordedLoss | null {
-  const row = result[0] as { attempt: number | null; written: number; summarized: boolean };
-  return row.attempt == null ? null : { attempt: row.attempt, written: row.written, summarized: row.summarized };
+  const row = result[0] as { attempt: number | null; written: number; summarized: boolean; note: string | null };
+  return row.attempt == null ? null : { attempt: row.attempt, written: row.written, summarized: row.summarized, note: row.note };
 }
 
 /**
