@@ -1,7 +1,9 @@
 // The page at `/` in a real browser (Debian's Chromium through playwright-core), against a server
 // on PGlite that the test feeds through the API and the agent protocol, as a training machine would.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -9,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { jpeg, sha256, uploadDatasetFile, uploadRunFile } from './helpers/uploads.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
@@ -22,6 +25,32 @@ const reportSample = `mutation($r: ID!, $t: String!, $i: SampleInput!) { reportS
 const points = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: 0.6 / Math.sqrt(from + i + 1) + 0.05 * Math.abs(Math.sin(from + i)), lr: 4e-4 }));
 
+/** sha256 of each sample's bytes by run, step and prompt; of each checkpoint's by run and step. */
+const sampleSha = new Map<string, string>();
+const checkpointSha = new Map<string, string>();
+
+/** What a trainer makes and the agent sends: samples (JPEGs) at each step for each prompt, then the checkpoint's file. */
+async function trainerOutput(agent: TestAgent, runId: string, token: string, step: number, prompts: number, checkpoint = true) {
+  for (let p = 0; p < prompts; p++) {
+    const bytes = await jpeg(step / 50 + p * 3 + runId.charCodeAt(0), 512);
+    await agent.client.ok(reportSample, { r: runId, t: token, i: { step, promptIndex: p, prompt: `p3r5on prompt ${p}`, path: `/out/samples/${step}_${p}.jpg` } });
+    await uploadRunFile(agent.client, runId, token, bytes, { kind: 'SAMPLE', fileName: `${step}_${p}.jpg`, step, promptIndex: p, contentType: 'image/jpeg' });
+    sampleSha.set(`${runId}:${step}:${p}`, sha256(bytes));
+  }
+  if (!checkpoint) return;
+  const bytes = randomBytes(40_000 + step);
+  await agent.client.ok(reportCheckpoint, { r: runId, t: token, i: { step, path: `/out/lora_${step}.safetensors`, sizeBytes: bytes.length } });
+  await uploadRunFile(agent.client, runId, token, bytes, { kind: 'CHECKPOINT', fileName: `lora_${step}.safetensors`, step });
+  checkpointSha.set(`${runId}:${step}`, sha256(bytes));
+}
+
+/** sha256 of what the page's image shows, fetched as the page fetched it. */
+const shownSha = (page: Page, selector: string) =>
+  page.locator(selector).evaluate(async (img: HTMLImageElement) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  });
+
 // Without Chromium (apt-get install -y chromium) a developer's run skips this file; CI's must not.
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a browser', () => {
   let t: TestServer;
@@ -34,10 +63,12 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   const consoleErrors: string[] = [];
   const runIds: string[] = [];
   let leaseToken = '';
+  let dataDir = '';
 
   beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-web-'));
     [t, browser] = await Promise.all([
-      startTestServer('pglite', { reaperIntervalSeconds: 3600 }),
+      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir }),
       chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
     ]);
     await mkdir(ARTIFACTS, { recursive: true });
@@ -60,6 +91,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   afterAll(async () => {
     await browser?.close();
     await t?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   async function screenshots(name: string) {
@@ -125,6 +157,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await agent.heartbeat(claim.run.id, claim.leaseToken, { step: 250, totalSteps: 1000, secondsPerStep: 1.5, vramUsedMb: 20_000 });
     await expect.poll(() => page.locator(`#runs-table tr[data-run-id="${claim.run.id}"]`).textContent()).toContain('25%');
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    // At 1280 px every column of the runs table shows: it does not scroll sideways.
+    expect(await page.locator('#runs-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
     await screenshots('runs');
   });
 
@@ -154,14 +188,68 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await live();
     await agent.heartbeat(runId, leaseToken, { step: 650, totalSteps: 1000, secondsPerStep: 1.25, vramUsedMb: 21_504 });
     await expect.poll(() => page.locator('#run-stats').textContent()).toContain('1.25');
-    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 250, path: '/out/r16/r16_000000250.safetensors', sizeBytes: 171_000_000 } });
-    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 500, path: '/out/r16/r16_000000500.safetensors', sizeBytes: 171_000_000 } });
-    await agent.client.ok(reportSample, { r: runId, t: leaseToken, i: { step: 500, promptIndex: 0, prompt: 'p3r5on at the beach', path: '/out/r16/samples/500_0.jpg' } });
-    await page.waitForSelector('#checkpoints tr[data-step="500"]');
-    await page.waitForSelector('#samples');
+    for (const step of [250, 500]) await trainerOutput(agent, runId, leaseToken, step, 2);
+    await page.waitForSelector('#checkpoints tr[data-step="500"] a.download');
+    await page.waitForSelector('#samples tr[data-step="500"] img');
     expect(await page.locator('#run-events').textContent()).toContain('STARTED');
     expect(await page.locator('.config').textContent()).toContain('network');
     await screenshots('run');
+  });
+
+  it('shows the samples as thumbnails (prompt × step); the viewer opens full size, moves with the keyboard and rates', async () => {
+    const runId = runIds[0]!;
+    // Every thumbnail loaded; a row per step, a column per prompt.
+    await expect.poll(() => page.locator('#samples img').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length)).toBe(4);
+    expect(await page.locator('#samples tbody tr').count()).toBe(2);
+    expect(await page.locator('#samples thead th.prompt').allTextContents()).toEqual(['p3r5on prompt 0', 'p3r5on prompt 1']);
+
+    await page.getByRole('button', { name: 'Step 250, p3r5on prompt 0' }).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-step')).toBe('250');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(sampleSha.get(`${runId}:250:0`));
+    await page.keyboard.press('ArrowRight');
+    expect(await viewer.getAttribute('data-step')).toBe('500');
+    await page.keyboard.press('ArrowDown');
+    expect(await viewer.getAttribute('data-prompt')).toBe('1');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(sampleSha.get(`${runId}:500:1`));
+    await page.keyboard.press('ArrowRight'); // the last step: stays
+    expect(await viewer.getAttribute('data-step')).toBe('500');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowLeft');
+    expect([await viewer.getAttribute('data-step'), await viewer.getAttribute('data-prompt')]).toEqual(['250', '0']);
+
+    // Rating from the viewer: a note, then 5 on the keyboard.
+    await page.locator('#viewer-notes').fill('crisp face');
+    await page.locator('#viewer-title').click(); // out of the text field: keys move and rate again
+    await page.keyboard.press('2');
+    await expect.poll(() => page.locator('#viewer .mean-rating').textContent()).toBe('2.00 (1)');
+    expect(await page.locator('#viewer .notes-list').textContent()).toContain('crisp face');
+    await screenshots('viewer');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('dialog#viewer').count()).toBe(0);
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { checkpoints { step meanRating ratings { notes } } } }`, { id: runId });
+    expect(run.checkpoints.find((c: { step: number }) => c.step === 250)).toEqual({ step: 250, meanRating: 2, ratings: [{ notes: 'crisp face' }] });
+    // The checkpoints table shows the rating and its note.
+    await expect.poll(() => page.locator('#checkpoints tr[data-step="250"]').textContent()).toContain('crisp face');
+  });
+
+  it("downloads a checkpoint's bytes under the run's name", async () => {
+    const runId = runIds[0]!;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#checkpoints tr[data-step="500"] a.download').click()]);
+    expect(download.suggestedFilename()).toBe(`r16-lr${4e-4}-step500.safetensors`);
+    const file = path.join(dataDir, 'downloaded.safetensors');
+    await download.saveAs(file);
+    const { readFile } = await import('node:fs/promises');
+    expect(sha256(await readFile(file))).toBe(checkpointSha.get(`${runId}:500`));
+
+    // A checkpoint the trainer pruned has nothing left to rate, promote or download.
+    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 600, path: '/out/lora_600.safetensors', sizeBytes: 1000 } });
+    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 600, path: '/out/lora_600.safetensors', pruned: true } });
+    const pruned = page.locator('#checkpoints tr[data-step="600"]');
+    await expect.poll(() => pruned.textContent()).toContain('pruned');
+    expect(await pruned.getByRole('button').count()).toBe(0);
+    expect(await pruned.locator('a.download').count()).toBe(0);
   });
 
   it('rates a checkpoint and shows its new mean rating', async () => {
@@ -182,6 +270,15 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await earlier.getByRole('button', { name: 'Promote as best' }).click();
     await expect.poll(() => earlier.textContent()).toContain('★ best');
     await expect.poll(() => row.textContent()).toContain('Promote as best');
+    // The best checkpoint downloads from the run's head.
+    await expect.poll(() => page.locator('#best-download a.download').getAttribute('aria-label')).toBe('Download best step 250');
+
+    // On a phone every score button, Promote and Download of a checkpoint are on the screen.
+    await page.setViewportSize(SIZES.phone);
+    const boxes = await row.locator('button, a, label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]));
+    expect(boxes.length).toBeGreaterThan(6);
+    for (const [left, right] of boxes) expect(left >= 0 && right <= SIZES.phone.width, `${left}–${right}`).toBe(true);
+    await page.setViewportSize(SIZES.desktop);
   });
 
   it('compares runs: overlaid curves, the grouped values the API returns, and the checkpoint matrix', async () => {
@@ -189,7 +286,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     const claim = (await agent.claim())!;
     await agent.start(claim.run.id, claim.leaseToken);
     await agent.client.ok(report, { r: claim.run.id, t: claim.leaseToken, p: points(0, 199).map((p) => ({ ...p, loss: p.loss * 1.3 })) });
-    await agent.client.ok(reportCheckpoint, { r: claim.run.id, t: claim.leaseToken, i: { step: 250, path: '/out/b/b_000000250.safetensors', sizeBytes: 171_000_000 } });
+    await trainerOutput(agent, claim.run.id, claim.leaseToken, 250, 2);
+    const [a, b] = [runIds[0]!, claim.run.id];
 
     await page.goto(`${t.url}/#/compare?runs=${runIds[0]},${claim.run.id}&experiment=${basics.experimentId}`);
     await page.waitForSelector('#groups-table tbody tr');
@@ -197,10 +295,12 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.waitForSelector('#compare-chart[data-points]:not([data-points="0"])');
     await page.waitForSelector('#matrix-table');
 
+    // The tables follow the picked runs (the experiment has five, in four rank × LR groups).
     const { compareRuns } = await editor.ok(
       `query($f: RunFilter) { compareRuns(filter: $f, groupBy: [RANK, LEARNING_RATE]) { key { rank learningRate } runCount meanEmaLoss minLoss } }`,
-      { f: { experimentId: basics.experimentId } },
+      { f: { ids: [a, b] } },
     );
+    expect(compareRuns).toHaveLength(2);
     const shown = await page.locator('#groups-table tbody tr').evaluateAll((rows) =>
       rows.map((tr) => ({
         rank: tr.querySelector('[data-dim="RANK"]')!.textContent,
@@ -218,7 +318,46 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     const g16 = compareRuns.find((g: { key: { rank: number; learningRate: number } }) => g.key.rank === 16 && g.key.learningRate === 4e-4);
     expect(Number(cell)).toBe(g16.meanEmaLoss);
     expect(await page.locator('#matrix-table tbody tr').count()).toBe(2);
+    await page.waitForSelector(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] img`);
     await screenshots('compare');
+
+    // A matrix cell's thumbnail opens the viewer at that run and step.
+    await page.locator(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] button.thumb`).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-step')).toBe('250');
+    expect(await shownSha(page, `#viewer img[data-run-id="${b}"]`)).toBe(sampleSha.get(`${b}:250:0`));
+    await page.keyboard.press('Escape');
+
+    // A/B: the same prompt and step of both runs side by side, stepping together.
+    await page.locator('#ab-open').click();
+    await viewer.waitFor();
+    expect(await page.locator('#viewer .viewer-pane').count()).toBe(2);
+    for (const prompt of [0, 1]) {
+      expect([await viewer.getAttribute('data-step'), await viewer.getAttribute('data-prompt')]).toEqual(['250', String(prompt)]);
+      for (const run of [a, b]) expect(await shownSha(page, `#viewer img[data-run-id="${run}"]`), `${run} prompt ${prompt}`).toBe(sampleSha.get(`${run}:250:${prompt}`));
+      if (prompt === 0) await page.keyboard.press('ArrowDown');
+    }
+    await screenshots('ab');
+    await page.keyboard.press('Escape');
+  });
+
+  it("shows a stored dataset's images with their captions", async () => {
+    const images = await Promise.all([1, 2, 3].map((i) => jpeg(i * 11, 256)));
+    const { createDataset } = await editor.ok(`mutation($i: CreateDatasetInput!) { createDataset(input: $i) { id } }`, {
+      i: { name: 'uploaded photos', images: images.map((bytes, i) => ({ fileName: `photo${i}.jpg`, sha256: sha256(bytes), caption: `a photo of p3r5on, number ${i}` })) },
+    });
+    for (const [i, bytes] of images.entries()) await uploadDatasetFile(editor, createDataset.id, bytes, { kind: 'DATASET_IMAGE', fileName: `photo${i}.jpg`, contentType: 'image/jpeg' });
+    await page.goto(`${t.url}/#/datasets/${createDataset.id}`);
+    await expect.poll(() => page.locator('#dataset-images img').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length)).toBe(3);
+    expect(await page.locator('#dataset-images li[data-file="photo1.jpg"]').textContent()).toContain('a photo of p3r5on, number 1');
+    await page.getByRole('button', { name: 'Open photo2.jpg' }).click();
+    expect(await shownSha(page, '#image-viewer[open] img')).toBe(sha256(images[2]!));
+    await page.keyboard.press('Escape');
+    await screenshots('dataset');
+    await page.getByRole('link', { name: 'Datasets' }).first().click();
+    await page.waitForSelector(`#datasets-table tr[data-dataset-id="${createDataset.id}"]`);
+    await screenshots('datasets');
   });
 
   it('lists the agents with their GPUs, status and current run', async () => {
@@ -247,7 +386,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.waitForSelector('#runs-table tbody tr');
     // Tab from the top reaches the navigation links, then the filters.
     const focused: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 12; i++) {
       await page.keyboard.press('Tab');
       focused.push(await page.evaluate(() => `${document.activeElement?.tagName}:${document.activeElement?.textContent?.trim().slice(0, 20) ?? ''}`));
     }

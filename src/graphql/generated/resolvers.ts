@@ -1033,6 +1033,8 @@ export type RunFilter = {
   captionStrategyIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   datasetId?: InputMaybe<Scalars['ID']['input']>;
   experimentId?: InputMaybe<Scalars['ID']['input']>;
+  /** Any of these runs (the runs a person picked to compare). */
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   learningRate?: InputMaybe<NumberFilter>;
   optimizer?: InputMaybe<Array<Scalars['String']['input']>>;
   priority?: InputMaybe<NumberFilter>;

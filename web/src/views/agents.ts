@@ -1,20 +1,11 @@
 // #/agents: the GPU agents, their GPUs, status, last heartbeat and current run (refreshed every 5 s).
-import { gql } from '../api.js';
+import { gql, graphql } from '../api.js';
 import { dash, errorBox, fmtAgo, h, replace, statusBadge } from '../dom.js';
 import type { View } from '../main.js';
 
-interface Agent {
-  id: string;
-  name: string;
-  hostname: string | null;
-  gpus: { index: number; name: string; memoryMb: number }[];
-  labels: string[];
-  hourlyCostUsd: number | null;
-  status: string;
-  lastSeenAt: string | null;
-  version: string | null;
-  currentRun: { id: string; name: string; status: string } | null;
-}
+const AGENTS = graphql(`
+  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }
+`);
 
 export const agentsView: View = (main) => {
   let stopped = false;
@@ -24,9 +15,7 @@ export const agentsView: View = (main) => {
 
   async function load() {
     try {
-      const { agents } = await gql<{ agents: Agent[] }>(
-        `query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }`,
-      );
+      const { agents } = await gql(AGENTS);
       if (stopped) return;
       errors.replaceChildren();
       if (!agents.length) return replace(body, h('p', { class: 'muted' }, 'No agent has registered yet. Start one with npm run agent.'));
