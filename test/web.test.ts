@@ -140,6 +140,14 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.getByLabel('Rank').fill('');
     await page.getByLabel('Rank').blur();
     await expect.poll(() => page.locator('#runs-table tbody tr').count()).toBe(4);
+    // A learning rate that is not one is said so next to the field.
+    await page.getByLabel('Learning rate').fill('4e-4x');
+    await page.getByLabel('Learning rate').blur();
+    await expect.poll(() => page.locator('#f-lr-error').textContent()).toContain('Not a learning rate');
+    expect(await page.getByLabel('Learning rate').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Learning rate').fill('');
+    await page.getByLabel('Learning rate').blur();
+    await expect.poll(() => page.locator('#f-lr-error').textContent()).toBe('');
   });
 
   it('shows a new run and a status change live, without a reload', async () => {
@@ -192,6 +200,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.waitForSelector('#checkpoints tr[data-step="500"] a.download');
     await page.waitForSelector('#samples tr[data-step="500"] img');
     expect(await page.locator('#run-events').textContent()).toContain('STARTED');
+    expect(await page.locator('#run-events').textContent()).toContain('Claimed by gpu-box-1'); // the agent's name, not its id
     expect(await page.locator('.config').textContent()).toContain('network');
     await screenshots('run');
   });
@@ -360,6 +369,31 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await screenshots('datasets');
   });
 
+  it('shows a strength axis for a run sampled at several LoRA strengths', async () => {
+    const run = await queueRun(editor, basics, { name: 'strengths', priority: 100, hyperparameters: { sampleStrengths: [0.5, 1], samplePrompts: ['[trigger] on a bike'] } });
+    const claim = (await agent.claim())!;
+    expect(claim.run.id).toBe(run.id);
+    // The trainer numbers its samples by item: prompt 0 at 0.5 is item 0, at 1 item 1.
+    const shas: string[] = [];
+    for (const item of [0, 1]) {
+      const bytes = await jpeg(100 + item * 40, 256);
+      await agent.client.ok(reportSample, { r: run.id, t: claim.leaseToken, i: { step: 100, promptIndex: item, path: `/out/samples/100_${item}.jpg` } });
+      await uploadRunFile(agent.client, run.id, claim.leaseToken, bytes, { kind: 'SAMPLE', fileName: `100_${item}.jpg`, step: 100, promptIndex: item, contentType: 'image/jpeg' });
+      shas.push(sha256(bytes));
+    }
+    await page.goto(`${t.url}/#/runs/${run.id}`);
+    await page.waitForSelector('#samples tr[data-step="100"] img');
+    expect(await page.locator('#samples thead th.prompt').allTextContents()).toEqual(['p3r5on on a bikestrength 0.5', 'p3r5on on a bikestrength 1']);
+    await page.getByRole('button', { name: 'Step 100, p3r5on on a bike, strength 0.5' }).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(shas[0]);
+    await page.keyboard.press(']');
+    expect(await viewer.getAttribute('data-strength')).toBe('1');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(shas[1]);
+    await page.keyboard.press('Escape');
+  });
+
   it('lists the agents with their GPUs, status and current run', async () => {
     await page.getByRole('link', { name: 'Agents' }).click();
     const row = page.locator('#agents-table tbody tr').first();
@@ -376,6 +410,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await cancel.click();
     await page.getByRole('button', { name: 'Confirm cancel' }).click(); // two clicks for hours of training
     await expect.poll(() => page.locator('#stat-status').textContent()).toBe('CANCELLED');
+    await expect.poll(() => page.locator('#action-message').textContent()).toBe('Cancelled'); // not "Cancel requested"
     await page.getByRole('button', { name: 'Retry run' }).click();
     await expect.poll(() => page.locator('#stat-status').textContent()).toBe('QUEUED');
     expect((await editor.ok(`query($id: ID!) { run(id: $id) { status } }`, { id: lateRun })).run.status).toBe('QUEUED');

@@ -9,7 +9,7 @@ import { downloadLink, fmtRating, promote, rate, ratingNotes, usable, type Check
 export type Sample = SampleFieldsFragment;
 
 graphql(`
-  fragment SampleFields on Sample { id step promptIndex prompt url thumbnailUrl }
+  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }
 `);
 
 export interface Pane {
@@ -28,8 +28,8 @@ export interface Position {
   strength?: number | null;
 }
 
-/** Sample strengths default to 1 (the LoRA at full weight). */
-export const strengthOf = (s: Sample & { strength?: number | null }) => s.strength ?? 1;
+/** The LoRA strength a sample was made at (1: full weight, the default). */
+export const strengthOf = (s: Pick<Sample, 'strength'>) => s.strength;
 const sorted = (values: Iterable<number>) => [...new Set(values)].sort((a, b) => a - b);
 
 /** The axes of a set of samples: steps, prompt indexes and strengths present. */
@@ -40,6 +40,10 @@ export function axes(samples: Sample[]) {
     strengths: sorted(samples.map(strengthOf)),
   };
 }
+
+/** Prompts as the sampler got them: "[trigger]" is the strategy's trigger word (or left out). */
+export const samplerPrompts = (prompts: string[], triggerWord: string | null | undefined) =>
+  prompts.map((p) => p.replace(/\[trigger\]/gi, triggerWord ?? '').replace(/\s+/g, ' ').replace(/^[\s,]+|[\s,]+$/g, '').replace(/\s+,/g, ','));
 
 export function promptText(pane: Pick<Pane, 'samples' | 'prompts'>, index: number) {
   return pane.samples.find((s) => s.promptIndex === index && s.prompt)?.prompt ?? pane.prompts[index] ?? `prompt ${index + 1}`;

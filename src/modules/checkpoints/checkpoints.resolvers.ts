@@ -1,4 +1,7 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
+import type { Context } from '../../graphql/context.js';
+import { sampleSlot, storedHyperparameters } from '../runs/hyperparameters.js';
+import type { SampleRecord } from './checkpoints.store.js';
 import { meanScore } from './checkpoints.service.js';
 import { reportCheckpoint, reportSample } from './reporting.service.js';
 
@@ -6,6 +9,12 @@ const requireLoaded = <T>(value: T | null, what: string): T => {
   if (value == null) throw new Error(`${what} vanished while it was being read`);
   return value;
 };
+
+/** The prompt and strength of a sample: the trainer's sample number read with the run's sampleStrengths. */
+async function slot(s: SampleRecord, ctx: Context) {
+  const run = requireLoaded(await ctx.loaders.run.load(s.runId), 'run');
+  return sampleSlot(storedHyperparameters(run.hyperparameters), s.promptIndex);
+}
 
 export const checkpointResolvers: Resolvers = {
   Checkpoint: {
@@ -16,6 +25,8 @@ export const checkpointResolvers: Resolvers = {
   },
   Sample: {
     run: async (s, _, ctx) => requireLoaded(await ctx.loaders.run.load(s.runId), 'run'),
+    promptIndex: async (s, _, ctx) => (await slot(s, ctx)).promptIndex,
+    strength: async (s, _, ctx) => (await slot(s, ctx)).strength,
   },
   Rating: {
     checkpoint: async (r, _, ctx) => requireLoaded(await ctx.loaders.checkpoint.load(r.checkpointId), 'checkpoint'),

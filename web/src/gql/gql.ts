@@ -19,12 +19,12 @@ type Documents = {
     "\n  fragment CheckpointFields on Checkpoint {\n    id step sizeBytes isFinal prunedAt createdAt meanRating emaLoss downloadUrl\n    ratings { id score notes createdAt }\n  }\n": typeof types.CheckpointFieldsFragmentDoc,
     "\n  mutation Rate($c: ID!, $s: Int!, $n: String) {\n    rateCheckpoint(checkpointId: $c, score: $s, notes: $n) { id checkpoint { ...CheckpointFields } }\n  }\n": typeof types.RateDocument,
     "\n  mutation Promote($r: ID!, $c: ID!) { promoteCheckpoint(runId: $r, checkpointId: $c) { id bestCheckpoint { id } } }\n": typeof types.PromoteDocument,
-    "\n  fragment SampleFields on Sample { id step promptIndex prompt url thumbnailUrl }\n": typeof types.SampleFieldsFragmentDoc,
+    "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n": typeof types.SampleFieldsFragmentDoc,
     "\n  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }\n": typeof types.AgentsDocument,
     "\n  query ComparePicker($filter: RunFilter, $all: RunFilter) {\n    experiments(first: 500) { edges { node { id name } } }\n    runs(filter: $filter, first: 200) { edges { node { id name status sweep { id } } } }\n    sweeps: runs(filter: $all, first: 500) { edges { node { id sweep { id createdAt } } } }\n  }\n": typeof types.ComparePickerDocument,
     "query Curves($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 500) { run { id name } buckets { step mean } } }": typeof types.CurvesDocument,
     "\n  query CompareGroups($filter: RunFilter, $groupBy: [RunDimension!]!) {\n    compareRuns(filter: $filter, groupBy: $groupBy) {\n      key { rank learningRate steps captionStrategy { id name } dataset { id name } optimizer batchSize baseModel }\n      runCount succeeded meanLastLoss minLoss meanEmaLoss bestMeanRating meanCostUsd meanDurationSeconds\n    }\n  }\n": typeof types.CompareGroupsDocument,
-    "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": typeof types.MatrixDocument,
+    "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": typeof types.MatrixDocument,
     "\n  query SweepBest($id: ID!) {\n    sweep(id: $id) {\n      id queued running done createdAt\n      byLoss: bestRun(by: EMA_LOSS) { id name lossSummary { emaLoss } bestCheckpoint { ...CheckpointFields } }\n      byRating: bestRun(by: BEST_RATING) { id name bestCheckpoint { ...CheckpointFields } }\n    }\n  }\n": typeof types.SweepBestDocument,
     "subscription CompareLive($id: ID!) { runUpdated(experimentId: $id) { id status lossSummary { lastStep } } }": typeof types.CompareLiveDocument,
     "\n  query Datasets { datasets(first: 200) { totalCount edges { node { id name uri imageCount storedImageCount stored createdAt description } } } }\n": typeof types.DatasetsDocument,
@@ -49,12 +49,12 @@ const documents: Documents = {
     "\n  fragment CheckpointFields on Checkpoint {\n    id step sizeBytes isFinal prunedAt createdAt meanRating emaLoss downloadUrl\n    ratings { id score notes createdAt }\n  }\n": types.CheckpointFieldsFragmentDoc,
     "\n  mutation Rate($c: ID!, $s: Int!, $n: String) {\n    rateCheckpoint(checkpointId: $c, score: $s, notes: $n) { id checkpoint { ...CheckpointFields } }\n  }\n": types.RateDocument,
     "\n  mutation Promote($r: ID!, $c: ID!) { promoteCheckpoint(runId: $r, checkpointId: $c) { id bestCheckpoint { id } } }\n": types.PromoteDocument,
-    "\n  fragment SampleFields on Sample { id step promptIndex prompt url thumbnailUrl }\n": types.SampleFieldsFragmentDoc,
+    "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n": types.SampleFieldsFragmentDoc,
     "\n  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }\n": types.AgentsDocument,
     "\n  query ComparePicker($filter: RunFilter, $all: RunFilter) {\n    experiments(first: 500) { edges { node { id name } } }\n    runs(filter: $filter, first: 200) { edges { node { id name status sweep { id } } } }\n    sweeps: runs(filter: $all, first: 500) { edges { node { id sweep { id createdAt } } } }\n  }\n": types.ComparePickerDocument,
     "query Curves($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 500) { run { id name } buckets { step mean } } }": types.CurvesDocument,
     "\n  query CompareGroups($filter: RunFilter, $groupBy: [RunDimension!]!) {\n    compareRuns(filter: $filter, groupBy: $groupBy) {\n      key { rank learningRate steps captionStrategy { id name } dataset { id name } optimizer batchSize baseModel }\n      runCount succeeded meanLastLoss minLoss meanEmaLoss bestMeanRating meanCostUsd meanDurationSeconds\n    }\n  }\n": types.CompareGroupsDocument,
-    "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": types.MatrixDocument,
+    "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": types.MatrixDocument,
     "\n  query SweepBest($id: ID!) {\n    sweep(id: $id) {\n      id queued running done createdAt\n      byLoss: bestRun(by: EMA_LOSS) { id name lossSummary { emaLoss } bestCheckpoint { ...CheckpointFields } }\n      byRating: bestRun(by: BEST_RATING) { id name bestCheckpoint { ...CheckpointFields } }\n    }\n  }\n": types.SweepBestDocument,
     "subscription CompareLive($id: ID!) { runUpdated(experimentId: $id) { id status lossSummary { lastStep } } }": types.CompareLiveDocument,
     "\n  query Datasets { datasets(first: 200) { totalCount edges { node { id name uri imageCount storedImageCount stored createdAt description } } } }\n": types.DatasetsDocument,
@@ -94,7 +94,7 @@ export function graphql(source: "\n  mutation Promote($r: ID!, $c: ID!) { promot
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment SampleFields on Sample { id step promptIndex prompt url thumbnailUrl }\n"): typeof import('./graphql').SampleFieldsFragmentDoc;
+export function graphql(source: "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n"): typeof import('./graphql').SampleFieldsFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -114,7 +114,7 @@ export function graphql(source: "\n  query CompareGroups($filter: RunFilter, $gr
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n"): typeof import('./graphql').MatrixDocument;
+export function graphql(source: "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n"): typeof import('./graphql').MatrixDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

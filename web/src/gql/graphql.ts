@@ -122,7 +122,7 @@ export type PromoteMutationVariables = Exact<{
 
 export type PromoteMutation = { promoteCheckpoint: { id: string, bestCheckpoint: { id: string } | null } };
 
-export type SampleFieldsFragment = { id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null };
+export type SampleFieldsFragment = { id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null };
 
 export type AgentsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -157,7 +157,7 @@ export type MatrixQueryVariables = Exact<{
 }>;
 
 
-export type MatrixQuery = { checkpointMatrix: { steps: Array<number>, rows: Array<{ run: { id: string, name: string, experiment: { id: string }, bestCheckpoint: { id: string } | null, hyperparameters: { samplePrompts: Array<string> }, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> }, cells: Array<{ step: number, meanRating: number | null, emaLoss: number | null, checkpoint: { id: string } } | null> }> } };
+export type MatrixQuery = { checkpointMatrix: { steps: Array<number>, rows: Array<{ run: { id: string, name: string, experiment: { id: string }, bestCheckpoint: { id: string } | null, captionStrategy: { id: string, triggerWord: string | null }, hyperparameters: { samplePrompts: Array<string> }, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> }, cells: Array<{ step: number, meanRating: number | null, emaLoss: number | null, checkpoint: { id: string } } | null> }> } };
 
 export type SweepBestQueryVariables = Exact<{
   id: string;
@@ -196,7 +196,7 @@ export type CaptionDiffQueryVariables = Exact<{
 
 export type CaptionDiffQuery = { dataset: { id: string, captionDiff: Array<{ fileName: string, a: string | null, b: string | null }> } | null };
 
-export type RunDetailFragment = { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> };
+export type RunDetailFragment = { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> };
 
 export type RunEventFieldsFragment = { id: string, type: string, message: string | null, data: unknown, at: string };
 
@@ -220,14 +220,14 @@ export type RunPageQueryVariables = Exact<{
 }>;
 
 
-export type RunPageQuery = { run: { trainerConfig: string, id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, events: Array<{ id: string, type: string, message: string | null, data: unknown, at: string }>, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } | null, agents: Array<{ id: string, name: string }> };
+export type RunPageQuery = { run: { trainerConfig: string, id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, events: Array<{ id: string, type: string, message: string | null, data: unknown, at: string }>, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } | null, agents: Array<{ id: string, name: string }> };
 
 export type RunLiveSubscriptionVariables = Exact<{
   id: string;
 }>;
 
 
-export type RunLiveSubscription = { runUpdated: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type RunLiveSubscription = { runUpdated: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
 export type RunEventsLiveSubscriptionVariables = Exact<{
   id: string;
@@ -241,14 +241,14 @@ export type CancelRunMutationVariables = Exact<{
 }>;
 
 
-export type CancelRunMutation = { cancelRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type CancelRunMutation = { cancelRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
 export type RetryRunMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type RetryRunMutation = { retryRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type RetryRunMutation = { retryRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
 export type RunRowFragment = { id: string, name: string, status: RunStatus, priority: number, queuedAt: string, costUsd: number | null, experiment: { id: string, name: string }, dataset: { id: string, name: string }, captionStrategy: { id: string, name: string, style: CaptionStyle | null }, hyperparameters: { rank: number, learningRate: number, steps: number }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null } | null, lossSummary: { lastStep: number | null, lastLoss: number | null, minLoss: number | null, emaLoss: number | null }, agent: { id: string, name: string } | null, sweep: { id: string, createdAt: string } | null, bestCheckpoint: { id: string, meanRating: number | null } | null };
 
@@ -317,6 +317,7 @@ export const SampleFieldsFragmentDoc = new TypedDocumentString(`
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -432,6 +433,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -658,6 +660,10 @@ export const MatrixDocument = new TypedDocumentString(`
         bestCheckpoint {
           id
         }
+        captionStrategy {
+          id
+          triggerWord
+        }
         hyperparameters {
           samplePrompts
         }
@@ -700,6 +706,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -886,6 +893,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -1012,6 +1020,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -1144,6 +1153,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl
@@ -1263,6 +1273,7 @@ fragment SampleFields on Sample {
   id
   step
   promptIndex
+  strength
   prompt
   url
   thumbnailUrl

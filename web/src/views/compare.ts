@@ -9,7 +9,7 @@ import type { CompareGroupsQuery, RunDimension, RunFilter } from '../gql/graphql
 import { onReconnect, subscribe, type Subscription } from '../live.js';
 import type { View } from '../main.js';
 import { downloadLink, type Checkpoint } from '../rating.js';
-import { closeViewer, openViewer, promptText, sampleAt, type Pane } from '../viewer.js';
+import { closeViewer, openViewer, promptText, sampleAt, samplerPrompts, type Pane } from '../viewer.js';
 
 const PICKER = graphql(`
   query ComparePicker($filter: RunFilter, $all: RunFilter) {
@@ -32,7 +32,7 @@ const MATRIX = graphql(`
     checkpointMatrix(filter: $filter) {
       steps
       rows {
-        run { id name experiment { id } bestCheckpoint { id } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }
+        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }
         cells { step checkpoint { id } meanRating emaLoss }
       }
     }
@@ -418,7 +418,7 @@ export const compareView: View = (main, params) => {
       samples: row.run.samples,
       checkpoints: row.run.checkpoints,
       bestCheckpointId: row.run.bestCheckpoint?.id ?? null,
-      prompts: row.run.hyperparameters.samplePrompts,
+      prompts: samplerPrompts(row.run.hyperparameters.samplePrompts, row.run.captionStrategy.triggerWord),
     }));
     const withSamples = panes.filter((p) => p.samples.length);
     const chosen = withSamples.filter((p) => state.runs.has(p.runId));

@@ -8,7 +8,7 @@ import { onReconnect, subscribe, type Subscription } from '../live.js';
 import type { View } from '../main.js';
 import { downloadLink, fmtRating, promote, ratingForm, ratingNotes, usable, type Checkpoint } from '../rating.js';
 import { sampleGrid } from '../samples.js';
-import { closeViewer, openViewer, type Pane } from '../viewer.js';
+import { closeViewer, openViewer, samplerPrompts, type Pane } from '../viewer.js';
 import { progressCell } from './runs.js';
 
 graphql(`
@@ -234,7 +234,7 @@ export const runView: View = (main, _params, id) => {
     samples: r.samples,
     checkpoints: r.checkpoints,
     bestCheckpointId: r.bestCheckpoint?.id ?? null,
-    prompts: r.hyperparameters.samplePrompts,
+    prompts: samplerPrompts(r.hyperparameters.samplePrompts, r.captionStrategy.triggerWord),
   });
 
   function renderSamples(r: RunDetail) {
