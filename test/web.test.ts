@@ -1,6 +1,6 @@
 // The page at `/` in a real browser (Debian's Chromium through playwright-core), against a server
 // on PGlite that the test feeds through the API and the agent protocol, as a training machine would.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -63,6 +63,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   const consoleErrors: string[] = [];
   const runIds: string[] = [];
   let leaseToken = '';
+  let strengthsLease: { runId: string; token: string } | null = null;
   let dataDir = '';
 
   beforeAll(async () => {
@@ -74,7 +75,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await mkdir(ARTIFACTS, { recursive: true });
     editor = await t.as('EDITOR');
     basics = await createBasics(editor);
-    agent = await registerAgent(t, { name: 'gpu-box-1', gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24_564 })) });
+    agent = await registerAgent(t, { name: 'gpu-box-1', hourlyCostUsd: 0.69, gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24_564 })) });
     // A small sweep: rank × learning rate.
     for (const [rank, learningRate] of [[16, 4e-4], [16, 1e-4], [32, 4e-4], [32, 1e-4]] as const) {
       runIds.push((await queueRun(editor, basics, { name: `r${rank}-lr${learningRate}`, hyperparameters: { rank, learningRate, steps: 1000, saveEvery: 250 } })).id);
@@ -373,6 +374,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     const run = await queueRun(editor, basics, { name: 'strengths', priority: 100, hyperparameters: { sampleStrengths: [0.5, 1], samplePrompts: ['[trigger] on a bike'] } });
     const claim = (await agent.claim())!;
     expect(claim.run.id).toBe(run.id);
+    strengthsLease = { runId: run.id, token: claim.leaseToken };
     // The trainer numbers its samples by item: prompt 0 at 0.5 is item 0, at 1 item 1.
     const shas: string[] = [];
     for (const item of [0, 1]) {
@@ -394,13 +396,31 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.keyboard.press('Escape');
   });
 
-  it('lists the agents with their GPUs, status and current run', async () => {
+  it('lists the agents with their GPUs, status, VRAM and GPU use, current run and the runs they trained; an ADMIN drains and undrains', async () => {
+    // Its current run's last heartbeat says how much VRAM and GPU it uses.
+    await agent.heartbeat(runIds[0]!, leaseToken, { step: 650, totalSteps: 1000, vramUsedMb: 18_432, gpuUtilization: 97 });
+    await agent.heartbeat(strengthsLease!.runId, strengthsLease!.token, { step: 50, totalSteps: 3000, vramUsedMb: 18_432, gpuUtilization: 97 });
     await page.getByRole('link', { name: 'Agents' }).click();
     const row = page.locator('#agents-table tbody tr').first();
     await expect.poll(() => row.textContent()).toContain('gpu-box-1');
     expect(await row.textContent()).toContain('RTX 4090');
     expect(await row.textContent()).toContain('BUSY');
+    await expect.poll(() => row.locator('td.vram').textContent()).toBe(' 18.0 of 96 GiBGPU 97%');
+    const { runs } = await editor.ok(`query($f: RunFilter) { runs(filter: $f) { edges { node { name } } } }`, { f: { agentId: agent.id } });
+    expect(runs.edges.map((e: { node: { name: string } }) => e.node.name).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
+    expect((await row.locator('td.trained a').allTextContents()).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
+    expect(await row.getByRole('button', { name: 'Drain' }).count()).toBe(0); // an EDITOR may not
     await screenshots('agents');
+
+    await page.evaluate((key) => localStorage.setItem('loralab.apiKey', key), t.admin.key!);
+    await page.reload();
+    await row.getByRole('button', { name: 'Drain' }).click();
+    await expect.poll(() => row.textContent()).toContain('DRAINING');
+    await row.getByRole('button', { name: 'Undrain' }).click();
+    await expect.poll(() => row.textContent()).toContain('BUSY');
+    await page.evaluate((key) => localStorage.setItem('loralab.apiKey', key), editor.key!);
+    await page.reload();
+    await page.waitForSelector('#agents-table');
   });
 
   it('cancels and retries a run with an EDITOR key', async () => {
@@ -414,6 +434,57 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.getByRole('button', { name: 'Retry run' }).click();
     await expect.poll(() => page.locator('#stat-status').textContent()).toBe('QUEUED');
     expect((await editor.ok(`query($id: ID!) { run(id: $id) { status } }`, { id: lateRun })).run.status).toBe('QUEUED');
+  });
+
+  it('makes a dataset from a folder (captions from .txt files), queues the sweep the form announces, and an agent trains on it', async () => {
+    const folder = path.join(dataDir, 'my-photos');
+    await mkdir(folder, { recursive: true });
+    const photos = await Promise.all([0, 1, 2].map((i) => jpeg(200 + i * 30, 320)));
+    for (const [i, bytes] of photos.entries()) await writeFile(path.join(folder, `shot${i}.jpg`), bytes);
+    await writeFile(path.join(folder, 'shot0.txt'), 'a man in a red jacket\n');
+    await writeFile(path.join(folder, 'shot2.txt'), 'a man on a bench');
+    await page.goto(`${t.url}/#/new`);
+    await page.locator('#ds-folder').setInputFiles(folder);
+    await expect.poll(() => page.locator('#ds-summary').textContent()).toContain('3 images');
+    expect(await page.locator('#ds-summary').textContent()).toContain('2 with a .txt caption');
+    expect(await page.locator('#ds-name').inputValue()).toBe('my-photos');
+    await page.locator('#ds-trigger').fill('zk9');
+    await page.getByRole('button', { name: 'Upload dataset' }).click();
+    await page.waitForSelector('#ds-link', { timeout: 20_000 });
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption } } } } } } }`);
+    const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'my-photos');
+    expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
+    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(photos.map((bytes, i) => ({ fileName: `shot${i}.jpg`, sha256: sha256(bytes), sourceCaption: i === 1 ? null : ['a man in a red jacket', null, 'a man on a bench'][i] })));
+
+    // The run form now points at the new dataset and its STORED captions. A bad value is said next to its field.
+    expect(await page.locator('#rf-dataset').inputValue()).toBe(made.id);
+    await page.locator('#rf-rank').fill('8, x');
+    await page.getByRole('button', { name: /Queue/ }).click();
+    await expect.poll(() => page.locator('#rf-err-rank').textContent()).toContain('Not a number');
+    await page.locator('#rf-rank').fill('999');
+    await page.getByRole('button', { name: /Queue/ }).click();
+    await expect.poll(() => page.locator('#rf-err-rank').textContent()).toBe('must be between 1 and 256'); // the API's own message
+    await page.locator('#rf-rank').fill('8, 16');
+    await page.locator('#rf-lr').fill('1e-4, 4e-4');
+    await page.locator('#rf-steps').fill('500');
+    await expect.poll(() => page.locator('#sweep-estimate').getAttribute('data-runs')).toBe('4');
+    expect(await page.locator('#sweep-estimate').textContent()).toMatch(/4 runs · ≈ [\d.]+ GPU hours · ≈ \$[\d.]+ at \$0\.69\/h/);
+    await screenshots('new');
+    await page.getByRole('button', { name: 'Queue sweep of 4 runs' }).click();
+    await page.waitForSelector('#rf-sweep-link');
+    const sweepId = new URL((await page.locator('#rf-sweep-link').getAttribute('href'))!.replace('#/compare', 'http://x/')).searchParams.get('sweep');
+    const { runs } = await editor.ok(`query($f: RunFilter) { runs(filter: $f) { edges { node { id dataset { id } hyperparameters { rank learningRate steps } } } } }`, { f: { sweepId } });
+    expect(runs.edges).toHaveLength(4);
+    expect(runs.edges.map((e: any) => `${e.node.hyperparameters.rank}/${e.node.hyperparameters.learningRate}/${e.node.dataset.id === made.id}`).sort()).toEqual(['16/0.0001/true', '16/0.0004/true', '8/0.0001/true', '8/0.0004/true']);
+
+    // An agent trains on it: the claim names the stored captions (trigger word applied).
+    const trainer = await registerAgent(t, { name: 'gpu-box-2', gpus: Array.from({ length: 8 }, (_, index) => ({ index, name: 'A', memoryMb: 80_000 })) });
+    const sweepRuns = new Set(runs.edges.map((e: any) => e.node.id));
+    let claim = await trainer.claim();
+    while (claim && !sweepRuns.has(claim.run.id)) claim = await trainer.claim();
+    expect(claim).not.toBeNull();
+    expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('a man in a red jacket');
+    expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('zk9');
   });
 
   it('is usable from the keyboard', async () => {

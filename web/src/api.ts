@@ -36,6 +36,8 @@ type Vars<V> = V extends Record<string, never> ? Record<string, never> | undefin
 
 export async function gql<T, V>(document: TypedDocumentString<T, V>, variables?: Vars<V>, key = getKey()): Promise<T> {
   const query = String(document);
+  // graphql(`…`) answers {} for a document `npm run codegen` has not seen yet.
+  if (!query.trimStart().match(/^(query|mutation|subscription|fragment)\b/)) throw new ApiError('STALE_DOCUMENTS', 'This page was built without its GraphQL documents: run npm run codegen');
   let res: Response;
   try {
     res = await fetch('/graphql', {

@@ -4,6 +4,7 @@ import { h, replace } from './dom.js';
 import { closeLive } from './live.js';
 import { agentsView } from './views/agents.js';
 import { compareView } from './views/compare.js';
+import { createView } from './views/create.js';
 import { datasetsView, datasetView } from './views/datasets.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
@@ -31,6 +32,7 @@ function route(): Route {
   if (parts[0] === 'datasets' && parts[1]) return { view: datasetView, id: decodeURIComponent(parts[1]), name: 'datasets' };
   if (parts[0] === 'datasets') return { view: datasetsView, name: 'datasets' };
   if (parts[0] === 'agents') return { view: agentsView, name: 'agents' };
+  if (parts[0] === 'new') return { view: createView, name: 'new' };
   return { view: runsView, name: 'runs' };
 }
 
@@ -40,7 +42,7 @@ function renderNav(current: string) {
   replace(
     nav,
     h('a', { class: 'brand', href: '#/runs' }, 'loralab'),
-    h('div', { class: 'links' }, link('runs', 'Runs'), link('compare', 'Compare'), link('datasets', 'Datasets'), link('agents', 'Agents')),
+    h('div', { class: 'links' }, link('runs', 'Runs'), link('compare', 'Compare'), link('datasets', 'Datasets'), link('agents', 'Agents'), link('new', 'New')),
     h('span', { class: 'who', id: 'role' }, viewerRole() ?? ''),
     h('button', { type: 'button', class: 'secondary', onclick: () => signOutNow('') }, 'Sign out'),
   );

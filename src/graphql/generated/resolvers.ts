@@ -1032,6 +1032,8 @@ export type RunEvent = {
 
 /** Fields are ANDed; within a field, `in` and ranges narrow it. */
 export type RunFilter = {
+  /** Runs this agent holds or held last. */
+  agentId?: InputMaybe<Scalars['ID']['input']>;
   alpha?: InputMaybe<NumberFilter>;
   baseModel?: InputMaybe<Array<Scalars['String']['input']>>;
   batchSize?: InputMaybe<NumberFilter>;

@@ -19,14 +19,25 @@ type Documents = {
     "\n  fragment CheckpointFields on Checkpoint {\n    id step sizeBytes isFinal prunedAt createdAt meanRating emaLoss downloadUrl\n    ratings { id score notes createdAt }\n  }\n": typeof types.CheckpointFieldsFragmentDoc,
     "\n  mutation Rate($c: ID!, $s: Int!, $n: String) {\n    rateCheckpoint(checkpointId: $c, score: $s, notes: $n) { id checkpoint { ...CheckpointFields } }\n  }\n": typeof types.RateDocument,
     "\n  mutation Promote($r: ID!, $c: ID!) { promoteCheckpoint(runId: $r, checkpointId: $c) { id bestCheckpoint { id } } }\n": typeof types.PromoteDocument,
+    "\n  mutation BeginDatasetUpload($d: ID!, $i: ArtifactUploadInput!) {\n    beginDatasetUpload(datasetId: $d, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n  }\n": typeof types.BeginDatasetUploadDocument,
+    "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": typeof types.CompleteUploadDocument,
     "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n": typeof types.SampleFieldsFragmentDoc,
-    "\n  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }\n": typeof types.AgentsDocument,
+    "\n  query Agents {\n    viewer { role agent { id } }\n    agents {\n      id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version\n      currentRun { id name status progress { step totalSteps vramUsedMb gpuUtilization } }\n    }\n  }\n": typeof types.AgentsDocument,
+    "\n  query AgentRuns($id: ID!) { runs(filter: { agentId: $id }, first: 5) { totalCount edges { node { id name status } } } }\n": typeof types.AgentRunsDocument,
+    "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id status } }": typeof types.DrainDocument,
     "\n  query ComparePicker($filter: RunFilter, $all: RunFilter) {\n    experiments(first: 500) { edges { node { id name } } }\n    runs(filter: $filter, first: 200) { edges { node { id name status sweep { id } } } }\n    sweeps: runs(filter: $all, first: 500) { edges { node { id sweep { id createdAt } } } }\n  }\n": typeof types.ComparePickerDocument,
     "query Curves($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 500) { run { id name } buckets { step mean } } }": typeof types.CurvesDocument,
     "\n  query CompareGroups($filter: RunFilter, $groupBy: [RunDimension!]!) {\n    compareRuns(filter: $filter, groupBy: $groupBy) {\n      key { rank learningRate steps captionStrategy { id name } dataset { id name } optimizer batchSize baseModel }\n      runCount succeeded meanLastLoss minLoss meanEmaLoss bestMeanRating meanCostUsd meanDurationSeconds\n    }\n  }\n": typeof types.CompareGroupsDocument,
     "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": typeof types.MatrixDocument,
     "\n  query SweepBest($id: ID!) {\n    sweep(id: $id) {\n      id queued running done createdAt\n      byLoss: bestRun(by: EMA_LOSS) { id name lossSummary { emaLoss } bestCheckpoint { ...CheckpointFields } }\n      byRating: bestRun(by: BEST_RATING) { id name bestCheckpoint { ...CheckpointFields } }\n    }\n  }\n": typeof types.SweepBestDocument,
     "subscription CompareLive($id: ID!) { runUpdated(experimentId: $id) { id status lossSummary { lastStep } } }": typeof types.CompareLiveDocument,
+    "\n  query CreateChoices {\n    experiments(first: 500) { edges { node { id name } } }\n    datasets(first: 200) { edges { node { id name imageCount stored uri } } }\n    captionStrategies { id name kind }\n    agents { id hourlyCostUsd }\n    runs(first: 50, filter: { status: [RUNNING, SUCCEEDED] }) { edges { node { id progress { secondsPerStep } } } }\n  }\n": typeof types.CreateChoicesDocument,
+    "mutation CreateExperiment($i: CreateExperimentInput!) { createExperiment(input: $i) { id name } }": typeof types.CreateExperimentDocument,
+    "mutation CreateDataset($i: CreateDatasetInput!) { createDataset(input: $i) { id name } }": typeof types.CreateDatasetDocument,
+    "mutation CreateStrategy($i: CreateCaptionStrategyInput!) { createCaptionStrategy(input: $i) { id name } }": typeof types.CreateStrategyDocument,
+    "mutation SetCaptions($d: ID!, $s: ID!, $c: [CaptionInput!]!) { setCaptions(datasetId: $d, strategyId: $s, captions: $c) }": typeof types.SetCaptionsDocument,
+    "mutation QueueRun($i: QueueRunInput!) { queueRun(input: $i) { id name } }": typeof types.QueueRunDocument,
+    "mutation QueueSweep($i: QueueSweepInput!) { queueSweep(input: $i) { id name sweep { id } } }": typeof types.QueueSweepDocument,
     "\n  query Datasets { datasets(first: 200) { totalCount edges { node { id name uri imageCount storedImageCount stored createdAt description } } } }\n": typeof types.DatasetsDocument,
     "\n  query Dataset($id: ID!, $strategy: ID!, $withCaption: Boolean!) {\n    dataset(id: $id) {\n      id name uri imageCount storedImageCount stored description createdAt\n      images(first: 500) { totalCount edges { node { id fileName width height url thumbnailUrl sourceCaption caption(strategyId: $strategy) @include(if: $withCaption) } } }\n    }\n    captionStrategies { id name kind triggerWord template }\n  }\n": typeof types.DatasetDocument,
     "query CaptionDiff($id: ID!, $a: ID!, $b: ID!) { dataset(id: $id) { id captionDiff(strategyA: $a, strategyB: $b) { fileName a b } } }": typeof types.CaptionDiffDocument,
@@ -49,14 +60,25 @@ const documents: Documents = {
     "\n  fragment CheckpointFields on Checkpoint {\n    id step sizeBytes isFinal prunedAt createdAt meanRating emaLoss downloadUrl\n    ratings { id score notes createdAt }\n  }\n": types.CheckpointFieldsFragmentDoc,
     "\n  mutation Rate($c: ID!, $s: Int!, $n: String) {\n    rateCheckpoint(checkpointId: $c, score: $s, notes: $n) { id checkpoint { ...CheckpointFields } }\n  }\n": types.RateDocument,
     "\n  mutation Promote($r: ID!, $c: ID!) { promoteCheckpoint(runId: $r, checkpointId: $c) { id bestCheckpoint { id } } }\n": types.PromoteDocument,
+    "\n  mutation BeginDatasetUpload($d: ID!, $i: ArtifactUploadInput!) {\n    beginDatasetUpload(datasetId: $d, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n  }\n": types.BeginDatasetUploadDocument,
+    "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": types.CompleteUploadDocument,
     "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n": types.SampleFieldsFragmentDoc,
-    "\n  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }\n": types.AgentsDocument,
+    "\n  query Agents {\n    viewer { role agent { id } }\n    agents {\n      id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version\n      currentRun { id name status progress { step totalSteps vramUsedMb gpuUtilization } }\n    }\n  }\n": types.AgentsDocument,
+    "\n  query AgentRuns($id: ID!) { runs(filter: { agentId: $id }, first: 5) { totalCount edges { node { id name status } } } }\n": types.AgentRunsDocument,
+    "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id status } }": types.DrainDocument,
     "\n  query ComparePicker($filter: RunFilter, $all: RunFilter) {\n    experiments(first: 500) { edges { node { id name } } }\n    runs(filter: $filter, first: 200) { edges { node { id name status sweep { id } } } }\n    sweeps: runs(filter: $all, first: 500) { edges { node { id sweep { id createdAt } } } }\n  }\n": types.ComparePickerDocument,
     "query Curves($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 500) { run { id name } buckets { step mean } } }": types.CurvesDocument,
     "\n  query CompareGroups($filter: RunFilter, $groupBy: [RunDimension!]!) {\n    compareRuns(filter: $filter, groupBy: $groupBy) {\n      key { rank learningRate steps captionStrategy { id name } dataset { id name } optimizer batchSize baseModel }\n      runCount succeeded meanLastLoss minLoss meanEmaLoss bestMeanRating meanCostUsd meanDurationSeconds\n    }\n  }\n": types.CompareGroupsDocument,
     "\n  query Matrix($filter: RunFilter) {\n    checkpointMatrix(filter: $filter) {\n      steps\n      rows {\n        run { id name experiment { id } bestCheckpoint { id } captionStrategy { id triggerWord } hyperparameters { samplePrompts } checkpoints { ...CheckpointFields } samples { ...SampleFields } }\n        cells { step checkpoint { id } meanRating emaLoss }\n      }\n    }\n  }\n": types.MatrixDocument,
     "\n  query SweepBest($id: ID!) {\n    sweep(id: $id) {\n      id queued running done createdAt\n      byLoss: bestRun(by: EMA_LOSS) { id name lossSummary { emaLoss } bestCheckpoint { ...CheckpointFields } }\n      byRating: bestRun(by: BEST_RATING) { id name bestCheckpoint { ...CheckpointFields } }\n    }\n  }\n": types.SweepBestDocument,
     "subscription CompareLive($id: ID!) { runUpdated(experimentId: $id) { id status lossSummary { lastStep } } }": types.CompareLiveDocument,
+    "\n  query CreateChoices {\n    experiments(first: 500) { edges { node { id name } } }\n    datasets(first: 200) { edges { node { id name imageCount stored uri } } }\n    captionStrategies { id name kind }\n    agents { id hourlyCostUsd }\n    runs(first: 50, filter: { status: [RUNNING, SUCCEEDED] }) { edges { node { id progress { secondsPerStep } } } }\n  }\n": types.CreateChoicesDocument,
+    "mutation CreateExperiment($i: CreateExperimentInput!) { createExperiment(input: $i) { id name } }": types.CreateExperimentDocument,
+    "mutation CreateDataset($i: CreateDatasetInput!) { createDataset(input: $i) { id name } }": types.CreateDatasetDocument,
+    "mutation CreateStrategy($i: CreateCaptionStrategyInput!) { createCaptionStrategy(input: $i) { id name } }": types.CreateStrategyDocument,
+    "mutation SetCaptions($d: ID!, $s: ID!, $c: [CaptionInput!]!) { setCaptions(datasetId: $d, strategyId: $s, captions: $c) }": types.SetCaptionsDocument,
+    "mutation QueueRun($i: QueueRunInput!) { queueRun(input: $i) { id name } }": types.QueueRunDocument,
+    "mutation QueueSweep($i: QueueSweepInput!) { queueSweep(input: $i) { id name sweep { id } } }": types.QueueSweepDocument,
     "\n  query Datasets { datasets(first: 200) { totalCount edges { node { id name uri imageCount storedImageCount stored createdAt description } } } }\n": types.DatasetsDocument,
     "\n  query Dataset($id: ID!, $strategy: ID!, $withCaption: Boolean!) {\n    dataset(id: $id) {\n      id name uri imageCount storedImageCount stored description createdAt\n      images(first: 500) { totalCount edges { node { id fileName width height url thumbnailUrl sourceCaption caption(strategyId: $strategy) @include(if: $withCaption) } } }\n    }\n    captionStrategies { id name kind triggerWord template }\n  }\n": types.DatasetDocument,
     "query CaptionDiff($id: ID!, $a: ID!, $b: ID!) { dataset(id: $id) { id captionDiff(strategyA: $a, strategyB: $b) { fileName a b } } }": types.CaptionDiffDocument,
@@ -94,11 +116,27 @@ export function graphql(source: "\n  mutation Promote($r: ID!, $c: ID!) { promot
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  mutation BeginDatasetUpload($d: ID!, $i: ArtifactUploadInput!) {\n    beginDatasetUpload(datasetId: $d, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n  }\n"): typeof import('./graphql').BeginDatasetUploadDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }"): typeof import('./graphql').CompleteUploadDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  fragment SampleFields on Sample { id step promptIndex strength prompt url thumbnailUrl }\n"): typeof import('./graphql').SampleFieldsFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Agents { agents { id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version currentRun { id name status } } }\n"): typeof import('./graphql').AgentsDocument;
+export function graphql(source: "\n  query Agents {\n    viewer { role agent { id } }\n    agents {\n      id name hostname gpus { index name memoryMb } labels hourlyCostUsd status lastSeenAt version\n      currentRun { id name status progress { step totalSteps vramUsedMb gpuUtilization } }\n    }\n  }\n"): typeof import('./graphql').AgentsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AgentRuns($id: ID!) { runs(filter: { agentId: $id }, first: 5) { totalCount edges { node { id name status } } } }\n"): typeof import('./graphql').AgentRunsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id status } }"): typeof import('./graphql').DrainDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -123,6 +161,34 @@ export function graphql(source: "\n  query SweepBest($id: ID!) {\n    sweep(id: 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "subscription CompareLive($id: ID!) { runUpdated(experimentId: $id) { id status lossSummary { lastStep } } }"): typeof import('./graphql').CompareLiveDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query CreateChoices {\n    experiments(first: 500) { edges { node { id name } } }\n    datasets(first: 200) { edges { node { id name imageCount stored uri } } }\n    captionStrategies { id name kind }\n    agents { id hourlyCostUsd }\n    runs(first: 50, filter: { status: [RUNNING, SUCCEEDED] }) { edges { node { id progress { secondsPerStep } } } }\n  }\n"): typeof import('./graphql').CreateChoicesDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CreateExperiment($i: CreateExperimentInput!) { createExperiment(input: $i) { id name } }"): typeof import('./graphql').CreateExperimentDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CreateDataset($i: CreateDatasetInput!) { createDataset(input: $i) { id name } }"): typeof import('./graphql').CreateDatasetDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation CreateStrategy($i: CreateCaptionStrategyInput!) { createCaptionStrategy(input: $i) { id name } }"): typeof import('./graphql').CreateStrategyDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation SetCaptions($d: ID!, $s: ID!, $c: [CaptionInput!]!) { setCaptions(datasetId: $d, strategyId: $s, captions: $c) }"): typeof import('./graphql').SetCaptionsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation QueueRun($i: QueueRunInput!) { queueRun(input: $i) { id name } }"): typeof import('./graphql').QueueRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation QueueSweep($i: QueueSweepInput!) { queueSweep(input: $i) { id name sweep { id } } }"): typeof import('./graphql').QueueSweepDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -10,6 +10,30 @@ export type ApiRole =
   | 'EDITOR'
   | 'VIEWER';
 
+export type ArtifactKind =
+  | 'CHECKPOINT'
+  | 'DATASET_CAPTION'
+  | 'DATASET_IMAGE'
+  | 'OPTIMIZER_STATE'
+  | 'SAMPLE'
+  | 'TRAINER_CONFIG'
+  | 'TRAINER_LOG';
+
+export type ArtifactUploadInput = {
+  contentType?: string | null | undefined;
+  fileName: string;
+  kind: ArtifactKind;
+  promptIndex?: number | null | undefined;
+  sha256: string;
+  sizeBytes: number;
+  step?: number | null | undefined;
+};
+
+export type CaptionInput = {
+  fileName: string;
+  text: string;
+};
+
 export type CaptionKind =
   | 'FILES'
   | 'NONE'
@@ -23,6 +47,80 @@ export type CaptionStyle =
   | 'SIMPLE'
   | 'TAGS';
 
+export type CompletedPartInput = {
+  etag: string;
+  number: number;
+};
+
+export type CreateCaptionStrategyInput = {
+  description?: string | null | undefined;
+  dropoutRate?: number | null | undefined;
+  kind: CaptionKind;
+  name: string;
+  shuffleTokens?: boolean | null | undefined;
+  style?: CaptionStyle | null | undefined;
+  template?: string | null | undefined;
+  triggerWord?: string | null | undefined;
+};
+
+export type CreateDatasetInput = {
+  description?: string | null | undefined;
+  images: Array<DatasetImageInput>;
+  name: string;
+  /** A folder every agent can read (absolute path or file://). Without it the dataset is stored in loralab: its uri reads loralab://datasets/<id>, each image needs its sha256, and the bytes come through beginDatasetUpload. */
+  uri?: string | null | undefined;
+};
+
+export type CreateExperimentInput = {
+  description?: string | null | undefined;
+  goal: ExperimentGoal;
+  name: string;
+  tags?: Array<string> | null | undefined;
+};
+
+export type DatasetImageInput = {
+  caption?: string | null | undefined;
+  fileName: string;
+  height?: number | null | undefined;
+  sha256?: string | null | undefined;
+  width?: number | null | undefined;
+};
+
+export type ExperimentGoal =
+  | 'CHARACTER'
+  | 'CONCEPT'
+  | 'OTHER'
+  | 'STYLE';
+
+export type HyperparametersInput = {
+  alpha?: number | null | undefined;
+  baseModel?: string | null | undefined;
+  batchSize?: number | null | undefined;
+  checkpointsToKeep?: number | null | undefined;
+  dtype?: string | null | undefined;
+  extra?: unknown;
+  gradientAccumulation?: number | null | undefined;
+  guidanceScale?: number | null | undefined;
+  learningRate?: number | null | undefined;
+  lrScheduler?: string | null | undefined;
+  noiseScheduler?: string | null | undefined;
+  optimizer?: string | null | undefined;
+  quantize?: boolean | null | undefined;
+  rank?: number | null | undefined;
+  resolutions?: Array<number> | null | undefined;
+  sampleEvery?: number | null | undefined;
+  sampleHeight?: number | null | undefined;
+  samplePrompts?: Array<string> | null | undefined;
+  sampleSeed?: number | null | undefined;
+  sampleSteps?: number | null | undefined;
+  /** 1 to 8 distinct LoRA strengths between -4 and 4, e.g. [0.6, 0.8, 1.0]. */
+  sampleStrengths?: Array<number> | null | undefined;
+  sampleWidth?: number | null | undefined;
+  saveEvery?: number | null | undefined;
+  seed?: number | null | undefined;
+  steps?: number | null | undefined;
+};
+
 /** A numeric condition; set fields are ANDed (`in` with a range means both). */
 export type NumberFilter = {
   eq?: number | null | undefined;
@@ -34,6 +132,32 @@ export type NumberFilter = {
 export type OrderDirection =
   | 'ASC'
   | 'DESC';
+
+export type QueueRunInput = {
+  captionStrategyId: string;
+  datasetId: string;
+  experimentId: string;
+  hyperparameters?: HyperparametersInput | null | undefined;
+  /** A repeated call with the same key returns the run the first call queued. */
+  idempotencyKey?: string | null | undefined;
+  maxAttempts?: number | null | undefined;
+  name?: string | null | undefined;
+  notes?: string | null | undefined;
+  priority?: number | null | undefined;
+  requirements?: RequirementsInput | null | undefined;
+  tags?: Array<string> | null | undefined;
+};
+
+export type QueueSweepInput = {
+  base: QueueRunInput;
+  grid: SweepGridInput;
+};
+
+export type RequirementsInput = {
+  gpuCount?: number | null | undefined;
+  labels?: Array<string> | null | undefined;
+  minVramMb?: number | null | undefined;
+};
 
 export type RunDimension =
   | 'BASE_MODEL'
@@ -47,6 +171,8 @@ export type RunDimension =
 
 /** Fields are ANDed; within a field, `in` and ranges narrow it. */
 export type RunFilter = {
+  /** Runs this agent holds or held last. */
+  agentId?: string | null | undefined;
   alpha?: NumberFilter | null | undefined;
   baseModel?: Array<string> | null | undefined;
   batchSize?: NumberFilter | null | undefined;
@@ -98,6 +224,13 @@ export type RunStatus =
   | 'RUNNING'
   | 'SUCCEEDED';
 
+export type SweepGridInput = {
+  captionStrategyId?: Array<string> | null | undefined;
+  learningRate?: Array<number> | null | undefined;
+  rank?: Array<number> | null | undefined;
+  steps?: Array<number> | null | undefined;
+};
+
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -122,12 +255,43 @@ export type PromoteMutationVariables = Exact<{
 
 export type PromoteMutation = { promoteCheckpoint: { id: string, bestCheckpoint: { id: string } | null } };
 
+export type BeginDatasetUploadMutationVariables = Exact<{
+  d: string;
+  i: ArtifactUploadInput;
+}>;
+
+
+export type BeginDatasetUploadMutation = { beginDatasetUpload: { alreadyStored: boolean, partSize: number | null, artifact: { id: string, stored: boolean }, parts: Array<{ number: number, url: string }> } };
+
+export type CompleteUploadMutationVariables = Exact<{
+  a: string;
+  p: Array<CompletedPartInput> | CompletedPartInput;
+}>;
+
+
+export type CompleteUploadMutation = { completeUpload: { id: string, stored: boolean } };
+
 export type SampleFieldsFragment = { id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null };
 
 export type AgentsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type AgentsQuery = { agents: Array<{ id: string, name: string, hostname: string | null, labels: Array<string>, hourlyCostUsd: number | null, status: string, lastSeenAt: string | null, version: string | null, gpus: Array<{ index: number, name: string, memoryMb: number }>, currentRun: { id: string, name: string, status: RunStatus } | null }> };
+export type AgentsQuery = { viewer: { role: ApiRole, agent: { id: string } | null }, agents: Array<{ id: string, name: string, hostname: string | null, labels: Array<string>, hourlyCostUsd: number | null, status: string, lastSeenAt: string | null, version: string | null, gpus: Array<{ index: number, name: string, memoryMb: number }>, currentRun: { id: string, name: string, status: RunStatus, progress: { step: number, totalSteps: number, vramUsedMb: number | null, gpuUtilization: number | null } | null } | null }> };
+
+export type AgentRunsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type AgentRunsQuery = { runs: { totalCount: number, edges: Array<{ node: { id: string, name: string, status: RunStatus } }> } };
+
+export type DrainMutationVariables = Exact<{
+  id: string;
+  d: boolean;
+}>;
+
+
+export type DrainMutation = { setAgentDraining: { id: string, status: string } };
 
 export type ComparePickerQueryVariables = Exact<{
   filter?: RunFilter | null | undefined;
@@ -172,6 +336,55 @@ export type CompareLiveSubscriptionVariables = Exact<{
 
 
 export type CompareLiveSubscription = { runUpdated: { id: string, status: RunStatus, lossSummary: { lastStep: number | null } } };
+
+export type CreateChoicesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CreateChoicesQuery = { experiments: { edges: Array<{ node: { id: string, name: string } }> }, datasets: { edges: Array<{ node: { id: string, name: string, imageCount: number, stored: boolean, uri: string } }> }, captionStrategies: Array<{ id: string, name: string, kind: CaptionKind }>, agents: Array<{ id: string, hourlyCostUsd: number | null }>, runs: { edges: Array<{ node: { id: string, progress: { secondsPerStep: number | null } | null } }> } };
+
+export type CreateExperimentMutationVariables = Exact<{
+  i: CreateExperimentInput;
+}>;
+
+
+export type CreateExperimentMutation = { createExperiment: { id: string, name: string } };
+
+export type CreateDatasetMutationVariables = Exact<{
+  i: CreateDatasetInput;
+}>;
+
+
+export type CreateDatasetMutation = { createDataset: { id: string, name: string } };
+
+export type CreateStrategyMutationVariables = Exact<{
+  i: CreateCaptionStrategyInput;
+}>;
+
+
+export type CreateStrategyMutation = { createCaptionStrategy: { id: string, name: string } };
+
+export type SetCaptionsMutationVariables = Exact<{
+  d: string;
+  s: string;
+  c: Array<CaptionInput> | CaptionInput;
+}>;
+
+
+export type SetCaptionsMutation = { setCaptions: number };
+
+export type QueueRunMutationVariables = Exact<{
+  i: QueueRunInput;
+}>;
+
+
+export type QueueRunMutation = { queueRun: { id: string, name: string } };
+
+export type QueueSweepMutationVariables = Exact<{
+  i: QueueSweepInput;
+}>;
+
+
+export type QueueSweepMutation = { queueSweep: Array<{ id: string, name: string, sweep: { id: string } | null }> };
 
 export type DatasetsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -543,8 +756,38 @@ export const PromoteDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<PromoteMutation, PromoteMutationVariables>;
+export const BeginDatasetUploadDocument = new TypedDocumentString(`
+    mutation BeginDatasetUpload($d: ID!, $i: ArtifactUploadInput!) {
+  beginDatasetUpload(datasetId: $d, input: $i) {
+    artifact {
+      id
+      stored
+    }
+    alreadyStored
+    partSize
+    parts {
+      number
+      url
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<BeginDatasetUploadMutation, BeginDatasetUploadMutationVariables>;
+export const CompleteUploadDocument = new TypedDocumentString(`
+    mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) {
+  completeUpload(artifactId: $a, parts: $p) {
+    id
+    stored
+  }
+}
+    `) as unknown as TypedDocumentString<CompleteUploadMutation, CompleteUploadMutationVariables>;
 export const AgentsDocument = new TypedDocumentString(`
     query Agents {
+  viewer {
+    role
+    agent {
+      id
+    }
+  }
   agents {
     id
     name
@@ -563,10 +806,38 @@ export const AgentsDocument = new TypedDocumentString(`
       id
       name
       status
+      progress {
+        step
+        totalSteps
+        vramUsedMb
+        gpuUtilization
+      }
     }
   }
 }
     `) as unknown as TypedDocumentString<AgentsQuery, AgentsQueryVariables>;
+export const AgentRunsDocument = new TypedDocumentString(`
+    query AgentRuns($id: ID!) {
+  runs(filter: {agentId: $id}, first: 5) {
+    totalCount
+    edges {
+      node {
+        id
+        name
+        status
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<AgentRunsQuery, AgentRunsQueryVariables>;
+export const DrainDocument = new TypedDocumentString(`
+    mutation Drain($id: ID!, $d: Boolean!) {
+  setAgentDraining(agentId: $id, draining: $d) {
+    id
+    status
+  }
+}
+    `) as unknown as TypedDocumentString<DrainMutation, DrainMutationVariables>;
 export const ComparePickerDocument = new TypedDocumentString(`
     query ComparePicker($filter: RunFilter, $all: RunFilter) {
   experiments(first: 500) {
@@ -766,6 +1037,96 @@ export const CompareLiveDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<CompareLiveSubscription, CompareLiveSubscriptionVariables>;
+export const CreateChoicesDocument = new TypedDocumentString(`
+    query CreateChoices {
+  experiments(first: 500) {
+    edges {
+      node {
+        id
+        name
+      }
+    }
+  }
+  datasets(first: 200) {
+    edges {
+      node {
+        id
+        name
+        imageCount
+        stored
+        uri
+      }
+    }
+  }
+  captionStrategies {
+    id
+    name
+    kind
+  }
+  agents {
+    id
+    hourlyCostUsd
+  }
+  runs(first: 50, filter: {status: [RUNNING, SUCCEEDED]}) {
+    edges {
+      node {
+        id
+        progress {
+          secondsPerStep
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CreateChoicesQuery, CreateChoicesQueryVariables>;
+export const CreateExperimentDocument = new TypedDocumentString(`
+    mutation CreateExperiment($i: CreateExperimentInput!) {
+  createExperiment(input: $i) {
+    id
+    name
+  }
+}
+    `) as unknown as TypedDocumentString<CreateExperimentMutation, CreateExperimentMutationVariables>;
+export const CreateDatasetDocument = new TypedDocumentString(`
+    mutation CreateDataset($i: CreateDatasetInput!) {
+  createDataset(input: $i) {
+    id
+    name
+  }
+}
+    `) as unknown as TypedDocumentString<CreateDatasetMutation, CreateDatasetMutationVariables>;
+export const CreateStrategyDocument = new TypedDocumentString(`
+    mutation CreateStrategy($i: CreateCaptionStrategyInput!) {
+  createCaptionStrategy(input: $i) {
+    id
+    name
+  }
+}
+    `) as unknown as TypedDocumentString<CreateStrategyMutation, CreateStrategyMutationVariables>;
+export const SetCaptionsDocument = new TypedDocumentString(`
+    mutation SetCaptions($d: ID!, $s: ID!, $c: [CaptionInput!]!) {
+  setCaptions(datasetId: $d, strategyId: $s, captions: $c)
+}
+    `) as unknown as TypedDocumentString<SetCaptionsMutation, SetCaptionsMutationVariables>;
+export const QueueRunDocument = new TypedDocumentString(`
+    mutation QueueRun($i: QueueRunInput!) {
+  queueRun(input: $i) {
+    id
+    name
+  }
+}
+    `) as unknown as TypedDocumentString<QueueRunMutation, QueueRunMutationVariables>;
+export const QueueSweepDocument = new TypedDocumentString(`
+    mutation QueueSweep($i: QueueSweepInput!) {
+  queueSweep(input: $i) {
+    id
+    name
+    sweep {
+      id
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<QueueSweepMutation, QueueSweepMutationVariables>;
 export const DatasetsDocument = new TypedDocumentString(`
     query Datasets {
   datasets(first: 200) {
