@@ -1,8 +1,8 @@
-// `npm run codegen` turns schema/*.graphql into resolver types (src/graphql/generated/) and the agent's
-// operations into typed documents (agents/generated/); neither folder is edited by hand. The agent
-// writes each operation inline as graphql(`…`) in agents/api-client.ts: codegen checks it against the
-// schema and types its result and variables, so a schema change that breaks the agent fails
-// `npm run codegen` and `npm run typecheck` (which runs codegen --check first).
+// `npm run codegen` turns schema/*.graphql into resolver types (src/graphql/generated/), and the GraphQL
+// documents the agent and the page write inline as graphql(`…`) (agents/api-client.ts, web/src) into
+// typed documents (agents/generated/, web/src/gql/): a schema change that breaks the agent or a query of
+// the page fails `npm run codegen` and `npm run typecheck` (which runs codegen --check first).
+// Generated files are never edited by hand.
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const config: CodegenConfig = {
@@ -19,6 +19,20 @@ const config: CodegenConfig = {
         importExtension: '.js',
         scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
         avoidOptionals: false,
+      },
+    },
+    'web/src/gql/': {
+      documents: ['web/src/**/*.ts', '!web/src/gql/**'],
+      preset: 'client',
+      presetConfig: { fragmentMasking: false },
+      config: {
+        // Documents as strings (no graphql-js in the page's bundle); each carries its result and variables types.
+        documentMode: 'string',
+        useTypeImports: true,
+        enumsAsTypes: true,
+        scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+        avoidOptionals: false,
+        skipTypename: true,
       },
     },
     'src/graphql/generated/resolvers.ts': {

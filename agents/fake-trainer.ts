@@ -30,11 +30,14 @@
 //                          # uploads worth interrupting; FAKE_CHECKPOINT_MIB does the same
 // Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), different per step
 // and prompt. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
+//     surface: true        # the loss responds to rank, learning rate, steps and captions
+//                          # (fake-trainer/surface.ts), so a sweep has a winner
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { lossOffset } from './fake-trainer/surface.js';
 import {
   CONFIG_FILE,
   OPTIMIZER_FILE,
@@ -72,6 +75,7 @@ interface Injection {
   ncols: number | null;
   oomSkipSteps: Set<number>;
   checkpointMiB: number | null;
+  surface: boolean;
 }
 
 /** ai-toolkit gives up on the fourth batch in a row that runs out of memory (BaseSDTrainProcess.run). */
@@ -311,6 +315,8 @@ class FakeJob {
   private readonly sampleExt: SampleExt;
   private readonly seed: number;
   private readonly lr: number;
+  /** Added to every loss when the run opts in to the response surface (fake-trainer/surface.ts). */
+  private readonly lossOffset: number;
   private ticks = 0;
   /** The bars' clock: the real one, or simulated time when secondsPerStep is injected. */
   private readonly clock: () => number;
@@ -343,8 +349,29 @@ class FakeJob {
     this.sampleExt = ext === 'png' ? 'png' : 'jpg';
     this.seed = int(proc['training_seed'] ?? io.env['SEED'], 42);
     this.lr = num(this.train['lr'], 1e-6);
+    this.lossOffset = this.injection.surface ? this.surfaceOffset() : 0;
     this.secondsPerStep = this.injection.secondsPerStep ?? positiveOrNull(Number(io.env['FAKE_SECONDS_PER_STEP']));
     this.clock = this.secondsPerStep === null ? realClock : () => this.simulatedSeconds;
+  }
+
+  private surfaceOffset(): number {
+    const network = asRecord(this.proc['network']);
+    const datasets = Array.isArray(this.proc['datasets']) ? this.proc['datasets'].map(asRecord) : [];
+    const folder = String(datasets[0]?.['folder_path'] ?? '');
+    let captioned = false;
+    try {
+      captioned = readdirSync(folder).some((f) => f.endsWith('.txt'));
+    } catch {
+      // no folder: no captions
+    }
+    return lossOffset({
+      rank: num(network['linear'] ?? network['rank'], 16),
+      learningRate: this.lr,
+      steps: this.totalSteps,
+      captioned,
+      captionDropout: num(datasets[0]?.['caption_dropout_rate'], 0.05),
+      seed: this.seed,
+    });
   }
 
   /** Moves simulated time on by about `steps` steps' worth, varying as a GPU's steps do (nothing on the real clock). */
@@ -541,7 +568,7 @@ class FakeJob {
         out.print('');
       } else {
         consecutiveOom = 0;
-        bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${lossText(this.seed, step, totalSteps)}`);
+        bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${lossText(this.seed, step, totalSteps, this.lossOffset)}`);
       }
 
       if (step !== startStep) {
@@ -699,11 +726,11 @@ const REPEAT_CHANCE = 1 / 12;
  * resumed run prints the same values. Now and then a step prints exactly the text of the step
  * before, as real runs do (four significant digits): the two are still two points.
  */
-export function lossText(seed: number, step: number, totalSteps: number): string {
+export function lossText(seed: number, step: number, totalSteps: number, offset = 0): string {
   let printed = step;
   while (printed > 0 && hash01(seed ^ 0x5bd1e995, printed) < REPEAT_CHANCE) printed--;
   const progress = totalSteps > 0 ? printed / totalSteps : 0;
-  const value = Math.max(0.02, 0.3 + 0.16 * Math.exp(-3 * progress) + (hash01(seed, printed) - 0.5) * 0.2);
+  const value = Math.max(0.02, 0.3 + offset + 0.16 * Math.exp(-3 * progress) + (hash01(seed, printed) - 0.5) * 0.2);
   return pyExp(value, 3);
 }
 
@@ -734,6 +761,7 @@ function readInjection(value: unknown): Injection {
     ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),
     oomSkipSteps: new Set(steps),
     checkpointMiB: v['checkpointMiB'] === undefined ? null : nonNegative(num(v['checkpointMiB'], 0), 0),
+    surface: truthy(v['surface']),
   };
 }
 

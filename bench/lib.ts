@@ -83,7 +83,7 @@ export async function startServerProcess(
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  // A loaded machine can take a minute to compile and start the server.
+  // A shared 2-core machine under load may take over a minute to start a server from source.
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (child.exitCode != null) throw new Error(`server exited with ${child.exitCode}`);

@@ -140,6 +140,8 @@ describe.each(databaseKinds)('listing runs on %s', (kind) => {
 
   describe('filters: every field, ANDed', () => {
     const cases: [string, () => Record<string, unknown>, (r: ListedRun) => boolean][] = [
+      ['ids (runs picked to compare)', () => ({ ids: all.filter((_, i) => i % 3 === 0).map((r) => r.id) }), (r) => all.indexOf(r) % 3 === 0],
+      ['ids with another field', () => ({ ids: all.filter((_, i) => i % 2 === 0).map((r) => r.id), rank: { eq: 16 } }), (r) => all.indexOf(r) % 2 === 0 && r.hyperparameters.rank === 16],
       ['experimentId', () => ({ experimentId: a.experimentId }), (r) => r.experiment.id === a.experimentId],
       ['datasetId', () => ({ datasetId: a.datasetId }), (r) => r.dataset.id === a.datasetId],
       ['captionStrategyId', () => ({ captionStrategyId: b.strategyId }), (r) => r.captionStrategy.id === b.strategyId],
@@ -194,6 +196,7 @@ describe.each(databaseKinds)('listing runs on %s', (kind) => {
 
     it('refuses a malformed id in a filter, naming it', async () => {
       await viewer.fails('BAD_USER_INPUT', RUNS, { filter: { datasetId: 'nope' } }, 'filter.datasetId');
+      await viewer.fails('BAD_USER_INPUT', RUNS, { filter: { ids: [all[0]!.id, 'nope'] } }, 'filter.ids.1');
     });
   });
 

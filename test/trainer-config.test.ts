@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './helpers/databases.js';
 import { createBasics, createStrategy, type Basics } from './helpers/fixtures.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
+import { registerAgent } from './helpers/agents.js';
 
 type Json = any;
 const reference: Json = parse(readFileSync(new URL('./fixtures/train_lora_flux_24gb.yaml', import.meta.url), 'utf8'));
@@ -268,6 +269,44 @@ describe.each(databaseKinds)('trainer config on %s', (kind) => {
     // A trigger word given in extra is the one the sampler uses.
     const { config: fromExtra } = await configOf({ captionStrategyId: none, hyperparameters: { samplePrompts: prompts, extra: { trigger_word: 'zxq' } } });
     expect(fromExtra.config.process[0].sample.prompts[0]).toBe('zxq, portrait photo, soft window light');
+  });
+
+  it('samples each prompt at several LoRA strengths as sample items with network_multiplier; each Sample says its prompt and strength', async () => {
+    const prompts = ['[trigger] at the beach', 'a portrait of [trigger]'];
+    const { config, run } = await configOf({ priority: 100, hyperparameters: { samplePrompts: prompts, sampleStrengths: [0.5, 1, 1.25] } });
+    const sample = config.config.process[0].sample;
+    expect(sample).not.toHaveProperty('prompts');
+    expect(sample.samples).toEqual([
+      { prompt: 'p3r5on at the beach', network_multiplier: 0.5 },
+      { prompt: 'p3r5on at the beach', network_multiplier: 1 },
+      { prompt: 'p3r5on at the beach', network_multiplier: 1.25 },
+      { prompt: 'a portrait of p3r5on', network_multiplier: 0.5 },
+      { prompt: 'a portrait of p3r5on', network_multiplier: 1 },
+      { prompt: 'a portrait of p3r5on', network_multiplier: 1.25 },
+    ]);
+    // One strength of 1 (the default) keeps the plain prompt list.
+    const { config: plain } = await configOf({ hyperparameters: { samplePrompts: prompts } });
+    expect(plain.config.process[0].sample.samples).toBeUndefined();
+    expect(plain.config.process[0].sample.prompts).toHaveLength(2);
+
+    // The trainer numbers samples by item: item 4 is prompt 1 at strength 1.
+    const agent = await registerAgent(t, { gpus: [{ index: 0, name: 'A', memoryMb: 80_000 }] });
+    const claim = await agent.claim(); // the highest priority first
+    expect(claim?.run.id).toBe(run.id);
+    for (const item of [0, 4, 5]) {
+      await agent.client.ok(`mutation($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id } }`, {
+        r: run.id, t: claim!.leaseToken, i: { step: 100, promptIndex: item, path: `/out/samples/100_${item}.jpg` },
+      });
+    }
+    const { run: read } = await editor.ok(`query($id: ID!) { run(id: $id) { hyperparameters { sampleStrengths } samples { promptIndex strength path } } }`, { id: run.id });
+    expect(read.hyperparameters.sampleStrengths).toEqual([0.5, 1, 1.25]);
+    expect(read.samples.map((s: { promptIndex: number; strength: number }) => [s.promptIndex, s.strength]).sort()).toEqual([[0, 0.5], [1, 1], [1, 1.25]]);
+
+    for (const [strengths, message] of [[[], 'at least one'], [[1, 1], 'repeat'], [[5], 'between -4 and 4']] as const) {
+      const { errors } = await editor.request(QUEUE, { input: { experimentId: basics.experimentId, datasetId: basics.datasetId, captionStrategyId: basics.strategyId, hyperparameters: { sampleStrengths: strengths } } });
+      expect(errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(errors?.[0]?.message).toContain(message);
+    }
   });
 
   it('renders the model and sampling block of the base model, samples at the size asked for', async () => {

@@ -1,7 +1,9 @@
 // The page at `/` in a real browser (Debian's Chromium through playwright-core), against a server
 // on PGlite that the test feeds through the API and the agent protocol, as a training machine would.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -9,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { jpeg, sha256, uploadDatasetFile, uploadRunFile } from './helpers/uploads.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
@@ -22,6 +25,32 @@ const reportSample = `mutation($r: ID!, $t: String!, $i: SampleInput!) { reportS
 const points = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: 0.6 / Math.sqrt(from + i + 1) + 0.05 * Math.abs(Math.sin(from + i)), lr: 4e-4 }));
 
+/** sha256 of each sample's bytes by run, step and prompt; of each checkpoint's by run and step. */
+const sampleSha = new Map<string, string>();
+const checkpointSha = new Map<string, string>();
+
+/** What a trainer makes and the agent sends: samples (JPEGs) at each step for each prompt, then the checkpoint's file. */
+async function trainerOutput(agent: TestAgent, runId: string, token: string, step: number, prompts: number, checkpoint = true) {
+  for (let p = 0; p < prompts; p++) {
+    const bytes = await jpeg(step / 50 + p * 3 + runId.charCodeAt(0), 512);
+    await agent.client.ok(reportSample, { r: runId, t: token, i: { step, promptIndex: p, prompt: `p3r5on prompt ${p}`, path: `/out/samples/${step}_${p}.jpg` } });
+    await uploadRunFile(agent.client, runId, token, bytes, { kind: 'SAMPLE', fileName: `${step}_${p}.jpg`, step, promptIndex: p, contentType: 'image/jpeg' });
+    sampleSha.set(`${runId}:${step}:${p}`, sha256(bytes));
+  }
+  if (!checkpoint) return;
+  const bytes = randomBytes(40_000 + step);
+  await agent.client.ok(reportCheckpoint, { r: runId, t: token, i: { step, path: `/out/lora_${step}.safetensors`, sizeBytes: bytes.length } });
+  await uploadRunFile(agent.client, runId, token, bytes, { kind: 'CHECKPOINT', fileName: `lora_${step}.safetensors`, step });
+  checkpointSha.set(`${runId}:${step}`, sha256(bytes));
+}
+
+/** sha256 of what the page's image shows, fetched as the page fetched it. */
+const shownSha = (page: Page, selector: string) =>
+  page.locator(selector).evaluate(async (img: HTMLImageElement) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  });
+
 // Without Chromium (apt-get install -y chromium) a developer's run skips this file; CI's must not.
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a browser', () => {
   let t: TestServer;
@@ -34,16 +63,19 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   const consoleErrors: string[] = [];
   const runIds: string[] = [];
   let leaseToken = '';
+  let strengthsLease: { runId: string; token: string } | null = null;
+  let dataDir = '';
 
   beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-web-'));
     [t, browser] = await Promise.all([
-      startTestServer('pglite', { reaperIntervalSeconds: 3600 }),
+      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir }),
       chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
     ]);
     await mkdir(ARTIFACTS, { recursive: true });
     editor = await t.as('EDITOR');
     basics = await createBasics(editor);
-    agent = await registerAgent(t, { name: 'gpu-box-1', gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24_564 })) });
+    agent = await registerAgent(t, { name: 'gpu-box-1', hourlyCostUsd: 0.69, gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24_564 })) });
     // A small sweep: rank × learning rate.
     for (const [rank, learningRate] of [[16, 4e-4], [16, 1e-4], [32, 4e-4], [32, 1e-4]] as const) {
       runIds.push((await queueRun(editor, basics, { name: `r${rank}-lr${learningRate}`, hyperparameters: { rank, learningRate, steps: 1000, saveEvery: 250 } })).id);
@@ -60,6 +92,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   afterAll(async () => {
     await browser?.close();
     await t?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   async function screenshots(name: string) {
@@ -108,6 +141,14 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.getByLabel('Rank').fill('');
     await page.getByLabel('Rank').blur();
     await expect.poll(() => page.locator('#runs-table tbody tr').count()).toBe(4);
+    // A learning rate that is not one is said so next to the field.
+    await page.getByLabel('Learning rate').fill('4e-4x');
+    await page.getByLabel('Learning rate').blur();
+    await expect.poll(() => page.locator('#f-lr-error').textContent()).toContain('Not a learning rate');
+    expect(await page.getByLabel('Learning rate').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Learning rate').fill('');
+    await page.getByLabel('Learning rate').blur();
+    await expect.poll(() => page.locator('#f-lr-error').textContent()).toBe('');
   });
 
   it('shows a new run and a status change live, without a reload', async () => {
@@ -125,6 +166,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await agent.heartbeat(claim.run.id, claim.leaseToken, { step: 250, totalSteps: 1000, secondsPerStep: 1.5, vramUsedMb: 20_000 });
     await expect.poll(() => page.locator(`#runs-table tr[data-run-id="${claim.run.id}"]`).textContent()).toContain('25%');
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    // At 1280 px every column of the runs table shows: it does not scroll sideways.
+    expect(await page.locator('#runs-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
     await screenshots('runs');
   });
 
@@ -154,14 +197,69 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await live();
     await agent.heartbeat(runId, leaseToken, { step: 650, totalSteps: 1000, secondsPerStep: 1.25, vramUsedMb: 21_504 });
     await expect.poll(() => page.locator('#run-stats').textContent()).toContain('1.25');
-    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 250, path: '/out/r16/r16_000000250.safetensors', sizeBytes: 171_000_000 } });
-    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 500, path: '/out/r16/r16_000000500.safetensors', sizeBytes: 171_000_000 } });
-    await agent.client.ok(reportSample, { r: runId, t: leaseToken, i: { step: 500, promptIndex: 0, prompt: 'p3r5on at the beach', path: '/out/r16/samples/500_0.jpg' } });
-    await page.waitForSelector('#checkpoints tr[data-step="500"]');
-    await page.waitForSelector('#samples');
+    for (const step of [250, 500]) await trainerOutput(agent, runId, leaseToken, step, 2);
+    await page.waitForSelector('#checkpoints tr[data-step="500"] a.download');
+    await page.waitForSelector('#samples tr[data-step="500"] img');
     expect(await page.locator('#run-events').textContent()).toContain('STARTED');
+    expect(await page.locator('#run-events').textContent()).toContain('Claimed by gpu-box-1'); // the agent's name, not its id
     expect(await page.locator('.config').textContent()).toContain('network');
     await screenshots('run');
+  });
+
+  it('shows the samples as thumbnails (prompt × step); the viewer opens full size, moves with the keyboard and rates', async () => {
+    const runId = runIds[0]!;
+    // Every thumbnail loaded; a row per step, a column per prompt.
+    await expect.poll(() => page.locator('#samples img').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length)).toBe(4);
+    expect(await page.locator('#samples tbody tr').count()).toBe(2);
+    expect(await page.locator('#samples thead th.prompt').allTextContents()).toEqual(['p3r5on prompt 0', 'p3r5on prompt 1']);
+
+    await page.getByRole('button', { name: 'Step 250, p3r5on prompt 0' }).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-step')).toBe('250');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(sampleSha.get(`${runId}:250:0`));
+    await page.keyboard.press('ArrowRight');
+    expect(await viewer.getAttribute('data-step')).toBe('500');
+    await page.keyboard.press('ArrowDown');
+    expect(await viewer.getAttribute('data-prompt')).toBe('1');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(sampleSha.get(`${runId}:500:1`));
+    await page.keyboard.press('ArrowRight'); // the last step: stays
+    expect(await viewer.getAttribute('data-step')).toBe('500');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowLeft');
+    expect([await viewer.getAttribute('data-step'), await viewer.getAttribute('data-prompt')]).toEqual(['250', '0']);
+
+    // Rating from the viewer: a note, then 5 on the keyboard.
+    await page.locator('#viewer-notes').fill('crisp face');
+    await page.locator('#viewer-title').click(); // out of the text field: keys move and rate again
+    await page.keyboard.press('2');
+    await expect.poll(() => page.locator('#viewer .mean-rating').textContent()).toBe('2.00 (1)');
+    expect(await page.locator('#viewer .notes-list').textContent()).toContain('crisp face');
+    await screenshots('viewer');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('dialog#viewer').count()).toBe(0);
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { checkpoints { step meanRating ratings { notes } } } }`, { id: runId });
+    expect(run.checkpoints.find((c: { step: number }) => c.step === 250)).toEqual({ step: 250, meanRating: 2, ratings: [{ notes: 'crisp face' }] });
+    // The checkpoints table shows the rating and its note.
+    await expect.poll(() => page.locator('#checkpoints tr[data-step="250"]').textContent()).toContain('crisp face');
+  });
+
+  it("downloads a checkpoint's bytes under the run's name", async () => {
+    const runId = runIds[0]!;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#checkpoints tr[data-step="500"] a.download').click()]);
+    expect(download.suggestedFilename()).toBe(`r16-lr${4e-4}-step500.safetensors`);
+    const file = path.join(dataDir, 'downloaded.safetensors');
+    await download.saveAs(file);
+    const { readFile } = await import('node:fs/promises');
+    expect(sha256(await readFile(file))).toBe(checkpointSha.get(`${runId}:500`));
+
+    // A checkpoint the trainer pruned has nothing left to rate, promote or download.
+    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 600, path: '/out/lora_600.safetensors', sizeBytes: 1000 } });
+    await agent.client.ok(reportCheckpoint, { r: runId, t: leaseToken, i: { step: 600, path: '/out/lora_600.safetensors', pruned: true } });
+    const pruned = page.locator('#checkpoints tr[data-step="600"]');
+    await expect.poll(() => pruned.textContent()).toContain('pruned');
+    expect(await pruned.getByRole('button').count()).toBe(0);
+    expect(await pruned.locator('a.download').count()).toBe(0);
   });
 
   it('rates a checkpoint and shows its new mean rating', async () => {
@@ -182,6 +280,15 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await earlier.getByRole('button', { name: 'Promote as best' }).click();
     await expect.poll(() => earlier.textContent()).toContain('★ best');
     await expect.poll(() => row.textContent()).toContain('Promote as best');
+    // The best checkpoint downloads from the run's head.
+    await expect.poll(() => page.locator('#best-download a.download').getAttribute('aria-label')).toBe('Download best step 250');
+
+    // On a phone every score button, Promote and Download of a checkpoint are on the screen.
+    await page.setViewportSize(SIZES.phone);
+    const boxes = await row.locator('button, a, label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]));
+    expect(boxes.length).toBeGreaterThan(6);
+    for (const [left, right] of boxes) expect(left >= 0 && right <= SIZES.phone.width, `${left}–${right}`).toBe(true);
+    await page.setViewportSize(SIZES.desktop);
   });
 
   it('compares runs: overlaid curves, the grouped values the API returns, and the checkpoint matrix', async () => {
@@ -189,7 +296,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     const claim = (await agent.claim())!;
     await agent.start(claim.run.id, claim.leaseToken);
     await agent.client.ok(report, { r: claim.run.id, t: claim.leaseToken, p: points(0, 199).map((p) => ({ ...p, loss: p.loss * 1.3 })) });
-    await agent.client.ok(reportCheckpoint, { r: claim.run.id, t: claim.leaseToken, i: { step: 250, path: '/out/b/b_000000250.safetensors', sizeBytes: 171_000_000 } });
+    await trainerOutput(agent, claim.run.id, claim.leaseToken, 250, 2);
+    const [a, b] = [runIds[0]!, claim.run.id];
 
     await page.goto(`${t.url}/#/compare?runs=${runIds[0]},${claim.run.id}&experiment=${basics.experimentId}`);
     await page.waitForSelector('#groups-table tbody tr');
@@ -197,10 +305,12 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.waitForSelector('#compare-chart[data-points]:not([data-points="0"])');
     await page.waitForSelector('#matrix-table');
 
+    // The tables follow the picked runs (the experiment has five, in four rank × LR groups).
     const { compareRuns } = await editor.ok(
       `query($f: RunFilter) { compareRuns(filter: $f, groupBy: [RANK, LEARNING_RATE]) { key { rank learningRate } runCount meanEmaLoss minLoss } }`,
-      { f: { experimentId: basics.experimentId } },
+      { f: { ids: [a, b] } },
     );
+    expect(compareRuns).toHaveLength(2);
     const shown = await page.locator('#groups-table tbody tr').evaluateAll((rows) =>
       rows.map((tr) => ({
         rank: tr.querySelector('[data-dim="RANK"]')!.textContent,
@@ -218,16 +328,99 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     const g16 = compareRuns.find((g: { key: { rank: number; learningRate: number } }) => g.key.rank === 16 && g.key.learningRate === 4e-4);
     expect(Number(cell)).toBe(g16.meanEmaLoss);
     expect(await page.locator('#matrix-table tbody tr').count()).toBe(2);
+    await page.waitForSelector(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] img`);
     await screenshots('compare');
+
+    // A matrix cell's thumbnail opens the viewer at that run and step.
+    await page.locator(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] button.thumb`).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-step')).toBe('250');
+    expect(await shownSha(page, `#viewer img[data-run-id="${b}"]`)).toBe(sampleSha.get(`${b}:250:0`));
+    await page.keyboard.press('Escape');
+
+    // A/B: the same prompt and step of both runs side by side, stepping together.
+    await page.locator('#ab-open').click();
+    await viewer.waitFor();
+    expect(await page.locator('#viewer .viewer-pane').count()).toBe(2);
+    for (const prompt of [0, 1]) {
+      expect([await viewer.getAttribute('data-step'), await viewer.getAttribute('data-prompt')]).toEqual(['250', String(prompt)]);
+      for (const run of [a, b]) expect(await shownSha(page, `#viewer img[data-run-id="${run}"]`), `${run} prompt ${prompt}`).toBe(sampleSha.get(`${run}:250:${prompt}`));
+      if (prompt === 0) await page.keyboard.press('ArrowDown');
+    }
+    await screenshots('ab');
+    await page.keyboard.press('Escape');
   });
 
-  it('lists the agents with their GPUs, status and current run', async () => {
+  it("shows a stored dataset's images with their captions", async () => {
+    const images = await Promise.all([1, 2, 3].map((i) => jpeg(i * 11, 256)));
+    const { createDataset } = await editor.ok(`mutation($i: CreateDatasetInput!) { createDataset(input: $i) { id } }`, {
+      i: { name: 'uploaded photos', images: images.map((bytes, i) => ({ fileName: `photo${i}.jpg`, sha256: sha256(bytes), caption: `a photo of p3r5on, number ${i}` })) },
+    });
+    for (const [i, bytes] of images.entries()) await uploadDatasetFile(editor, createDataset.id, bytes, { kind: 'DATASET_IMAGE', fileName: `photo${i}.jpg`, contentType: 'image/jpeg' });
+    await page.goto(`${t.url}/#/datasets/${createDataset.id}`);
+    await expect.poll(() => page.locator('#dataset-images img').evaluateAll((imgs) => imgs.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length)).toBe(3);
+    expect(await page.locator('#dataset-images li[data-file="photo1.jpg"]').textContent()).toContain('a photo of p3r5on, number 1');
+    await page.getByRole('button', { name: 'Open photo2.jpg' }).click();
+    expect(await shownSha(page, '#image-viewer[open] img')).toBe(sha256(images[2]!));
+    await page.keyboard.press('Escape');
+    await screenshots('dataset');
+    await page.getByRole('link', { name: 'Datasets' }).first().click();
+    await page.waitForSelector(`#datasets-table tr[data-dataset-id="${createDataset.id}"]`);
+    await screenshots('datasets');
+  });
+
+  it('shows a strength axis for a run sampled at several LoRA strengths', async () => {
+    const run = await queueRun(editor, basics, { name: 'strengths', priority: 100, hyperparameters: { sampleStrengths: [0.5, 1], samplePrompts: ['[trigger] on a bike'] } });
+    const claim = (await agent.claim())!;
+    expect(claim.run.id).toBe(run.id);
+    strengthsLease = { runId: run.id, token: claim.leaseToken };
+    // The trainer numbers its samples by item: prompt 0 at 0.5 is item 0, at 1 item 1.
+    const shas: string[] = [];
+    for (const item of [0, 1]) {
+      const bytes = await jpeg(100 + item * 40, 256);
+      await agent.client.ok(reportSample, { r: run.id, t: claim.leaseToken, i: { step: 100, promptIndex: item, path: `/out/samples/100_${item}.jpg` } });
+      await uploadRunFile(agent.client, run.id, claim.leaseToken, bytes, { kind: 'SAMPLE', fileName: `100_${item}.jpg`, step: 100, promptIndex: item, contentType: 'image/jpeg' });
+      shas.push(sha256(bytes));
+    }
+    await page.goto(`${t.url}/#/runs/${run.id}`);
+    await page.waitForSelector('#samples tr[data-step="100"] img');
+    expect(await page.locator('#samples thead th.prompt').allTextContents()).toEqual(['p3r5on on a bikestrength 0.5', 'p3r5on on a bikestrength 1']);
+    await page.getByRole('button', { name: 'Step 100, p3r5on on a bike, strength 0.5' }).click();
+    const viewer = page.locator('dialog#viewer[open]');
+    await viewer.waitFor();
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(shas[0]);
+    await page.keyboard.press(']');
+    expect(await viewer.getAttribute('data-strength')).toBe('1');
+    expect(await shownSha(page, '#viewer .viewer-image img')).toBe(shas[1]);
+    await page.keyboard.press('Escape');
+  });
+
+  it('lists the agents with their GPUs, status, VRAM and GPU use, current run and the runs they trained; an ADMIN drains and undrains', async () => {
+    // Its current run's last heartbeat says how much VRAM and GPU it uses.
+    await agent.heartbeat(runIds[0]!, leaseToken, { step: 650, totalSteps: 1000, vramUsedMb: 18_432, gpuUtilization: 97 });
+    await agent.heartbeat(strengthsLease!.runId, strengthsLease!.token, { step: 50, totalSteps: 3000, vramUsedMb: 18_432, gpuUtilization: 97 });
     await page.getByRole('link', { name: 'Agents' }).click();
     const row = page.locator('#agents-table tbody tr').first();
     await expect.poll(() => row.textContent()).toContain('gpu-box-1');
     expect(await row.textContent()).toContain('RTX 4090');
     expect(await row.textContent()).toContain('BUSY');
+    await expect.poll(() => row.locator('td.vram').textContent()).toBe(' 18.0 of 96 GiBGPU 97%');
+    const { runs } = await editor.ok(`query($f: RunFilter) { runs(filter: $f) { edges { node { name } } } }`, { f: { agentId: agent.id } });
+    expect(runs.edges.map((e: { node: { name: string } }) => e.node.name).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
+    expect((await row.locator('td.trained a').allTextContents()).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
+    expect(await row.getByRole('button', { name: 'Drain' }).count()).toBe(0); // an EDITOR may not
     await screenshots('agents');
+
+    await page.evaluate((key) => localStorage.setItem('loralab.apiKey', key), t.admin.key!);
+    await page.reload();
+    await row.getByRole('button', { name: 'Drain' }).click();
+    await expect.poll(() => row.textContent()).toContain('DRAINING');
+    await row.getByRole('button', { name: 'Undrain' }).click();
+    await expect.poll(() => row.textContent()).toContain('BUSY');
+    await page.evaluate((key) => localStorage.setItem('loralab.apiKey', key), editor.key!);
+    await page.reload();
+    await page.waitForSelector('#agents-table');
   });
 
   it('cancels and retries a run with an EDITOR key', async () => {
@@ -237,9 +430,61 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await cancel.click();
     await page.getByRole('button', { name: 'Confirm cancel' }).click(); // two clicks for hours of training
     await expect.poll(() => page.locator('#stat-status').textContent()).toBe('CANCELLED');
+    await expect.poll(() => page.locator('#action-message').textContent()).toBe('Cancelled'); // not "Cancel requested"
     await page.getByRole('button', { name: 'Retry run' }).click();
     await expect.poll(() => page.locator('#stat-status').textContent()).toBe('QUEUED');
     expect((await editor.ok(`query($id: ID!) { run(id: $id) { status } }`, { id: lateRun })).run.status).toBe('QUEUED');
+  });
+
+  it('makes a dataset from a folder (captions from .txt files), queues the sweep the form announces, and an agent trains on it', async () => {
+    const folder = path.join(dataDir, 'my-photos');
+    await mkdir(folder, { recursive: true });
+    const photos = await Promise.all([0, 1, 2].map((i) => jpeg(200 + i * 30, 320)));
+    for (const [i, bytes] of photos.entries()) await writeFile(path.join(folder, `shot${i}.jpg`), bytes);
+    await writeFile(path.join(folder, 'shot0.txt'), 'a man in a red jacket\n');
+    await writeFile(path.join(folder, 'shot2.txt'), 'a man on a bench');
+    await page.goto(`${t.url}/#/new`);
+    await page.locator('#ds-folder').setInputFiles(folder);
+    await expect.poll(() => page.locator('#ds-summary').textContent()).toContain('3 images');
+    expect(await page.locator('#ds-summary').textContent()).toContain('2 with a .txt caption');
+    expect(await page.locator('#ds-name').inputValue()).toBe('my-photos');
+    await page.locator('#ds-trigger').fill('zk9');
+    await page.getByRole('button', { name: 'Upload dataset' }).click();
+    await page.waitForSelector('#ds-link', { timeout: 20_000 });
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption } } } } } } }`);
+    const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'my-photos');
+    expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
+    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(photos.map((bytes, i) => ({ fileName: `shot${i}.jpg`, sha256: sha256(bytes), sourceCaption: i === 1 ? null : ['a man in a red jacket', null, 'a man on a bench'][i] })));
+
+    // The run form now points at the new dataset and its STORED captions. A bad value is said next to its field.
+    expect(await page.locator('#rf-dataset').inputValue()).toBe(made.id);
+    await page.locator('#rf-rank').fill('8, x');
+    await page.getByRole('button', { name: /Queue/ }).click();
+    await expect.poll(() => page.locator('#rf-err-rank').textContent()).toContain('Not a number');
+    await page.locator('#rf-rank').fill('999');
+    await page.getByRole('button', { name: /Queue/ }).click();
+    await expect.poll(() => page.locator('#rf-err-rank').textContent()).toBe('must be between 1 and 256'); // the API's own message
+    await page.locator('#rf-rank').fill('8, 16');
+    await page.locator('#rf-lr').fill('1e-4, 4e-4');
+    await page.locator('#rf-steps').fill('500');
+    await expect.poll(() => page.locator('#sweep-estimate').getAttribute('data-runs')).toBe('4');
+    expect(await page.locator('#sweep-estimate').textContent()).toMatch(/4 runs · ≈ [\d.]+ GPU hours · ≈ \$[\d.]+ at \$0\.69\/h/);
+    await screenshots('new');
+    await page.getByRole('button', { name: 'Queue sweep of 4 runs' }).click();
+    await page.waitForSelector('#rf-sweep-link');
+    const sweepId = new URL((await page.locator('#rf-sweep-link').getAttribute('href'))!.replace('#/compare', 'http://x/')).searchParams.get('sweep');
+    const { runs } = await editor.ok(`query($f: RunFilter) { runs(filter: $f) { edges { node { id dataset { id } hyperparameters { rank learningRate steps } } } } }`, { f: { sweepId } });
+    expect(runs.edges).toHaveLength(4);
+    expect(runs.edges.map((e: any) => `${e.node.hyperparameters.rank}/${e.node.hyperparameters.learningRate}/${e.node.dataset.id === made.id}`).sort()).toEqual(['16/0.0001/true', '16/0.0004/true', '8/0.0001/true', '8/0.0004/true']);
+
+    // An agent trains on it: the claim names the stored captions (trigger word applied).
+    const trainer = await registerAgent(t, { name: 'gpu-box-2', gpus: Array.from({ length: 8 }, (_, index) => ({ index, name: 'A', memoryMb: 80_000 })) });
+    const sweepRuns = new Set(runs.edges.map((e: any) => e.node.id));
+    let claim = await trainer.claim();
+    while (claim && !sweepRuns.has(claim.run.id)) claim = await trainer.claim();
+    expect(claim).not.toBeNull();
+    expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('a man in a red jacket');
+    expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('zk9');
   });
 
   it('is usable from the keyboard', async () => {
@@ -247,7 +492,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.waitForSelector('#runs-table tbody tr');
     // Tab from the top reaches the navigation links, then the filters.
     const focused: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 12; i++) {
       await page.keyboard.press('Tab');
       focused.push(await page.evaluate(() => `${document.activeElement?.tagName}:${document.activeElement?.textContent?.trim().slice(0, 20) ?? ''}`));
     }

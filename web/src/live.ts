@@ -2,6 +2,7 @@
 // reconnects by itself, and views that cannot replay (run tables) refetch on reconnect.
 import { createClient, type Client } from 'graphql-ws/client';
 import { getKey, REJECTED, signOut } from './api.js';
+import type { TypedDocumentString } from './gql/graphql.js';
 
 let client: Client | null = null;
 const reconnected = new Set<() => void>();
@@ -59,13 +60,13 @@ export interface Subscription<V> {
   dispose(): void;
 }
 
-export function subscribe<T = any, V extends Record<string, unknown> = Record<string, unknown>>(
-  query: string,
+export function subscribe<T, V extends Record<string, unknown>>(
+  document: TypedDocumentString<T, V>,
   variables: V,
   onData: (data: T) => void,
   onError: (message: string) => void = (m) => console.warn(m),
 ): Subscription<V> {
-  const payload = { query, variables };
+  const payload = { query: String(document), variables };
   const dispose = socket().subscribe<T>(payload, {
     next: (result) => {
       if (result.errors?.length) onError(result.errors.map((e) => e.message).join('; '));

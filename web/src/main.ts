@@ -1,11 +1,15 @@
 // The page: sign-in, a header, and hash routes (#/runs, #/runs/:id, #/compare, #/agents).
-import { ApiError, clearKey, expectRole, getKey, gql, onUnauthenticated, REJECTED, setKey, setViewerRole, viewerRole, type Role } from './api.js';
+import { ApiError, clearKey, expectRole, getKey, gql, graphql, onUnauthenticated, REJECTED, setKey, setViewerRole, viewerRole, type Role } from './api.js';
 import { h, replace } from './dom.js';
 import { closeLive } from './live.js';
 import { agentsView } from './views/agents.js';
 import { compareView } from './views/compare.js';
+import { createView } from './views/create.js';
+import { datasetsView, datasetView } from './views/datasets.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
+
+const VIEWER = graphql(`query Viewer { viewer { role name } }`);
 
 /** A view renders into `main` and returns what stops it (subscriptions, timers, charts). */
 export type View = (main: HTMLElement, params: URLSearchParams, id?: string) => (() => void) | void;
@@ -25,7 +29,10 @@ function route(): Route {
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'runs' && parts[1]) return { view: runView, id: decodeURIComponent(parts[1]), name: 'runs' };
   if (parts[0] === 'compare') return { view: compareView, name: 'compare' };
+  if (parts[0] === 'datasets' && parts[1]) return { view: datasetView, id: decodeURIComponent(parts[1]), name: 'datasets' };
+  if (parts[0] === 'datasets') return { view: datasetsView, name: 'datasets' };
   if (parts[0] === 'agents') return { view: agentsView, name: 'agents' };
+  if (parts[0] === 'new') return { view: createView, name: 'new' };
   return { view: runsView, name: 'runs' };
 }
 
@@ -35,7 +42,7 @@ function renderNav(current: string) {
   replace(
     nav,
     h('a', { class: 'brand', href: '#/runs' }, 'loralab'),
-    h('div', { class: 'links' }, link('runs', 'Runs'), link('compare', 'Compare'), link('agents', 'Agents')),
+    h('div', { class: 'links' }, link('runs', 'Runs'), link('compare', 'Compare'), link('datasets', 'Datasets'), link('agents', 'Agents'), link('new', 'New')),
     h('span', { class: 'who', id: 'role' }, viewerRole() ?? ''),
     h('button', { type: 'button', class: 'secondary', onclick: () => signOutNow('') }, 'Sign out'),
   );
@@ -81,9 +88,9 @@ function signInForm(message: string) {
         button.disabled = true;
         status.textContent = '';
         try {
-          const { viewer } = await gql<{ viewer: { role: Role } }>(`query SignIn { viewer { role name } }`, {}, key);
+          const { viewer } = await gql(VIEWER, {}, key);
           setKey(key);
-          setViewerRole(viewer.role);
+          setViewerRole(viewer.role as Role);
           signedIn = true;
           if (!location.hash || location.hash === '#/') location.hash = '#/runs';
           show();
@@ -117,7 +124,7 @@ async function boot() {
   if (!key) return signInForm('');
   // The view loads its data while the key is checked: one round trip less before the first chart.
   // A refused key signs the page out (gql does that on UNAUTHENTICATED), whichever answer comes first.
-  const viewer = gql<{ viewer: { role: Role } }>(`query Viewer { viewer { role name } }`).then((d) => d.viewer.role);
+  const viewer = gql(VIEWER).then((d) => d.viewer.role as Role);
   void expectRole(viewer).then((role) => {
     const who = document.getElementById('role');
     if (who) who.textContent = role ?? '';

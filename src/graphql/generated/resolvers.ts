@@ -429,6 +429,11 @@ export type Hyperparameters = {
   sampleSeed: Scalars['Int']['output'];
   /** Defaults to the base model's: 20 for FLUX.1-dev, 4 for FLUX.1-schnell. */
   sampleSteps: Scalars['Int']['output'];
+  /**
+   * LoRA strengths each prompt is sampled at (default [1]). Several strengths render as ai-toolkit
+   * sample items with network_multiplier, one per prompt and strength, and each Sample says its strength.
+   */
+  sampleStrengths: Array<Scalars['Float']['output']>;
   /** Sample image width in pixels (a multiple of 16); defaults to the base model's 1024. */
   sampleWidth: Scalars['Int']['output'];
   saveEvery: Scalars['Int']['output'];
@@ -462,6 +467,8 @@ export type HyperparametersInput = {
   samplePrompts?: InputMaybe<Array<Scalars['String']['input']>>;
   sampleSeed?: InputMaybe<Scalars['Int']['input']>;
   sampleSteps?: InputMaybe<Scalars['Int']['input']>;
+  /** 1 to 8 distinct LoRA strengths between -4 and 4, e.g. [0.6, 0.8, 1.0]. */
+  sampleStrengths?: InputMaybe<Array<Scalars['Float']['input']>>;
   sampleWidth?: InputMaybe<Scalars['Int']['input']>;
   saveEvery?: InputMaybe<Scalars['Int']['input']>;
   seed?: InputMaybe<Scalars['Int']['input']>;
@@ -1025,6 +1032,8 @@ export type RunEvent = {
 
 /** Fields are ANDed; within a field, `in` and ranges narrow it. */
 export type RunFilter = {
+  /** Runs this agent holds or held last. */
+  agentId?: InputMaybe<Scalars['ID']['input']>;
   alpha?: InputMaybe<NumberFilter>;
   baseModel?: InputMaybe<Array<Scalars['String']['input']>>;
   batchSize?: InputMaybe<NumberFilter>;
@@ -1033,6 +1042,8 @@ export type RunFilter = {
   captionStrategyIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   datasetId?: InputMaybe<Scalars['ID']['input']>;
   experimentId?: InputMaybe<Scalars['ID']['input']>;
+  /** Any of these runs (the runs a person picked to compare). */
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   learningRate?: InputMaybe<NumberFilter>;
   optimizer?: InputMaybe<Array<Scalars['String']['input']>>;
   priority?: InputMaybe<NumberFilter>;
@@ -1123,6 +1134,10 @@ export type RunStatus =
   | 'RUNNING'
   | 'SUCCEEDED';
 
+/**
+ * A sample image. With several sampleStrengths the trainer makes one per prompt and strength: input's
+ * promptIndex is then the trainer's sample number, and promptIndex and strength here say where it belongs.
+ */
 export type Sample = {
   __typename?: 'Sample';
   artifact?: Maybe<Artifact>;
@@ -1133,6 +1148,8 @@ export type Sample = {
   promptIndex: Scalars['Int']['output'];
   run: Run;
   step: Scalars['Int']['output'];
+  /** The LoRA strength it was sampled at. */
+  strength: Scalars['Float']['output'];
   thumbnailUrl?: Maybe<Scalars['String']['output']>;
   url?: Maybe<Scalars['String']['output']>;
 };
@@ -1665,6 +1682,7 @@ export type HyperparametersResolvers<ContextType = Context, ParentType extends R
   samplePrompts?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   sampleSeed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sampleSteps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sampleStrengths?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
   sampleWidth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   saveEvery?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   seed?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -1902,6 +1920,7 @@ export type SampleResolvers<ContextType = Context, ParentType extends ResolversP
   promptIndex?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
   step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  strength?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   thumbnailUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;

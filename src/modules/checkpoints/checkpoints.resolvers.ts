@@ -1,9 +1,18 @@
 import type { Resolvers } from '../../graphql/generated/resolvers.js';
 import { requireLoaded } from '../../graphql/require-loaded.js';
+import type { Context } from '../../graphql/context.js';
+import { sampleSlot, storedHyperparameters } from '../runs/hyperparameters.js';
+import type { SampleRecord } from './checkpoints.store.js';
 import { meanScore } from './checkpoints.service.js';
 import { promoteCheckpoint, rateCheckpoint } from './ratings.service.js';
 import { reportCheckpoint, reportSample } from './reporting.service.js';
 import { principalOf } from '../../graphql/permissions.js';
+
+/** The prompt and strength of a sample: the trainer's sample number read with the run's sampleStrengths. */
+async function slot(s: SampleRecord, ctx: Context) {
+  const run = requireLoaded(await ctx.loaders.run.load(s.runId), 'run');
+  return sampleSlot(storedHyperparameters(run.hyperparameters), s.promptIndex);
+}
 
 export const checkpointResolvers: Resolvers = {
   Mutation: {
@@ -20,6 +29,8 @@ export const checkpointResolvers: Resolvers = {
   },
   Sample: {
     run: async (s, _, ctx) => requireLoaded(await ctx.loaders.run.load(s.runId), 'run'),
+    promptIndex: async (s, _, ctx) => (await slot(s, ctx)).promptIndex,
+    strength: async (s, _, ctx) => (await slot(s, ctx)).strength,
   },
   Rating: {
     checkpoint: async (r, _, ctx) => requireLoaded(await ctx.loaders.checkpoint.load(r.checkpointId), 'checkpoint'),

@@ -79,6 +79,13 @@ export const hyperparametersInput = z
       .max(100, 'at most 100 prompts')
       .default(DEFAULT_SAMPLE_PROMPTS),
     sampleSeed: int(0, 2_147_483_647).default(42),
+    // LoRA strengths every prompt is sampled at (ai-toolkit's network_multiplier per sample item).
+    sampleStrengths: z
+      .array(z.number().min(-4, 'must be between -4 and 4').max(4, 'must be between -4 and 4'))
+      .min(1, 'needs at least one strength')
+      .max(8, 'at most 8 strengths')
+      .refine((s) => new Set(s).size === s.length, 'must not repeat a strength')
+      .optional(),
     // The next four default to the base model's (FLUX.1-schnell samples in 4 steps without guidance).
     sampleWidth: sampleSize.optional(),
     sampleHeight: sampleSize.optional(),
@@ -121,7 +128,7 @@ export const hyperparametersInput = z
 
 export type Hyperparameters = z.output<typeof hyperparametersInput>;
 
-type SampleSettings = { sampleWidth: number; sampleHeight: number; guidanceScale: number; sampleSteps: number };
+type SampleSettings = { sampleWidth: number; sampleHeight: number; guidanceScale: number; sampleSteps: number; sampleStrengths: number[] };
 
 /**
  * Fills the settings that default to the base model's. Stored hyperparameters go through it too:
@@ -135,7 +142,18 @@ function withModelDefaults<H extends { baseModel: string } & Partial<SampleSetti
     sampleHeight: h.sampleHeight ?? sample.height,
     guidanceScale: h.guidanceScale ?? sample.guidanceScale,
     sampleSteps: h.sampleSteps ?? sample.sampleSteps,
+    sampleStrengths: h.sampleStrengths ?? [1],
   };
+}
+
+/**
+ * Where a sample of a run belongs. The trainer numbers its samples by sample item: with several
+ * strengths, every prompt is one item per strength (prompt-major), so item i is prompt
+ * ⌊i / strengths⌋ at strength strengths[i mod strengths].
+ */
+export function sampleSlot(h: Pick<Hyperparameters, 'sampleStrengths'>, itemIndex: number) {
+  const strengths = h.sampleStrengths ?? [1];
+  return { promptIndex: Math.floor(itemIndex / strengths.length), strength: strengths[itemIndex % strengths.length]! };
 }
 
 /** Hyperparameters as stored with a run or sweep, with every setting present. */

@@ -239,6 +239,8 @@ const intFilter = z.object({
 });
 
 const runFilterInput = z.object({
+  ids: z.array(z.string()).max(1000).nullish(),
+  agentId: z.string().nullish(),
   experimentId: z.string().nullish(),
   datasetId: z.string().nullish(),
   captionStrategyId: z.string().nullish(),
@@ -263,6 +265,8 @@ export function toRunConditions(raw: unknown, root = 'filter'): store.RunConditi
   const id = (value: string | null | undefined, field: string) => (value ? parseId(value, `${root}.${field}`) : undefined);
   const numbers = (c: z.output<typeof numberFilter> | null | undefined) => c ?? undefined;
   return {
+    ids: f.ids?.map((s, i) => parseId(s, `${root}.ids.${i}`)),
+    agentId: id(f.agentId, 'agentId'),
     experimentId: id(f.experimentId, 'experimentId'),
     datasetId: id(f.datasetId, 'datasetId'),
     captionStrategyId: id(f.captionStrategyId, 'captionStrategyId'),

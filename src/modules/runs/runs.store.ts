@@ -29,6 +29,8 @@ export interface NumberCondition {
 }
 
 export interface RunConditions {
+  ids?: string[];
+  agentId?: string;
   experimentId?: string;
   datasetId?: string;
   captionStrategyId?: string;
@@ -76,6 +78,8 @@ function numberCondition(column: SQLWrapper, c: NumberCondition | undefined): SQ
 
 export function runWhere(f: RunConditions): SQL | undefined {
   return and(
+    f.ids ? (f.ids.length ? inArray(runs.id, f.ids) : sql`false`) : undefined,
+    f.agentId ? eq(runs.agentId, f.agentId) : undefined,
     f.experimentId ? eq(runs.experimentId, f.experimentId) : undefined,
     f.datasetId ? eq(runs.datasetId, f.datasetId) : undefined,
     f.captionStrategyId ? eq(runs.captionStrategyId, f.captionStrategyId) : undefined,

@@ -98,7 +98,11 @@ export function buildTrainerConfig(
       sample_start_step: 0,
       width: hp.sampleWidth,
       height: hp.sampleHeight,
-      prompts: hp.samplePrompts,
+      // One strength: the plain prompt list. Several: a sample item per prompt and strength
+      // (prompt-major, the order sampleSlot reads the trainer's sample numbers in).
+      ...(hp.sampleStrengths.length === 1 && hp.sampleStrengths[0] === 1
+        ? { prompts: hp.samplePrompts }
+        : { samples: hp.samplePrompts.flatMap((prompt) => hp.sampleStrengths.map((m) => ({ prompt, network_multiplier: m }))) }),
       neg: '',
       seed: hp.sampleSeed,
       walk_seed: true,
@@ -112,6 +116,14 @@ export function buildTrainerConfig(
   if (isObject(sample) && Array.isArray(sample['prompts'])) {
     const triggerWord = typeof process['trigger_word'] === 'string' ? process['trigger_word'] : null;
     process['sample'] = { ...sample, prompts: sample['prompts'].map((p) => (typeof p === 'string' ? samplerPrompt(p, triggerWord) : p)) };
+  }
+  const items = isObject(process['sample']) ? process['sample']['samples'] : null;
+  if (Array.isArray(items)) {
+    const triggerWord = typeof process['trigger_word'] === 'string' ? process['trigger_word'] : null;
+    process['sample'] = {
+      ...(process['sample'] as Record<string, Json>),
+      samples: items.map((item) => (isObject(item) && typeof item['prompt'] === 'string' ? { ...item, prompt: samplerPrompt(item['prompt'], triggerWord) } : item)),
+    };
   }
   return {
     job: 'extension',
