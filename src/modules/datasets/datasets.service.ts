@@ -17,7 +17,7 @@ export const plainFileName = z
   .refine((f) => !/[/\\\0]/.test(f) && f !== '.' && f !== '..', 'must be a plain file name (no folders)');
 
 /** Datasets created without a uri keep their files in loralab's artifact store. */
-const STORED_URI_PREFIX = 'loralab://datasets/';
+export const STORED_URI_PREFIX = 'loralab://datasets/';
 export const isStoredDataset = (dataset: Pick<store.DatasetRecord, 'uri'>) => dataset.uri.startsWith(STORED_URI_PREFIX);
 
 const imageInput = z.object({
@@ -46,7 +46,7 @@ const createInput = z.object({
 });
 
 /** sha256 over "name\0sha256\n" in name order; null unless every image has a sha256. */
-function contentHash(images: { fileName: string; sha256?: string | null }[]) {
+export function contentHash(images: { fileName: string; sha256?: string | null }[]) {
   if (images.length === 0 || images.some((i) => !i.sha256)) return null;
   const hash = createHash('sha256');
   for (const i of [...images].sort((a, b) => (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0))) {
