@@ -26,6 +26,7 @@
 //                          # FAKE_SECONDS_PER_STEP in the environment does the same
 //     ncols: 79            # the bars' width, as TQDM_NCOLS
 //     oomSkipSteps: [3]    # those steps run out of memory: skipped, no loss, and training goes on
+import { UiLogger } from './fake-trainer/ui-logger.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -373,7 +374,12 @@ class FakeJob {
       out.print('Generating baseline samples before training');
       await this.sample(0, 0);
     }
-    await this.trainLoop(startStep);
+    const logger = await UiLogger.forConfig(this.proc, this.saveRoot);
+    try {
+      await this.trainLoop(startStep, logger);
+    } finally {
+      logger?.close();
+    }
   }
 
   private loadModel(): void {
@@ -500,7 +506,7 @@ class FakeJob {
    * bar paused around a save and a sample (so the n += 1 redraw after them is skipped), and a step
    * that runs out of memory skipped without a postfix, up to three in a row.
    */
-  private async trainLoop(startStep: number): Promise<void> {
+  private async trainLoop(startStep: number, logger: UiLogger | null): Promise<void> {
     const { out, totalSteps, injection } = this;
     const saveEvery = int(this.save['save_every'], 1000);
     const sampleEvery = int(this.sampleConfig['sample_every'], 100);
@@ -538,6 +544,7 @@ class FakeJob {
       } else {
         consecutiveOom = 0;
         bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${lossText(this.seed, step, totalSteps)}`);
+        if (step !== startStep) logger?.log(step, Number(lossText(this.seed, step, totalSteps)), this.lr);
       }
 
       if (step !== startStep) {
