@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import sharp from 'sharp';
 import { Api, CliError, EXIT } from './api.js';
-import { formatBytes, Progress } from './progress.js';
+import { formatBytes, Progress, type Writer } from './progress.js';
 import { hashFile, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
 
 const IMAGE = /\.(jpe?g|png|webp)$/i;
@@ -18,6 +18,7 @@ export interface PushOptions {
   name: string;
   trigger?: string;
   template?: string;
+  progress?: Writer;
 }
 
 /**
@@ -32,7 +33,7 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
   if (names.length === 0) throw new CliError(`${dir} holds no images (.jpg, .jpeg, .png, .webp)`, EXIT.FAILED);
   const sizes = await Promise.all(names.map(async (f) => (await stat(path.join(dir, f))).size));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const progress = new Progress(options.name, names.length, total * 2);
+  const progress = new Progress(options.name, names.length, total * 2, options.progress);
   progress.setPhase('reading');
   const images = [];
   for (const fileName of names) {

@@ -8,12 +8,14 @@ import path from 'node:path';
 import { Api, CliError, EXIT } from './api.js';
 import { FolderError, jobFoldersIn, jobKey, jobTimes, readDatasetFolder, readJobFolder, type FolderFile, type JobFolder } from './folder.js';
 import { LossLogError } from './loss-log.js';
-import { formatBytes, Progress } from './progress.js';
+import { formatBytes, Progress, type Writer } from './progress.js';
 import { hashFile, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
 
 export interface ImportOptions {
   experiment?: string;
   upload: boolean;
+  /** Where the progress lines go (stderr). */
+  progress?: Writer;
 }
 
 export interface FolderResult {
@@ -64,7 +66,7 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
   for (const image of dataset?.images ?? []) datasetFiles.push({ path: image, fileName: path.basename(image), sizeBytes: (await stat(image)).size, mtimeMs: 0 });
   const ownBytes = ownFiles.reduce((n, f) => n + f.sizeBytes, 0);
   const hashBytes = ownBytes + datasetFiles.reduce((n, f) => n + f.sizeBytes, 0);
-  const progress = new Progress(path.basename(folder), ownFiles.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0));
+  const progress = new Progress(path.basename(folder), ownFiles.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0), options.progress);
   try {
     progress.setPhase('reading');
     const hashed = await hashAll(ownFiles, progress);

@@ -5,9 +5,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { Api, CliError, EXIT } from './api.js';
 import { best, createKey, datasetPush, listRuns, pull, runsTable } from './commands.js';
 import { importFolders, summaryLines } from './import.js';
+import type { Writer } from './progress.js';
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
+/** Where a command's results (stdout) and progress, warnings and errors (stderr) go. */
+export interface CliIo {
+  stdout: Writer;
+  stderr: Writer;
+}
 
 const positiveInt = (what: string) => (value: string) => {
   const n = Number(value);
@@ -18,16 +22,18 @@ const positiveInt = (what: string) => (value: string) => {
 const ROLES = ['VIEWER', 'EDITOR', 'ADMIN', 'AGENT'];
 const STATUSES = ['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
 
-export function program(env: NodeJS.ProcessEnv = process.env): { cmd: Command; done: Promise<number> } {
-  let finish: (code: number) => void = () => undefined;
-  const done = new Promise<number>((resolve) => (finish = resolve));
+export function program(io: CliIo, env: NodeJS.ProcessEnv): { cmd: Command; exitCode: () => number } {
+  const out = (line: string) => io.stdout.write(`${line}\n`);
+  const err = (line: string) => io.stderr.write(`${line}\n`);
+  // parseAsync awaits the action, which sets this; a command line that ran none is a usage error.
+  let code: number = EXIT.USAGE;
   const cmd = new Command('loralab')
     .description('loralab from the command line: import past ai-toolkit runs, push datasets, pull checkpoints, list runs.')
-    .addOption(new Option('--server <url>', 'the loralab server (http://host:4000)').env('LORALAB_SERVER').default('http://127.0.0.1:4000'))
-    .addOption(new Option('--token <key>', 'an API key (EDITOR for import and dataset push, VIEWER to read, ADMIN for keys)').env('LORALAB_TOKEN'))
+    .option('--server <url>', 'the loralab server [env LORALAB_SERVER]', env['LORALAB_SERVER'] || 'http://127.0.0.1:4000')
+    .option('--token <key>', 'an API key: EDITOR for import and dataset push, VIEWER to read, ADMIN for keys [env LORALAB_TOKEN]', env['LORALAB_TOKEN'] || undefined)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
+    .configureOutput({ writeErr: (s) => void io.stderr.write(s), writeOut: (s) => void io.stdout.write(s) })
     .addHelpText(
       'after',
       `\nExit codes: ${EXIT.OK} done, ${EXIT.FAILED} something asked for failed (a folder that did not import, a refused request),` +
@@ -40,7 +46,9 @@ export function program(env: NodeJS.ProcessEnv = process.env): { cmd: Command; d
     return new Api({ server, token });
   };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const run = <A extends any[]>(action: (...args: A) => Promise<number>) => async (...args: A) => finish(await action(...args));
+  const run = <A extends any[]>(action: (...args: A) => Promise<number>) => async (...args: A) => {
+    code = await action(...args);
+  };
 
   cmd
     .command('import')
@@ -50,7 +58,7 @@ export function program(env: NodeJS.ProcessEnv = process.env): { cmd: Command; d
     .option('--no-upload', 'record checkpoints and samples without sending their bytes')
     .action(
       run(async (folders: string[], opts: { experiment?: string; upload: boolean }) => {
-        const summary = await importFolders(api(), folders, { experiment: opts.experiment, upload: opts.upload }, err);
+        const summary = await importFolders(api(), folders, { experiment: opts.experiment, upload: opts.upload, progress: io.stderr }, err);
         for (const r of summary.results) out(`${r.runId}\t${r.status}\t${r.runName}\t${r.folder}`);
         for (const line of summaryLines(summary)) err(line);
         return summary.failed.length ? EXIT.FAILED : EXIT.OK;
@@ -67,7 +75,7 @@ export function program(env: NodeJS.ProcessEnv = process.env): { cmd: Command; d
     .option('--template <template>', 'the caption strategy\'s template, e.g. "[trigger], {caption}"')
     .action(
       run(async (folder: string, opts: { name: string; trigger?: string; template?: string }) => {
-        await datasetPush(api(), folder, opts, out);
+        await datasetPush(api(), folder, { ...opts, progress: io.stderr }, out);
         return EXIT.OK;
       }),
     );
@@ -136,22 +144,22 @@ export function program(env: NodeJS.ProcessEnv = process.env): { cmd: Command; d
       }),
     );
 
-  return { cmd, done };
+  return { cmd, exitCode: () => code };
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { cmd, done } = program(env);
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { cmd, exitCode } = program(io, env);
   try {
     await cmd.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     if (e instanceof CliError) {
-      err(`loralab: ${e.message}`);
+      io.stderr.write(`loralab: ${e.message}\n`);
       return e.exitCode;
     }
     throw e;
   }
-  return done;
+  return exitCode();
 }
 
 const entry = process.argv[1] ?? '';
@@ -161,7 +169,7 @@ if (/cli[/\\]loralab\.[cm]?[jt]s$/.test(entry)) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      err(`loralab: ${(e as Error)?.stack ?? String(e)}`);
+      process.stderr.write(`loralab: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exitCode = EXIT.FAILED;
     },
   );

@@ -7,6 +7,13 @@ const REDRAW_MS = 100;
 export const formatBytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`;
 
+/** Where progress goes: a terminal (isTTY) gets a line redrawn in place. */
+export interface Writer {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
 export class Progress {
   private files = 0;
   private bytes = 0;
@@ -18,7 +25,7 @@ export class Progress {
     private readonly label: string,
     private readonly totalFiles: number,
     private readonly totalBytes: number,
-    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly out: Writer = process.stderr,
   ) {
     this.tty = Boolean(out.isTTY) && process.env['TERM'] !== 'dumb';
   }

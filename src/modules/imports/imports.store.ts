@@ -203,7 +203,8 @@ export async function finishImport(
     with released as (
       update run_imports set lease_token = null, lease_expires_at = null, finished_at = now() where run_id = ${runId} returning run_id
     )
-    update runs r set status = ${outcome},
+    -- A run whose final checkpoint is known succeeded, whichever copy of its folder was imported last.
+    update runs r set status = case when exists (select 1 from checkpoints c where c.run_id = r.id and c.is_final) then 'SUCCEEDED' else ${outcome} end,
       started_at = coalesce(${times.startedAt}::timestamptz, r.started_at),
       queued_at = coalesce(${times.startedAt}::timestamptz, r.queued_at),
       finished_at = coalesce(${times.finishedAt}::timestamptz, r.finished_at),
