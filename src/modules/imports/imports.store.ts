@@ -7,6 +7,12 @@ import { captionStrategies, checkpoints, datasets, experiments, runImports, runs
 
 export type RunImportRecord = typeof runImports.$inferSelect;
 
+/**
+ * Arrays whose elements may be null or boolean travel as text[] and are cast in SQL: postgres.js
+ * infers an array's type from its elements, which it cannot for nulls or booleans.
+ */
+const asText = (v: number | null) => (v === null ? null : String(v));
+
 export interface ImportFence {
   runId: string;
   leaseToken: string;
@@ -135,7 +141,7 @@ export async function insertImportedLoss(
     with written as (
       insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
       select ${runId}::uuid, p.step, p.loss, p.lr, ${attempt}::int, coalesce(p.at, now())
-      from unnest(${sql.param(p.steps)}::int[], ${sql.param(p.losses)}::float8[], ${sql.param(p.lrs)}::float8[], ${sql.param(p.times)}::text[]::timestamptz[])
+      from unnest(${sql.param(p.steps)}::int[], ${sql.param(p.losses)}::float8[], ${sql.param(p.lrs.map(asText))}::text[]::float8[], ${sql.param(p.times)}::text[]::timestamptz[])
         as p(step, loss, lr, at)
       on conflict (run_id, step) do update set loss = excluded.loss, lr = excluded.lr, recorded_at = excluded.recorded_at
         where (loss_points.loss, loss_points.lr) is distinct from (excluded.loss, excluded.lr)
@@ -161,7 +167,7 @@ export async function insertImportedCheckpoints(
     select ${runId}::uuid, c.step, c.path, c.size, c.sha, c.final, ${attempt}::int, coalesce(c.at, now())
     from unnest(${sql.param(list.map((c) => c.step))}::int[], ${sql.param(list.map((c) => c.path))}::text[],
       ${sql.param(list.map((c) => c.sizeBytes))}::float8[], ${sql.param(list.map((c) => c.sha256))}::text[],
-      ${sql.param(list.map((c) => c.isFinal))}::boolean[], ${sql.param(list.map((c) => c.createdAt))}::text[]::timestamptz[])
+      ${sql.param(list.map((c) => String(c.isFinal)))}::text[]::boolean[], ${sql.param(list.map((c) => c.createdAt))}::text[]::timestamptz[])
       as c(step, path, size, sha, final, at)
     on conflict (run_id, step) do nothing
     returning *`,
