@@ -29,6 +29,8 @@ import * as store from './imports.store.js';
 export const IMPORT_LEASE_SECONDS = 600;
 export const MAX_IMPORT_POINTS = 10_000;
 export const MAX_IMPORT_FILES = 5_000;
+/** Past any step a run has (steps are at most 100,000). */
+const MAX_STEP = 1_000_000_000;
 
 const sha256Hex = z
   .string()
@@ -193,18 +195,14 @@ export async function importLoss(deps: ImportDeps, principal: Principal, args: {
   return deps.db.transaction(async (tx) => {
     const run = await held(tx, principal, runId, args.leaseToken);
     if (points.length === 0) return { accepted: 0, duplicates: 0 };
-    await tx.execute(lockLossSummary(runId));
     const written = await store.insertImportedLoss(tx, runId, run.attempt, {
       steps: points.map((p) => p.step),
       losses: points.map((p) => p.loss),
       lrs: points.map((p) => p.lr ?? null),
       times: points.map((p) => p.recordedAt ?? null),
     });
-    if (written.written > 0) {
-      // The summary, the checkpoints' EMA and the blocks of what was written, as a resumed attempt's rewrite does.
-      await tx.execute(markLossRewritten(written.minStep!, written.maxStep!));
-      for (const statement of afterLossBatch(runId, EMA_ALPHA)) await tx.execute(statement);
-    }
+    // The summary, the checkpoints' EMA and the loss blocks follow once, at finishImport: per batch
+    // they would cost more than the points themselves.
     return { accepted: written.written, duplicates: points.length - written.written };
   });
 }
@@ -263,6 +261,11 @@ export async function finishImport(deps: ImportDeps, principal: Principal, args:
   const input = parseInput(finishInput, args.input, 'input');
   return deps.db.transaction(async (tx) => {
     await held(tx, principal, runId, args.leaseToken);
+    // Everything the import wrote, summed up as a resumed attempt's rewrite is: the run's summary,
+    // its checkpoints' EMA and its loss blocks, from the points.
+    await tx.execute(lockLossSummary(runId));
+    await tx.execute(markLossRewritten(0, MAX_STEP));
+    for (const statement of afterLossBatch(runId, EMA_ALPHA)) await tx.execute(statement);
     const run = await store.finishImport(tx, runId, input.outcome, { startedAt: input.startedAt ?? null, finishedAt: input.finishedAt ?? null });
     await announceRunChanged(tx, run!);
     return run!;
