@@ -150,7 +150,7 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
     const warnings = [...job.warnings, ...lease.warnings].map((w) => `${w.key}: ${w.message}`);
     if (!job.loss) warnings.push(`no loss: neither loss_log.db nor a saved console log (log.txt) is in the folder`);
     const result: FolderResult = { folder, runId, runName: lease.run.name, created: lease.created, status: finished.finishImport.status, points, checkpoints, samples, bytesSent, warnings };
-    progress.done(`${lease.created ? 'new run' : 'run'} ${runId} ${finished.finishImport.status}`);
+    progress.done(`${finished.finishImport.status}, ${lease.created ? 'new run' : 'known run'}`);
     for (const w of warnings) say(`  warning: ${w}`);
     return result;
   } catch (err) {
@@ -185,7 +185,8 @@ export async function importFolders(api: Api, args: string[], options: ImportOpt
         if (err instanceof CliError && (err.exitCode === EXIT.UNREACHABLE || err.exitCode === EXIT.DENIED)) throw err;
         if (!(err instanceof FolderError || err instanceof LossLogError || err instanceof CliError)) throw err;
         summary.failed.push({ folder, error: err.message });
-        say(`error: ${folder}: ${err.message}`);
+        // Errors about a file of the folder name the file already.
+        say(`error: ${err.message.startsWith(folder) ? '' : `${folder}: `}${err.message}`);
       }
     }
   }

@@ -1,7 +1,7 @@
 // One progress line per folder on stderr: redrawn in place on a terminal, else printed once when
 // the folder is done (a log file gets one line per folder, not thousands of redraws).
 
-const BAR_WIDTH = 24;
+const BAR_WIDTH = 20;
 const REDRAW_MS = 100;
 
 export const formatBytes = (n: number) =>
