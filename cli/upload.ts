@@ -71,14 +71,7 @@ export async function uploadFile(
         const body = Buffer.alloc(length);
         const { bytesRead } = await handle.read(body, 0, length, (part.number - 1) * partSize);
         if (bytesRead !== length) throw new CliError(`${file} changed while it was being uploaded (it is shorter than declared)`, EXIT.FAILED);
-        let res: Response;
-        try {
-          res = await fetch(part.url, { method: 'PUT', body, headers: { 'content-length': String(length) }, signal: AbortSignal.timeout(600_000) });
-        } catch (err) {
-          const cause = (err as { cause?: { code?: string } }).cause;
-          throw new CliError(`cannot upload ${file}: ${cause?.code ?? (err as Error).message}`, EXIT.UNREACHABLE);
-        }
-        if (!res.ok) throw new CliError(`the store refused part ${part.number} of ${file}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, EXIT.FAILED);
+        const res = await putPart(file, part, body);
         await res.arrayBuffer().catch(() => undefined);
         etags.push({ number: part.number, etag: res.headers.get('etag') ?? '' });
         sent += length;
@@ -94,6 +87,30 @@ export async function uploadFile(
     parts: etags.filter((e) => e.etag).sort((a, b) => a.number - b.number),
   });
   return sent;
+}
+
+const PART_TRIES = 4;
+
+/**
+ * PUTs one part. A connection that broke (reset, closed early) or a 5xx is tried again, a few
+ * times with a pause: the store keeps what it received, and a part sent twice is the same bytes.
+ */
+async function putPart(file: string, part: { number: number; url: string }, body: Buffer): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    let res: Response | null = null;
+    let why: string;
+    try {
+      res = await fetch(part.url, { method: 'PUT', body: body as unknown as BodyInit, headers: { 'content-length': String(body.length) }, signal: AbortSignal.timeout(600_000) });
+      if (res.ok) return res;
+      why = `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`;
+      if (res.status < 500) throw new CliError(`the store refused part ${part.number} of ${file}: ${why}`, EXIT.FAILED);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    }
+    if (attempt >= PART_TRIES) throw new CliError(`cannot upload part ${part.number} of ${file}: ${why}`, res ? EXIT.FAILED : EXIT.UNREACHABLE);
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+  }
 }
 
 const partLength = (number: number, partSize: number, size: number) => Math.max(0, Math.min(partSize, size - (number - 1) * partSize));
