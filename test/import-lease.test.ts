@@ -17,7 +17,7 @@ config:
       model: { name_or_path: /models/my-flux }
       datasets: [{ folder_path: /data/datasets/gone }]
 `;
-const BEGIN = `mutation($i: BeginImportInput!) { beginImport(input: $i) { leaseToken created warnings { key message } run { id status importedFrom hyperparameters { baseModel optimizer extra } dataset { uri imageCount } captionStrategy { kind } } } }`;
+const BEGIN = `mutation($i: BeginImportInput!) { beginImport(input: $i) { leaseToken created warnings { key message } run { id status importedFrom hyperparameters { baseModel optimizer steps extra } dataset { uri imageCount } captionStrategy { kind } } } }`;
 const LOSS = `mutation($r: ID!, $t: String!, $p: [ImportLossPointInput!]!) { importLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
 const FINISH = `mutation($r: ID!, $t: String!) { finishImport(runId: $r, leaseToken: $t, input: { outcome: CANCELLED }) { status lossSummary { points lastStep minLoss } } }`;
 const input = (jobKey: string) => ({ folder: '/data/output/lease_lora', jobKey, trainerConfig: CONFIG, experimentName: 'leases' });
@@ -38,7 +38,7 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     expect(lease.run).toMatchObject({
       status: 'CANCELLED',
       importedFrom: '/data/output/lease_lora',
-      hyperparameters: { baseModel: '/models/my-flux', optimizer: 'adamw8bit', extra: { train: { optimizer: 'no_such_optimizer' } } },
+      hyperparameters: { baseModel: '/models/my-flux', optimizer: 'adamw8bit', steps: 100, extra: { train: { optimizer: 'no_such_optimizer' } } },
       dataset: { uri: '/data/datasets/gone', imageCount: 0 },
       captionStrategy: { kind: 'NONE' },
     });
@@ -63,9 +63,10 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     expect(finishImport).toEqual({ status: 'CANCELLED', lossSummary: { points: 3, lastStep: 30, minLoss: 0.3 } });
     await editor.fails('LEASE_LOST', LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 50, loss: 0.1 }] });
 
-    // Once given back, the next importer (any key) takes the same run.
-    const { beginImport: again } = await other.ok(BEGIN, { i: { ...input(`job-${kind}-0123456789abcdef`), folder: '/mnt/moved/lease_lora' } });
-    expect([again.created, again.run.id, again.run.importedFrom]).toEqual([false, runId, '/mnt/moved/lease_lora']);
+    // Once given back, the next importer (any key) takes the same run: moved, and resumed to train on to 200 steps.
+    const resumed = { ...input(`job-${kind}-0123456789abcdef`), folder: '/mnt/moved/lease_lora', trainerConfig: CONFIG.replace('steps: 100', 'steps: 200') };
+    const { beginImport: again } = await other.ok(BEGIN, { i: resumed });
+    expect([again.created, again.run.id, again.run.importedFrom, again.run.hyperparameters.steps]).toEqual([false, runId, '/mnt/moved/lease_lora', 200]);
   });
 
   it('a lease whose importer went quiet lapses, and another key takes the job over', async () => {

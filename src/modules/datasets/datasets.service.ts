@@ -17,7 +17,7 @@ export const plainFileName = z
   .refine((f) => !/[/\\\0]/.test(f) && f !== '.' && f !== '..', 'must be a plain file name (no folders)');
 
 /** Datasets created without a uri keep their files in loralab's artifact store. */
-export const STORED_URI_PREFIX = 'loralab://datasets/';
+const STORED_URI_PREFIX = 'loralab://datasets/';
 export const isStoredDataset = (dataset: Pick<store.DatasetRecord, 'uri'>) => dataset.uri.startsWith(STORED_URI_PREFIX);
 
 const imageInput = z.object({

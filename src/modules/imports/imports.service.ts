@@ -118,7 +118,7 @@ export async function beginImport(deps: ImportDeps, principal: Principal, raw: u
     if (existing) {
       const lease = await store.takeImportLease(tx, existing.runId, principal.keyId, leaseToken, IMPORT_LEASE_SECONDS, input.trainerConfig, warnings);
       if (!lease) throw apiError('CONFLICT', `This job is being imported by another key (run ${existing.runId}); try again when that import ends or its lease lapses`, { field: 'input.jobKey' });
-      await store.setImportedFrom(tx, existing.runId, input.folder);
+      await store.refreshImportedRun(tx, existing.runId, input.folder, mapped.hyperparameters);
       const [run] = await findRunsByIds(tx, [existing.runId]);
       return { run: run!, leaseToken, leaseExpiresAt: lease.leaseExpiresAt!, created: false, warnings };
     }

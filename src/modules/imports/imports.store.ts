@@ -3,6 +3,7 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
+import type { Hyperparameters } from '../runs/hyperparameters.js';
 import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
 
 export type RunImportRecord = typeof runImports.$inferSelect;
@@ -222,6 +223,20 @@ export async function finishImport(
   return found.length ? mapRow(runs, found[0]!) : null;
 }
 
-export async function setImportedFrom(db: Executor, runId: string, folder: string) {
-  await db.update(runs).set({ importedFrom: folder }).where(eq(runs.id, runId));
+/** The folder a job was last imported from, and its settings as its config says now (a resumed job may train on to more steps). */
+export async function refreshImportedRun(db: Executor, runId: string, folder: string, hp: Hyperparameters) {
+  await db
+    .update(runs)
+    .set({
+      importedFrom: folder,
+      hyperparameters: hp,
+      baseModel: hp.baseModel,
+      rank: hp.rank,
+      alpha: hp.alpha,
+      learningRate: hp.learningRate,
+      steps: hp.steps,
+      batchSize: hp.batchSize,
+      optimizer: hp.optimizer,
+    })
+    .where(eq(runs.id, runId));
 }
