@@ -17,6 +17,7 @@ COPY drizzle ./drizzle
 COPY src ./src
 COPY web ./web
 COPY agents ./agents
+COPY cli ./cli
 
 # Compiled now, so a container starts without writing to its image (a read-only root file system
 # works) and without spending its first seconds on a build.

@@ -28,10 +28,11 @@
 //     oomSkipSteps: [3]    # those steps run out of memory: skipped, no loss, and training goes on
 //     checkpointMiB: 256   # each checkpoint carries a tensor this large (default: a few bytes), for
 //                          # uploads worth interrupting; FAKE_CHECKPOINT_MIB does the same
-// Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), different per step
-// and prompt. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
 //     surface: true        # the loss responds to rank, learning rate, steps and captions
 //                          # (fake-trainer/surface.ts), so a sweep has a winner
+// Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), different per step
+// and prompt. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
+import { UiLogger } from './fake-trainer/ui-logger.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -404,7 +405,12 @@ class FakeJob {
       out.print('Generating baseline samples before training');
       await this.sample(0, 0);
     }
-    await this.trainLoop(startStep);
+    const logger = await UiLogger.forConfig(this.proc, this.saveRoot);
+    try {
+      await this.trainLoop(startStep, logger);
+    } finally {
+      logger?.close();
+    }
   }
 
   private loadModel(): void {
@@ -531,7 +537,7 @@ class FakeJob {
    * bar paused around a save and a sample (so the n += 1 redraw after them is skipped), and a step
    * that runs out of memory skipped without a postfix, up to three in a row.
    */
-  private async trainLoop(startStep: number): Promise<void> {
+  private async trainLoop(startStep: number, logger: UiLogger | null): Promise<void> {
     const { out, totalSteps, injection } = this;
     const saveEvery = int(this.save['save_every'], 1000);
     const sampleEvery = int(this.sampleConfig['sample_every'], 100);
@@ -568,7 +574,9 @@ class FakeJob {
         out.print('');
       } else {
         consecutiveOom = 0;
-        bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${lossText(this.seed, step, totalSteps, this.lossOffset)}`);
+        const printed = lossText(this.seed, step, totalSteps, this.lossOffset);
+        bar.setPostfixStr(`lr: ${pyExp(this.lr, 1)} loss: ${printed}`);
+        if (step !== startStep) logger?.log(step, Number(printed), this.lr);
       }
 
       if (step !== startStep) {

@@ -199,6 +199,8 @@ export const runs = pgTable(
     errorMessage: text('error_message'),
     errorLogTail: text('error_log_tail'),
     bestCheckpointId: uuid('best_checkpoint_id'),
+    // The folder an imported run came from (absolute path); null for runs trained through loralab.
+    importedFrom: text('imported_from'),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
@@ -415,3 +417,28 @@ export const serverSecrets = pgTable('server_secrets', {
   value: text('value').notNull(),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
+
+/**
+ * An imported run's import: which ai-toolkit job it is (`job_key`, the same wherever its folder
+ * moved) and the import lease. Writes to an imported run name its lease token and come from the key
+ * that holds it, like an agent's writes to a claimed run; the lease lapses on its own when an
+ * importer dies, and the next import takes it over.
+ */
+export const runImports = pgTable(
+  'run_imports',
+  {
+    runId: uuid('run_id')
+      .primaryKey()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    jobKey: text('job_key').notNull(),
+    // The trainer config as the folder has it (config.yaml, or the UI's .job_config.json).
+    trainerConfig: text('trainer_config').notNull(),
+    warnings: jsonb('warnings').$type<{ key: string; message: string }[]>().notNull().default(sql`'[]'`),
+    apiKeyId: uuid('api_key_id').references(() => apiKeys.id),
+    leaseToken: text('lease_token'),
+    leaseExpiresAt: timestamptz('lease_expires_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    finishedAt: timestamptz('finished_at'),
+  },
+  (t) => [uniqueIndex('run_imports_job_key_idx').on(t.jobKey)],
+);

@@ -8,6 +8,7 @@ import * as runs from '../modules/runs/runs.store.js';
 import * as agents from '../modules/agents/agents.store.js';
 import * as checkpoints from '../modules/checkpoints/checkpoints.store.js';
 import { createArtifactLoaders } from '../modules/artifacts/artifacts.loaders.js';
+import { findImportsByRuns } from '../modules/imports/imports.store.js';
 
 function byId<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
   return new DataLoader<string, T | null>(async (ids) => {
@@ -33,6 +34,10 @@ export function createLoaders(db: Executor) {
     sweep: byId((ids) => runs.findSweepsByIds(db, ids)),
     agent: byId((ids) => agents.findAgentsByIds(db, ids)),
     checkpoint: byId((ids) => checkpoints.findCheckpointsByIds(db, ids)),
+    runImport: new DataLoader<string, Awaited<ReturnType<typeof findImportsByRuns>>[number] | null>(async (ids) => {
+      const found = new Map((await findImportsByRuns(db, ids)).map((i) => [i.runId, i]));
+      return ids.map((id) => found.get(id) ?? null);
+    }),
     runSummary: new DataLoader<string, Awaited<ReturnType<typeof runs.findSummariesByRuns>>[number] | null>(async (ids) => {
       const found = new Map((await runs.findSummariesByRuns(db, ids)).map((s) => [s.runId, s]));
       return ids.map((id) => found.get(id) ?? null);

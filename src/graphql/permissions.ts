@@ -57,6 +57,11 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.beginDatasetUpload': 'EDITOR',
   'Mutation.completeUpload': 'UPLOADER',
   'Mutation.pruneArtifacts': 'EDITOR',
+  'Mutation.beginImport': 'EDITOR',
+  'Mutation.importLoss': 'EDITOR',
+  'Mutation.importFiles': 'EDITOR',
+  'Mutation.beginImportUpload': 'EDITOR',
+  'Mutation.finishImport': 'EDITOR',
 };
 
 /** Records an AGENT key never reads, wherever a field leads to them (Run.experiment, Run.sweep). */

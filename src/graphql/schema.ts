@@ -18,6 +18,7 @@ import { metricsResolvers } from '../modules/metrics/metrics.resolvers.js';
 import { compareResolvers } from '../modules/compare/compare.resolvers.js';
 import { dispatchResolvers } from '../modules/dispatch/dispatch.resolvers.js';
 import { artifactResolvers } from '../modules/artifacts/artifacts.resolvers.js';
+import { importResolvers } from '../modules/imports/imports.resolvers.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 
@@ -42,6 +43,7 @@ export function buildSchema() {
     metricsResolvers,
     compareResolvers,
     artifactResolvers,
+    importResolvers,
   ] as Resolvers[]) as Record<string, Record<string, unknown>>;
   const typeDefs = loadTypeDefs();
   // The argument types the input checks walk; the resolvers are wrapped before the schema is built.

@@ -36,7 +36,7 @@ function migrationsHash() {
 }
 
 export default async function setup(project: TestProject) {
-  const builds = Promise.all(['src/index.ts', 'agents/fake-trainer.ts'].map((entry) => ensureBuilt(entry)));
+  const builds = Promise.all(['src/index.ts', 'agents/fake-trainer.ts', 'cli/loralab.ts'].map((entry) => ensureBuilt(entry)));
   const file = path.join(os.tmpdir(), `loralab-pglite-template-${migrationsHash()}.tar`);
   if (!existsSync(file)) {
     const client = await PGlite.create();

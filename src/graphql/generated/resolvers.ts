@@ -106,6 +106,24 @@ export type ArtifactUploadInput = {
   step?: InputMaybe<Scalars['Int']['input']>;
 };
 
+export type BeginImportInput = {
+  /** Whether that folder holds caption files (the config's caption_ext) beside its images. */
+  datasetHasCaptions?: InputMaybe<Scalars['Boolean']['input']>;
+  /** The dataset folder's images (name and sha256), when the folder named by the config exists. */
+  datasetImages?: InputMaybe<Array<DatasetImageInput>>;
+  /** The experiment to file the run under, found by name or created (goal OTHER). */
+  experimentName: Scalars['String']['input'];
+  /** The output folder's absolute path (`<training_folder>/<name>`). */
+  folder: Scalars['String']['input'];
+  /**
+   * The job's identity, the same wherever its folder moved: the client derives it from the config's
+   * name and the job's first files. Importing a folder with a known key continues that run.
+   */
+  jobKey: Scalars['String']['input'];
+  /** The config as the folder has it: config.yaml, or the UI's .job_config.json. */
+  trainerConfig: Scalars['String']['input'];
+};
+
 export type CaptionInput = {
   fileName: Scalars['String']['input'];
   text: Scalars['String']['input'];
@@ -364,6 +382,13 @@ export type ExperimentGoal =
   | 'OTHER'
   | 'STYLE';
 
+export type FinishImportInput = {
+  finishedAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** SUCCEEDED when the final <name>.safetensors exists, else CANCELLED. */
+  outcome: RunOutcome;
+  startedAt?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
 export type Gpu = {
   __typename?: 'Gpu';
   index: Scalars['Int']['output'];
@@ -475,6 +500,55 @@ export type HyperparametersInput = {
   steps?: InputMaybe<Scalars['Int']['input']>;
 };
 
+export type ImportCheckpointInput = {
+  /** When the trainer wrote it (the file's modification time). */
+  createdAt?: InputMaybe<Scalars['DateTime']['input']>;
+  fileName: Scalars['String']['input'];
+  isFinal?: InputMaybe<Scalars['Boolean']['input']>;
+  sha256: Scalars['String']['input'];
+  sizeBytes: Scalars['Float']['input'];
+  step: Scalars['Int']['input'];
+};
+
+export type ImportFilesResult = {
+  __typename?: 'ImportFilesResult';
+  checkpointsAdded: Scalars['Int']['output'];
+  run: Run;
+  samplesAdded: Scalars['Int']['output'];
+};
+
+export type ImportLease = {
+  __typename?: 'ImportLease';
+  /** True when this call created the run; false when it continues an earlier import of the same job. */
+  created: Scalars['Boolean']['output'];
+  leaseExpiresAt: Scalars['DateTime']['output'];
+  leaseToken: Scalars['String']['output'];
+  run: Run;
+  /** What of the config could not be mapped onto hyperparameters (kept in hyperparameters.extra). */
+  warnings: Array<ImportWarning>;
+};
+
+export type ImportLossPointInput = {
+  loss: Scalars['Float']['input'];
+  lr?: InputMaybe<Scalars['Float']['input']>;
+  recordedAt?: InputMaybe<Scalars['DateTime']['input']>;
+  step: Scalars['Int']['input'];
+};
+
+export type ImportSampleInput = {
+  createdAt?: InputMaybe<Scalars['DateTime']['input']>;
+  fileName: Scalars['String']['input'];
+  promptIndex: Scalars['Int']['input'];
+  step: Scalars['Int']['input'];
+};
+
+export type ImportWarning = {
+  __typename?: 'ImportWarning';
+  /** The config key (dotted path inside the process config) that was not mapped as written. */
+  key: Scalars['String']['output'];
+  message: Scalars['String']['output'];
+};
+
 export type LossBatch = {
   __typename?: 'LossBatch';
   points: Array<LossPoint>;
@@ -524,6 +598,10 @@ export type Mutation = {
   _noop?: Maybe<Scalars['Boolean']['output']>;
   /** EDITOR; DATASET_IMAGE (a declared image: same fileName and sha256) or DATASET_CAPTION (<image name>.txt). */
   beginDatasetUpload: ArtifactUpload;
+  /** EDITOR: creates the run of an ai-toolkit job (or finds it by jobKey) and hands the caller its import lease. */
+  beginImport: ImportLease;
+  /** Like beginRunUpload, under the import lease. */
+  beginImportUpload: ArtifactUpload;
   /** AGENT, fenced by the lease (the attempt that finished last may still send what it made). */
   beginRunUpload: ArtifactUpload;
   /** QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING until the agent stops the trainer. */
@@ -537,7 +615,13 @@ export type Mutation = {
   createCaptionStrategy: CaptionStrategy;
   createDataset: Dataset;
   createExperiment: Experiment;
+  /** Sets the run's outcome and times and gives the lease back. */
+  finishImport: Run;
   heartbeat: HeartbeatResult;
+  /** Checkpoints and samples of the job, by step (and prompt); ones already recorded are left as they are. */
+  importFiles: ImportFilesResult;
+  /** Loss points with the times they were recorded; idempotent per step (accepted: points new or changed). */
+  importLoss: ReportLossResult;
   /** Marks the run's best checkpoint by hand (it must be one of the run's checkpoints). */
   promoteCheckpoint: Run;
   /** EDITOR: drops the bytes of the run's checkpoints beyond the newest `keep` (final, promoted and rated ones, and an unfinished run's newest, always stay). */
@@ -575,6 +659,18 @@ export type Mutation = {
 export type MutationBeginDatasetUploadArgs = {
   datasetId: Scalars['ID']['input'];
   input: ArtifactUploadInput;
+};
+
+
+export type MutationBeginImportArgs = {
+  input: BeginImportInput;
+};
+
+
+export type MutationBeginImportUploadArgs = {
+  input: ArtifactUploadInput;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
 };
 
 
@@ -631,9 +727,31 @@ export type MutationCreateExperimentArgs = {
 };
 
 
+export type MutationFinishImportArgs = {
+  input: FinishImportInput;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationHeartbeatArgs = {
   leaseToken: Scalars['String']['input'];
   progress?: InputMaybe<ProgressInput>;
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationImportFilesArgs = {
+  checkpoints?: InputMaybe<Array<ImportCheckpointInput>>;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+  samples?: InputMaybe<Array<ImportSampleInput>>;
+};
+
+
+export type MutationImportLossArgs = {
+  leaseToken: Scalars['String']['input'];
+  points: Array<ImportLossPointInput>;
   runId: Scalars['ID']['input'];
 };
 
@@ -921,6 +1039,8 @@ export type Run = {
   gpuSeconds?: Maybe<Scalars['Float']['output']>;
   hyperparameters: Hyperparameters;
   id: Scalars['ID']['output'];
+  /** The folder an imported run came from (absolute path); null for runs trained through loralab. */
+  importedFrom?: Maybe<Scalars['String']['output']>;
   /** At most maxPoints buckets over the step range (bounds inclusive), computed in SQL. */
   lossCurve: Array<LossBucket>;
   /** Raw points in step order, after afterStep. */
@@ -1313,6 +1433,7 @@ export type ResolversTypes = ResolversObject<{
   ArtifactKind: ArtifactKind;
   ArtifactUpload: ResolverTypeWrapper<ArtifactUploadResult>;
   ArtifactUploadInput: ArtifactUploadInput;
+  BeginImportInput: BeginImportInput;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CaptionInput: CaptionInput;
   CaptionKind: CaptionKind;
@@ -1341,6 +1462,7 @@ export type ResolversTypes = ResolversObject<{
   ExperimentConnection: ResolverTypeWrapper<Connection<ExperimentRecord>>;
   ExperimentEdge: ResolverTypeWrapper<Omit<ExperimentEdge, 'node'> & { node: ResolversTypes['Experiment'] }>;
   ExperimentGoal: ExperimentGoal;
+  FinishImportInput: FinishImportInput;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Gpu: ResolverTypeWrapper<Gpu>;
   GpuInput: GpuInput;
@@ -1348,6 +1470,12 @@ export type ResolversTypes = ResolversObject<{
   Hyperparameters: ResolverTypeWrapper<Hyperparameters>;
   HyperparametersInput: HyperparametersInput;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  ImportCheckpointInput: ImportCheckpointInput;
+  ImportFilesResult: ResolverTypeWrapper<Omit<ImportFilesResult, 'run'> & { run: ResolversTypes['Run'] }>;
+  ImportLease: ResolverTypeWrapper<Omit<ImportLease, 'run'> & { run: ResolversTypes['Run'] }>;
+  ImportLossPointInput: ImportLossPointInput;
+  ImportSampleInput: ImportSampleInput;
+  ImportWarning: ResolverTypeWrapper<ImportWarning>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   LossBatch: ResolverTypeWrapper<LossBatch>;
@@ -1403,6 +1531,7 @@ export type ResolversParentTypes = ResolversObject<{
   Artifact: ArtifactRecord;
   ArtifactUpload: ArtifactUploadResult;
   ArtifactUploadInput: ArtifactUploadInput;
+  BeginImportInput: BeginImportInput;
   Boolean: Scalars['Boolean']['output'];
   CaptionInput: CaptionInput;
   CaptionPair: CaptionPair;
@@ -1428,6 +1557,7 @@ export type ResolversParentTypes = ResolversObject<{
   Experiment: ExperimentRecord;
   ExperimentConnection: Connection<ExperimentRecord>;
   ExperimentEdge: Omit<ExperimentEdge, 'node'> & { node: ResolversParentTypes['Experiment'] };
+  FinishImportInput: FinishImportInput;
   Float: Scalars['Float']['output'];
   Gpu: Gpu;
   GpuInput: GpuInput;
@@ -1435,6 +1565,12 @@ export type ResolversParentTypes = ResolversObject<{
   Hyperparameters: Hyperparameters;
   HyperparametersInput: HyperparametersInput;
   ID: Scalars['ID']['output'];
+  ImportCheckpointInput: ImportCheckpointInput;
+  ImportFilesResult: Omit<ImportFilesResult, 'run'> & { run: ResolversParentTypes['Run'] };
+  ImportLease: Omit<ImportLease, 'run'> & { run: ResolversParentTypes['Run'] };
+  ImportLossPointInput: ImportLossPointInput;
+  ImportSampleInput: ImportSampleInput;
+  ImportWarning: ImportWarning;
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   LossBatch: LossBatch;
@@ -1689,6 +1825,25 @@ export type HyperparametersResolvers<ContextType = Context, ParentType extends R
   steps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type ImportFilesResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ImportFilesResult'] = ResolversParentTypes['ImportFilesResult']> = ResolversObject<{
+  checkpointsAdded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
+  samplesAdded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type ImportLeaseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ImportLease'] = ResolversParentTypes['ImportLease']> = ResolversObject<{
+  created?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  leaseToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
+  warnings?: Resolver<Array<ResolversTypes['ImportWarning']>, ParentType, ContextType>;
+}>;
+
+export type ImportWarningResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ImportWarning'] = ResolversParentTypes['ImportWarning']> = ResolversObject<{
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -1728,6 +1883,8 @@ export type LossSummaryResolvers<ContextType = Context, ParentType extends Resol
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   _noop?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   beginDatasetUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginDatasetUploadArgs, 'datasetId' | 'input'>>;
+  beginImport?: Resolver<ResolversTypes['ImportLease'], ParentType, ContextType, RequireFields<MutationBeginImportArgs, 'input'>>;
+  beginImportUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginImportUploadArgs, 'input' | 'leaseToken' | 'runId'>>;
   beginRunUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginRunUploadArgs, 'input' | 'leaseToken' | 'runId'>>;
   cancelRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCancelRunArgs, 'id'>>;
   claimRun?: Resolver<Maybe<ResolversTypes['RunAssignment']>, ParentType, ContextType, RequireFields<MutationClaimRunArgs, 'agentId' | 'waitSeconds'>>;
@@ -1737,7 +1894,10 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createCaptionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType, RequireFields<MutationCreateCaptionStrategyArgs, 'input'>>;
   createDataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType, RequireFields<MutationCreateDatasetArgs, 'input'>>;
   createExperiment?: Resolver<ResolversTypes['Experiment'], ParentType, ContextType, RequireFields<MutationCreateExperimentArgs, 'input'>>;
+  finishImport?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationFinishImportArgs, 'input' | 'leaseToken' | 'runId'>>;
   heartbeat?: Resolver<ResolversTypes['HeartbeatResult'], ParentType, ContextType, RequireFields<MutationHeartbeatArgs, 'leaseToken' | 'runId'>>;
+  importFiles?: Resolver<ResolversTypes['ImportFilesResult'], ParentType, ContextType, RequireFields<MutationImportFilesArgs, 'leaseToken' | 'runId'>>;
+  importLoss?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossArgs, 'leaseToken' | 'points' | 'runId'>>;
   promoteCheckpoint?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationPromoteCheckpointArgs, 'checkpointId' | 'runId'>>;
   pruneArtifacts?: Resolver<ResolversTypes['PruneResult'], ParentType, ContextType, RequireFields<MutationPruneArtifactsArgs, 'keep' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;
@@ -1819,6 +1979,7 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   gpuSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   hyperparameters?: Resolver<ResolversTypes['Hyperparameters'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  importedFrom?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   lossCurve?: Resolver<Array<ResolversTypes['LossBucket']>, ParentType, ContextType, RequireFields<RunLossCurveArgs, 'maxPoints'>>;
   lossPoints?: Resolver<Array<ResolversTypes['LossPoint']>, ParentType, ContextType, RequireFields<RunLossPointsArgs, 'first'>>;
   lossSummary?: Resolver<ResolversTypes['LossSummary'], ParentType, ContextType>;
@@ -1984,6 +2145,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Gpu?: GpuResolvers<ContextType>;
   HeartbeatResult?: HeartbeatResultResolvers<ContextType>;
   Hyperparameters?: HyperparametersResolvers<ContextType>;
+  ImportFilesResult?: ImportFilesResultResolvers<ContextType>;
+  ImportLease?: ImportLeaseResolvers<ContextType>;
+  ImportWarning?: ImportWarningResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   LossBatch?: LossBatchResolvers<ContextType>;
   LossBucket?: LossBucketResolvers<ContextType>;

@@ -112,6 +112,12 @@ export class ArtifactService {
     });
   }
 
+  /** An upload for a run written by someone other than its agent (an import): `authorize` fences it and answers the run's attempt. */
+  async beginRunUploadAuthorizedBy(principal: Principal, args: { runId: string; input: unknown }, origin: string, authorize: (tx: Executor) => Promise<number>) {
+    const runId = parseId(args.runId, 'runId');
+    return this.begin({ runId }, this.parseDeclaration(args.input, RUN_KINDS), principal, origin, authorize);
+  }
+
   async beginDatasetUpload(principal: Principal, args: { datasetId: string; input: unknown }, origin: string) {
     const datasetId = parseId(args.datasetId, 'datasetId');
     const d = this.parseDeclaration(args.input, DATASET_KINDS);

@@ -46,7 +46,7 @@ const createInput = z.object({
 });
 
 /** sha256 over "name\0sha256\n" in name order; null unless every image has a sha256. */
-function contentHash(images: { fileName: string; sha256?: string | null }[]) {
+export function contentHash(images: { fileName: string; sha256?: string | null }[]) {
   if (images.length === 0 || images.some((i) => !i.sha256)) return null;
   const hash = createHash('sha256');
   for (const i of [...images].sort((a, b) => (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0))) {

@@ -246,6 +246,7 @@ export async function retryRun(deps: DispatchDeps, id: string) {
     }
     const [existing] = await findRunsByIds(tx, [runId]);
     if (!existing) throw notFound('id', 'Run', id);
+    if (existing.importedFrom != null) throw invalidTransition(`Run ${runId} was imported from ${existing.importedFrom}; an imported run is not trained again`, existing.status);
     throw invalidTransition(`Only a FAILED or CANCELLED run can be retried; this one is ${existing.status}`, existing.status);
   });
 }

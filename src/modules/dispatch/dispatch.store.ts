@@ -320,7 +320,7 @@ export async function cancelRun(db: Executor, runId: string) {
   return cancelled.length ? toRuns(cancelled)[0]! : null;
 }
 
-/** retryRun: FAILED or CANCELLED back to QUEUED, with maxAttempts new claims from here. */
+/** retryRun: FAILED or CANCELLED back to QUEUED, with maxAttempts new claims from here. An imported run never enters the queue. */
 export async function retryRun(db: Executor, runId: string) {
   const retried = await rows(
     db,
@@ -330,7 +330,7 @@ export async function retryRun(db: Executor, runId: string) {
       lease_token = null, lease_expires_at = null, claimed_at = null, started_at = null, finished_at = null,
       error_code = null, error_message = null, error_log_tail = null,
       progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
-    where id = ${runId} and status in ${sqlSet(sourcesOf('retry'))}
+    where id = ${runId} and status in ${sqlSet(sourcesOf('retry'))} and imported_from is null
     returning *`,
   );
   return retried.length ? toRuns(retried)[0]! : null;

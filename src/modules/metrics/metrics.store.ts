@@ -256,6 +256,14 @@ export function recordedLoss(result: Record<string, unknown>[]): RecordedLoss | 
 }
 
 /**
+ * For a writer other than recordLossBatch (an import): marks steps `from`..`to` as written out of
+ * order, so the statements of afterLossBatch that follow in its transaction bring the summary, the
+ * checkpoints' EMA and the loss blocks of that range up to date.
+ */
+export const markLossRewritten = (from: number, to: number) =>
+  sql`/* markLossRewritten */ select set_config(${sql.raw(`'${REWRITE_FROM}'`)}, ${String(from)}, true), set_config(${sql.raw(`'${REWRITE_TO}'`)}, ${String(to)}, true)`;
+
+/**
  * The statements that follow recordLossBatch in its transaction. Each does nothing unless the batch
  * rewrote or filled in earlier steps (a newer attempt resuming from a checkpoint): then the summary
  * and every checkpoint's EMA are recomputed, and the loss blocks of the written range rebuilt.

@@ -63,8 +63,11 @@ export const runResolvers: Resolvers = {
     events: (run, { first }, ctx) => events.listEvents(ctx.db.orm, run.id, Math.min(Math.max(first ?? 100, 0), 1000)),
     bestCheckpoint: (run, _, ctx) => bestCheckpoint(run, ctx.loaders),
     error: (run) => (run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '', logTail: run.errorLogTail } : null),
-    trainerConfig: async (run, _, ctx) =>
-      service.trainerConfigOf(run, requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy')),
+    trainerConfig: async (run, _, ctx) => {
+      // An imported run trained with the config its folder holds, not one rendered from its hyperparameters.
+      if (run.importedFrom != null) return requireLoaded(await ctx.loaders.runImport.load(run.id), 'import').trainerConfig;
+      return service.trainerConfigOf(run, requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy'));
+    },
     sweep: (run, _, ctx) => (run.sweepId ? ctx.loaders.sweep.load(run.sweepId) : null),
   },
   RunEvent: {

@@ -1,0 +1,166 @@
+// Issue 18: importing a past ai-toolkit run with `npm run loralab -- import` (a 3,000-step run with
+// 12 checkpoints of 20 MB, 48 samples and its loss_log.db, bytes uploaded to the embedded store)
+// against a raw copy of the same files on the same disk (goal ≥ 0.5×); and loss points per second
+// out of loss_log.db (goal 50,000/s), read alone and imported end to end (50,000 steps).
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { stringify } from 'yaml';
+import { checkpointFileName, sampleFileName } from '../agents/files.js';
+import { encodeSafetensors } from '../agents/safetensors.js';
+import { readLossLog } from '../cli/loss-log.js';
+import { sqlite } from '../cli/sqlite.js';
+import { createKey, freshPostgres, isMain, startServerProcess, table, type ServerProcess } from './lib.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const MB = 1024 * 1024;
+const NAME = 'bench_lora';
+
+function config(steps: number) {
+  return stringify({
+    job: 'extension',
+    config: {
+      name: NAME,
+      process: [
+        {
+          type: 'sd_trainer',
+          training_folder: '/data/output',
+          trigger_word: 'p3r5on',
+          network: { type: 'lora', linear: 16, linear_alpha: 16 },
+          save: { dtype: 'float16', save_every: 250, max_step_saves_to_keep: 12 },
+          logging: { use_ui_logger: true, log_every: 1 },
+          datasets: [{ folder_path: '/data/datasets/not-here', caption_ext: 'txt', caption_dropout_rate: 0.05, resolution: [512, 768, 1024] }],
+          train: { batch_size: 1, steps, noise_scheduler: 'flowmatch', optimizer: 'adamw8bit', lr: 1e-4, dtype: 'bf16' },
+          model: { name_or_path: 'black-forest-labs/FLUX.1-dev', is_flux: true, quantize: true },
+          sample: { sampler: 'flowmatch', sample_every: 250, width: 1024, height: 1024, prompts: ['[trigger] a', '[trigger] b', 'c', 'd'], seed: 42, guidance_scale: 4, sample_steps: 20 },
+        },
+      ],
+    },
+  });
+}
+
+/** loss_log.db as ai-toolkit's UI logger leaves it, one row every step from 1 to steps-1. */
+async function lossLog(file: string, steps: number) {
+  const SQL = await sqlite();
+  const db = new SQL.Database();
+  db.exec(`create table steps (step integer primary key, wall_time real not null);
+    create table metric_keys (key text primary key, first_seen_step integer, last_seen_step integer);
+    create table metrics (step integer not null, key text not null, value_real real, value_text text, primary key (step, key));`);
+  db.exec('begin');
+  const start = Date.now() / 1000 - steps * 2;
+  for (let step = 1; step < steps; step++) {
+    db.run('insert into steps values (?, ?)', [step, start + step * 2]);
+    db.run("insert into metrics values (?, 'loss/loss', ?, null)", [step, 0.3 + 0.2 * Math.exp(-step / 1000) + Math.random() * 0.05]);
+    db.run("insert into metrics values (?, 'learning_rate', ?, null)", [step, 1e-4]);
+  }
+  db.exec("insert into metric_keys values ('loss/loss', 1, " + (steps - 1) + "), ('learning_rate', 1, " + (steps - 1) + '); commit');
+  writeFileSync(file, db.export());
+  db.close();
+}
+
+/** An ai-toolkit output folder: 12 checkpoints of 20 MB (every 250 steps, the last the final one), 48 samples, loss_log.db. */
+async function makeRun(dir: string) {
+  const folder = path.join(dir, 'output', NAME);
+  mkdirSync(path.join(folder, 'samples'), { recursive: true });
+  writeFileSync(path.join(folder, 'config.yaml'), config(3000));
+  for (let i = 1; i <= 12; i++) {
+    const step = i * 250;
+    const body = encodeSafetensors({ format: 'pt', training_info: JSON.stringify({ step, epoch: 0 }) }, [{ name: 'lora.weight', dtype: 'F16', shape: [10 * MB], data: randomBytes(20 * MB) }]);
+    writeFileSync(path.join(folder, checkpointFileName(NAME, step === 3000 ? undefined : step)), body);
+  }
+  const t0 = Date.now() - 6000 * 1000;
+  for (let i = 0; i < 12; i++) {
+    for (let p = 0; p < 4; p++) {
+      const jpeg = await sharp({ create: { width: 384, height: 384, channels: 3, background: { r: 20 * i, g: 40 * p, b: 90 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
+      writeFileSync(path.join(folder, 'samples', sampleFileName({ epochMs: t0 + i * 500_000 + p, step: (i + 1) * 250, promptIndex: p, ext: 'jpg' })), jpeg);
+    }
+  }
+  await lossLog(path.join(folder, 'loss_log.db'), 3000);
+  return folder;
+}
+
+/** `npm run loralab -- …` as a person runs it (compiled); its wall time in seconds. */
+function loralab(server: ServerProcess, key: string, args: string[]): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/run.js'), path.join(ROOT, 'cli/loralab.ts'), '--server', server.url, '--token', key, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`loralab ${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
+async function measure(label: string, server: ServerProcess, folder: string, lossFolder: string) {
+  const key = await createKey(server.url, server.adminKey, 'EDITOR');
+  // The first call compiles the CLI when it is stale; not part of the figures.
+  await loralab(server, key, ['--help']).catch(() => 0);
+  const copyTarget = path.join(path.dirname(folder), 'copy');
+  const copyStarted = performance.now();
+  spawnSync('cp', ['-r', folder, copyTarget]);
+  spawnSync('sync');
+  const copySeconds = (performance.now() - copyStarted) / 1000;
+  rmSync(copyTarget, { recursive: true, force: true });
+  const importSeconds = await loralab(server, key, ['import', folder]);
+  const againSeconds = await loralab(server, key, ['import', folder]);
+  const lossSeconds = await loralab(server, key, ['import', '--no-upload', lossFolder]);
+  return { copySeconds, importSeconds, againSeconds, lossSeconds };
+}
+
+export async function run() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'loralab-bench-import-'));
+  try {
+    const folder = await makeRun(dir);
+    const lossFolder = path.join(dir, 'loss-only', NAME);
+    mkdirSync(lossFolder, { recursive: true });
+    writeFileSync(path.join(lossFolder, 'config.yaml'), config(50_001));
+    await lossLog(path.join(lossFolder, 'loss_log.db'), 50_001);
+    const bytes = 12 * 20 * MB;
+
+    const readStarted = performance.now();
+    const points = (await readLossLog(path.join(lossFolder, 'loss_log.db'))).length;
+    const readSeconds = (performance.now() - readStarted) / 1000;
+    table(`reading loss_log.db (sql.js)`, [['points per second', `${Math.round(points / readSeconds).toLocaleString('en')} (${points.toLocaleString('en')} points in ${readSeconds.toFixed(2)} s; goal 50,000/s)`]]);
+
+    const targets: { label: string; start: () => Promise<{ server: ServerProcess; cleanup: () => Promise<void> }> }[] = [
+      { label: 'PGlite', start: async () => ({ server: await startServerProcess(), cleanup: async () => {} }) },
+      {
+        label: 'PostgreSQL',
+        start: async () => {
+          const db = await freshPostgres();
+          const server = await startServerProcess({ databaseUrl: db.url, env: { DATA_DIR: path.join(dir, 'pgdata') } });
+          return { server, cleanup: db.drop };
+        },
+      },
+    ];
+    for (const target of targets) {
+      let started;
+      try {
+        started = await target.start();
+      } catch (err) {
+        console.log(`\n(${target.label}: not measured: ${(err as Error).message})`);
+        continue;
+      }
+      try {
+        const m = await measure(target.label, started.server, folder, lossFolder);
+        table(`import of a 3,000-step run: 12 checkpoints of 20 MB, 48 samples, 2,999 loss points (${target.label}, embedded store)`, [
+          ['raw copy (cp -r, then sync)', `${m.copySeconds.toFixed(2)} s (${(bytes / MB / m.copySeconds).toFixed(0)} MB/s)`],
+          ['loralab import (read, hash, record, upload, verify)', `${m.importSeconds.toFixed(2)} s (${(bytes / MB / m.importSeconds).toFixed(0)} MB/s)`],
+          ['ratio, copy time ÷ import time', `${(m.copySeconds / m.importSeconds).toFixed(2)}× (goal ≥ 0.5×)`],
+          ['importing it again (adds nothing)', `${m.againSeconds.toFixed(2)} s`],
+          ['50,000 loss points from loss_log.db, imported end to end', `${m.lossSeconds.toFixed(2)} s: ${Math.round(50_000 / m.lossSeconds).toLocaleString('en')} points/s (goal 50,000/s)`],
+        ]);
+      } finally {
+        await started.server.stop();
+        await started.cleanup();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (isMain(import.meta.url) && process.argv[2] === 'make') console.log(await makeRun(process.argv[3]!));
+else if (isMain(import.meta.url)) await run();

@@ -1,0 +1,206 @@
+// `loralab import <folder>…`: each ai-toolkit output folder becomes a run (see docs/cli.md). A
+// folder is read whole first (config, files, loss); only then does the import write, under an
+// import lease on its run: the loss, the checkpoint and sample records, the bytes, and last the
+// outcome. Importing the same job again sends the same things and the server keeps what it has, so
+// nothing is added twice; a folder that grew adds what is new.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Api, CliError, EXIT } from './api.js';
+import { FolderError, jobFoldersIn, jobKey, jobTimes, readDatasetFolder, readJobFolder, type FolderFile, type JobFolder } from './folder.js';
+import { LossLogError } from './loss-log.js';
+import { formatBytes, Progress, type Writer } from './progress.js';
+import { hashFile, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
+
+export interface ImportOptions {
+  experiment?: string;
+  upload: boolean;
+  /** Where the progress lines go (stderr). */
+  progress?: Writer;
+}
+
+export interface FolderResult {
+  folder: string;
+  runId: string;
+  runName: string;
+  created: boolean;
+  status: string;
+  points: number;
+  checkpoints: number;
+  samples: number;
+  bytesSent: number;
+  warnings: string[];
+}
+
+const LOSS_BATCH = 10_000;
+const FILE_BATCH = 1_000;
+const PARALLEL_FILES = 3;
+
+interface Hashed extends FolderFile {
+  sha256: string;
+}
+
+async function hashAll(files: FolderFile[], progress: Progress): Promise<Hashed[]> {
+  const out: Hashed[] = [];
+  for (const f of files) {
+    const { sha256, sizeBytes } = await hashFile(f.path, (n) => progress.addBytes(n));
+    if (sizeBytes !== f.sizeBytes) throw new FolderError(`${f.path} changed while it was being read`);
+    out.push({ ...f, sha256 });
+    progress.fileDone();
+  }
+  return out;
+}
+
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+}
+
+export async function importFolder(api: Api, folder: string, options: ImportOptions, say: (line: string) => void): Promise<FolderResult> {
+  const job: JobFolder = await readJobFolder(folder);
+  const dataset = await readDatasetFolder(job.datasetFolder, job.captionExt);
+  const extras = [job.optimizer, job.logFile].filter((f): f is FolderFile => f !== null);
+  const ownFiles: FolderFile[] = [...job.checkpoints, ...job.samples, ...extras];
+  const datasetFiles: FolderFile[] = [];
+  for (const image of dataset?.images ?? []) datasetFiles.push({ path: image, fileName: path.basename(image), sizeBytes: (await stat(image)).size, mtimeMs: 0 });
+  const ownBytes = ownFiles.reduce((n, f) => n + f.sizeBytes, 0);
+  const hashBytes = ownBytes + datasetFiles.reduce((n, f) => n + f.sizeBytes, 0);
+  const progress = new Progress(path.basename(folder), ownFiles.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0), options.progress);
+  try {
+    progress.setPhase('reading');
+    const hashed = await hashAll(ownFiles, progress);
+    const images = await hashAll(datasetFiles, progress);
+    const sha = new Map(hashed.map((h) => [h.path, h.sha256]));
+    const firstCheckpoint = job.checkpoints[0];
+
+    progress.setPhase('recording');
+    const experimentName = options.experiment ?? (path.basename(path.dirname(folder)) || 'imported');
+    const { beginImport: lease } = await api.call<{ beginImport: { leaseToken: string; created: boolean; warnings: { key: string; message: string }[]; run: { id: string; name: string } } }>(
+      `mutation BeginImport($input: BeginImportInput!) { beginImport(input: $input) { leaseToken created warnings { key message } run { id name } } }`,
+      {
+        input: {
+          folder,
+          jobKey: jobKey(job, firstCheckpoint ? sha.get(firstCheckpoint.path)! : null),
+          trainerConfig: job.configText,
+          experimentName,
+          datasetImages: dataset ? images.map((i) => ({ fileName: i.fileName, sha256: i.sha256 })) : null,
+          datasetHasCaptions: dataset ? dataset.hasCaptions : null,
+        },
+      },
+    );
+    const runId = lease.run.id;
+    const fence = { runId, leaseToken: lease.leaseToken };
+
+    let points = 0;
+    const loss = job.loss?.points ?? [];
+    for (let i = 0; i < loss.length; i += LOSS_BATCH) {
+      const batch = loss.slice(i, i + LOSS_BATCH).map((p) => ({ step: p.step, loss: p.loss, lr: p.lr, recordedAt: Number.isFinite(p.at) ? new Date(p.at).toISOString() : null }));
+      const { importLoss } = await api.call<{ importLoss: { accepted: number } }>(
+        `mutation ImportLoss($runId: ID!, $leaseToken: String!, $points: [ImportLossPointInput!]!) { importLoss(runId: $runId, leaseToken: $leaseToken, points: $points) { accepted } }`,
+        { ...fence, points: batch },
+      );
+      points += importLoss.accepted;
+    }
+
+    let checkpoints = 0;
+    let samples = 0;
+    const checkpointInputs = job.checkpoints.map((c) => ({ step: c.step, fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: sha.get(c.path)!, isFinal: c.isFinal, createdAt: new Date(c.mtimeMs).toISOString() }));
+    const sampleInputs = job.samples.map((s) => ({ step: s.step, promptIndex: s.promptIndex, fileName: s.fileName, createdAt: new Date(s.at).toISOString() }));
+    for (let i = 0; i < Math.max(checkpointInputs.length, sampleInputs.length, 1); i += FILE_BATCH) {
+      const { importFiles } = await api.call<{ importFiles: { checkpointsAdded: number; samplesAdded: number } }>(
+        `mutation ImportFiles($runId: ID!, $leaseToken: String!, $c: [ImportCheckpointInput!], $s: [ImportSampleInput!]) {
+          importFiles(runId: $runId, leaseToken: $leaseToken, checkpoints: $c, samples: $s) { checkpointsAdded samplesAdded } }`,
+        { ...fence, c: checkpointInputs.slice(i, i + FILE_BATCH), s: sampleInputs.slice(i, i + FILE_BATCH) },
+      );
+      checkpoints += importFiles.checkpointsAdded;
+      samples += importFiles.samplesAdded;
+    }
+
+    let bytesSent = 0;
+    if (options.upload) {
+      progress.setPhase('uploading');
+      const newest = job.checkpoints.at(-1);
+      const declarations: [Hashed, Declaration][] = hashed.map((f) => {
+        const base = { fileName: f.fileName, sizeBytes: f.sizeBytes, sha256: f.sha256 };
+        const c = job.checkpoints.find((x) => x.path === f.path);
+        if (c) return [f, { ...base, kind: 'CHECKPOINT', step: c.step }];
+        const s = job.samples.find((x) => x.path === f.path);
+        if (s) return [f, { ...base, kind: 'SAMPLE', step: s.step, promptIndex: s.promptIndex }];
+        // optimizer.pt is overwritten at every save: it belongs to the newest one.
+        if (f.path === job.optimizer?.path) return [f, { ...base, kind: 'OPTIMIZER_STATE', step: newest?.step ?? null }];
+        return [f, { ...base, kind: 'TRAINER_LOG' }];
+      });
+      const begin = async (input: Declaration) =>
+        (
+          await api.call<{ beginImportUpload: BeganUpload }>(
+            `mutation BeginImportUpload($runId: ID!, $leaseToken: String!, $input: ArtifactUploadInput!) { beginImportUpload(runId: $runId, leaseToken: $leaseToken, input: $input) { ${UPLOAD_FIELDS} } }`,
+            { ...fence, input },
+          )
+        ).beginImportUpload;
+      await inParallel(declarations, PARALLEL_FILES, async ([file, declaration]) => {
+        bytesSent += await uploadFile(api, file.path, declaration, begin, (n) => progress.addBytes(n));
+      });
+    }
+
+    const finished = await api.call<{ finishImport: { status: string } }>(
+      `mutation FinishImport($runId: ID!, $leaseToken: String!, $input: FinishImportInput!) { finishImport(runId: $runId, leaseToken: $leaseToken, input: $input) { status } }`,
+      { ...fence, input: { outcome: job.checkpoints.some((c) => c.isFinal) ? 'SUCCEEDED' : 'CANCELLED', ...jobTimes(job) } },
+    );
+    const warnings = [...job.warnings, ...lease.warnings].map((w) => `${w.key}: ${w.message}`);
+    if (!job.loss) warnings.push(`no loss: neither loss_log.db nor a saved console log (log.txt) is in the folder`);
+    const result: FolderResult = { folder, runId, runName: lease.run.name, created: lease.created, status: finished.finishImport.status, points, checkpoints, samples, bytesSent, warnings };
+    progress.done(`${finished.finishImport.status}, ${lease.created ? 'new run' : 'known run'}`);
+    for (const w of warnings) say(`  warning: ${w}`);
+    return result;
+  } catch (err) {
+    progress.done('failed', false);
+    throw err;
+  }
+}
+
+export interface ImportSummary {
+  results: FolderResult[];
+  failed: { folder: string; error: string }[];
+}
+
+/** Imports every job folder the arguments name, one after the other; a folder that fails does not stop the rest. */
+export async function importFolders(api: Api, args: string[], options: ImportOptions, say: (line: string) => void): Promise<ImportSummary> {
+  const summary: ImportSummary = { results: [], failed: [] };
+  for (const arg of args) {
+    let folders: string[];
+    try {
+      folders = await jobFoldersIn(arg);
+    } catch (err) {
+      if (!(err instanceof FolderError)) throw err;
+      summary.failed.push({ folder: path.resolve(arg), error: err.message });
+      say(`error: ${err.message}`);
+      continue;
+    }
+    for (const folder of folders) {
+      try {
+        summary.results.push(await importFolder(api, folder, options, say));
+      } catch (err) {
+        // The server down or the key refused stops everything; a bad folder stops only itself.
+        if (err instanceof CliError && (err.exitCode === EXIT.UNREACHABLE || err.exitCode === EXIT.DENIED)) throw err;
+        if (!(err instanceof FolderError || err instanceof LossLogError || err instanceof CliError)) throw err;
+        summary.failed.push({ folder, error: err.message });
+        // Errors about a file of the folder name the file already.
+        say(`error: ${err.message.startsWith(folder) ? '' : `${folder}: `}${err.message}`);
+      }
+    }
+  }
+  return summary;
+}
+
+export function summaryLines(s: ImportSummary): string[] {
+  const sum = (f: (r: FolderResult) => number) => s.results.reduce((n, r) => n + f(r), 0);
+  const created = s.results.filter((r) => r.created).length;
+  const warnings = sum((r) => r.warnings.length);
+  return [
+    `${s.results.length} run${s.results.length === 1 ? '' : 's'} imported (${created} new, ${s.results.length - created} already known)` +
+      `: ${sum((r) => r.points)} loss points, ${sum((r) => r.checkpoints)} checkpoints, ${sum((r) => r.samples)} samples added, ${formatBytes(sum((r) => r.bytesSent))} uploaded` +
+      `; ${warnings} warning${warnings === 1 ? '' : 's'}` +
+      (s.failed.length ? `; ${s.failed.length} folder${s.failed.length === 1 ? '' : 's'} failed` : ''),
+  ];
+}

@@ -1,0 +1,116 @@
+// Sending a file to the artifact store: begin (declare kind, name, size, sha256; the server answers
+// "already stored" or the parts still missing, each with a signed PUT URL), PUT the parts, complete.
+// Calling begin again after a crash gets only the parts the store has not received, so an upload
+// goes on where it stopped. Used for imported runs and stored datasets alike: `begin` is the
+// mutation that declares the file (beginImportUpload, beginDatasetUpload, …).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Api, CliError, EXIT } from './api.js';
+
+export interface Declaration {
+  kind: string;
+  fileName: string;
+  sizeBytes: number;
+  sha256: string;
+  step?: number | null;
+  promptIndex?: number | null;
+}
+
+export interface BeganUpload {
+  artifact: { id: string; stored: boolean };
+  alreadyStored: boolean;
+  partSize: number | null;
+  parts: { number: number; url: string }[];
+}
+
+/** The fields begin…Upload must select for uploadFile. */
+export const UPLOAD_FIELDS = 'artifact { id stored } alreadyStored partSize parts { number url }';
+
+/** sha256 and size of a file, read once as a stream; `onBytes` sees each chunk's length. */
+export async function hashFile(file: string, onBytes?: (n: number) => void): Promise<{ sha256: string; sizeBytes: number }> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    sizeBytes += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
+  }
+  return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+const PARALLEL_PARTS = 4;
+
+/**
+ * Uploads `file` as declared; returns the bytes sent (0 when the store had them already). A part
+ * the store refuses, or a completion that does not verify, is an error naming the file.
+ */
+export async function uploadFile(
+  api: Api,
+  file: string,
+  declaration: Declaration,
+  begin: (input: Declaration) => Promise<BeganUpload>,
+  onBytes?: (n: number) => void,
+): Promise<number> {
+  const began = await begin(declaration);
+  if (began.alreadyStored || began.artifact.stored) {
+    onBytes?.(declaration.sizeBytes);
+    return 0;
+  }
+  const partSize = began.partSize!;
+  const etags: { number: number; etag: string }[] = [];
+  const handle = await open(file, 'r');
+  let sent = 0;
+  try {
+    const queue = [...began.parts];
+    // Parts the store already has count as done for the progress bar.
+    onBytes?.(declaration.sizeBytes - began.parts.reduce((n, p) => n + partLength(p.number, partSize, declaration.sizeBytes), 0));
+    const worker = async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        const length = partLength(part.number, partSize, declaration.sizeBytes);
+        const body = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(body, 0, length, (part.number - 1) * partSize);
+        if (bytesRead !== length) throw new CliError(`${file} changed while it was being uploaded (it is shorter than declared)`, EXIT.FAILED);
+        const res = await putPart(file, part, body);
+        await res.arrayBuffer().catch(() => undefined);
+        etags.push({ number: part.number, etag: res.headers.get('etag') ?? '' });
+        sent += length;
+        onBytes?.(length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, began.parts.length) }, worker));
+  } finally {
+    await handle.close();
+  }
+  await api.call(`mutation CompleteUpload($id: ID!, $parts: [CompletedPartInput!]!) { completeUpload(artifactId: $id, parts: $parts) { id stored } }`, {
+    id: began.artifact.id,
+    parts: etags.filter((e) => e.etag).sort((a, b) => a.number - b.number),
+  });
+  return sent;
+}
+
+const PART_TRIES = 4;
+
+/**
+ * PUTs one part. A connection that broke (reset, closed early) or a 5xx is tried again, a few
+ * times with a pause: the store keeps what it received, and a part sent twice is the same bytes.
+ */
+async function putPart(file: string, part: { number: number; url: string }, body: Buffer): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    let res: Response | null = null;
+    let why: string;
+    try {
+      res = await fetch(part.url, { method: 'PUT', body: body as unknown as BodyInit, headers: { 'content-length': String(body.length) }, signal: AbortSignal.timeout(600_000) });
+      if (res.ok) return res;
+      why = `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`;
+      if (res.status < 500) throw new CliError(`the store refused part ${part.number} of ${file}: ${why}`, EXIT.FAILED);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    }
+    if (attempt >= PART_TRIES) throw new CliError(`cannot upload part ${part.number} of ${file}: ${why}`, res ? EXIT.FAILED : EXIT.UNREACHABLE);
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+  }
+}
+
+const partLength = (number: number, partSize: number, size: number) => Math.max(0, Math.min(partSize, size - (number - 1) * partSize));

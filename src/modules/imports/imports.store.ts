@@ -1,0 +1,242 @@
+// Every SQL statement of imports: finding what an import reuses (experiment, dataset, caption
+// strategy), the import lease, and the writes an importer makes under it.
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { rows, type Executor } from '../../db/client.js';
+import { mapRow } from '../../db/map-row.js';
+import type { Hyperparameters } from '../runs/hyperparameters.js';
+import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
+
+export type RunImportRecord = typeof runImports.$inferSelect;
+
+/**
+ * Arrays whose elements may be null or boolean travel as text[] and are cast in SQL: postgres.js
+ * infers an array's type from its elements, which it cannot for nulls or booleans.
+ */
+const asText = (v: number | null) => (v === null ? null : String(v));
+
+export interface ImportFence {
+  runId: string;
+  leaseToken: string;
+  apiKeyId: string;
+}
+
+export async function findExperimentByName(db: Executor, name: string) {
+  const [row] = await db.select().from(experiments).where(eq(experiments.name, name)).orderBy(asc(experiments.createdAt)).limit(1);
+  return row ?? null;
+}
+
+/** A dataset with these very images (content hash), the one at `uri` first. */
+export async function findDatasetByContent(db: Executor, contentHash: string, uri: string) {
+  const [row] = await db
+    .select()
+    .from(datasets)
+    .where(eq(datasets.contentHash, contentHash))
+    .orderBy(sql`${datasets.uri} = ${uri} desc`, asc(datasets.createdAt))
+    .limit(1);
+  return row ?? null;
+}
+
+/** A dataset recorded by path alone (its folder was not there to hash). */
+export async function findDatasetByPath(db: Executor, uri: string) {
+  const [row] = await db
+    .select()
+    .from(datasets)
+    .where(and(eq(datasets.uri, uri), eq(datasets.imageCount, 0)))
+    .orderBy(asc(datasets.createdAt))
+    .limit(1);
+  return row ?? null;
+}
+
+/** A caption strategy that captions exactly this way, whoever made it. */
+export async function findEquivalentStrategy(
+  db: Executor,
+  s: { kind: 'NONE' | 'TRIGGER_ONLY' | 'FILES'; triggerWord: string | null; dropoutRate: number; shuffleTokens: boolean },
+) {
+  const [row] = await db
+    .select()
+    .from(captionStrategies)
+    .where(
+      and(
+        eq(captionStrategies.kind, s.kind),
+        s.triggerWord == null ? isNull(captionStrategies.triggerWord) : eq(captionStrategies.triggerWord, s.triggerWord),
+        isNull(captionStrategies.template),
+        // real column: compare as float4, as it was stored.
+        sql`${captionStrategies.dropoutRate} = ${s.dropoutRate}::real`,
+        eq(captionStrategies.shuffleTokens, s.shuffleTokens),
+      ),
+    )
+    .orderBy(asc(captionStrategies.createdAt))
+    .limit(1);
+  return row ?? null;
+}
+
+export async function findImportByJobKey(db: Executor, jobKey: string) {
+  const [row] = await db.select().from(runImports).where(eq(runImports.jobKey, jobKey)).for('update');
+  return row ?? null;
+}
+
+export function findImportsByRuns(db: Executor, runIds: readonly string[]) {
+  return db.select().from(runImports).where(inArray(runImports.runId, [...runIds]));
+}
+
+export async function insertImport(db: Executor, values: typeof runImports.$inferInsert) {
+  const [row] = await db.insert(runImports).values(values).returning();
+  return row!;
+}
+
+/**
+ * takeImportLease: the job's lease for `apiKeyId` unless another key holds it unexpired (then
+ * null). The caller holds the row locked (findImportByJobKey … for update).
+ */
+export async function takeImportLease(db: Executor, runId: string, apiKeyId: string, leaseToken: string, ttlSeconds: number, trainerConfig: string, warnings: unknown) {
+  const found = await rows(
+    db,
+    sql`/* takeImportLease */
+    update run_imports set api_key_id = ${apiKeyId}, lease_token = ${leaseToken},
+      lease_expires_at = now() + make_interval(secs => ${ttlSeconds}), trainer_config = ${trainerConfig}, warnings = ${JSON.stringify(warnings)}::jsonb
+    where run_id = ${runId}
+      and (lease_token is null or lease_expires_at < now() or api_key_id = ${apiKeyId})
+    returning *`,
+  );
+  return found.length ? mapRow(runImports, found[0]!) : null;
+}
+
+/**
+ * heldImport: the fence of every import write, in one statement that also extends the lease: the
+ * lease token is the import's current one, unexpired, and held by the calling key. The row stays
+ * locked until the write commits, so a takeover waits for it (or finds the lease renewed).
+ */
+export async function heldImport(db: Executor, f: ImportFence, ttlSeconds: number) {
+  const [row] = await rows<{ run_id: string; attempt: number; imported_from: string; steps: number }>(
+    db,
+    sql`/* heldImport */
+    with held as (
+      update run_imports set lease_expires_at = now() + make_interval(secs => ${ttlSeconds})
+      where run_id = ${f.runId} and lease_token = ${f.leaseToken} and api_key_id = ${f.apiKeyId} and lease_expires_at >= now()
+      returning run_id
+    )
+    select r.id as run_id, r.attempt, r.imported_from, r.steps from held join runs r on r.id = held.run_id`,
+  );
+  return row ?? null;
+}
+
+export async function findImport(db: Executor, runId: string) {
+  const [row] = await db.select().from(runImports).where(eq(runImports.runId, runId));
+  return row ?? null;
+}
+
+/**
+ * insertImportedLoss: points with the times the trainer logged them. A step recorded already is
+ * rewritten only when the folder now says something else (a resumed job logged it again), so a
+ * second import of the same folder writes nothing.
+ */
+export async function insertImportedLoss(
+  db: Executor,
+  runId: string,
+  attempt: number,
+  p: { steps: number[]; losses: number[]; lrs: (number | null)[]; times: (string | null)[] },
+) {
+  const [row] = await rows<{ written: number; min_step: number | null; max_step: number | null }>(
+    db,
+    sql`/* insertImportedLoss */
+    with written as (
+      insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
+      select ${runId}::uuid, p.step, p.loss, p.lr, ${attempt}::int, coalesce(p.at, now())
+      from unnest(${sql.param(p.steps)}::int[], ${sql.param(p.losses)}::float8[], ${sql.param(p.lrs.map(asText))}::text[]::float8[], ${sql.param(p.times)}::text[]::timestamptz[])
+        as p(step, loss, lr, at)
+      on conflict (run_id, step) do update set loss = excluded.loss, lr = excluded.lr, recorded_at = excluded.recorded_at
+        where (loss_points.loss, loss_points.lr) is distinct from (excluded.loss, excluded.lr)
+      returning step
+    )
+    select count(*)::int as written, min(step) as min_step, max(step) as max_step from written`,
+  );
+  return { written: row?.written ?? 0, minStep: row?.min_step ?? null, maxStep: row?.max_step ?? null };
+}
+
+/** insertImportedCheckpoints: new steps only; a checkpoint already recorded stays as it is. */
+export async function insertImportedCheckpoints(
+  db: Executor,
+  runId: string,
+  attempt: number,
+  list: { step: number; path: string; sizeBytes: number; sha256: string; isFinal: boolean; createdAt: string | null }[],
+) {
+  if (list.length === 0) return [];
+  const found = await rows(
+    db,
+    sql`/* insertImportedCheckpoints */
+    insert into checkpoints (run_id, step, path, size_bytes, sha256, is_final, attempt, created_at)
+    select ${runId}::uuid, c.step, c.path, c.size, c.sha, c.final, ${attempt}::int, coalesce(c.at, now())
+    from unnest(${sql.param(list.map((c) => c.step))}::int[], ${sql.param(list.map((c) => c.path))}::text[],
+      ${sql.param(list.map((c) => c.sizeBytes))}::float8[], ${sql.param(list.map((c) => c.sha256))}::text[],
+      ${sql.param(list.map((c) => String(c.isFinal)))}::text[]::boolean[], ${sql.param(list.map((c) => c.createdAt))}::text[]::timestamptz[])
+      as c(step, path, size, sha, final, at)
+    on conflict (run_id, step) do nothing
+    returning *`,
+  );
+  return found.map((r) => mapRow(checkpoints, r));
+}
+
+export async function insertImportedSamples(
+  db: Executor,
+  runId: string,
+  attempt: number,
+  list: { step: number; promptIndex: number; prompt: string | null; path: string; createdAt: string | null }[],
+) {
+  if (list.length === 0) return [];
+  const found = await rows(
+    db,
+    sql`/* insertImportedSamples */
+    insert into samples (run_id, step, prompt_index, prompt, path, attempt, created_at)
+    select ${runId}::uuid, s.step, s.prompt_index, s.prompt, s.path, ${attempt}::int, coalesce(s.at, now())
+    from unnest(${sql.param(list.map((s) => s.step))}::int[], ${sql.param(list.map((s) => s.promptIndex))}::int[],
+      ${sql.param(list.map((s) => s.prompt))}::text[], ${sql.param(list.map((s) => s.path))}::text[],
+      ${sql.param(list.map((s) => s.createdAt))}::text[]::timestamptz[]) as s(step, prompt_index, prompt, path, at)
+    on conflict (run_id, step, prompt_index) do nothing
+    returning *`,
+  );
+  return found.map((r) => mapRow(samples, r));
+}
+
+/** finishImport: the outcome and times, the folder it was last seen in, and the lease given back. */
+export async function finishImport(
+  db: Executor,
+  runId: string,
+  outcome: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+  times: { startedAt: string | null; finishedAt: string | null },
+) {
+  const found = await rows(
+    db,
+    sql`/* finishImport */
+    with released as (
+      update run_imports set lease_token = null, lease_expires_at = null, finished_at = now() where run_id = ${runId} returning run_id
+    )
+    -- A run whose final checkpoint is known succeeded, whichever copy of its folder was imported last.
+    update runs r set status = case when exists (select 1 from checkpoints c where c.run_id = r.id and c.is_final) then 'SUCCEEDED' else ${outcome} end,
+      started_at = coalesce(${times.startedAt}::timestamptz, r.started_at),
+      queued_at = coalesce(${times.startedAt}::timestamptz, r.queued_at),
+      finished_at = coalesce(${times.finishedAt}::timestamptz, r.finished_at),
+      progress_step = coalesce((select last_step from run_summaries where run_id = r.id), r.progress_step),
+      progress_total = r.steps
+    from released where r.id = released.run_id
+    returning r.*`,
+  );
+  return found.length ? mapRow(runs, found[0]!) : null;
+}
+
+/** The folder a job was last imported from, and its settings as its config says now (a resumed job may train on to more steps). */
+export async function refreshImportedRun(db: Executor, runId: string, folder: string, hp: Hyperparameters) {
+  await db
+    .update(runs)
+    .set({
+      importedFrom: folder,
+      hyperparameters: hp,
+      baseModel: hp.baseModel,
+      rank: hp.rank,
+      alpha: hp.alpha,
+      learningRate: hp.learningRate,
+      steps: hp.steps,
+      batchSize: hp.batchSize,
+      optimizer: hp.optimizer,
+    })
+    .where(eq(runs.id, runId));
+}

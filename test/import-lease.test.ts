@@ -1,0 +1,81 @@
+// The import lease: writes to an imported run come from the key that began the import, with its
+// current token; another key waits for the lease to end or lapse; a stale token is LEASE_LOST; the
+// run never enters the queue and no agent write ever matches it.
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from './helpers/databases.js';
+import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
+
+const CONFIG = `job: extension
+config:
+  name: lease_lora
+  process:
+    - type: sd_trainer
+      training_folder: /data/output
+      network: { type: lora, linear: 8, linear_alpha: 8 }
+      train: { steps: 100, lr: 0.0001, optimizer: no_such_optimizer }
+      model: { name_or_path: /models/my-flux }
+      datasets: [{ folder_path: /data/datasets/gone }]
+`;
+const BEGIN = `mutation($i: BeginImportInput!) { beginImport(input: $i) { leaseToken created warnings { key message } run { id status importedFrom hyperparameters { baseModel optimizer steps extra } dataset { uri imageCount } captionStrategy { kind } } } }`;
+const LOSS = `mutation($r: ID!, $t: String!, $p: [ImportLossPointInput!]!) { importLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
+const FINISH = `mutation($r: ID!, $t: String!) { finishImport(runId: $r, leaseToken: $t, input: { outcome: CANCELLED }) { status lossSummary { points lastStep minLoss } } }`;
+const input = (jobKey: string) => ({ folder: '/data/output/lease_lora', jobKey, trainerConfig: CONFIG, experimentName: 'leases' });
+
+describe.each(databaseKinds)('import lease (%s)', (kind) => {
+  let t: TestServer;
+  let editor: GqlClient;
+  let other: GqlClient;
+  beforeAll(async () => {
+    t = await startTestServer(kind);
+    [editor, other] = await Promise.all([t.as('EDITOR'), t.as('EDITOR')]);
+  });
+  afterAll(async () => t?.stop());
+
+  it('maps what it can, warns about the rest, and fences every write by key and token', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-0123456789abcdef`) });
+    expect(lease.created).toBe(true);
+    expect(lease.run).toMatchObject({
+      status: 'CANCELLED',
+      importedFrom: '/data/output/lease_lora',
+      hyperparameters: { baseModel: '/models/my-flux', optimizer: 'adamw8bit', steps: 100, extra: { train: { optimizer: 'no_such_optimizer' } } },
+      dataset: { uri: '/data/datasets/gone', imageCount: 0 },
+      captionStrategy: { kind: 'NONE' },
+    });
+    expect(lease.warnings.map((w: { key: string }) => w.key).sort()).toEqual(['model.name_or_path', 'train.optimizer']);
+    const runId = lease.run.id;
+
+    expect((await editor.ok(LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 10, loss: 0.5 }, { step: 20, loss: 0.4, lr: 1e-4 }] })).importLoss).toEqual({ accepted: 2, duplicates: 0 });
+    expect((await editor.ok(LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 10, loss: 0.5 }, { step: 30, loss: 0.3 }] })).importLoss).toEqual({ accepted: 1, duplicates: 1 });
+    await editor.fails('BAD_USER_INPUT', LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 40, loss: 0.1 }, { step: 40, loss: 0.2 }] }, 'points.1.step');
+
+    // Another key: not while the lease holds; never with someone else's token.
+    await other.fails('CONFLICT', BEGIN, { i: input(`job-${kind}-0123456789abcdef`) }, 'input.jobKey');
+    await other.fails('FORBIDDEN', LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 50, loss: 0.1 }] });
+    await editor.fails('LEASE_LOST', LOSS, { r: runId, t: 'not-the-token', p: [{ step: 50, loss: 0.1 }] });
+    // Nor through the agent protocol, nor the queue.
+    const agent = await t.as('AGENT');
+    await agent.fails('LEASE_LOST', `mutation($r: ID!, $t: String!) { reportLoss(runId: $r, leaseToken: $t, points: [{ step: 60, loss: 0.1 }]) { accepted } }`, { r: runId, t: lease.leaseToken });
+    await editor.fails('FORBIDDEN', `mutation($r: ID!, $t: String!) { beginRunUpload(runId: $r, leaseToken: $t, input: { kind: CHECKPOINT, fileName: "a.safetensors", sizeBytes: 1, sha256: "${'a'.repeat(64)}", step: 10 }) { alreadyStored } }`, { r: runId, t: lease.leaseToken });
+    await editor.fails('INVALID_TRANSITION', `mutation($id: ID!) { retryRun(id: $id) { id } }`, { id: runId });
+
+    const { finishImport } = await editor.ok(FINISH, { r: runId, t: lease.leaseToken });
+    expect(finishImport).toEqual({ status: 'CANCELLED', lossSummary: { points: 3, lastStep: 30, minLoss: 0.3 } });
+    await editor.fails('LEASE_LOST', LOSS, { r: runId, t: lease.leaseToken, p: [{ step: 50, loss: 0.1 }] });
+
+    // Once given back, the next importer (any key) takes the same run: moved, and resumed to train on to 200 steps.
+    const resumed = { ...input(`job-${kind}-0123456789abcdef`), folder: '/mnt/moved/lease_lora', trainerConfig: CONFIG.replace('steps: 100', 'steps: 200') };
+    const { beginImport: again } = await other.ok(BEGIN, { i: resumed });
+    expect([again.created, again.run.id, again.run.importedFrom, again.run.hyperparameters.steps]).toEqual([false, runId, '/mnt/moved/lease_lora', 200]);
+  });
+
+  it('a lease whose importer went quiet lapses, and another key takes the job over', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-lapsing-0123456789`) });
+    await other.fails('CONFLICT', BEGIN, { i: input(`job-${kind}-lapsing-0123456789`) });
+    await t.database.db.orm.execute(sql`update run_imports set lease_expires_at = now() - interval '1 second' where run_id = ${lease.run.id}`);
+    await editor.fails('LEASE_LOST', LOSS, { r: lease.run.id, t: lease.leaseToken, p: [{ step: 1, loss: 1 }] });
+    const { beginImport: taken } = await other.ok(BEGIN, { i: input(`job-${kind}-lapsing-0123456789`) });
+    expect([taken.created, taken.run.id]).toEqual([false, lease.run.id]);
+    expect((await other.ok(LOSS, { r: lease.run.id, t: taken.leaseToken, p: [{ step: 1, loss: 1 }] })).importLoss.accepted).toBe(1);
+  });
+});
