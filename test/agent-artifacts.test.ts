@@ -267,7 +267,10 @@ describe.each(databaseKinds)('uploads interrupted on %s', (kind) => {
       const checkpointKey = after.find((p) => p.bytes === 5 * MiB)!.path.split('/')[3];
       const resent = after.filter((p) => p.path.split('/')[3] === checkpointKey).reduce((sum, p) => sum + p.bytes, 0);
       const receivedBefore = before.filter((p) => p.split('/')[3] === checkpointKey).length * 5 * MiB;
-      expect(resent).toBe(bytes.length - receivedBefore);
+      // The part on its way when the agent died may have reached the store all the same (the proxy
+      // saw no answer go back): then it is not sent again either.
+      expect(resent).toBeLessThanOrEqual(bytes.length - receivedBefore);
+      expect(resent).toBeGreaterThanOrEqual(bytes.length - receivedBefore - 5 * MiB);
       expect(second.output()).toContain('replaying');
       second.child.kill('SIGTERM');
       await second.exited;
