@@ -341,6 +341,8 @@ class PutError extends Error {
   }
 }
 
+const PART_IDLE_MS = 30_000;
+
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
 /**
@@ -364,6 +366,10 @@ function putPart(url: string, file: string, start: number, length: number, signa
       reject(err instanceof PutError ? err : Object.assign(new PutError(0, err.message), { cause: err }));
     };
     req.on('error', fail);
+    // A socket on which nothing moves for PART_IDLE_MS (a peer gone without a word, a reused
+    // keep-alive socket the other end dropped) fails the part, which is then tried again: a
+    // transfer must never wait forever, or the run's completion waits with it.
+    req.setTimeout(PART_IDLE_MS, () => req.destroy(new Error(`nothing moved for ${PART_IDLE_MS / 1000} s`)));
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c));
