@@ -216,7 +216,7 @@ class Agent {
    * longer watched by anyone) are stopped, and reports it could not send are sent now.
    */
   private async recoverPreviousRuns(): Promise<void> {
-    for (const pidFile of findPidFiles(this.config.workDir)) {
+    for (const pidFile of attemptFiles(this.config.workDir, PID_FILE)) {
       try {
         const { pid, configPath } = JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number; configPath: string };
         // Only a process that is still that trainer (same config on its command line) is killed.
@@ -231,7 +231,7 @@ class Agent {
       await rm(pidFile, { force: true });
     }
     const spools = new Set(findPendingSpools(this.config.workDir));
-    for (const journal of findPendingJournals(this.config.workDir)) spools.add(path.join(path.dirname(journal), SPOOL_FILE));
+    for (const journal of attemptFiles(this.config.workDir, UPLOAD_JOURNAL).filter(hasPendingUploads)) spools.add(path.join(path.dirname(journal), SPOOL_FILE));
     for (const file of [...spools].sort()) {
       if (this.stopping) return;
       await this.recoverAttempt(file);
@@ -371,29 +371,15 @@ class Agent {
   }
 }
 
-/** Upload journals under `<workDir>/runs/<run>/<attempt>/` that still list files to send. */
-function findPendingJournals(workDir: string): string[] {
+/** The file `name` in each attempt's folder under `<workDir>/runs/<run>/<attempt>/` where it exists. */
+function attemptFiles(workDir: string, name: string): string[] {
   const runsDir = path.join(workDir, 'runs');
   if (!existsSync(runsDir)) return [];
   const found: string[] = [];
   for (const run of readdirSync(runsDir, { withFileTypes: true })) {
     if (!run.isDirectory()) continue;
     for (const attempt of readdirSync(path.join(runsDir, run.name), { withFileTypes: true })) {
-      const file = path.join(runsDir, run.name, attempt.name, UPLOAD_JOURNAL);
-      if (attempt.isDirectory() && existsSync(file) && hasPendingUploads(file)) found.push(file);
-    }
-  }
-  return found;
-}
-
-function findPidFiles(workDir: string): string[] {
-  const runsDir = path.join(workDir, 'runs');
-  if (!existsSync(runsDir)) return [];
-  const found: string[] = [];
-  for (const run of readdirSync(runsDir, { withFileTypes: true })) {
-    if (!run.isDirectory()) continue;
-    for (const attempt of readdirSync(path.join(runsDir, run.name), { withFileTypes: true })) {
-      const file = path.join(runsDir, run.name, attempt.name, PID_FILE);
+      const file = path.join(runsDir, run.name, attempt.name, name);
       if (attempt.isDirectory() && existsSync(file)) found.push(file);
     }
   }

@@ -1,4 +1,4 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 
 /**
  * The names of the fields a resolver's caller selected below it (or below its child `path`, e.g.
@@ -17,7 +17,7 @@ export function selectedFields(info: GraphQLResolveInfo, path: string[] = []): S
   return names;
 }
 
-function forEachField(info: GraphQLResolveInfo, set: SelectionSetNode, visit: (field: import('graphql').FieldNode) => unknown) {
+function forEachField(info: GraphQLResolveInfo, set: SelectionSetNode, visit: (field: FieldNode) => unknown) {
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) visit(selection);
     else if (selection.kind === Kind.INLINE_FRAGMENT) forEachField(info, selection.selectionSet, visit);

@@ -18,7 +18,7 @@ import { insertDataset, insertImages } from '../datasets/datasets.store.js';
 import { insertStrategy } from '../captions/captions.store.js';
 import { appendEvents } from '../runs/events.store.js';
 import { announceRunChanged } from '../../live/run-feeds.js';
-import { findRunsByIds, insertRuns } from '../runs/runs.store.js';
+import { findRunsByIds, hyperparameterColumns, insertRuns } from '../runs/runs.store.js';
 import { afterLossBatch, lockLossSummary, markLossRewritten, refreshCheckpointEma } from '../metrics/metrics.store.js';
 import { EMA_ALPHA, MAX_LOSS } from '../metrics/metrics.service.js';
 import { name as nameSchema, parseInput } from '../validation.js';
@@ -135,14 +135,7 @@ export async function beginImport(deps: ImportDeps, principal: Principal, raw: u
         experimentId: experiment.id,
         datasetId: dataset.id,
         captionStrategyId: strategy.id,
-        baseModel: hp.baseModel,
-        rank: hp.rank,
-        alpha: hp.alpha,
-        learningRate: hp.learningRate,
-        steps: hp.steps,
-        batchSize: hp.batchSize,
-        optimizer: hp.optimizer,
-        hyperparameters: hp,
+        ...hyperparameterColumns(hp),
         // Not a queue state: finishImport sets the outcome the folder shows.
         status: 'CANCELLED',
         attempt: 1,

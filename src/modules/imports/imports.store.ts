@@ -4,6 +4,7 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
+import { hyperparameterColumns } from '../runs/runs.store.js';
 import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
 
 export type RunImportRecord = typeof runImports.$inferSelect;
@@ -227,16 +228,6 @@ export async function finishImport(
 export async function refreshImportedRun(db: Executor, runId: string, folder: string, hp: Hyperparameters) {
   await db
     .update(runs)
-    .set({
-      importedFrom: folder,
-      hyperparameters: hp,
-      baseModel: hp.baseModel,
-      rank: hp.rank,
-      alpha: hp.alpha,
-      learningRate: hp.learningRate,
-      steps: hp.steps,
-      batchSize: hp.batchSize,
-      optimizer: hp.optimizer,
-    })
+    .set({ importedFrom: folder, ...hyperparameterColumns(hp) })
     .where(eq(runs.id, runId));
 }

@@ -2,11 +2,27 @@ import { and, asc, count, desc, eq, gt, gte, ilike, inArray, isNull, lte, or, sq
 import { runs, runSummaries, sweeps } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { runInScope, type ReadScope } from '../agents/read-scope.js';
+import type { Hyperparameters } from './hyperparameters.js';
 
 export type RunRecord = typeof runs.$inferSelect;
 export type SweepRecord = typeof sweeps.$inferSelect;
 export type RunSummaryRecord = typeof runSummaries.$inferSelect;
 export type NewRun = typeof runs.$inferInsert;
+
+/**
+ * A run's hyperparameters, and the ones lists filter and sort by copied into their own columns:
+ * whoever writes a run's hyperparameters writes these together.
+ */
+export const hyperparameterColumns = (hp: Hyperparameters) => ({
+  hyperparameters: hp,
+  baseModel: hp.baseModel,
+  rank: hp.rank,
+  alpha: hp.alpha,
+  learningRate: hp.learningRate,
+  steps: hp.steps,
+  batchSize: hp.batchSize,
+  optimizer: hp.optimizer,
+});
 
 export type RunOrderField =
   | 'QUEUED_AT'
