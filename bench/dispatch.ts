@@ -3,7 +3,7 @@
 // config, captions, strategy, dataset); and how fast a waiting claimRun(waitSeconds) answers once a
 // run is queued.
 import os from 'node:os';
-import { createBasics, createKey, databaseCpuSeconds, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms } from './lib.js';
+import { createBasics, createKey, databaseCpuSeconds, freshPostgres, gql, isMain, percentile, queueRuns, startServerProcess, table, ms, FINISH_ATTEMPT, FINISHED_STATUS } from './lib.js';
 import { connectPostgres } from '../src/db/client.js';
 
 const RUNS = 5000;
@@ -43,7 +43,7 @@ export async function run() {
             claimTimes.push(performance.now() - t0);
             if (!claimRun) return;
             claimed.push(claimRun.run.id);
-            await gql(url, agentKey, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, {
+            await gql(url, agentKey, FINISH_ATTEMPT, {
               r: claimRun.run.id,
               t: claimRun.leaseToken,
             });
@@ -62,7 +62,7 @@ export async function run() {
     const { claimed, claimTimes, perSecond, cpuPerClaim } = await drain(`mutation($a: ID!) { claimRun(agentId: $a) { run { id } leaseToken } }`);
     if (process.env.BENCH_DEBUG) console.log('claims done', claimed.length);
     const sql = connectPostgres(pg.url, { max: 1, onnotice: () => {} });
-    const [check] = await sql`select count(*)::int as runs, count(*) filter (where attempt = 1 and status = 'SUCCEEDED')::int as once,
+    const [check] = await sql`select count(*)::int as runs, count(*) filter (where attempt = 1 and status = ${FINISHED_STATUS})::int as once,
       (select count(*)::int from run_events where type = 'CLAIMED') as claim_events from runs`;
     await sql.end();
     const doubles = claimed.length - new Set(claimed).size + (check!.claim_events - check!.runs);
@@ -85,7 +85,7 @@ export async function run() {
       await gql(url, adminKey, `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, { i: basics });
       const { d, at } = await answer;
       latencies.push(at - queuedAt);
-      await gql(url, agentKey, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, { r: d.claimRun.run.id, t: d.claimRun.leaseToken });
+      await gql(url, agentKey, FINISH_ATTEMPT, { r: d.claimRun.run.id, t: d.claimRun.leaseToken });
     }
 
     table('Dispatch on PostgreSQL (issue 3)', [
@@ -97,7 +97,7 @@ export async function run() {
         "with the agent's claim document",
         `${withAgentDocument.perSecond.toFixed(0)} /s, p50 ${ms(percentile(withAgentDocument.claimTimes, 50))}; CPU server ${ms(withAgentDocument.cpuPerClaim.server)}, PostgreSQL ${ms(withAgentDocument.cpuPerClaim.database)} (${AGENT_DOCUMENT_RUNS} more runs; trainerConfig, captions, strategy and dataset too)`,
       ],
-      ['double claims', `${doubles}   (every run attempt 1 and SUCCEEDED: ${check!.once === RUNS ? 'yes' : `no, ${check!.once}`})`],
+      ['double claims', `${doubles}   (every run attempt 1 and ${FINISHED_STATUS}: ${check!.once === RUNS ? 'yes' : `no, ${check!.once}`})`],
       ['wake-up latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))} (queueRun answered → waiting claimRun answered, 40 runs)`],
     ]);
   } finally {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import { Pool } from 'undici';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { connectPostgres } from '../src/db/client.js';
-import { createBasics, createKey, databaseCpuSeconds, freshPostgres, isMain, ms, percentile, queueRuns, startServerProcess, table, type ServerProcess } from './lib.js';
+import { createBasics, createKey, databaseCpuSeconds, freshPostgres, isMain, ms, percentile, queueRuns, startServerProcess, table, type ServerProcess, FINISH_ATTEMPT } from './lib.js';
 
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 
@@ -29,7 +29,7 @@ const Q = {
   start: `mutation($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { id } }`,
   loss: `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`,
   heartbeat: `mutation($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { cancelRequested } }`,
-  complete: `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`,
+  complete: FINISH_ATTEMPT,
   page: `query($e: ID) { runs(first: 50, filter: { experimentId: $e }, orderBy: { field: QUEUED_AT, direction: DESC }) {
     edges { node { id name status progress { step totalSteps } lossSummary { lastStep lastLoss minLoss emaLoss } agent { name } } } } }`,
   curve: `query($r: ID!) { run(id: $r) { id status lossCurve(maxPoints: 500) { step min max mean last } } }`,

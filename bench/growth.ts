@@ -4,7 +4,7 @@
 // - lossCurve(maxPoints: 1000) at 100,000 and 1,000,000 points (goal: flat);
 // - compareRuns at 2,000 and 20,000 runs (goal: at most linear, ≤ 10×).
 // Sizes shrink with GROWTH_SCALE (e.g. 0.1) for a quick look; the figures to quote come from 1.
-import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, post, queueRuns, startServerProcess, table } from './lib.js';
+import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, post, queueRuns, startServerProcess, table, FINISH_ATTEMPT } from './lib.js';
 
 const SCALE = Number(process.env.GROWTH_SCALE ?? 1);
 const SAMPLES = 40;
@@ -85,7 +85,7 @@ export async function run() {
             p: batch,
           });
         }
-        await gql(url, agentKey, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, { r: claimRun.run.id, t: claimRun.leaseToken });
+        await gql(url, agentKey, FINISH_ATTEMPT, { r: claimRun.run.id, t: claimRun.leaseToken });
         curves.push(await median(url, viewer, CURVE, { id: claimRun.run.id }));
       }
       const [small, large] = sizes.curve;

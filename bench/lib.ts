@@ -168,6 +168,13 @@ export async function gql<T = any>(url: string, key: string, query: string, vari
   return body.data;
 }
 
+/**
+ * How the queue benches end an attempt: FAILED with an error. A run reads SUCCEEDED only once its
+ * final checkpoint's bytes are stored, and these benches measure the queue, not training or uploads.
+ */
+export const FINISH_ATTEMPT = `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: FAILED, error: { code: "BENCH", message: "the bench trains nothing" }) { id } }`;
+export const FINISHED_STATUS = 'FAILED';
+
 export async function createKey(url: string, adminKey: string, role: string) {
   return (await gql(url, adminKey, `mutation($r: ApiRole!) { createApiKey(role: $r, name: "bench") { key } }`, { r: role })).createApiKey.key as string;
 }

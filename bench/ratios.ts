@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../src/db/client.js';
 import { claimStatements, completeRun } from '../src/modules/dispatch/dispatch.store.js';
-import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, post, queueRuns, startServerProcess, table } from './lib.js';
+import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, post, queueRuns, startServerProcess, table, FINISH_ATTEMPT } from './lib.js';
 
 const RUNS = Number(process.env.RATIO_RUNS ?? 2000);
 const AGENTS = 20;
@@ -24,7 +24,7 @@ async function drainThroughGraphql(url: string, key: string, agents: string[]) {
         const { claimRun } = await gql(url, key, `mutation($a: ID!) { claimRun(agentId: $a) { run { id } leaseToken } }`, { a });
         if (!claimRun) return;
         claimed++;
-        await gql(url, key, `mutation($r: ID!, $t: String!) { completeRun(runId: $r, leaseToken: $t, outcome: SUCCEEDED) { id } }`, { r: claimRun.run.id, t: claimRun.leaseToken });
+        await gql(url, key, FINISH_ATTEMPT, { r: claimRun.run.id, t: claimRun.leaseToken });
       }
     }),
   );
@@ -43,7 +43,7 @@ async function drainRaw(databaseUrl: string, agents: string[], apiKeyId: string)
           const [, [row]] = await db.batch(claimStatements({ agentId, apiKeyId, actsAsAnyAgent: false }, leaseToken, 60));
           if (!row) return;
           claimed++;
-          await completeRun(db, { runId: (row as { id: string }).id, leaseToken, apiKeyId }, 'SUCCEEDED', null);
+          await completeRun(db, { runId: (row as { id: string }).id, leaseToken, apiKeyId }, 'FAILED', { code: 'BENCH', message: 'the bench trains nothing', logTail: null });
         }
       }),
     );

@@ -17,6 +17,12 @@ export interface ModeRepairs {
   failed: { path: string; reason: string }[];
 }
 
+/**
+ * The folders under DATA_DIR whose owner makes every file private itself (the embedded artifact
+ * store), so the walk below need not stat each of their possibly millions of files at every start.
+ */
+const SELF_SECURED = new Set(['artifacts']);
+
 /** Creates DATA_DIR if needed and narrows every mode under it, saying what it changed; symbolic links are left alone. */
 export function secureDataDir(dataDir: string, log: Logger, when: string): ModeRepairs {
   const root = path.resolve(dataDir);
@@ -35,7 +41,7 @@ export function secureDataDir(dataDir: string, log: Logger, when: string): ModeR
         result.failed.push({ path: relative, reason: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
     }
-    if (info.isDirectory()) for (const name of readdirSync(file)) visit(path.join(file, name));
+    if (info.isDirectory()) for (const name of readdirSync(file)) if (file !== root || !SELF_SECURED.has(name)) visit(path.join(file, name));
   };
   visit(root);
   if (result.repaired.length > 0) {

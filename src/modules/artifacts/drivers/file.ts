@@ -29,6 +29,13 @@ export class PartSizeError extends Error {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/**
+ * The store lives in DATA_DIR, which only the server's user may enter, and makes its own folders and
+ * files private too, whatever the umask: the start's walk that narrows DATA_DIR's modes then skips
+ * it (datadir-modes.ts), which would otherwise stat every stored file at every start.
+ */
+const STORE_DIR_MODE = 0o700;
+const STORE_FILE_MODE = 0o600;
 
 export class FileDriver implements BlobDriver {
   readonly kind = 'file' as const;
@@ -58,9 +65,9 @@ export class FileDriver implements BlobDriver {
 
   async createUpload(target: Omit<UploadTarget, 'uploadId'>) {
     const dir = this.uploadDir(target.key);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: STORE_DIR_MODE });
     // Preallocated (sparse) once; a begin that resumes finds it and leaves it alone.
-    const data = await open(path.join(dir, 'data'), 'a');
+    const data = await open(path.join(dir, 'data'), 'a', STORE_FILE_MODE);
     try {
       if ((await data.stat()).size !== target.size) await data.truncate(target.size);
     } finally {
@@ -122,7 +129,7 @@ export class FileDriver implements BlobDriver {
     const etag = `"${randomBytes(12).toString('hex')}"`;
     const marker = path.join(dir, `part-${number}.json`);
     const partial = `${marker}.${randomBytes(6).toString('hex')}`;
-    await writeFile(partial, JSON.stringify({ size: length, etag }));
+    await writeFile(partial, JSON.stringify({ size: length, etag }), { mode: STORE_FILE_MODE });
     await rename(partial, marker);
     return etag;
   }
@@ -149,7 +156,7 @@ export class FileDriver implements BlobDriver {
     const dir = this.uploadDir(target.key);
     await this.writeBack.get(target.key)?.running;
     const destination = this.objectPath(target.key);
-    await mkdir(path.dirname(destination), { recursive: true });
+    await mkdir(path.dirname(destination), { recursive: true, mode: STORE_DIR_MODE });
     try {
       await syncFile(path.join(dir, 'data'));
       await rename(path.join(dir, 'data'), destination);
@@ -172,9 +179,9 @@ export class FileDriver implements BlobDriver {
 
   async put(key: string, bytes: Buffer) {
     const destination = this.objectPath(key);
-    await mkdir(path.dirname(destination), { recursive: true });
+    await mkdir(path.dirname(destination), { recursive: true, mode: STORE_DIR_MODE });
     const partial = `${destination}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(partial, bytes, { flush: true });
+    await writeFile(partial, bytes, { flush: true, mode: STORE_FILE_MODE });
     await rename(partial, destination);
   }
 
