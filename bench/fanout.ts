@@ -1,6 +1,8 @@
 // Issue 4: live fan-out through LISTEN/NOTIFY. One reporter sends 2,000 points/s to replica A while
 // 200 subscribers listen to that run's loss, half on replica A and half on replica B; we measure the
 // delay from sending each batch to each subscriber receiving it, and both servers' memory.
+// Issue 19: the same with 1,000 subscribers, side by side, as the ratio of the larger to the smaller
+// (goal: at most linear, ≤ 5×, in the servers' CPU; delivery latency ideally flat).
 import { Worker } from 'node:worker_threads';
 import type { SubscriberJob, SubscriberReport } from './fanout-subscribers.js';
 import { createBasics, createKey, freshPostgres, gql, isMain, percentile, startServerProcess, table, ms } from './lib.js';
@@ -11,13 +13,22 @@ const SUBSCRIBER_THREAD = `(async () => {
   register();
   await import(${JSON.stringify(new URL('./fanout-subscribers.ts', import.meta.url).href)});
 })();`;
-const SUBSCRIBERS = 200;
+const SIZES = (process.env.BENCH_FANOUT_SUBSCRIBERS ?? '200,1000').split(',').map(Number);
 const THREADS = 4;
 const POINTS_PER_SECOND = 2000;
 const BATCH = 100;
 const SECONDS = 10;
 
-export async function run() {
+interface Fanout {
+  subscribers: number;
+  latencies: number[];
+  /** The two servers' CPU seconds while the points were sent, and that span in seconds. */
+  serverCpu: number;
+  sendSeconds: number;
+  rssGrowth: number;
+}
+
+async function measure(subscribers: number): Promise<Fanout> {
   const pg = await freshPostgres();
   const env = { REAPER_INTERVAL_SECONDS: '3600' };
   const a = await startServerProcess({ databaseUrl: pg.url, env });
@@ -35,7 +46,7 @@ export async function run() {
     // Subscribers in worker threads, alternating between the replicas; each thread reports when
     // it has everything. Times are absolute (timeOrigin + now), comparable across threads.
     const batches = (POINTS_PER_SECOND / BATCH) * SECONDS;
-    const perThread = SUBSCRIBERS / THREADS;
+    const perThread = subscribers / THREADS;
     for (let w = 0; w < THREADS; w++) {
       const job: SubscriberJob = {
         urls: Array.from({ length: perThread }, (_, i) => ((w * perThread + i) % 2 === 0 ? a : b).url),
@@ -70,7 +81,7 @@ export async function run() {
     const sendSeconds = (performance.now() - start) / 1000;
     const benchCpu = process.cpuUsage(cpuBefore.bench);
     const cpuShare = (seconds: number) => `${((seconds / sendSeconds) * 100).toFixed(0)} %`;
-    const expected = batches * BATCH * SUBSCRIBERS;
+    const expected = batches * BATCH * subscribers;
     const reports = await Promise.all(
       workers.map((w) => {
         const answer = new Promise<SubscriberReport>((resolve) => w.once('message', resolve));
@@ -80,7 +91,8 @@ export async function run() {
     );
     const received = reports.reduce((n, r) => n + r.received, 0);
     const latencies = reports.flatMap((r) => r.arrivals.map(([step, at]) => at - sentAt.get(step)!));
-    table('Live fan-out: 1 reporter, 200 subscribers on 2 replicas, PostgreSQL LISTEN/NOTIFY (issue 4)', [
+    const serverCpu = a.cpuSeconds() - cpuBefore.a + (b.cpuSeconds() - cpuBefore.b);
+    table(`Live fan-out: 1 reporter, ${subscribers} subscribers on 2 replicas, PostgreSQL LISTEN/NOTIFY (issue 4)`, [
       ['points sent', `${batches * BATCH} in ${sendSeconds.toFixed(1)} s (${((batches * BATCH) / sendSeconds).toFixed(0)} points/s, batches of ${BATCH})`],
       ['points delivered', `${received} of ${expected}`],
       ['delivery latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}   (goal p99 ≤ 50 ms; ${latencies.length} samples, from the reportLoss send)`],
@@ -91,11 +103,27 @@ export async function run() {
       ],
       ['server RSS', `A ${rssBefore.a.toFixed(0)} → peak ${peak.a.toFixed(0)} MB, B ${rssBefore.b.toFixed(0)} → peak ${peak.b.toFixed(0)} MB`],
     ]);
+    return { subscribers, latencies, serverCpu, sendSeconds, rssGrowth: peak.a - rssBefore.a + (peak.b - rssBefore.b) };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
     await Promise.all([a.stop(), b.stop()]);
     await pg.drop();
   }
+}
+
+export async function run() {
+  const figures: Fanout[] = [];
+  for (const subscribers of SIZES) figures.push(await measure(subscribers));
+  if (figures.length < 2) return;
+  const [small, large] = [figures[0]!, figures[figures.length - 1]!];
+  const times = large.subscribers / small.subscribers;
+  const p99 = (f: Fanout) => percentile(f.latencies, 99);
+  const cpuRatio = large.serverCpu / large.sendSeconds / (small.serverCpu / small.sendSeconds);
+  table(`Fan-out growth: ${large.subscribers} subscribers against ${small.subscribers} (${times}× the subscribers), side by side`, [
+    ['servers\' CPU (both replicas)', `${(small.serverCpu / small.sendSeconds).toFixed(2)} → ${(large.serverCpu / large.sendSeconds).toFixed(2)} cores: ${cpuRatio.toFixed(2)}× (goal ≤ ${times}×, linear)`],
+    ['delivery p99', `${ms(p99(small))} → ${ms(p99(large))}: ${(p99(large) / p99(small)).toFixed(2)}×`],
+    ['servers\' RSS growth', `${small.rssGrowth.toFixed(0)} → ${large.rssGrowth.toFixed(0)} MB`],
+  ]);
 }
 
 if (isMain(import.meta.url)) await run();

@@ -67,9 +67,22 @@ export async function subscribeRunLoss(db: Executor, feed: LossFeed, args: { run
     if (passes(p)) mark = { attempt: p.attempt, step: p.step };
   };
 
+  /** The pending batches made by coalescing: this subscriber's own, unlike the shared ones from the feed. */
+  const merged = new WeakSet<{ runId: string; points: LossPointOut[] }>();
   const queue = new LiveQueue<{ runId: string; points: LossPointOut[] }>({
     maxPending: MAX_PENDING_BATCHES,
-    coalesce: (a, b) => (a.points.length + b.points.length <= REPLAY_PAGE ? { runId, points: [...a.points, ...b.points] } : null),
+    coalesce: (a, b) => {
+      if (a.points.length + b.points.length > REPLAY_PAGE) return null;
+      // A batch this subscriber already owns grows in place: copying it for every batch that joins
+      // it cost a slow subscriber's server quadratic time in how far it had fallen behind.
+      if (merged.has(a)) {
+        for (const point of b.points) a.points.push(point);
+        return a;
+      }
+      const joined = { runId, points: [...a.points, ...b.points] };
+      merged.add(joined);
+      return joined;
+    },
     onClose: () => unsubscribe(),
   });
   const deliver = (batch: LiveLossBatch) => {
