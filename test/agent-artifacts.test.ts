@@ -195,6 +195,33 @@ describe.each(cases)('the agent and the artifact store on %s with the %s driver'
     expect(readdirSync(path.join(workDir, 'runs', run.id, 'attempt-1', 'files'))).toEqual([]);
   });
 
+  it.skipIf(skip)('samples a run at several LoRA strengths: one image per prompt, step and strength, each different, stored byte for byte', { timeout: 120_000 }, async () => {
+    const datasetId = await createDatasetAt(t.admin, path.join(root, `dataset-strengths-${driver}`));
+    const prompts = ['[trigger] on a beach', 'a portrait of [trigger]'];
+    const { queueRun: run } = await t.admin.ok(`mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, {
+      i: { experimentId, datasetId, captionStrategyId: strategyId, hyperparameters: { steps: 10, saveEvery: 10, sampleEvery: 5, samplePrompts: prompts, sampleStrengths: [0.5, 1.0] } },
+    });
+    expect(await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED'])).toMatchObject({ status: 'SUCCEEDED' });
+    const { samples } = await runState(t.admin, run.id, `samples { step promptIndex strength prompt path url }`);
+    // Baseline, step 5 and the final step 10: two prompts at two strengths each.
+    expect(samples.map((s: any) => `${s.step}/${s.promptIndex}/${s.strength}`).sort()).toEqual(
+      [0, 5, 10].flatMap((step) => [0, 1].flatMap((p) => [0.5, 1].map((m) => `${step}/${p}/${m}`))).sort(),
+    );
+    // The trainer wrote them as ai-toolkit names several items per step: <time>__<step>_<item>, item = prompt × strengths + strength.
+    const names = samples.map((s: any) => path.basename(s.path));
+    expect(names.every((n: string) => /^\d{13}__\d{9}_[0-3]\.jpg$/.test(n))).toBe(true);
+    const shaOf = new Map<string, string>();
+    for (const s of samples) {
+      const bytes = await download(s.url);
+      expect(sha256(bytes)).toBe(sha256(readFileSync(s.path)));
+      expect((await sharp(bytes).metadata()).format).toBe('jpeg');
+      shaOf.set(`${s.step}/${s.promptIndex}/${s.strength}`, sha256(bytes));
+    }
+    // Every image differs from every other: by strength at the same step and prompt, by prompt, by step.
+    expect(new Set(shaOf.values()).size).toBe(12);
+    for (const step of [0, 5, 10]) for (const p of [0, 1]) expect(shaOf.get(`${step}/${p}/0.5`)).not.toBe(shaOf.get(`${step}/${p}/1`));
+  });
+
   it.skipIf(skip)('trains a stored dataset on an agent whose work folder was empty; a second run on it downloads nothing', { timeout: 120_000 }, async () => {
     const dataset = await storedDataset(t, 4);
     const queue = async () =>
