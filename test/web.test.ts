@@ -370,6 +370,64 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await screenshots('datasets');
   });
 
+  it("edits a STORED strategy's caption beside its image, shows it as a run gets it, keeps it across a reload, and sets two strategies side by side", async () => {
+    const images = await Promise.all([1, 2].map((i) => jpeg(60 + i * 17, 256)));
+    const { createDataset } = await editor.ok(`mutation($i: CreateDatasetInput!) { createDataset(input: $i) { id } }`, {
+      i: { name: 'captioned', images: images.map((bytes, i) => ({ fileName: `cap${i}.jpg`, sha256: sha256(bytes) })) },
+    });
+    for (const [i, bytes] of images.entries()) await uploadDatasetFile(editor, createDataset.id, bytes, { kind: 'DATASET_IMAGE', fileName: `cap${i}.jpg`, contentType: 'image/jpeg' });
+    const { createCaptionStrategy: stored } = await editor.ok(`mutation($i: CreateCaptionStrategyInput!) { createCaptionStrategy(input: $i) { id } }`, {
+      i: { name: 'hand captions', kind: 'STORED', triggerWord: 'zk9', template: '[trigger], {caption}, film photo' },
+    });
+    await editor.ok(`mutation($d: ID!, $s: ID!, $c: [CaptionInput!]!) { setCaptions(datasetId: $d, strategyId: $s, captions: $c) }`, { d: createDataset.id, s: stored.id, c: [{ fileName: 'cap0.jpg', text: 'a man at a desk' }] });
+
+    await page.goto(`${t.url}/#/datasets/${createDataset.id}?strategy=${stored.id}`);
+    const card = page.locator('#dataset-images li[data-file="cap1.jpg"]');
+    const first = page.locator('#dataset-images li[data-file="cap0.jpg"]');
+    await expect.poll(() => first.getByLabel('Stored caption').inputValue()).toBe('a man at a desk');
+    expect(await first.locator('.as-run').textContent()).toBe('zk9, a man at a desk, film photo');
+    expect(await card.getByLabel('Stored caption').inputValue()).toBe('');
+    expect(await card.locator('.as-run').textContent()).toContain('no caption');
+    await expect.poll(() => card.locator('img').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+
+    // An edit, saved: what the server stores and what a run gets (the template and trigger applied by the API).
+    await card.getByLabel('Stored caption').fill('a woman in a red coat');
+    await card.getByRole('button', { name: 'Save caption of cap1.jpg' }).click();
+    await expect.poll(() => card.locator('.as-run').textContent()).toBe('zk9, a woman in a red coat, film photo');
+    expect(await card.getByRole('status').textContent()).toBe('Saved');
+    const { dataset } = await editor.ok(`query($id: ID!, $s: ID!) { dataset(id: $id) { images { edges { node { fileName storedCaption(strategyId: $s) caption(strategyId: $s) } } } } }`, { id: createDataset.id, s: stored.id });
+    expect(dataset.images.edges.map((e: any) => e.node)).toEqual([
+      { fileName: 'cap0.jpg', storedCaption: 'a man at a desk', caption: 'zk9, a man at a desk, film photo' },
+      { fileName: 'cap1.jpg', storedCaption: 'a woman in a red coat', caption: 'zk9, a woman in a red coat, film photo' },
+    ]);
+
+    // The API's refusal shows next to the caption, and nothing is written.
+    await first.getByLabel('Stored caption').fill('x'.repeat(10_001));
+    await first.getByRole('button', { name: 'Save caption of cap0.jpg' }).click();
+    await expect.poll(() => first.locator('.field-error').textContent()).toBe('must be at most 10,000 characters');
+    expect(await first.getByLabel('Stored caption').getAttribute('aria-invalid')).toBe('true');
+    expect(await first.locator('.as-run').textContent()).toBe('zk9, a man at a desk, film photo');
+
+    // After a reload the saved caption is there.
+    await page.reload();
+    await expect.poll(() => card.getByLabel('Stored caption').inputValue()).toBe('a woman in a red coat');
+    expect(await first.getByLabel('Stored caption').inputValue()).toBe('a man at a desk');
+
+    // Side by side: the stored strategy against the trigger-only one, as each run would get them.
+    await page.locator('#d-diff-a').selectOption(stored.id);
+    await page.locator('#d-diff-b').selectOption(basics.strategyId);
+    await expect.poll(() => page.locator('#diff-table thead').textContent()).toContain('hand captions');
+    await expect.poll(() => page.locator('#diff-table tbody tr').allTextContents()).toEqual(['cap0.jpgzk9, a man at a desk, film photop3r5on', 'cap1.jpgzk9, a woman in a red coat, film photop3r5on']);
+    await screenshots('caption-editor');
+    // At 1280 px the diff table's columns all show; on a phone each caption and its Save stay on the screen.
+    expect(await page.locator('#diff-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
+    await page.setViewportSize(SIZES.phone);
+    for (const box of await card.locator('textarea, button').evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]))) {
+      expect(box[0]! >= 0 && box[1]! <= SIZES.phone.width, `${box}`).toBe(true);
+    }
+    await page.setViewportSize(SIZES.desktop);
+  });
+
   it('shows a strength axis for a run sampled at several LoRA strengths', async () => {
     const run = await queueRun(editor, basics, { name: 'strengths', priority: 100, hyperparameters: { sampleStrengths: [0.5, 1], samplePrompts: ['[trigger] on a bike'] } });
     const claim = (await agent.claim())!;
