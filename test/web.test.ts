@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
+import sharp from 'sharp';
+import { startTestServer, testConfig, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { jpeg, sha256, uploadDatasetFile, uploadRunFile } from './helpers/uploads.js';
@@ -17,6 +18,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/web', import.meta.url));
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
+/** Small parts, so the page's folder upload sends several per image (and a test can fail some). */
+const PART_SIZE = 64 * 1024;
 
 const report = REPORT_LOSS;
 const reportCheckpoint = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`;
@@ -69,7 +72,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-web-'));
     [t, browser] = await Promise.all([
-      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir }),
+      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir, artifacts: { ...testConfig({ dataDir }).artifacts, partSizeBytes: PART_SIZE } }),
       chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
     ]);
     await mkdir(ARTIFACTS, { recursive: true });
@@ -543,6 +546,69 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(claim).not.toBeNull();
     expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('a man in a red jacket');
     expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('zk9');
+  });
+
+  it('finishes a folder upload whose part PUTs fail (HTTP 500, a dropped connection): retried, only the missing parts again, the bytes verified by the server', async () => {
+    const folder = path.join(dataDir, 'noisy-photos');
+    await mkdir(folder, { recursive: true });
+    // Noise compresses badly: each JPEG spans several parts.
+    const photos = await Promise.all(
+      [0, 1, 2].map((i) => sharp(randomBytes(600 * 600 * 3), { raw: { width: 600, height: 600, channels: 3 } }).jpeg({ quality: 90 + i }).toBuffer()),
+    );
+    for (const [i, bytes] of photos.entries()) {
+      expect(bytes.length).toBeGreaterThan(3 * PART_SIZE);
+      await writeFile(path.join(folder, `noise${i}.jpg`), bytes);
+    }
+    // Each upload's part 2 answers 500 the first time it is sent, its part 3 loses its connection the first time.
+    const puts: { key: string; part: number; outcome: 'sent' | '500' | 'aborted' }[] = [];
+    const errorsBefore = consoleErrors.length;
+    await page.route('**/artifacts/u/**', async (route) => {
+      if (route.request().method() !== 'PUT') return route.continue();
+      const [key, part] = new URL(route.request().url()).pathname.split('/').slice(-2);
+      const tried = puts.filter((p) => p.key === key && p.part === Number(part)).length;
+      if (tried === 0 && part === '2') {
+        puts.push({ key: key!, part: 2, outcome: '500' });
+        return route.fulfill({ status: 500, body: 'store unavailable' });
+      }
+      if (tried === 0 && part === '3') {
+        puts.push({ key: key!, part: 3, outcome: 'aborted' });
+        return route.abort('connectionreset');
+      }
+      puts.push({ key: key!, part: Number(part), outcome: 'sent' });
+      return route.continue();
+    });
+    try {
+      await page.goto(`${t.url}/#/new`);
+      await page.reload(); // the form afresh: the test before left this page with its dataset made
+      await page.locator('#ds-folder').setInputFiles(folder);
+      await expect.poll(() => page.locator('#ds-summary').textContent()).toContain('3 images');
+      await page.getByRole('button', { name: 'Upload dataset' }).click();
+      await page.waitForSelector('#ds-link', { timeout: 30_000 });
+      expect(await page.locator('#ds-link').textContent()).toContain('noisy-photos');
+    } finally {
+      await page.unroute('**/artifacts/u/**');
+    }
+    // Chromium logs each failed PUT; those six are this test's doing, anything else stays for the console check.
+    const failedPuts = consoleErrors.slice(errorsBefore).filter((e) => /status of 500|ERR_CONNECTION_RESET/.test(e));
+    expect(failedPuts).toHaveLength(6);
+    consoleErrors.splice(errorsBefore, consoleErrors.length - errorsBefore, ...consoleErrors.slice(errorsBefore).filter((e) => !failedPuts.includes(e)));
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 url } } } } } } }`);
+    const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'noisy-photos');
+    expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
+    for (const [i, bytes] of photos.entries()) {
+      const image = made.images.edges[i].node;
+      expect(image).toMatchObject({ fileName: `noise${i}.jpg`, sha256: sha256(bytes) });
+      expect(sha256(Buffer.from(await (await fetch(image.url)).arrayBuffer()))).toBe(sha256(bytes));
+    }
+    // Three uploads, each failed twice; every part arrived once, and none that had arrived was sent again.
+    const keys = [...new Set(puts.map((p) => p.key))];
+    expect(keys).toHaveLength(3);
+    for (const key of keys) {
+      const mine = puts.filter((p) => p.key === key);
+      expect(mine.filter((p) => p.outcome !== 'sent').map((p) => p.outcome)).toEqual(['500', 'aborted']);
+      const sent = mine.filter((p) => p.outcome === 'sent').map((p) => p.part);
+      expect(sent.sort((a, b) => a - b)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    }
   });
 
   it('is usable from the keyboard', async () => {
