@@ -512,10 +512,19 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.locator('#ds-trigger').fill('zk9');
     await page.getByRole('button', { name: 'Upload dataset' }).click();
     await page.waitForSelector('#ds-link', { timeout: 20_000 });
-    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption } } } } } } }`);
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption captionFile { fileName sha256 stored } } } } } } } }`);
     const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'my-photos');
     expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
-    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(photos.map((bytes, i) => ({ fileName: `shot${i}.jpg`, sha256: sha256(bytes), sourceCaption: i === 1 ? null : ['a man in a red jacket', null, 'a man on a bench'][i] })));
+    // The .txt files are stored as they are (a FILES strategy trains on them), their text as the STORED strategy's captions.
+    const txt = ['a man in a red jacket\n', null, 'a man on a bench'];
+    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(
+      photos.map((bytes, i) => ({
+        fileName: `shot${i}.jpg`,
+        sha256: sha256(bytes),
+        sourceCaption: txt[i]?.trim() ?? null,
+        captionFile: txt[i] == null ? null : { fileName: `shot${i}.txt`, sha256: sha256(Buffer.from(txt[i]!)), stored: true },
+      })),
+    );
 
     // The run form now points at the new dataset and its STORED captions. A bad value is said next to its field.
     expect(await page.locator('#rf-dataset').inputValue()).toBe(made.id);
