@@ -67,6 +67,8 @@ export interface StoredFile {
   sha256: string | null;
   /** Signed GET URL; null until the bytes are stored. */
   url: string | null;
+  /** The dataset's own caption file for the image (`<stem>.txt`), when one was uploaded. */
+  captionFile?: { fileName: string; sha256: string; url: string | null } | null;
 }
 
 
@@ -272,18 +274,23 @@ export class ApiClient {
     return data.completeUpload;
   }
 
-  /** A stored dataset's images: name, sha256 and a signed GET URL each, page by page. */
-  async storedDatasetFiles(datasetId: string, signal?: AbortSignal): Promise<StoredFile[]> {
+  /** A stored dataset's images: name, sha256 and a signed GET URL each (with `captionFiles`, each one's uploaded caption file too), page by page. */
+  async storedDatasetFiles(datasetId: string, signal?: AbortSignal, options: { captionFiles?: boolean } = {}): Promise<StoredFile[]> {
     const files: StoredFile[] = [];
     let after: string | null = null;
     for (;;) {
       const data: {
         dataset: { images: { edges: { node: StoredFile }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
       } = await this.call(
-        graphql(`query DatasetFiles($id: ID!, $after: String) {
-          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }
+        graphql(`query DatasetFiles($id: ID!, $after: String, $captionFiles: Boolean!) {
+          dataset(id: $id) {
+            images(first: 500, after: $after) {
+              edges { node { fileName sha256 url captionFile @include(if: $captionFiles) { fileName sha256 url } } }
+              pageInfo { hasNextPage endCursor }
+            }
+          }
         }`),
-        { id: datasetId, after },
+        { id: datasetId, after, captionFiles: options.captionFiles ?? false },
         { signal },
       );
       if (!data.dataset) throw new ApiError('fatal', `dataset ${datasetId} does not exist`, 'NOT_FOUND');

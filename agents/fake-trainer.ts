@@ -30,8 +30,8 @@
 //                          # uploads worth interrupting; FAKE_CHECKPOINT_MIB does the same
 //     surface: true        # the loss responds to rank, learning rate, steps and captions
 //                          # (fake-trainer/surface.ts), so a sweep has a winner
-// Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), different per step
-// and prompt. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
+// Samples are real images (sharp): 256×256 JPEG (or PNG with sample.ext: png), one per sample item
+// (sample.samples with network_multiplier, or sample.prompts), different per prompt, step and strength. Checkpoints are real safetensors with ai-toolkit's metadata (training_info with the step).
 import { UiLogger } from './fake-trainer/ui-logger.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -311,7 +311,7 @@ class FakeJob {
   private readonly saveRootShown: string;
   private readonly saveRoot: string;
   private readonly totalSteps: number;
-  private readonly prompts: string[];
+  private readonly sampleItems: SampleItem[];
   private readonly samplingOn: boolean;
   private readonly sampleExt: SampleExt;
   private readonly seed: number;
@@ -343,9 +343,8 @@ class FakeJob {
     this.saveRootShown = pyJoin(String(proc['training_folder'] ?? 'output'), name);
     this.saveRoot = path.resolve(this.saveRootShown);
     this.totalSteps = int(this.train['steps'], 1000);
-    const prompts = this.sampleConfig['prompts'];
-    this.prompts = Array.isArray(prompts) ? prompts.map(String) : [];
-    this.samplingOn = this.prompts.length > 0 && !truthy(this.train['disable_sampling']);
+    this.sampleItems = sampleItems(this.sampleConfig);
+    this.samplingOn = this.sampleItems.length > 0 && !truthy(this.train['disable_sampling']);
     const ext = String(this.sampleConfig['ext'] ?? this.sampleConfig['format'] ?? 'jpg');
     this.sampleExt = ext === 'png' ? 'png' : 'jpg';
     this.seed = int(proc['training_seed'] ?? io.env['SEED'], 42);
@@ -692,22 +691,29 @@ class FakeJob {
     mkdirSync(tmpDir, { recursive: true });
     const bar = new TqdmBar({
       desc: 'Generating Images',
-      total: this.prompts.length,
+      total: this.sampleItems.length,
       position,
       clock: this.clock,
       write: this.out.bar,
       ncols: this.ncols,
     });
-    for (let i = 0; i < this.prompts.length; i++) {
+    for (const [i, item] of this.sampleItems.entries()) {
       await this.tick(this.stepMs);
       this.advance(5);
+      // ai-toolkit numbers the images of one sampling by item: `[time]__<step>_[count]`.
       const file = sampleFileName({ epochMs: Date.now(), step, promptIndex: i, ext: this.sampleExt });
-      writeFileSync(path.join(tmpDir, file), await sampleImage(step, i, this.sampleExt));
+      writeFileSync(path.join(tmpDir, file), await sampleImage(step, item, this.itemSeed(i), this.sampleExt));
       renameSync(path.join(tmpDir, file), path.join(samplesDir, file));
       bar.update(1);
     }
     bar.close(false);
     this.out.stdoutRaw('\n');
+  }
+
+  /** The seed item i is sampled with: ai-toolkit's sample.seed, walked by item with walk_seed. */
+  private itemSeed(i: number): number {
+    const seed = int(this.sampleConfig['seed'], 0);
+    return truthy(this.sampleConfig['walk_seed']) ? seed + i : seed;
   }
 
   /**
@@ -803,25 +809,69 @@ function bucketsFor(resolution: number, count: number): { width: number; height:
   return buckets;
 }
 
+/** One image of a sampling: a prompt at a LoRA strength (ai-toolkit's sample item and its network_multiplier). */
+export interface SampleItem {
+  prompt: string;
+  networkMultiplier: number;
+}
+
 /**
- * A sample image: a 256×256 gradient whose colours follow the step and prompt, so every sample
- * differs from the others (and thumbnails show something). sharp is loaded on first use.
+ * The sample items of a process's `sample` section, as ai-toolkit reads them: the `samples` list
+ * (each `{ prompt, network_multiplier }`), else the plain `prompts` list; a strength not given is
+ * the section's `network_multiplier`, else 1. Item i of a sampling is written as `…__<step>_<i>`.
  */
-async function sampleImage(step: number, promptIndex: number, ext: SampleExt): Promise<Buffer> {
+export function sampleItems(sample: Record<string, unknown>): SampleItem[] {
+  const fallback = num(sample['network_multiplier'], 1);
+  const items = sample['samples'];
+  if (Array.isArray(items) && items.length > 0) {
+    return items.map(asRecord).filter((item) => item['prompt'] != null).map((item) => ({ prompt: String(item['prompt']), networkMultiplier: num(item['network_multiplier'], fallback) }));
+  }
+  const prompts = sample['prompts'];
+  return Array.isArray(prompts) ? prompts.map((p) => ({ prompt: String(p), networkMultiplier: fallback })) : [];
+}
+
+/**
+ * A sample image, 256×256, that a person can tell apart by what made it: the prompt sets its colour
+ * and the slant of its stripes, the step their width, the strength their contrast (none at 0,
+ * inverted below 0), and the item's seed where they start. So a grid of prompts × steps × strengths
+ * shows every cell different, as a real one would. sharp is loaded on first use.
+ */
+export async function sampleImage(step: number, item: SampleItem, seed: number, ext: SampleExt): Promise<Buffer> {
   const { default: sharp } = await import('sharp');
   const size = 256;
   const pixels = Buffer.alloc(size * size * 3);
-  const hue = (step * 37 + promptIndex * 91) % 256;
+  const h = fnv1a(item.prompt);
+  const colour = hueToRgb((h % 360) / 360);
+  const slant = h & 0x1000000 ? 1 : -1;
+  const period = 10 + ((step * 37) % 54);
+  const phase = ((seed % 997) * 7) % period;
+  const contrast = 90 * Math.max(-1.5, Math.min(1.5, item.networkMultiplier));
+  const mix = [1, -0.6, 0.8];
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
+      const wave = Math.sin(((x + slant * y + phase) / period) * 2 * Math.PI);
       const o = (y * size + x) * 3;
-      pixels[o] = (hue + x) & 0xff;
-      pixels[o + 1] = (y + promptIndex * 64) & 0xff;
-      pixels[o + 2] = (255 - hue + ((x * y) >> 8)) & 0xff;
+      for (let c = 0; c < 3; c++) pixels[o + c] = Math.max(0, Math.min(255, Math.round(colour[c]! + contrast * wave * mix[c]! + (y - 128) * 0.2)));
     }
   }
   const image = sharp(pixels, { raw: { width: size, height: size, channels: 3 } });
   return ext === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 85 }).toBuffer();
+}
+
+/** A mid-light, fairly saturated colour of hue `hue` (0–1), as 0–255 channels. */
+function hueToRgb(hue: number): number[] {
+  return [0, 2 / 3, 1 / 3].map((shift) => {
+    const t = (((hue + shift) % 1) + 1) % 1;
+    const v = t < 1 / 6 ? 6 * t : t < 1 / 2 ? 1 : t < 2 / 3 ? (2 / 3 - t) * 6 : 0;
+    return Math.round(60 + 130 * v);
+  });
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 units: a stable number per prompt. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function writeAtomically(file: string, data: Buffer): void {

@@ -252,11 +252,13 @@ export class RunAttempt {
       throw err;
     }
 
+    const captionMode = captionModeOf(run.captionStrategy.kind);
     let images: string[];
     let imageFiles: Map<string, string> | undefined;
+    let captionFiles: Map<string, string> | undefined;
     try {
       if (isStoredDatasetUri(run.dataset.uri)) {
-        imageFiles = await this.fetchStoredDataset();
+        ({ imageFiles, captionFiles } = await this.fetchStoredDataset(captionMode === 'LINK_FILES'));
         images = [...imageFiles.keys()];
       } else {
         images = await withRetry(() => api.datasetImages(run.dataset.id, this.stopController.signal), {
@@ -275,9 +277,10 @@ export class RunAttempt {
         stagingDir: datasetFolder,
         images: images.map((fileName) => ({ fileName })),
         captions: assignment.captions,
-        captionMode: captionModeOf(run.captionStrategy.kind),
+        captionMode,
         captionExt: prepared.captionExt,
         imageFiles,
+        captionFiles,
       });
       this.o.log.info(`${this.label}: staged ${staged.images} images and ${staged.captions} captions in ${datasetFolder}`);
     } catch (err) {
@@ -298,23 +301,30 @@ export class RunAttempt {
 
   /**
    * A dataset stored in loralab: its files into the agent's cache (only those not there yet, each
-   * checked against its sha256), as file name → cached file.
+   * checked against its sha256), as file name → cached file. With `withCaptionFiles` (a FILES
+   * strategy) the caption files uploaded beside the images come too, by image file name: ai-toolkit
+   * reads them from beside the images, as it would in a dataset folder of its own.
    */
-  private async fetchStoredDataset(): Promise<Map<string, string>> {
+  private async fetchStoredDataset(withCaptionFiles: boolean): Promise<{ imageFiles: Map<string, string>; captionFiles: Map<string, string> }> {
     const { api, assignment, log } = this.o;
     const signal = this.stopController.signal;
-    const files = await withRetry(() => api.storedDatasetFiles(assignment.run.dataset.id, signal), { signal, maxDelayMs: this.o.maxRetryDelayMs });
+    const files = await withRetry(() => api.storedDatasetFiles(assignment.run.dataset.id, signal, { captionFiles: withCaptionFiles }), { signal, maxDelayMs: this.o.maxRetryDelayMs });
     const missing = files.filter((f) => !f.url || !f.sha256);
     if (missing.length > 0) throw new CacheError(`${missing.length} image(s) are not stored in loralab yet (${missing.slice(0, 5).map((f) => f.fileName).join(', ')})`);
+    // A caption file declared but never completed has no URL: that image trains on the trigger alone, as without one.
+    const captions = files.flatMap((f) => (f.captionFile?.url ? [{ image: f.fileName, fileName: f.captionFile.fileName, sha256: f.captionFile.sha256, url: f.captionFile.url }] : []));
     const started = Date.now();
     const got = await this.o.cache.fetch(
-      files.map((f) => ({ fileName: f.fileName, sha256: f.sha256!, url: f.url! })),
+      [...files.map((f) => ({ fileName: f.fileName, sha256: f.sha256!, url: f.url! })), ...captions.map((c) => ({ fileName: c.fileName, sha256: c.sha256, url: c.url }))],
       { signal },
     );
     log.info(
       `${this.label}: dataset ${assignment.run.dataset.id}: ${got.hits} file(s) from the cache, ${got.downloaded} downloaded (${formatBytes(got.downloadedBytes)}) in ${formatDuration((Date.now() - started) / 1000)}`,
     );
-    return got.paths;
+    return {
+      imageFiles: new Map(files.map((f) => [f.fileName, got.paths.get(f.fileName)!])),
+      captionFiles: new Map(captions.map((c) => [c.image, got.paths.get(c.fileName)!])),
+    };
   }
 
   private stoppedBeforeTraining() {

@@ -36,6 +36,11 @@ export interface StageDatasetOptions {
    * for a file while a run still trains on it.
    */
   imageFiles?: Map<string, string>;
+  /**
+   * A stored dataset's own caption files in the cache, by image file name (LINK_FILES mode): each is
+   * hard-linked beside its image as `<stem>.<captionExt>`, where ai-toolkit looks for it.
+   */
+  captionFiles?: Map<string, string>;
 }
 
 export interface StageDatasetResult {
@@ -101,6 +106,9 @@ export async function stageDataset(opts: StageDatasetOptions): Promise<StageData
       if (text !== undefined) add(captionTarget, { kind: 'caption-text', text });
     } else if (opts.captionMode === 'LINK_FILES' && !opts.imageFiles) {
       sidecars.push({ from: inside(sourceDir, captionName, 'caption'), to: captionTarget });
+    } else if (opts.captionMode === 'LINK_FILES') {
+      const cachedCaption = opts.captionFiles?.get(fileName);
+      if (cachedCaption !== undefined) add(captionTarget, { kind: 'caption-link', from: cachedCaption, hardLink: true });
     }
   }
 

@@ -23,7 +23,8 @@ export interface PushOptions {
 
 /**
  * A folder of images (and `.txt` captions beside them) → a dataset stored in loralab and a STORED
- * caption strategy named after it. Resumable: a dataset of the same name and images is picked up
+ * caption strategy named after it; the `.txt` files themselves are stored too (DATASET_CAPTION), so
+ * a FILES strategy trains on them as they are. Resumable: a dataset of the same name and images is picked up
  * again, and only the images the store does not have yet are sent.
  */
 export async function datasetPush(api: Api, folder: string, options: PushOptions, print: (line: string) => void) {
@@ -41,8 +42,10 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
     const { sha256, sizeBytes } = await hashFile(file, (n) => progress.addBytes(n));
     const meta = await sharp(file).metadata().catch(() => null);
     const captionFile = path.join(dir, `${fileName.replace(/\.[^.]+$/, '')}.txt`);
-    const caption = existsSync(captionFile) ? (await readFile(captionFile, 'utf8')).trim() : null;
-    images.push({ fileName, sha256, sizeBytes, width: meta?.width ?? null, height: meta?.height ?? null, caption });
+    const hasCaption = existsSync(captionFile);
+    const caption = hasCaption ? (await readFile(captionFile, 'utf8')).trim() : null;
+    const captionUpload = hasCaption ? { file: captionFile, fileName: path.basename(captionFile), ...(await hashFile(captionFile)) } : null;
+    images.push({ fileName, sha256, sizeBytes, width: meta?.width ?? null, height: meta?.height ?? null, caption, captionUpload });
     progress.fileDone();
   }
   const contentHash = createHash('sha256');
@@ -88,6 +91,9 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
     Array.from({ length: 4 }, async () => {
       for (let image = queue.shift(); image; image = queue.shift()) {
         sent += await uploadFile(api, path.join(dir, image.fileName), { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.sizeBytes, sha256: image.sha256 }, begin, (n) => progress.addBytes(n));
+        const c = image.captionUpload;
+        // A few bytes each: not counted in the progress, which measures the images. An empty file says no more than none.
+        if (c && c.sizeBytes > 0) sent += await uploadFile(api, c.file, { kind: 'DATASET_CAPTION', fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: c.sha256 }, begin);
       }
     }),
   );

@@ -58,8 +58,8 @@ async function uploadWhole(client: GqlClient, begin: string, variables: Record<s
   await client.ok(`mutation($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id } }`, { a: upload.artifact.id, p: parts });
 }
 
-/** A stored dataset (created without uri) with `count` real JPEGs, uploaded by an editor. */
-async function storedDataset(t: TestServer, count: number) {
+/** A stored dataset (created without uri) with `count` real JPEGs, uploaded by an editor, and caption files (image name → text) uploaded beside them. */
+async function storedDataset(t: TestServer, count: number, captionFiles: Record<string, string> = {}) {
   const images = await Promise.all(
     Array.from({ length: count }, (_, i) =>
       sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 20 * i, g: 100, b: 200 - 10 * i } } })
@@ -78,6 +78,15 @@ async function storedDataset(t: TestServer, count: number) {
       `mutation($d: ID!, $i: ArtifactUploadInput!) { beginDatasetUpload(datasetId: $d, input: $i) { artifact { id } alreadyStored partSize parts { number url } } }`,
       { d: createDataset.id, i: { kind: 'DATASET_IMAGE', fileName: f.fileName, sizeBytes: f.bytes.length, sha256: sha256(f.bytes) } },
       f.bytes,
+    );
+  }
+  for (const [image, text] of Object.entries(captionFiles)) {
+    const bytes = Buffer.from(text, 'utf8');
+    await uploadWhole(
+      editor,
+      `mutation($d: ID!, $i: ArtifactUploadInput!) { beginDatasetUpload(datasetId: $d, input: $i) { artifact { id } alreadyStored partSize parts { number url } } }`,
+      { d: createDataset.id, i: { kind: 'DATASET_CAPTION', fileName: image.replace(/\.jpg$/, '.txt'), sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'text/plain' } },
+      bytes,
     );
   }
   return { id: createDataset.id as string, files };
@@ -186,6 +195,33 @@ describe.each(cases)('the agent and the artifact store on %s with the %s driver'
     expect(readdirSync(path.join(workDir, 'runs', run.id, 'attempt-1', 'files'))).toEqual([]);
   });
 
+  it.skipIf(skip)('samples a run at several LoRA strengths: one image per prompt, step and strength, each different, stored byte for byte', { timeout: 120_000 }, async () => {
+    const datasetId = await createDatasetAt(t.admin, path.join(root, `dataset-strengths-${driver}`));
+    const prompts = ['[trigger] on a beach', 'a portrait of [trigger]'];
+    const { queueRun: run } = await t.admin.ok(`mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, {
+      i: { experimentId, datasetId, captionStrategyId: strategyId, hyperparameters: { steps: 10, saveEvery: 10, sampleEvery: 5, samplePrompts: prompts, sampleStrengths: [0.5, 1.0] } },
+    });
+    expect(await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED'])).toMatchObject({ status: 'SUCCEEDED' });
+    const { samples } = await runState(t.admin, run.id, `samples { step promptIndex strength prompt path url }`);
+    // Baseline, step 5 and the final step 10: two prompts at two strengths each.
+    expect(samples.map((s: any) => `${s.step}/${s.promptIndex}/${s.strength}`).sort()).toEqual(
+      [0, 5, 10].flatMap((step) => [0, 1].flatMap((p) => [0.5, 1].map((m) => `${step}/${p}/${m}`))).sort(),
+    );
+    // The trainer wrote them as ai-toolkit names several items per step: <time>__<step>_<item>, item = prompt × strengths + strength.
+    const names = samples.map((s: any) => path.basename(s.path));
+    expect(names.every((n: string) => /^\d{13}__\d{9}_[0-3]\.jpg$/.test(n))).toBe(true);
+    const shaOf = new Map<string, string>();
+    for (const s of samples) {
+      const bytes = await download(s.url);
+      expect(sha256(bytes)).toBe(sha256(readFileSync(s.path)));
+      expect((await sharp(bytes).metadata()).format).toBe('jpeg');
+      shaOf.set(`${s.step}/${s.promptIndex}/${s.strength}`, sha256(bytes));
+    }
+    // Every image differs from every other: by strength at the same step and prompt, by prompt, by step.
+    expect(new Set(shaOf.values()).size).toBe(12);
+    for (const step of [0, 5, 10]) for (const p of [0, 1]) expect(shaOf.get(`${step}/${p}/0.5`)).not.toBe(shaOf.get(`${step}/${p}/1`));
+  });
+
   it.skipIf(skip)('trains a stored dataset on an agent whose work folder was empty; a second run on it downloads nothing', { timeout: 120_000 }, async () => {
     const dataset = await storedDataset(t, 4);
     const queue = async () =>
@@ -209,6 +245,27 @@ describe.each(cases)('the agent and the artifact store on %s with the %s driver'
     const second = await queue();
     expect(await waitForStatus(t.admin, second, ['SUCCEEDED', 'FAILED', 'CANCELLED'])).toMatchObject({ status: 'SUCCEEDED' });
     expect(agent.lines.some((l) => l.includes(`${second.slice(0, 8)}`) && l.includes('4 file(s) from the cache, 0 downloaded (0 kB)'))).toBe(true);
+  });
+
+  it.skipIf(skip)('a stored dataset trained with a FILES strategy gets the caption files uploaded with it, beside its images', { timeout: 120_000 }, async () => {
+    const texts = { 'photo0.jpg': 'p3r5on in a red jacket, studio light', 'photo2.jpg': 'p3r5on on a bench\nsecond line kept' };
+    const dataset = await storedDataset(t, 3, texts);
+    const filesStrategy = await createStrategy(t.admin, { kind: 'FILES', triggerWord: 'p3r5on' });
+    const { dataset: listed } = await t.admin.ok(`query($id: ID!) { dataset(id: $id) { images { edges { node { fileName captionFile { fileName stored } } } } } }`, { id: dataset.id });
+    expect(listed.images.edges.map((e: any) => e.node.captionFile)).toEqual([{ fileName: 'photo0.txt', stored: true }, null, { fileName: 'photo2.txt', stored: true }]);
+    const { queueRun: run } = await t.admin.ok(`mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, {
+      i: { experimentId, datasetId: dataset.id, captionStrategyId: filesStrategy, hyperparameters: { steps: 5, saveEvery: 1000, sampleEvery: 1000 } },
+    });
+    expect(await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED'])).toMatchObject({ status: 'SUCCEEDED' });
+    // The folder the trainer read: each image, and beside it the .txt with the uploaded text (none where none was uploaded).
+    const staged = path.join(workDir, 'runs', run.id, 'dataset');
+    expect(readdirSync(staged).filter((f) => !f.startsWith('_')).sort()).toEqual(['photo0.jpg', 'photo0.txt', 'photo1.jpg', 'photo2.jpg', 'photo2.txt']);
+    expect(readFileSync(path.join(staged, 'photo0.txt'), 'utf8')).toBe(texts['photo0.jpg']);
+    expect(readFileSync(path.join(staged, 'photo2.txt'), 'utf8')).toBe(texts['photo2.jpg']);
+    // The trainer was pointed at that folder, reading .txt captions.
+    const config = readFileSync(path.join(workDir, 'runs', run.id, 'attempt-1', 'config.yaml'), 'utf8');
+    expect(config).toContain(`folder_path: "${staged}"`);
+    expect(config).toContain(`caption_ext: "txt"`);
   });
 });
 

@@ -135,6 +135,21 @@ describe.each(databaseKinds)('caption strategies on %s', (kind) => {
     expect((await captionsOf(strategies.templated!))['a.jpg']).toBe('photo of p3r5on, a man in a red coat, city street');
   });
 
+  it('gives the stored text to edit (storedCaption): as written, before template and trigger; null for other kinds and where none is stored', async () => {
+    const storedOf = async (s: string) => {
+      const { dataset } = await editor.ok(`query($id: ID!, $s: ID!) { dataset(id: $id) { images { edges { node { fileName storedCaption(strategyId: $s) } } } } }`, { id: datasetId, s });
+      return Object.fromEntries(dataset.images.edges.map((e: any) => [e.node.fileName, e.node.storedCaption]));
+    };
+    const edited = await createStrategy(editor, { name: 'edited', kind: 'STORED', triggerWord: 'p3r5on', template: '[trigger], {caption}' });
+    expect(await storedOf(edited)).toEqual({ 'a.jpg': null, 'b.jpg': null, 'c.jpg': null });
+    await editor.ok(SET, { datasetId, strategyId: edited, captions: [{ fileName: 'b.jpg', text: '[trigger] by a window, ${LIGHT}' }] });
+    expect(await storedOf(edited)).toEqual({ 'a.jpg': null, 'b.jpg': '[trigger] by a window, ${LIGHT}', 'c.jpg': null });
+    expect((await captionsOf(edited))['b.jpg']).toBe('p3r5on, p3r5on by a window, ${LIGHT}');
+    // Another kind stores nothing, and the dataset's own caption is not a strategy's text.
+    for (const s of [strategies.files!, strategies.trigger!, strategies.none!]) expect(await storedOf(s)).toEqual({ 'a.jpg': null, 'b.jpg': null, 'c.jpg': null });
+    expect(await storedOf('not-an-id')).toEqual({ 'a.jpg': null, 'b.jpg': null, 'c.jpg': null });
+  });
+
   it('gives the text ai-toolkit trains on: [trigger] and [name] filled or left out, ${…} as written', async () => {
     const untriggered = await createStrategy(editor, { name: 'no trigger', kind: 'STORED', triggerWord: null, template: '[trigger], {caption}, ${HOME}' });
     await editor.ok(SET, {

@@ -298,6 +298,13 @@ describe.each(databaseKinds)('import (%s)', (kind) => {
     }
     const caption = await editor.ok(`query($id: ID!, $s: ID!) { dataset(id: $id) { images(first: 1) { edges { node { caption(strategyId: $s) } } } } }`, { id: datasetId, s: strategy.id });
     expect(caption.dataset.images.edges[0].node.caption).toBe('p3r5on, a photo of p3r5on number 0');
+    // The .txt files themselves are stored beside the images, for a FILES strategy.
+    const files = await editor.ok(`query($id: ID!) { dataset(id: $id) { images { edges { node { fileName captionFile { fileName stored url } } } } } }`, { id: datasetId });
+    for (const { node } of files.dataset.images.edges) {
+      const txt = node.fileName.replace(/\.[^.]+$/, '.txt');
+      expect(node.captionFile).toMatchObject({ fileName: txt, stored: true });
+      expect(Buffer.from(await (await fetch(node.captionFile.url)).arrayBuffer()).equals(readFileSync(path.join(dataset, txt)))).toBe(true);
+    }
 
     const again = await cli(['dataset', 'push', dataset, '--name', `faces-${kind}`, '--trigger', 'p3r5on', '--template', '[trigger], {caption}']);
     expect(again.stdout.split('\n')[0]).toBe(datasetId);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
+import sharp from 'sharp';
+import { startTestServer, testConfig, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
 import { jpeg, sha256, uploadDatasetFile, uploadRunFile } from './helpers/uploads.js';
@@ -17,6 +18,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/web', import.meta.url));
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
+/** Small parts, so the page's folder upload sends several per image (and a test can fail some). */
+const PART_SIZE = 64 * 1024;
 
 const report = REPORT_LOSS;
 const reportCheckpoint = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`;
@@ -69,7 +72,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-web-'));
     [t, browser] = await Promise.all([
-      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir }),
+      startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir, artifacts: { ...testConfig({ dataDir }).artifacts, partSizeBytes: PART_SIZE } }),
       chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
     ]);
     await mkdir(ARTIFACTS, { recursive: true });
@@ -370,6 +373,64 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await screenshots('datasets');
   });
 
+  it("edits a STORED strategy's caption beside its image, shows it as a run gets it, keeps it across a reload, and sets two strategies side by side", async () => {
+    const images = await Promise.all([1, 2].map((i) => jpeg(60 + i * 17, 256)));
+    const { createDataset } = await editor.ok(`mutation($i: CreateDatasetInput!) { createDataset(input: $i) { id } }`, {
+      i: { name: 'captioned', images: images.map((bytes, i) => ({ fileName: `cap${i}.jpg`, sha256: sha256(bytes) })) },
+    });
+    for (const [i, bytes] of images.entries()) await uploadDatasetFile(editor, createDataset.id, bytes, { kind: 'DATASET_IMAGE', fileName: `cap${i}.jpg`, contentType: 'image/jpeg' });
+    const { createCaptionStrategy: stored } = await editor.ok(`mutation($i: CreateCaptionStrategyInput!) { createCaptionStrategy(input: $i) { id } }`, {
+      i: { name: 'hand captions', kind: 'STORED', triggerWord: 'zk9', template: '[trigger], {caption}, film photo' },
+    });
+    await editor.ok(`mutation($d: ID!, $s: ID!, $c: [CaptionInput!]!) { setCaptions(datasetId: $d, strategyId: $s, captions: $c) }`, { d: createDataset.id, s: stored.id, c: [{ fileName: 'cap0.jpg', text: 'a man at a desk' }] });
+
+    await page.goto(`${t.url}/#/datasets/${createDataset.id}?strategy=${stored.id}`);
+    const card = page.locator('#dataset-images li[data-file="cap1.jpg"]');
+    const first = page.locator('#dataset-images li[data-file="cap0.jpg"]');
+    await expect.poll(() => first.getByLabel('Stored caption').inputValue()).toBe('a man at a desk');
+    expect(await first.locator('.as-run').textContent()).toBe('zk9, a man at a desk, film photo');
+    expect(await card.getByLabel('Stored caption').inputValue()).toBe('');
+    expect(await card.locator('.as-run').textContent()).toContain('no caption');
+    await expect.poll(() => card.locator('img').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+
+    // An edit, saved: what the server stores and what a run gets (the template and trigger applied by the API).
+    await card.getByLabel('Stored caption').fill('a woman in a red coat');
+    await card.getByRole('button', { name: 'Save caption of cap1.jpg' }).click();
+    await expect.poll(() => card.locator('.as-run').textContent()).toBe('zk9, a woman in a red coat, film photo');
+    expect(await card.getByRole('status').textContent()).toBe('Saved');
+    const { dataset } = await editor.ok(`query($id: ID!, $s: ID!) { dataset(id: $id) { images { edges { node { fileName storedCaption(strategyId: $s) caption(strategyId: $s) } } } } }`, { id: createDataset.id, s: stored.id });
+    expect(dataset.images.edges.map((e: any) => e.node)).toEqual([
+      { fileName: 'cap0.jpg', storedCaption: 'a man at a desk', caption: 'zk9, a man at a desk, film photo' },
+      { fileName: 'cap1.jpg', storedCaption: 'a woman in a red coat', caption: 'zk9, a woman in a red coat, film photo' },
+    ]);
+
+    // The API's refusal shows next to the caption, and nothing is written.
+    await first.getByLabel('Stored caption').fill('x'.repeat(10_001));
+    await first.getByRole('button', { name: 'Save caption of cap0.jpg' }).click();
+    await expect.poll(() => first.locator('.field-error').textContent()).toBe('must be at most 10,000 characters');
+    expect(await first.getByLabel('Stored caption').getAttribute('aria-invalid')).toBe('true');
+    expect(await first.locator('.as-run').textContent()).toBe('zk9, a man at a desk, film photo');
+
+    // After a reload the saved caption is there.
+    await page.reload();
+    await expect.poll(() => card.getByLabel('Stored caption').inputValue()).toBe('a woman in a red coat');
+    expect(await first.getByLabel('Stored caption').inputValue()).toBe('a man at a desk');
+
+    // Side by side: the stored strategy against the trigger-only one, as each run would get them.
+    await page.locator('#d-diff-a').selectOption(stored.id);
+    await page.locator('#d-diff-b').selectOption(basics.strategyId);
+    await expect.poll(() => page.locator('#diff-table thead').textContent()).toContain('hand captions');
+    await expect.poll(() => page.locator('#diff-table tbody tr').allTextContents()).toEqual(['cap0.jpgzk9, a man at a desk, film photop3r5on', 'cap1.jpgzk9, a woman in a red coat, film photop3r5on']);
+    await screenshots('caption-editor');
+    // At 1280 px the diff table's columns all show; on a phone each caption and its Save stay on the screen.
+    expect(await page.locator('#diff-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
+    await page.setViewportSize(SIZES.phone);
+    for (const box of await card.locator('textarea, button').evaluateAll((els) => els.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]))) {
+      expect(box[0]! >= 0 && box[1]! <= SIZES.phone.width, `${box}`).toBe(true);
+    }
+    await page.setViewportSize(SIZES.desktop);
+  });
+
   it('shows a strength axis for a run sampled at several LoRA strengths', async () => {
     const run = await queueRun(editor, basics, { name: 'strengths', priority: 100, hyperparameters: { sampleStrengths: [0.5, 1], samplePrompts: ['[trigger] on a bike'] } });
     const claim = (await agent.claim())!;
@@ -451,10 +512,19 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.locator('#ds-trigger').fill('zk9');
     await page.getByRole('button', { name: 'Upload dataset' }).click();
     await page.waitForSelector('#ds-link', { timeout: 20_000 });
-    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption } } } } } } }`);
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 sourceCaption captionFile { fileName sha256 stored } } } } } } } }`);
     const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'my-photos');
     expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
-    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(photos.map((bytes, i) => ({ fileName: `shot${i}.jpg`, sha256: sha256(bytes), sourceCaption: i === 1 ? null : ['a man in a red jacket', null, 'a man on a bench'][i] })));
+    // The .txt files are stored as they are (a FILES strategy trains on them), their text as the STORED strategy's captions.
+    const txt = ['a man in a red jacket\n', null, 'a man on a bench'];
+    expect(made.images.edges.map((e: { node: any }) => e.node)).toEqual(
+      photos.map((bytes, i) => ({
+        fileName: `shot${i}.jpg`,
+        sha256: sha256(bytes),
+        sourceCaption: txt[i]?.trim() ?? null,
+        captionFile: txt[i] == null ? null : { fileName: `shot${i}.txt`, sha256: sha256(Buffer.from(txt[i]!)), stored: true },
+      })),
+    );
 
     // The run form now points at the new dataset and its STORED captions. A bad value is said next to its field.
     expect(await page.locator('#rf-dataset').inputValue()).toBe(made.id);
@@ -485,6 +555,69 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(claim).not.toBeNull();
     expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('a man in a red jacket');
     expect(claim!.captions.find((c) => c.fileName === 'shot0.jpg')?.text).toContain('zk9');
+  });
+
+  it('finishes a folder upload whose part PUTs fail (HTTP 500, a dropped connection): retried, only the missing parts again, the bytes verified by the server', async () => {
+    const folder = path.join(dataDir, 'noisy-photos');
+    await mkdir(folder, { recursive: true });
+    // Noise compresses badly: each JPEG spans several parts.
+    const photos = await Promise.all(
+      [0, 1, 2].map((i) => sharp(randomBytes(600 * 600 * 3), { raw: { width: 600, height: 600, channels: 3 } }).jpeg({ quality: 90 + i }).toBuffer()),
+    );
+    for (const [i, bytes] of photos.entries()) {
+      expect(bytes.length).toBeGreaterThan(3 * PART_SIZE);
+      await writeFile(path.join(folder, `noise${i}.jpg`), bytes);
+    }
+    // Each upload's part 2 answers 500 the first time it is sent, its part 3 loses its connection the first time.
+    const puts: { key: string; part: number; outcome: 'sent' | '500' | 'aborted' }[] = [];
+    const errorsBefore = consoleErrors.length;
+    await page.route('**/artifacts/u/**', async (route) => {
+      if (route.request().method() !== 'PUT') return route.continue();
+      const [key, part] = new URL(route.request().url()).pathname.split('/').slice(-2);
+      const tried = puts.filter((p) => p.key === key && p.part === Number(part)).length;
+      if (tried === 0 && part === '2') {
+        puts.push({ key: key!, part: 2, outcome: '500' });
+        return route.fulfill({ status: 500, body: 'store unavailable' });
+      }
+      if (tried === 0 && part === '3') {
+        puts.push({ key: key!, part: 3, outcome: 'aborted' });
+        return route.abort('connectionreset');
+      }
+      puts.push({ key: key!, part: Number(part), outcome: 'sent' });
+      return route.continue();
+    });
+    try {
+      await page.goto(`${t.url}/#/new`);
+      await page.reload(); // the form afresh: the test before left this page with its dataset made
+      await page.locator('#ds-folder').setInputFiles(folder);
+      await expect.poll(() => page.locator('#ds-summary').textContent()).toContain('3 images');
+      await page.getByRole('button', { name: 'Upload dataset' }).click();
+      await page.waitForSelector('#ds-link', { timeout: 30_000 });
+      expect(await page.locator('#ds-link').textContent()).toContain('noisy-photos');
+    } finally {
+      await page.unroute('**/artifacts/u/**');
+    }
+    // Chromium logs each failed PUT; those six are this test's doing, anything else stays for the console check.
+    const failedPuts = consoleErrors.slice(errorsBefore).filter((e) => /status of 500|ERR_CONNECTION_RESET/.test(e));
+    expect(failedPuts).toHaveLength(6);
+    consoleErrors.splice(errorsBefore, consoleErrors.length - errorsBefore, ...consoleErrors.slice(errorsBefore).filter((e) => !failedPuts.includes(e)));
+    const { datasets } = await editor.ok(`{ datasets(first: 100) { edges { node { id name stored storedImageCount images(first: 10) { edges { node { fileName sha256 url } } } } } } }`);
+    const made = datasets.edges.map((e: { node: any }) => e.node).find((d: { name: string }) => d.name === 'noisy-photos');
+    expect(made).toMatchObject({ stored: true, storedImageCount: 3 });
+    for (const [i, bytes] of photos.entries()) {
+      const image = made.images.edges[i].node;
+      expect(image).toMatchObject({ fileName: `noise${i}.jpg`, sha256: sha256(bytes) });
+      expect(sha256(Buffer.from(await (await fetch(image.url)).arrayBuffer()))).toBe(sha256(bytes));
+    }
+    // Three uploads, each failed twice; every part arrived once, and none that had arrived was sent again.
+    const keys = [...new Set(puts.map((p) => p.key))];
+    expect(keys).toHaveLength(3);
+    for (const key of keys) {
+      const mine = puts.filter((p) => p.key === key);
+      expect(mine.filter((p) => p.outcome !== 'sent').map((p) => p.outcome)).toEqual(['500', 'aborted']);
+      const sent = mine.filter((p) => p.outcome === 'sent').map((p) => p.part);
+      expect(sent.sort((a, b) => a - b)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    }
   });
 
   it('is usable from the keyboard', async () => {

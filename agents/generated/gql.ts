@@ -26,7 +26,7 @@ type Documents = {
     "mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }": typeof types.CompleteRunDocument,
     "mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {\n        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n      }": typeof types.BeginRunUploadDocument,
     "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": typeof types.CompleteUploadDocument,
-    "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }": typeof types.DatasetFilesDocument,
+    "query DatasetFiles($id: ID!, $after: String, $captionFiles: Boolean!) {\n          dataset(id: $id) {\n            images(first: 500, after: $after) {\n              edges { node { fileName sha256 url captionFile @include(if: $captionFiles) { fileName sha256 url } } }\n              pageInfo { hasNextPage endCursor }\n            }\n          }\n        }": typeof types.DatasetFilesDocument,
     "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }": typeof types.DrainDocument,
 };
 const documents: Documents = {
@@ -41,7 +41,7 @@ const documents: Documents = {
     "mutation CompleteRun($r: ID!, $t: String!, $o: RunOutcome!, $e: RunErrorInput) { completeRun(runId: $r, leaseToken: $t, outcome: $o, error: $e) { id status } }": types.CompleteRunDocument,
     "mutation BeginRunUpload($r: ID!, $t: String!, $i: ArtifactUploadInput!) {\n        beginRunUpload(runId: $r, leaseToken: $t, input: $i) { artifact { id stored } alreadyStored partSize parts { number url } }\n      }": types.BeginRunUploadDocument,
     "mutation CompleteUpload($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { id stored } }": types.CompleteUploadDocument,
-    "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }": types.DatasetFilesDocument,
+    "query DatasetFiles($id: ID!, $after: String, $captionFiles: Boolean!) {\n          dataset(id: $id) {\n            images(first: 500, after: $after) {\n              edges { node { fileName sha256 url captionFile @include(if: $captionFiles) { fileName sha256 url } } }\n              pageInfo { hasNextPage endCursor }\n            }\n          }\n        }": types.DatasetFilesDocument,
     "mutation Drain($id: ID!, $d: Boolean!) { setAgentDraining(agentId: $id, draining: $d) { id } }": types.DrainDocument,
 };
 
@@ -92,7 +92,7 @@ export function graphql(source: "mutation CompleteUpload($a: ID!, $p: [Completed
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "query DatasetFiles($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName sha256 url } } pageInfo { hasNextPage endCursor } } }\n        }"): typeof import('./graphql.js').DatasetFilesDocument;
+export function graphql(source: "query DatasetFiles($id: ID!, $after: String, $captionFiles: Boolean!) {\n          dataset(id: $id) {\n            images(first: 500, after: $after) {\n              edges { node { fileName sha256 url captionFile @include(if: $captionFiles) { fileName sha256 url } } }\n              pageInfo { hasNextPage endCursor }\n            }\n          }\n        }"): typeof import('./graphql.js').DatasetFilesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -193,10 +193,11 @@ export type CompleteUploadMutation = { completeUpload: { id: string, stored: boo
 export type DatasetFilesQueryVariables = Exact<{
   id: string;
   after?: string | null | undefined;
+  captionFiles: boolean;
 }>;
 
 
-export type DatasetFilesQuery = { dataset: { images: { edges: Array<{ node: { fileName: string, sha256: string | null, url: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+export type DatasetFilesQuery = { dataset: { images: { edges: Array<{ node: { fileName: string, sha256: string | null, url: string | null, captionFile?: { fileName: string, sha256: string, url: string | null } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
 
 export type DrainMutationVariables = Exact<{
   id: string;
@@ -352,7 +353,7 @@ export const CompleteUploadDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<CompleteUploadMutation, CompleteUploadMutationVariables>;
 export const DatasetFilesDocument = new TypedDocumentString(`
-    query DatasetFiles($id: ID!, $after: String) {
+    query DatasetFiles($id: ID!, $after: String, $captionFiles: Boolean!) {
   dataset(id: $id) {
     images(first: 500, after: $after) {
       edges {
@@ -360,6 +361,11 @@ export const DatasetFilesDocument = new TypedDocumentString(`
           fileName
           sha256
           url
+          captionFile @include(if: $captionFiles) {
+            fileName
+            sha256
+            url
+          }
         }
       }
       pageInfo {

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lossText } from '../../agents/fake-trainer.js';
+import { createHash } from 'node:crypto';
+import { lossText, sampleItems } from '../../agents/fake-trainer.js';
 import { parseSampleFileName } from '../../agents/files.js';
 import { TrainerOutputParser, type TrainerEvent } from '../../agents/parse.js';
 import { readSafetensorsMetadata } from '../../agents/safetensors.js';
@@ -468,6 +469,39 @@ describe('failure injection (loralab_fake_trainer in the process config)', () =>
     try {
       expect(run.code).toBe(1);
       expect(ofType(run.events, 'error')[0]?.message).toMatch(/loralab_fake_trainer\.fail must be one of/);
+    } finally {
+      await ws.cleanup();
+    }
+  });
+});
+
+describe('sample items (several LoRA strengths)', () => {
+  it('reads sample.samples with network_multiplier (the section’s own, else 1, where an item has none), else sample.prompts', () => {
+    expect(sampleItems({ prompts: ['a', 'b'] })).toEqual([
+      { prompt: 'a', networkMultiplier: 1 },
+      { prompt: 'b', networkMultiplier: 1 },
+    ]);
+    expect(sampleItems({ network_multiplier: 0.8, samples: [{ prompt: 'a', network_multiplier: 0.5 }, { prompt: 'a' }, { network_multiplier: 2 }], prompts: ['ignored'] })).toEqual([
+      { prompt: 'a', networkMultiplier: 0.5 },
+      { prompt: 'a', networkMultiplier: 0.8 },
+    ]);
+    expect(sampleItems({})).toEqual([]);
+  });
+
+  it('writes one image per item and step, named by item as ai-toolkit does, each different', async () => {
+    const ws = await workspace([
+      [['train', 'steps'], 10],
+      [['sample', 'sample_every'], 10],
+      [['sample', 'samples'], [0.5, 1].flatMap((m) => ['on a beach', 'a portrait'].map((prompt) => ({ prompt, network_multiplier: m })))],
+    ]);
+    try {
+      const run = await runFakeTrainer(ws.config, { cwd: ws.dir });
+      expect(run.code, run.stderr).toBe(0);
+      const files = (await readdir(path.join(ws.output, 'samples'))).filter((f) => f !== '.tmp');
+      const parsed = files.map((f) => parseSampleFileName(f)!);
+      expect(parsed.map((p) => `${p.step}/${p.promptIndex}`).sort()).toEqual(['0/0', '0/1', '0/2', '0/3', '10/0', '10/1', '10/2', '10/3']);
+      const shas = await Promise.all(files.map(async (f) => createHash('sha256').update(await readFile(path.join(ws.output, 'samples', f))).digest('hex')));
+      expect(new Set(shas).size).toBe(8);
     } finally {
       await ws.cleanup();
     }

@@ -75,6 +75,27 @@ describe('stageDataset', () => {
     expect((await readdir(stagingDir)).sort()).toEqual(['a.jpg', 'a.txt', 'b.png', 'b.txt', 'c.jpg']);
   });
 
+  it('hard-links a stored dataset’s cached caption files (FILES) beside its cached images, under the configured extension', async () => {
+    const cache = path.join(root, 'cache');
+    await mkdir(cache);
+    const cached = async (name: string, text: string) => (await writeFile(path.join(cache, name), text), path.join(cache, name));
+    const imageFiles = new Map([
+      ['a.jpg', await cached('sha-a', 'image a')],
+      ['b.png', await cached('sha-b', 'image b')],
+      ['c.jpg', await cached('sha-c', 'image c')],
+    ]);
+    const captionFiles = new Map([['b.png', await cached('sha-b-txt', 'uploaded caption for b')]]);
+    const result = await stageDataset(options({ sourceDir: path.join(root, 'no such folder'), captionMode: 'LINK_FILES', captionExt: 'caption', imageFiles, captionFiles }));
+    expect(result).toMatchObject({ images: 3, captions: 1 });
+    expect((await readdir(stagingDir)).sort()).toEqual(['a.jpg', 'b.caption', 'b.png', 'c.jpg']);
+    expect(await readFile(path.join(stagingDir, 'b.caption'), 'utf8')).toBe('uploaded caption for b');
+    const [staged, source] = await Promise.all([lstat(path.join(stagingDir, 'b.caption')), lstat(captionFiles.get('b.png')!)]);
+    expect([staged.isSymbolicLink(), staged.ino]).toEqual([false, source.ino]); // a hard link: the cache may drop its name
+    // Another strategy kind on the same run folder: the caption goes.
+    await stageDataset(options({ sourceDir: path.join(root, 'no such folder'), captionMode: 'NONE', imageFiles, captionFiles }));
+    expect((await readdir(stagingDir)).sort()).toEqual(['a.jpg', 'b.png', 'c.jpg']);
+  });
+
   it('stages no caption files with NONE', async () => {
     await stageDataset(options({ captionMode: 'NONE' }));
     expect((await readdir(stagingDir)).sort()).toEqual(['a.jpg', 'b.png', 'c.jpg']);

@@ -1,5 +1,5 @@
 // A folder of images (and `.txt` captions beside them) into a stored dataset, through the artifact
-// upload protocol: begin → PUT each missing part to its signed URL → complete. A failed part is
+// upload protocol (the `.txt` files too, as DATASET_CAPTION, for a FILES strategy to train on): begin → PUT each missing part to its signed URL → complete. A failed part is
 // retried with backoff; a retry begins again, so the server hands back only the parts it lacks.
 import { gql, graphql } from './api.js';
 
@@ -19,6 +19,16 @@ export interface FolderImage {
   width: number | null;
   height: number | null;
   caption: string | null;
+  /** The `.txt` beside the image, sent as it is. */
+  captionFile: DatasetFile | null;
+}
+
+/** A file of a stored dataset, declared by name and sha256. */
+export interface DatasetFile {
+  kind: 'DATASET_IMAGE' | 'DATASET_CAPTION';
+  file: File;
+  fileName: string;
+  sha256: string;
 }
 
 /** Files from a folder picker (webkitRelativePath) or a drop: images, and the caption of each from `<name>.txt`. */
@@ -32,8 +42,18 @@ export async function readFolder(files: File[], onProgress: (done: number, total
   for (const [i, file] of images.entries()) {
     if (seen.has(file.name)) continue; // the same name in two subfolders: the first one
     seen.add(file.name);
-    const [sha256, size, caption] = await Promise.all([hash(file), dimensions(file), captions.get(base(file.name))?.text()]);
-    out.push({ file, fileName: file.name, sha256, width: size?.width ?? null, height: size?.height ?? null, caption: caption?.trim() || null });
+    const captionFile = captions.get(base(file.name));
+    const [sha256, size, caption, captionSha256] = await Promise.all([hash(file), dimensions(file), captionFile?.text(), captionFile ? hash(captionFile) : null]);
+    out.push({
+      file,
+      fileName: file.name,
+      sha256,
+      width: size?.width ?? null,
+      height: size?.height ?? null,
+      caption: caption?.trim() || null,
+      // An empty file says no more than none.
+      captionFile: captionFile && captionFile.size > 0 ? { kind: 'DATASET_CAPTION', file: captionFile, fileName: `${base(file.name)}.txt`, sha256: captionSha256! } : null,
+    });
     onProgress(i + 1, images.length);
   }
   return out;
@@ -89,15 +109,15 @@ function putPart(url: string, body: Blob, onBytes: (sent: number) => void): Prom
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Sends one image: begins, PUTs the missing parts, completes. On a failure it waits (1 s, 2 s,
+ * Sends one file: begins, PUTs the missing parts, completes. On a failure it waits (1 s, 2 s,
  * 4 s, …) and begins again, which hands back only the parts the store still lacks.
  */
-export async function uploadImage(datasetId: string, image: FolderImage, onBytes: (sent: number) => void, attempts = 5): Promise<void> {
+export async function uploadFile(datasetId: string, image: DatasetFile, onBytes: (sent: number) => void, attempts = 5): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const { beginDatasetUpload: up } = await gql(BEGIN, {
         d: datasetId,
-        i: { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.file.size, sha256: image.sha256, contentType: image.file.type || null },
+        i: { kind: image.kind, fileName: image.fileName, sizeBytes: image.file.size, sha256: image.sha256, contentType: image.kind === 'DATASET_CAPTION' ? 'text/plain' : image.file.type || null },
       });
       if (up.alreadyStored || up.artifact.stored) return onBytes(image.file.size);
       const partSize = up.partSize!;
@@ -120,9 +140,9 @@ export async function uploadImage(datasetId: string, image: FolderImage, onBytes
   }
 }
 
-/** Every image, a few at a time; progress is bytes sent of all bytes. */
+/** Every image and its caption file, a few images at a time; progress is bytes sent of all bytes. */
 export async function uploadAll(datasetId: string, images: FolderImage[], onProgress: (sent: number, total: number, stored: number) => void, concurrency = 3) {
-  const total = images.reduce((s, i) => s + i.file.size, 0);
+  const total = images.reduce((s, i) => s + i.file.size + (i.captionFile?.file.size ?? 0), 0);
   const sent = new Map<string, number>();
   let stored = 0;
   const report = () => onProgress([...sent.values()].reduce((a, b) => a + b, 0), total, stored);
@@ -130,8 +150,9 @@ export async function uploadAll(datasetId: string, images: FolderImage[], onProg
   await Promise.all(
     Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let image = queue.shift(); image; image = queue.shift()) {
-        const name = image.fileName;
-        await uploadImage(datasetId, image, (n) => (sent.set(name, n), report()));
+        const { fileName, file, sha256, captionFile } = image;
+        await uploadFile(datasetId, { kind: 'DATASET_IMAGE', file, fileName, sha256 }, (n) => (sent.set(fileName, n), report()));
+        if (captionFile) await uploadFile(datasetId, captionFile, (n) => (sent.set(captionFile.fileName, n), report()));
         stored++;
         report();
       }

@@ -306,12 +306,16 @@ export type DatasetImage = {
   __typename?: 'DatasetImage';
   /** The caption as a run with this strategy gets it (template and trigger applied); null for NONE and FILES. */
   caption?: Maybe<Scalars['String']['output']>;
+  /** The dataset's own caption file for this image (<image name without extension>.txt, uploaded as DATASET_CAPTION): what a FILES strategy trains on. Null when none was uploaded. */
+  captionFile?: Maybe<Artifact>;
   fileName: Scalars['String']['output'];
   height?: Maybe<Scalars['Int']['output']>;
   id: Scalars['ID']['output'];
   sha256?: Maybe<Scalars['String']['output']>;
   /** The dataset's own caption, as given when the dataset was created. */
   sourceCaption?: Maybe<Scalars['String']['output']>;
+  /** The text stored for this image under a STORED strategy (setCaptions), before template and trigger are applied: what an editor edits. Null for other kinds and where none is stored. */
+  storedCaption?: Maybe<Scalars['String']['output']>;
   thumbnailUrl?: Maybe<Scalars['String']['output']>;
   url?: Maybe<Scalars['String']['output']>;
   width?: Maybe<Scalars['Int']['output']>;
@@ -319,6 +323,11 @@ export type DatasetImage = {
 
 
 export type DatasetImageCaptionArgs = {
+  strategyId: Scalars['ID']['input'];
+};
+
+
+export type DatasetImageStoredCaptionArgs = {
   strategyId: Scalars['ID']['input'];
 };
 
@@ -1739,11 +1748,13 @@ export type DatasetEdgeResolvers<ContextType = Context, ParentType extends Resol
 
 export type DatasetImageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DatasetImage'] = ResolversParentTypes['DatasetImage']> = ResolversObject<{
   caption?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType, RequireFields<DatasetImageCaptionArgs, 'strategyId'>>;
+  captionFile?: Resolver<Maybe<ResolversTypes['Artifact']>, ParentType, ContextType>;
   fileName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   height?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   sha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sourceCaption?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  storedCaption?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType, RequireFields<DatasetImageStoredCaptionArgs, 'strategyId'>>;
   thumbnailUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   width?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;

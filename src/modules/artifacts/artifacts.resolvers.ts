@@ -20,6 +20,10 @@ const sampleArtifact = (ctx: Context, s: { runId: string; step: number; promptIn
 const imageArtifact = (ctx: Context, image: { datasetId: string; fileName: string }) =>
   ctx.loaders.artifacts.datasetArtifact.load({ datasetId: image.datasetId, kind: 'DATASET_IMAGE', slot: slotOf({ kind: 'DATASET_IMAGE', fileName: image.fileName }) });
 
+/** The image's caption file, `<stem>.txt`: captions are matched to images by name without extension (findDatasetImageFor). */
+const captionFileOf = (ctx: Context, image: { datasetId: string; fileName: string }) =>
+  ctx.loaders.artifacts.datasetArtifact.load({ datasetId: image.datasetId, kind: 'DATASET_CAPTION', slot: slotOf({ kind: 'DATASET_CAPTION', fileName: `${image.fileName.replace(/\.[^.]*$/, '')}.txt` }) });
+
 /** A signed URL of a stored artifact, for a key that may read its run's or dataset's files. */
 async function urlOf(ctx: Context, artifact: ArtifactRecord | null, options: { thumbnail?: boolean; downloadName?: string } = {}) {
   if (!artifact || !isStored(artifact)) return null;
@@ -61,6 +65,7 @@ export const artifactResolvers: Resolvers = {
   DatasetImage: {
     url: async (image, _, ctx) => urlOf(ctx, await imageArtifact(ctx, image)),
     thumbnailUrl: async (image, _, ctx) => urlOf(ctx, await imageArtifact(ctx, image), { thumbnail: true }),
+    captionFile: (image, _, ctx) => captionFileOf(ctx, image),
   },
   Dataset: {
     stored: async (d, _, ctx) => isStoredDataset(d) && (await ctx.loaders.artifacts.storedImageCount.load(d.id)) >= d.imageCount,

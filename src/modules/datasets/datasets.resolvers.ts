@@ -25,5 +25,11 @@ export const datasetResolvers: Resolvers = {
       const stored = strategy.kind === 'STORED' ? await ctx.loaders.storedCaption.load({ imageId: image.id, strategyId: strategy.id }) : null;
       return renderCaption(strategy, stored);
     },
+    storedCaption: async (image, { strategyId }, ctx) => {
+      if (!isId(strategyId)) return null;
+      const strategy = await ctx.loaders.captionStrategy.load(strategyId);
+      if (strategy?.kind !== 'STORED') return null;
+      return (await ctx.loaders.storedCaption.load({ imageId: image.id, strategyId: strategy.id })) ?? null;
+    },
   },
 };

@@ -398,7 +398,16 @@ export type DatasetQueryVariables = Exact<{
 }>;
 
 
-export type DatasetQuery = { dataset: { id: string, name: string, uri: string, imageCount: number, storedImageCount: number, stored: boolean, description: string | null, createdAt: string, images: { totalCount: number, edges: Array<{ node: { id: string, fileName: string, width: number | null, height: number | null, url: string | null, thumbnailUrl: string | null, sourceCaption: string | null, caption?: string | null } }> } } | null, captionStrategies: Array<{ id: string, name: string, kind: CaptionKind, triggerWord: string | null, template: string | null }> };
+export type DatasetQuery = { dataset: { id: string, name: string, uri: string, imageCount: number, storedImageCount: number, stored: boolean, description: string | null, createdAt: string, images: { totalCount: number, edges: Array<{ node: { id: string, fileName: string, width: number | null, height: number | null, url: string | null, thumbnailUrl: string | null, sourceCaption: string | null, caption?: string | null, storedCaption?: string | null } }> } } | null, captionStrategies: Array<{ id: string, name: string, kind: CaptionKind, triggerWord: string | null, template: string | null }> };
+
+export type SaveCaptionMutationVariables = Exact<{
+  d: string;
+  s: string;
+  c: Array<CaptionInput> | CaptionInput;
+}>;
+
+
+export type SaveCaptionMutation = { setCaptions: number };
 
 export type CaptionDiffQueryVariables = Exact<{
   id: string;
@@ -1169,6 +1178,7 @@ export const DatasetDocument = new TypedDocumentString(`
           thumbnailUrl
           sourceCaption
           caption(strategyId: $strategy) @include(if: $withCaption)
+          storedCaption(strategyId: $strategy) @include(if: $withCaption)
         }
       }
     }
@@ -1182,6 +1192,11 @@ export const DatasetDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<DatasetQuery, DatasetQueryVariables>;
+export const SaveCaptionDocument = new TypedDocumentString(`
+    mutation SaveCaption($d: ID!, $s: ID!, $c: [CaptionInput!]!) {
+  setCaptions(datasetId: $d, strategyId: $s, captions: $c)
+}
+    `) as unknown as TypedDocumentString<SaveCaptionMutation, SaveCaptionMutationVariables>;
 export const CaptionDiffDocument = new TypedDocumentString(`
     query CaptionDiff($id: ID!, $a: ID!, $b: ID!) {
   dataset(id: $id) {
