@@ -3,7 +3,8 @@
 // growth during that upload (goal ≤ 50 MB: nothing buffered); and the same upload through the S3
 // driver (presigned part URLs, then ListParts, CompleteMultipartUpload and the read-back that
 // verifies the sha256) vs a raw multipart upload of the same bytes to the same endpoint with the
-// AWS SDK (goal ≥ 0.9×). moto_server is the S3 endpoint here.
+// AWS SDK (goal ≥ 0.9×). moto_server is the S3 endpoint here. Beside cp, a bare Node HTTP server
+// that only writes the PUT parts to a file shows what any upload over HTTP can reach on the machine.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -103,6 +104,41 @@ async function uploadThroughLoralab(server: ServerProcess, file: string, sha256:
   return { seconds: (done - started) / 1000, putSeconds: (sent - started) / 1000, completeSeconds: (done - sent) / 1000 };
 }
 
+/**
+ * The floor for any upload over HTTP on this machine: a bare Node server (its own process, as
+ * loralab's is) that writes each PUT's body at its offset in one file and fsyncs it at the end;
+ * no signatures, no records, no sha256. The same parts, as many at once.
+ */
+const BARE_SERVER = `
+const http = require('node:http'), fs = require('node:fs'), { pipeline } = require('node:stream/promises');
+const [file, port] = process.argv.slice(1);
+fs.writeFileSync(file, '');
+http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (req.method === 'POST') { const fd = fs.openSync(file, 'r'); fs.fsyncSync(fd); fs.closeSync(fd); return res.end(); }
+  await pipeline(req, fs.createWriteStream(file, { flags: 'r+', start: Number(url.searchParams.get('offset')), highWaterMark: 1 << 20 }));
+  res.end();
+}).listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+`;
+
+async function uploadToBareServer(file: string, target: string, concurrency: number) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-e', BARE_SERVER, target, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await once(child.stdout!, 'data');
+    const url = `http://127.0.0.1:${port}`;
+    const started = performance.now();
+    await eachPart(Math.ceil(SIZE / PART), concurrency, async (number) => {
+      const res = await request(`${url}/?offset=${(number - 1) * PART}`, { method: 'PUT', body: await readPart(file, number) });
+      await res.body.dump();
+    });
+    await (await request(url, { method: 'POST' })).body.dump();
+    return (performance.now() - started) / 1000;
+  } finally {
+    child.kill();
+  }
+}
+
 /** Samples the server's RSS while `fn` runs; the largest growth over the RSS just before, and the CPU it used. */
 async function rssGrowthDuring<T>(server: ServerProcess, fn: () => Promise<T>) {
   const before = server.rssMb();
@@ -173,6 +209,9 @@ export async function run() {
     const cpSyncSeconds = (performance.now() - cpStarted) / 1000;
     rmSync(copy);
     settle();
+    const bareSeconds = await uploadToBareServer(file, copy, CONCURRENCY.embedded);
+    rmSync(copy);
+    settle();
 
     // DATA_DIR in the same temporary folder: the same disk as the file and cp's copy.
     const embedded = await startServerProcess({ env: { DATA_DIR: path.join(dir, 'data'), ARTIFACT_PART_SIZE_MIB: String(PART_MIB) } });
@@ -194,6 +233,8 @@ export async function run() {
       ['  of which PUTs / complete (fsync, sha256 read-back)', `${upload.putSeconds.toFixed(2)} s / ${upload.completeSeconds.toFixed(2)} s`],
       ['ratio (cp time / loralab time; goal ≥ 0.7)', (cpSeconds / upload.seconds).toFixed(2)],
       ['ratio (cp + sync time / loralab time)', (cpSyncSeconds / upload.seconds).toFixed(2)],
+      ['bare Node HTTP server: PUT the parts, fsync', `${bareSeconds.toFixed(2)} s (${rate(bareSeconds)}): the floor for any upload over HTTP here`],
+      ['ratio (bare HTTP time / loralab time)', (bareSeconds / upload.seconds).toFixed(2)],
       ['server CPU during the upload', `${rss.cpuSeconds.toFixed(2)} s`],
       // The ratios are wall times: on a shared machine they say as much about the neighbours.
       ['load average (1 min) at the end', os.loadavg()[0]!.toFixed(1)],
