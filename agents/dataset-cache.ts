@@ -12,7 +12,6 @@ import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { backoffMs, pause } from './api-client.js';
 
@@ -43,6 +42,9 @@ export class DatasetCache {
     readonly maxBytes: number,
     private readonly log: (line: string) => void = () => {},
   ) {}
+
+  /** The 256 subfolders made so far: a fetch of thousands of files asks for each only once. */
+  private readonly madeDirs = new Set<string>();
 
   pathOf(sha256: string): string {
     if (!SHA256.test(sha256)) throw new CacheError(`not a sha256: ${JSON.stringify(sha256)}`);
@@ -79,7 +81,11 @@ export class DatasetCache {
 
   /** Downloads one file into the cache, tried a few times; returns the bytes received. */
   private async download(file: CachedFile, target: string, signal?: AbortSignal): Promise<number> {
-    await mkdir(path.dirname(target), { recursive: true });
+    const dir = path.dirname(target);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
     let lastError: Error | null = null;
     for (let attempt = 0; attempt < TRIES; attempt++) {
       if (signal?.aborted) throw signal.reason;
@@ -151,14 +157,12 @@ async function get(url: string, file: string, signal?: AbortSignal): Promise<{ s
   }
   const hash = createHash('sha256');
   let size = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
+  // Hashed as the chunks pass on their way to the file (a listener, not one more stream stage).
+  res.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    size += chunk.length;
   });
-  await pipeline(res, hashing, createWriteStream(file));
+  await pipeline(res, createWriteStream(file));
   return { size, sha256: hash.digest('hex') };
 }
 

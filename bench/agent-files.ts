@@ -78,23 +78,33 @@ async function datasetFetch(server: ServerProcess, dir: string) {
   void agentKey;
   const urls = files.map((f) => f.url!);
 
-  let started = performance.now();
-  await rawDownload(urls, path.join(dir, 'raw'));
-  const rawSeconds = (performance.now() - started) / 1000;
-
-  const cache = new DatasetCache(path.join(dir, 'cache'), 100 * 1024 ** 3);
+  // Two rounds, each kind in turn, each from nothing (an empty folder, an empty cache): the best of
+  // each is compared, so a burst of the machine's other load falls on neither figure alone.
+  let rawSeconds = Infinity;
+  let cacheSeconds = Infinity;
+  let cache!: DatasetCache;
+  let first!: Awaited<ReturnType<DatasetCache['fetch']>>;
   const wanted = files.map((f) => ({ fileName: f.fileName, sha256: f.sha256!, url: f.url! }));
-  started = performance.now();
-  const first = await cache.fetch(wanted, { concurrency: CONCURRENCY });
-  const cacheSeconds = (performance.now() - started) / 1000;
+  let started: number;
+  for (let round = 0; round < 2; round++) {
+    rmSync(path.join(dir, 'raw'), { recursive: true, force: true });
+    rmSync(path.join(dir, 'cache'), { recursive: true, force: true });
+    started = performance.now();
+    await rawDownload(urls, path.join(dir, 'raw'));
+    rawSeconds = Math.min(rawSeconds, (performance.now() - started) / 1000);
+    cache = new DatasetCache(path.join(dir, 'cache'), 100 * 1024 ** 3);
+    started = performance.now();
+    first = await cache.fetch(wanted, { concurrency: CONCURRENCY });
+    cacheSeconds = Math.min(cacheSeconds, (performance.now() - started) / 1000);
+  }
   started = performance.now();
   const second = await cache.fetch(wanted, { concurrency: CONCURRENCY });
   const secondSeconds = (performance.now() - started) / 1000;
 
   const mb = (IMAGES * IMAGE_BYTES) / 1024 / 1024;
   table(`Stored dataset of ${IMAGES} images × ${IMAGE_BYTES / 1024} KiB into an empty agent cache (${CONCURRENCY} at once)`, [
-    ['raw parallel download of the same URLs', `${rawSeconds.toFixed(2)} s (${(mb / rawSeconds).toFixed(0)} MiB/s)`],
-    ['agent cache: download + sha256 check + rename', `${cacheSeconds.toFixed(2)} s (${(mb / cacheSeconds).toFixed(0)} MiB/s), ${first.downloaded} downloaded`],
+    ['raw parallel download of the same URLs (best of 2)', `${rawSeconds.toFixed(2)} s (${(mb / rawSeconds).toFixed(0)} MiB/s)`],
+    ['agent cache: download + sha256 check + rename (best of 2)', `${cacheSeconds.toFixed(2)} s (${(mb / cacheSeconds).toFixed(0)} MiB/s), ${first.downloaded} downloaded`],
     ['ratio (raw time / cache time; goal ≥ 0.8)', (rawSeconds / cacheSeconds).toFixed(2)],
     ['second run on the same agent', `${secondSeconds.toFixed(2)} s, ${second.downloadedBytes} bytes downloaded (goal 0), ${second.hits} from the cache`],
   ]);
