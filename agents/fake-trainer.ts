@@ -39,6 +39,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { lossOffset } from './fake-trainer/surface.js';
+import { latestSave, optimizerStateIn } from './fake-trainer/resume.js';
 import {
   CONFIG_FILE,
   OPTIMIZER_FILE,
@@ -448,23 +449,21 @@ class FakeJob {
     out.print('enable LoRA for U-Net');
   }
 
-  /** Like ai-toolkit: the newest checkpoint in the output folder is loaded and its step taken from its metadata. */
+  /**
+   * Like ai-toolkit: the newest save in the output folder by creation time is loaded, its step taken
+   * from its metadata, then the optimizer state beside it when there is one (fake-trainer/resume.ts).
+   */
   private async resumeStep(): Promise<number> {
-    const found = readdirSync(this.saveRoot)
-      .map((file) => ({ file, step: checkpointStepFromFileName(this.name, file) }))
-      .filter((c) => c.step !== null);
-    if (found.length === 0) return 0;
-    found.sort((a, b) => rank(a.step) - rank(b.step));
-    const latest = found[found.length - 1]!;
-    this.out.print(`#### IMPORTANT RESUMING FROM ${pyJoin(this.saveRootShown, latest.file)} ####`);
-    const meta = await readSafetensorsMetadata(path.join(this.saveRoot, latest.file));
-    const step = (meta && stepFromMetadata(meta)) ?? (typeof latest.step === 'number' ? latest.step : this.totalSteps);
+    const latest = latestSave(this.saveRoot, this.name);
+    if (latest === null) return 0;
+    this.out.print(`#### IMPORTANT RESUMING FROM ${pyJoin(this.saveRootShown, latest)} ####`);
+    const meta = await readSafetensorsMetadata(path.join(this.saveRoot, latest));
+    const fromName = checkpointStepFromFileName(this.name, latest);
+    const step = (meta && stepFromMetadata(meta)) ?? (typeof fromName === 'number' ? fromName : this.totalSteps);
     this.out.print(`Found step ${step} in metadata, starting from there`);
+    const optimizer = optimizerStateIn(this.saveRoot);
+    if (optimizer !== null) this.out.print(`Loading optimizer state from ${pyJoin(this.saveRootShown, optimizer)}`);
     return step;
-
-    function rank(step: number | 'final' | null): number {
-      return step === 'final' ? Number.MAX_SAFE_INTEGER : (step ?? -1);
-    }
   }
 
   private prepareDatasets(): void {

@@ -4,7 +4,8 @@
 // Folders, under <work>/runs/<run id>/:
 //   dataset/        the staged images and captions (shared by the run's attempts: ai-toolkit keeps
 //                   its latent cache there)
-//   output/         ai-toolkit's training_folder (shared too: a retry resumes from the last save)
+//   output/         ai-toolkit's training_folder (shared too), set up before each attempt as the
+//                   server says it starts: from the stored checkpoint it chose, or from scratch
 //   attempt-<n>/    config.yaml, spool.jsonl, trainer.log, trainer.pid of that attempt
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,6 +34,7 @@ import { prepareTrainerConfig, TrainerConfigError, writeTrainerConfig, type Prep
 import { CacheError, type DatasetCache } from './dataset-cache.js';
 import { formatBytes, UPLOAD_JOURNAL, UploadQueue, type Transfers } from './uploads.js';
 import { OutputWatcher } from './watcher.js';
+import { clearSaves, placeResumeFiles, ResumeError, type PlacedResume } from './resume.js';
 
 export const PID_FILE = 'trainer.pid';
 export const TRAINER_LOG = 'trainer.log';
@@ -116,6 +118,8 @@ export class RunAttempt {
   /** Checkpoint file names already snapshotted for upload. */
   private readonly snapshotted = new Set<string>();
   private readonly startedAt = Date.now();
+  /** The checkpoint this attempt resumes from, as placed in the training folder; null: from scratch. */
+  private resumed: PlacedResume | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     const run = o.assignment.run;
@@ -286,6 +290,13 @@ export class RunAttempt {
     }
     const configPath = await writeTrainerConfig(this.attemptDir, prepared.yaml);
     if (this.stopKind !== null) return this.stoppedBeforeTraining();
+    try {
+      this.resumed = await this.prepareOutputFolder(prepared);
+    } catch (err) {
+      if (this.stopKind !== null) return this.stoppedBeforeTraining();
+      if (err instanceof ResumeError) return failed('RESUME_FAILED', err.message);
+      throw err;
+    }
 
     reporter.start();
     const exit = await this.train(prepared, configPath, reporter);
@@ -294,6 +305,27 @@ export class RunAttempt {
     if (finished) return { outcome: 'SUCCEEDED', error: null };
     if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
     return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+  }
+
+  /**
+   * The training folder as the server says this attempt starts: from the stored checkpoint the claim
+   * chose (fetched unless the folder already holds its bytes), or from scratch.
+   */
+  private async prepareOutputFolder(prepared: PreparedTrainerConfig): Promise<PlacedResume | null> {
+    const { assignment, log } = this.o;
+    const resume = assignment.resume;
+    if (!resume) {
+      const removed = await clearSaves(prepared.outputDir, prepared.name);
+      if (removed > 0) log.info(`${this.label}: nothing stored to resume from; removed ${removed} earlier save(s) from ${prepared.outputDir} to start from scratch`);
+      return null;
+    }
+    const started = Date.now();
+    const placed = await placeResumeFiles(prepared.outputDir, prepared.name, resume, this.stopController.signal);
+    log.info(
+      `${this.label}: resuming from step ${resume.step} (${placed.withOptimizer ? 'weights and optimizer state' : 'weights only: no optimizer state stored'}), ` +
+        `${formatBytes(placed.downloadedBytes)} fetched in ${formatDuration((Date.now() - started) / 1000)}`,
+    );
+    return placed;
   }
 
   /**
@@ -345,6 +377,8 @@ export class RunAttempt {
     const watcher = new OutputWatcher({
       outputDir: prepared.outputDir,
       configName: prepared.name,
+      // The checkpoint put there to resume from is not one this attempt saved.
+      known: this.resumed ? new Map([[path.basename(this.resumed.checkpointFile), this.resumed.signature]]) : undefined,
       pollMs: this.o.watcherPollMs,
       log: (line) => log.info(`${this.label}: ${line}`),
       onCheckpoint: (file) => {
@@ -439,6 +473,8 @@ export class RunAttempt {
         return;
       case 'checkpoint_removed': {
         const file = path.resolve(cwd, e.path);
+        // The file resumed from may be another run's checkpoint (continueRun): not this run's to mark.
+        if (this.resumed && file === this.resumed.checkpointFile) return;
         const step = checkpointStepFromFileName(prepared.name, path.basename(file));
         if (typeof step === 'number') reporter.checkpoint({ step, path: file, pruned: true });
         return;
