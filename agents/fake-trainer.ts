@@ -20,6 +20,8 @@
 //     signal: SIGKILL      # for fail: signal (default SIGKILL; SIGSEGV also plausible)
 //     message: "…"         # for fail: error
 //     once: true           # fail only the first time in this output folder (a retry then succeeds)
+//     fromScratchOnly: true  # fail only in an attempt that started from step 0: one resumed from a
+//                          # checkpoint (on any machine) runs clean
 //     stepMs: 0            # overrides FAKE_STEP_MS
 //     secondsPerStep: 2    # the bars' clock moves this much per step (5× per sample image) instead
 //                          # of following the real clock: no throttled redraws, GPU-like rates;
@@ -72,6 +74,7 @@ interface Injection {
   signal: NodeJS.Signals;
   message: string;
   once: boolean;
+  fromScratchOnly: boolean;
   stepMs: number | null;
   secondsPerStep: number | null;
   ncols: number | null;
@@ -558,7 +561,7 @@ class FakeJob {
       bar.unpause();
       await this.tick(this.stepMs);
       this.advance(1);
-      if (injection.fail !== null && injection.fail !== 'gated' && step === injection.atStep && this.shouldFail()) {
+      if (injection.fail !== null && injection.fail !== 'gated' && step === injection.atStep && !(injection.fromScratchOnly && startStep > 0) && this.shouldFail()) {
         if (injection.fail === 'oom') outOfMemory = true;
         else await this.failDuringStep();
       }
@@ -763,6 +766,7 @@ function readInjection(value: unknown): Injection {
     signal: (typeof v['signal'] === 'string' ? v['signal'] : 'SIGKILL') as NodeJS.Signals,
     message: typeof v['message'] === 'string' ? v['message'] : 'fake trainer failure',
     once: truthy(v['once']),
+    fromScratchOnly: truthy(v['fromScratchOnly']),
     stepMs: v['stepMs'] === undefined ? null : nonNegative(num(v['stepMs'], 20), 20),
     secondsPerStep: v['secondsPerStep'] === undefined ? null : nonNegative(num(v['secondsPerStep'], 1), 1),
     ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),
