@@ -123,7 +123,7 @@ const claimRunStatement = compile(
         union all
         select run_id, 'RESUMED',
           'Attempt ' || attempt || ' resumes from step ' || step
-            || case when checkpoint_run_id <> run_id then ' of run ' || checkpoint_run_id else '' end
+            || case when checkpoint_run_id <> run_id then ' of the run it continues' else '' end
             || case when with_optimizer then ' with its optimizer state'
                     else ', weights only: the optimizer state saved with that checkpoint is not stored' end,
           jsonb_build_object('fromStep', step, 'checkpointId', checkpoint_id::text, 'checkpointRunId', checkpoint_run_id::text,
