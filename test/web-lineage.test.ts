@@ -77,4 +77,21 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
     await expect.poll(() => page.locator('#run-lineage').textContent()).toContain('Continued as portrait r16 → 500 steps (running)');
     expect(await page.locator('#loss-chart').getAttribute('data-points')).toBe('300');
   });
+
+  it('trains a finished run on from its final checkpoint with "Train on", and opens the new run', async () => {
+    await page.goto(`${t.url}/#/runs/${parentId}`);
+    await page.waitForSelector('form.train-on:not([hidden])');
+    await screenshots('run-finished-train-on');
+    // A number of steps not past the checkpoint is refused, naming why.
+    await page.getByLabel('Train on to this many steps in all').fill('200');
+    await page.evaluate(() => document.querySelector<HTMLInputElement>('#train-on-steps')!.removeAttribute('min'));
+    await page.getByRole('button', { name: 'Train on' }).click();
+    await expect.poll(() => page.locator('#action-message').textContent()).toContain("must exceed the checkpoint's step (300)");
+    await page.getByLabel('Train on to this many steps in all').fill('600');
+    await page.getByRole('button', { name: 'Train on' }).click();
+    await expect.poll(() => page.locator('#crumb-run').textContent()).toBe('portrait r16 → 600 steps');
+    await expect.poll(() => page.locator('#run-lineage').textContent()).toContain('Continues portrait r16 from step 300');
+    expect(await page.locator('#stat-resume').textContent()).toBe('from step 300 of the parent run');
+    await screenshots('run-train-on');
+  });
 });

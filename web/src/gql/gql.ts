@@ -50,6 +50,7 @@ type Documents = {
     "subscription RunEventsLive($id: ID!) { runEvents(runId: $id) { ...RunEventFields } }": typeof types.RunEventsLiveDocument,
     "mutation CancelRun($id: ID!) { cancelRun(id: $id) { ...RunDetail } }": typeof types.CancelRunDocument,
     "mutation RetryRun($id: ID!) { retryRun(id: $id) { ...RunDetail } }": typeof types.RetryRunDocument,
+    "mutation ContinueRun($id: ID!, $steps: Int!) { continueRun(runId: $id, steps: $steps) { id } }": typeof types.ContinueRunDocument,
     "\n  fragment RunRow on Run {\n    id name status priority queuedAt costUsd\n    experiment { id name } dataset { id name } captionStrategy { id name style }\n    hyperparameters { rank learningRate steps }\n    progress { step totalSteps secondsPerStep etaSeconds }\n    lossSummary { lastStep lastLoss minLoss emaLoss }\n    agent { id name }\n    sweep { id createdAt }\n    bestCheckpoint { id meanRating }\n  }\n": typeof types.RunRowFragmentDoc,
     "\n  query Runs($filter: RunFilter, $orderBy: RunOrder, $first: Int) {\n    runs(filter: $filter, orderBy: $orderBy, first: $first) { totalCount edges { node { ...RunRow } } }\n  }\n": typeof types.RunsDocument,
     "subscription RunsLive($id: ID!) { runUpdated(experimentId: $id) { ...RunRow } }": typeof types.RunsLiveDocument,
@@ -91,6 +92,7 @@ const documents: Documents = {
     "subscription RunEventsLive($id: ID!) { runEvents(runId: $id) { ...RunEventFields } }": types.RunEventsLiveDocument,
     "mutation CancelRun($id: ID!) { cancelRun(id: $id) { ...RunDetail } }": types.CancelRunDocument,
     "mutation RetryRun($id: ID!) { retryRun(id: $id) { ...RunDetail } }": types.RetryRunDocument,
+    "mutation ContinueRun($id: ID!, $steps: Int!) { continueRun(runId: $id, steps: $steps) { id } }": types.ContinueRunDocument,
     "\n  fragment RunRow on Run {\n    id name status priority queuedAt costUsd\n    experiment { id name } dataset { id name } captionStrategy { id name style }\n    hyperparameters { rank learningRate steps }\n    progress { step totalSteps secondsPerStep etaSeconds }\n    lossSummary { lastStep lastLoss minLoss emaLoss }\n    agent { id name }\n    sweep { id createdAt }\n    bestCheckpoint { id meanRating }\n  }\n": types.RunRowFragmentDoc,
     "\n  query Runs($filter: RunFilter, $orderBy: RunOrder, $first: Int) {\n    runs(filter: $filter, orderBy: $orderBy, first: $first) { totalCount edges { node { ...RunRow } } }\n  }\n": types.RunsDocument,
     "subscription RunsLive($id: ID!) { runUpdated(experimentId: $id) { ...RunRow } }": types.RunsLiveDocument,
@@ -237,6 +239,10 @@ export function graphql(source: "mutation CancelRun($id: ID!) { cancelRun(id: $i
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "mutation RetryRun($id: ID!) { retryRun(id: $id) { ...RunDetail } }"): typeof import('./graphql').RetryRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation ContinueRun($id: ID!, $steps: Int!) { continueRun(runId: $id, steps: $steps) { id } }"): typeof import('./graphql').ContinueRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -463,6 +463,14 @@ export type RetryRunMutationVariables = Exact<{
 
 export type RetryRunMutation = { retryRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
+export type ContinueRunMutationVariables = Exact<{
+  id: string;
+  steps: number;
+}>;
+
+
+export type ContinueRunMutation = { continueRun: { id: string } };
+
 export type RunRowFragment = { id: string, name: string, status: RunStatus, priority: number, queuedAt: string, costUsd: number | null, experiment: { id: string, name: string }, dataset: { id: string, name: string }, captionStrategy: { id: string, name: string, style: CaptionStyle | null }, hyperparameters: { rank: number, learningRate: number, steps: number }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null } | null, lossSummary: { lastStep: number | null, lastLoss: number | null, minLoss: number | null, emaLoss: number | null }, agent: { id: string, name: string } | null, sweep: { id: string, createdAt: string } | null, bestCheckpoint: { id: string, meanRating: number | null } | null };
 
 export type RunsQueryVariables = Exact<{
@@ -1812,6 +1820,13 @@ fragment RunDetail on Run {
     ...SampleFields
   }
 }`) as unknown as TypedDocumentString<RetryRunMutation, RetryRunMutationVariables>;
+export const ContinueRunDocument = new TypedDocumentString(`
+    mutation ContinueRun($id: ID!, $steps: Int!) {
+  continueRun(runId: $id, steps: $steps) {
+    id
+  }
+}
+    `) as unknown as TypedDocumentString<ContinueRunMutation, ContinueRunMutationVariables>;
 export const RunsDocument = new TypedDocumentString(`
     query Runs($filter: RunFilter, $orderBy: RunOrder, $first: Int) {
   runs(filter: $filter, orderBy: $orderBy, first: $first) {

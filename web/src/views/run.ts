@@ -45,6 +45,7 @@ const RUN_LIVE = graphql(`subscription RunLive($id: ID!) { runUpdated(runId: $id
 const EVENTS_LIVE = graphql(`subscription RunEventsLive($id: ID!) { runEvents(runId: $id) { ...RunEventFields } }`);
 const CANCEL = graphql(`mutation CancelRun($id: ID!) { cancelRun(id: $id) { ...RunDetail } }`);
 const RETRY = graphql(`mutation RetryRun($id: ID!) { retryRun(id: $id) { ...RunDetail } }`);
+const CONTINUE = graphql(`mutation ContinueRun($id: ID!, $steps: Int!) { continueRun(runId: $id, steps: $steps) { id } }`);
 
 const ACTIVE = ['QUEUED', 'CLAIMED', 'RUNNING'];
 const FINISHED_BADLY = ['FAILED', 'CANCELLED'];
@@ -67,6 +68,16 @@ export const runView: View = (main, _params, id) => {
   const cancelButton = h('button', { type: 'button', class: 'danger', hidden: true, onclick: () => void cancel() }, 'Cancel run');
   const retryButton = h('button', { type: 'button', hidden: true, onclick: () => void act(RETRY, 'Queued again') }, 'Retry run');
   const bestDownload = h('span', { id: 'best-download' });
+  // continueRun from the final (else newest stored) checkpoint, to this many total steps.
+  const trainOnSteps = h('input', { type: 'number', id: 'train-on-steps', min: 1, step: 1, 'aria-label': 'Train on to this many steps in all' });
+  const trainOnForm = h(
+    'form',
+    { class: 'train-on', hidden: true, onsubmit: (e: Event) => (e.preventDefault(), void trainOn()) },
+    h('label', { class: 'muted', for: 'train-on-steps' }, 'to'),
+    trainOnSteps,
+    h('span', { class: 'muted' }, 'steps'),
+    h('button', { type: 'submit', class: 'secondary' }, 'Train on'),
+  );
   const chartBox = h('div', { id: 'loss-chart', role: 'figure', 'aria-label': 'Loss curve' });
   const logToggle = h('input', { type: 'checkbox', id: 'log-scale', onchange: () => chart?.setLog(logToggle.checked) });
   const chartNote = h('p', { class: 'muted', id: 'chart-note' });
@@ -81,7 +92,7 @@ export const runView: View = (main, _params, id) => {
   replace(
     main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/runs' }, 'Runs'), ' / ', h('span', { id: 'crumb-run' })),
-    h('div', { class: 'view-head' }, title, h('div', { class: 'actions' }, bestDownload, cancelButton, retryButton, h('a', { class: 'button secondary', href: `#/compare?runs=${runId}` }, 'Compare'), actionMessage)),
+    h('div', { class: 'view-head' }, title, h('div', { class: 'actions' }, bestDownload, trainOnForm, cancelButton, retryButton, h('a', { class: 'button secondary', href: `#/compare?runs=${runId}` }, 'Compare'), actionMessage)),
     lineage,
     errors,
     errorPanel,
@@ -218,6 +229,13 @@ export const runView: View = (main, _params, id) => {
     document.title = `${r.name} · loralab`;
     cancelButton.hidden = !canEdit() || !ACTIVE.includes(r.status);
     retryButton.hidden = !canEdit() || !FINISHED_BADLY.includes(r.status);
+    const stored = r.checkpoints.filter((c) => c.downloadUrl);
+    trainOnForm.hidden = !canEdit() || ACTIVE.includes(r.status) || r.status === 'CANCELLING' || stored.length === 0;
+    if (!trainOnSteps.value && stored.length) {
+      const from = Math.max(...stored.map((c) => c.step));
+      trainOnSteps.min = String(from + 1);
+      trainOnSteps.value = String(from + Math.max(1, Math.round(r.hyperparameters.steps / 2)));
+    }
     // "Cancel requested" means nothing once the run is no longer running.
     if (!ACTIVE.includes(r.status) && r.status !== 'CANCELLING' && actionMessage.dataset.kind === 'cancel') {
       actionMessage.textContent = '';
@@ -416,6 +434,16 @@ export const runView: View = (main, _params, id) => {
       apply(r);
       actionMessage.textContent = r.status === 'CANCELLED' ? 'Cancelled' : done;
       if (r.status === 'CANCELLING') actionMessage.dataset.kind = 'cancel';
+    } catch (err) {
+      actionMessage.textContent = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  async function trainOn() {
+    actionMessage.textContent = '';
+    try {
+      const { continueRun } = await gql(CONTINUE, { id: runId, steps: Number(trainOnSteps.value) });
+      location.hash = `#/runs/${continueRun.id}`;
     } catch (err) {
       actionMessage.textContent = err instanceof Error ? err.message : String(err);
     }
