@@ -113,7 +113,7 @@ const claimRunStatement = compile(
     ),
     resumed as (
       select cl.id as run_id, cl.attempt, ck.id as checkpoint_id, ck.step, ck.run_id as checkpoint_run_id,
-        exists (select 1 from artifacts o where o.run_id = ck.run_id and o.kind = 'OPTIMIZER_STATE' and o.step = ck.step
+        exists (select 1 from artifacts o where o.run_id = ck.run_id and o.kind = 'OPTIMIZER_STATE' and o.slot = 'step:' || ck.step
           and o.stored_at is not null and o.pruned_at is null) as with_optimizer
       from claimed cl join checkpoints ck on ck.id = cl.resumed_from_checkpoint_id
     ),

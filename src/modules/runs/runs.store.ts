@@ -210,9 +210,13 @@ export function findSummariesByRuns(db: Executor, runIds: readonly string[]) {
   return db.select().from(runSummaries).where(inArray(runSummaries.runId, [...runIds]));
 }
 
-/** Whether checkpoint `ck`'s bytes are in the store (uploaded, verified, not pruned): a run can start from it. */
+/**
+ * Whether checkpoint `ck`'s bytes are in the store (uploaded, verified, not pruned): a run can start
+ * from it. A checkpoint's artifact is in slot `step:<step>` (artifacts.service slotOf), which
+ * artifacts_run_slot_idx finds directly.
+ */
 export const storedCheckpoint = (ck: SQL) => sql`exists (
-  select 1 from artifacts ca where ca.run_id = ${ck}.run_id and ca.kind = 'CHECKPOINT' and ca.step = ${ck}.step
+  select 1 from artifacts ca where ca.run_id = ${ck}.run_id and ca.kind = 'CHECKPOINT' and ca.slot = 'step:' || ${ck}.step
     and ca.stored_at is not null and ca.pruned_at is null)`;
 
 export interface CheckpointToContinue {
