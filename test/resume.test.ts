@@ -7,8 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expireLease, registerAgent } from './helpers/agents.js';
 import { databaseKinds } from './helpers/databases.js';
-import { createExperiment, createStrategy } from './helpers/fixtures.js';
+import { createBasics, createExperiment, createStrategy, queueRun, type Basics } from './helpers/fixtures.js';
+import { uploadRunFile } from './helpers/uploads.js';
 import {
   agentConfig,
   agentInProcess,
@@ -250,5 +252,71 @@ describe.each(cases)('resuming on %s with the %s store', (kind, driver) => {
     await editor.fails('BAD_USER_INPUT', CONTINUE, { r: parentId, c: otherCheckpoint, s: 100 }, 'checkpointId');
     await (await t.as('VIEWER')).fails('FORBIDDEN', CONTINUE, { r: parentId, s: 100 });
     expect(await countRuns()).toBe(before);
+  });
+});
+
+describe.each(databaseKinds)('what a claim hands over to resume from, on %s', (kind) => {
+  let t: TestServer;
+  let basics: Basics;
+  beforeAll(async () => {
+    t = await startTestServer(kind, { reaperIntervalSeconds: 3600, retryBackoffSeconds: 0 });
+    basics = await createBasics(t.admin);
+  });
+  afterAll(() => t?.stop());
+
+  const CLAIM = `mutation($id: ID!) { claimRun(agentId: $id) { leaseToken attempt run { id resumedFrom { step } }
+    resume { step checkpoint { id step } checkpointUrl checkpointSha256 checkpointSizeBytes optimizerStateUrl optimizerStateSha256 optimizerStateSizeBytes } } }`;
+  const REPORT_CHECKPOINT = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { id } }`;
+
+  /** The run's lease lapses and the reaper requeues it. */
+  async function requeue(runId: string) {
+    await expireLease(t, runId);
+    expect(await t.server.reaper.sweep()).toBe(1);
+  }
+
+  it('the newest checkpoint whose bytes are stored, with signed URLs for it and its optimizer state; nothing stored: from scratch', async () => {
+    const agent = await registerAgent(t);
+    const run = await queueRun(t.admin, basics, { hyperparameters: { steps: 100, saveEvery: 20 } });
+    const first = await agent.client.ok(CLAIM, { id: agent.id });
+    expect(first.claimRun).toMatchObject({ attempt: 1, resume: null, run: { resumedFrom: null } });
+    const token = first.claimRun.leaseToken;
+    const weights = { 20: randomBytes(3000), 40: randomBytes(3000) };
+    const optimizerState = randomBytes(5000);
+    for (const step of [20, 40]) {
+      await agent.client.ok(REPORT_CHECKPOINT, { r: run.id, t: token, i: { step, path: `/out/lora_${step}.safetensors` } });
+    }
+    await uploadRunFile(agent.client, run.id, token, weights[20], { kind: 'CHECKPOINT', fileName: 'lora_000000020.safetensors', step: 20 });
+    await uploadRunFile(agent.client, run.id, token, optimizerState, { kind: 'OPTIMIZER_STATE', fileName: 'optimizer.pt', step: 20 });
+    // Step 40's bytes never reached the store: it cannot be resumed from.
+    await requeue(run.id);
+
+    const second = (await agent.client.ok(CLAIM, { id: agent.id })).claimRun;
+    expect(second).toMatchObject({ attempt: 2, run: { resumedFrom: { step: 20 } } });
+    expect(second.resume).toMatchObject({
+      step: 20,
+      checkpoint: { step: 20 },
+      checkpointSha256: createHash('sha256').update(weights[20]).digest('hex'),
+      checkpointSizeBytes: 3000,
+      optimizerStateSha256: createHash('sha256').update(optimizerState).digest('hex'),
+      optimizerStateSizeBytes: 5000,
+    });
+    expect(await download(second.resume.checkpointUrl)).toEqual(weights[20]);
+    expect(await download(second.resume.optimizerStateUrl)).toEqual(optimizerState);
+    const { run: after } = await t.admin.ok(`query($id: ID!) { run(id: $id) { resumedSteps events(first: 10) { type data } } }`, { id: run.id });
+    expect(after.resumedSteps).toBe(20);
+    expect(after.events.filter((e: any) => e.type === 'RESUMED').map((e: any) => e.data)).toEqual([
+      { fromStep: 20, attempt: 2, weightsOnly: false, checkpointId: second.resume.checkpoint.id, checkpointRunId: run.id },
+    ]);
+
+    // Step 40 stored now, without its optimizer state: the next attempt resumes from it, weights only.
+    await uploadRunFile(agent.client, run.id, second.leaseToken, weights[40], { kind: 'CHECKPOINT', fileName: 'lora_000000040.safetensors', step: 40 });
+    await requeue(run.id);
+    const third = (await agent.client.ok(CLAIM, { id: agent.id })).claimRun;
+    expect(third.resume).toMatchObject({ step: 40, optimizerStateUrl: null, optimizerStateSha256: null });
+    expect(await download(third.resume.checkpointUrl)).toEqual(weights[40]);
+    const { run: last } = await t.admin.ok(`query($id: ID!) { run(id: $id) { resumedSteps events(first: 1) { type message data } } }`, { id: run.id });
+    expect(last.resumedSteps).toBe(60);
+    expect(last.events[0]).toMatchObject({ type: 'RESUMED', data: { fromStep: 40, weightsOnly: true } });
+    expect(last.events[0].message).toContain('weights only');
   });
 });
