@@ -71,9 +71,12 @@ export const runResolvers: Resolvers = {
     },
     sweep: (run, _, ctx) => (run.sweepId ? ctx.loaders.sweep.load(run.sweepId) : null),
     resumedFrom: (run, _, ctx) => (run.resumedFromCheckpointId ? ctx.loaders.checkpoint.load(run.resumedFromCheckpointId) : null),
-    // An AGENT key reads only runs its agents held: a parent outside that reads as none.
-    parent: async (run, _, ctx) => (run.parentRunId ? ((await findRunsByIds(ctx.db.orm, [run.parentRunId], ctx.readScope))[0] ?? null) : null),
-    continuations: (run, _, ctx) => findContinuationsOf(ctx.db.orm, [run.id], ctx.readScope),
+    // An AGENT key reads only runs its agents held: a parent or continuation outside that reads as none.
+    parent: async (run, _, ctx) => {
+      if (!run.parentRunId) return null;
+      return ctx.readScope ? ((await findRunsByIds(ctx.db.orm, [run.parentRunId], ctx.readScope))[0] ?? null) : ctx.loaders.run.load(run.parentRunId);
+    },
+    continuations: (run, _, ctx) => (ctx.readScope ? findContinuationsOf(ctx.db.orm, [run.id], ctx.readScope) : ctx.loaders.continuationsByRun.load(run.id)),
     resumedSteps: (run) => run.resumedSteps,
   },
   RunEvent: {
