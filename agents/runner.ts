@@ -245,8 +245,7 @@ export class RunAttempt {
   }
 
   private async execute(reporter: Reporter): Promise<{ outcome: RunOutcome; error: RunErrorInput | null }> {
-    const { api, assignment } = this.o;
-    const run = assignment.run;
+    const { assignment } = this.o;
     const datasetFolder = path.join(this.runDir, 'dataset');
     let prepared: PreparedTrainerConfig;
     try {
@@ -255,7 +254,44 @@ export class RunAttempt {
       if (err instanceof TrainerConfigError) return failed(err.code, err.message);
       throw err;
     }
+    // The checkpoint to resume from comes while the dataset is fetched and staged: both are bytes
+    // from the store, and its signed URLs are freshest now. Awaited before training; stopped when
+    // the attempt ends before that.
+    const resumeStop = new AbortController();
+    const resuming = this.prepareOutputFolder(prepared, AbortSignal.any([this.stopController.signal, resumeStop.signal])).then(
+      (placed) => ({ placed, error: null }),
+      (error: unknown) => ({ placed: null, error }),
+    );
+    const staged = await this.stageAndWriteConfig(prepared, datasetFolder).catch((error: unknown) => ({ thrown: error }));
+    if (!('configPath' in staged)) {
+      resumeStop.abort();
+      await resuming;
+      if ('thrown' in staged) throw staged.thrown;
+      return staged;
+    }
+    const configPath = staged.configPath;
+    const resume = await resuming;
+    if (this.stopKind !== null) return this.stoppedBeforeTraining();
+    if (resume.error instanceof ResumeError) return failed('RESUME_FAILED', resume.error.message);
+    if (resume.error) throw resume.error;
+    this.resumed = resume.placed;
 
+    reporter.start();
+    const exit = await this.train(prepared, configPath, reporter);
+    if (this.stopKind === 'lease_lost') return { outcome: 'FAILED', error: null }; // not sent
+    const finished = exit.code === 0 && exit.finalCheckpoint && exit.errorMessage === null && !exit.jobStopped;
+    if (finished) return { outcome: 'SUCCEEDED', error: null };
+    if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
+    return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+  }
+
+  /** The dataset staged for the trainer and its config written: the config's path, or why the attempt ends here. */
+  private async stageAndWriteConfig(
+    prepared: PreparedTrainerConfig,
+    datasetFolder: string,
+  ): Promise<{ configPath: string } | { outcome: RunOutcome; error: RunErrorInput | null }> {
+    const { api, assignment } = this.o;
+    const run = assignment.run;
     let images: string[];
     let imageFiles: Map<string, string> | undefined;
     try {
@@ -290,28 +326,14 @@ export class RunAttempt {
     }
     const configPath = await writeTrainerConfig(this.attemptDir, prepared.yaml);
     if (this.stopKind !== null) return this.stoppedBeforeTraining();
-    try {
-      this.resumed = await this.prepareOutputFolder(prepared);
-    } catch (err) {
-      if (this.stopKind !== null) return this.stoppedBeforeTraining();
-      if (err instanceof ResumeError) return failed('RESUME_FAILED', err.message);
-      throw err;
-    }
-
-    reporter.start();
-    const exit = await this.train(prepared, configPath, reporter);
-    if (this.stopKind === 'lease_lost') return { outcome: 'FAILED', error: null }; // not sent
-    const finished = exit.code === 0 && exit.finalCheckpoint && exit.errorMessage === null && !exit.jobStopped;
-    if (finished) return { outcome: 'SUCCEEDED', error: null };
-    if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
-    return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+    return { configPath };
   }
 
   /**
    * The training folder as the server says this attempt starts: from the stored checkpoint the claim
    * chose (fetched unless the folder already holds its bytes), or from scratch.
    */
-  private async prepareOutputFolder(prepared: PreparedTrainerConfig): Promise<PlacedResume | null> {
+  private async prepareOutputFolder(prepared: PreparedTrainerConfig, signal: AbortSignal): Promise<PlacedResume | null> {
     const { assignment, log } = this.o;
     const resume = assignment.resume;
     if (!resume) {
@@ -320,7 +342,7 @@ export class RunAttempt {
       return null;
     }
     const started = Date.now();
-    const placed = await placeResumeFiles(prepared.outputDir, prepared.name, resume, this.stopController.signal);
+    const placed = await placeResumeFiles(prepared.outputDir, prepared.name, resume, signal);
     log.info(
       `${this.label}: resuming from step ${resume.step} (${placed.withOptimizer ? 'weights and optimizer state' : 'weights only: no optimizer state stored'}), ` +
         `${formatBytes(placed.downloadedBytes)} fetched in ${formatDuration((Date.now() - started) / 1000)}`,
