@@ -172,6 +172,7 @@ export class ApiClient {
       graphql(`mutation ClaimRun($agentId: ID!, $wait: Int) {
         claimRun(agentId: $agentId, waitSeconds: $wait) {
           leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }
+          resume { step checkpointUrl checkpointSha256 checkpointSizeBytes optimizerStateUrl optimizerStateSha256 optimizerStateSizeBytes }
           run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }
         }
       }`),

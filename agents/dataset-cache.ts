@@ -91,7 +91,7 @@ export class DatasetCache {
       if (signal?.aborted) throw signal.reason;
       const partial = `${target}.${randomBytes(6).toString('hex')}.part`;
       try {
-        const { size, sha256 } = await get(file.url, partial, signal);
+        const { size, sha256 } = await downloadHashed(file.url, partial, signal);
         if (sha256 !== file.sha256) throw new CacheError(`${file.fileName}: the bytes received have sha256 ${sha256}, not the declared ${file.sha256}`);
         await rename(partial, target);
         return size;
@@ -144,7 +144,7 @@ export class DatasetCache {
 }
 
 /** GETs `url` into `file`, hashing the bytes as they arrive. */
-async function get(url: string, file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+export async function downloadHashed(url: string, file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {

@@ -20,6 +20,8 @@
 //     signal: SIGKILL      # for fail: signal (default SIGKILL; SIGSEGV also plausible)
 //     message: "…"         # for fail: error
 //     once: true           # fail only the first time in this output folder (a retry then succeeds)
+//     fromScratchOnly: true  # fail only in an attempt that started from step 0: one resumed from a
+//                          # checkpoint (on any machine) runs clean
 //     stepMs: 0            # overrides FAKE_STEP_MS
 //     secondsPerStep: 2    # the bars' clock moves this much per step (5× per sample image) instead
 //                          # of following the real clock: no throttled redraws, GPU-like rates;
@@ -39,6 +41,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { lossOffset } from './fake-trainer/surface.js';
+import { latestSave, optimizerStateIn } from './fake-trainer/resume.js';
 import {
   CONFIG_FILE,
   OPTIMIZER_FILE,
@@ -71,6 +74,7 @@ interface Injection {
   signal: NodeJS.Signals;
   message: string;
   once: boolean;
+  fromScratchOnly: boolean;
   stepMs: number | null;
   secondsPerStep: number | null;
   ncols: number | null;
@@ -447,23 +451,21 @@ class FakeJob {
     out.print('enable LoRA for U-Net');
   }
 
-  /** Like ai-toolkit: the newest checkpoint in the output folder is loaded and its step taken from its metadata. */
+  /**
+   * Like ai-toolkit: the newest save in the output folder by creation time is loaded, its step taken
+   * from its metadata, then the optimizer state beside it when there is one (fake-trainer/resume.ts).
+   */
   private async resumeStep(): Promise<number> {
-    const found = readdirSync(this.saveRoot)
-      .map((file) => ({ file, step: checkpointStepFromFileName(this.name, file) }))
-      .filter((c) => c.step !== null);
-    if (found.length === 0) return 0;
-    found.sort((a, b) => rank(a.step) - rank(b.step));
-    const latest = found[found.length - 1]!;
-    this.out.print(`#### IMPORTANT RESUMING FROM ${pyJoin(this.saveRootShown, latest.file)} ####`);
-    const meta = await readSafetensorsMetadata(path.join(this.saveRoot, latest.file));
-    const step = (meta && stepFromMetadata(meta)) ?? (typeof latest.step === 'number' ? latest.step : this.totalSteps);
+    const latest = latestSave(this.saveRoot, this.name);
+    if (latest === null) return 0;
+    this.out.print(`#### IMPORTANT RESUMING FROM ${pyJoin(this.saveRootShown, latest)} ####`);
+    const meta = await readSafetensorsMetadata(path.join(this.saveRoot, latest));
+    const fromName = checkpointStepFromFileName(this.name, latest);
+    const step = (meta && stepFromMetadata(meta)) ?? (typeof fromName === 'number' ? fromName : this.totalSteps);
     this.out.print(`Found step ${step} in metadata, starting from there`);
+    const optimizer = optimizerStateIn(this.saveRoot);
+    if (optimizer !== null) this.out.print(`Loading optimizer state from ${pyJoin(this.saveRootShown, optimizer)}`);
     return step;
-
-    function rank(step: number | 'final' | null): number {
-      return step === 'final' ? Number.MAX_SAFE_INTEGER : (step ?? -1);
-    }
   }
 
   private prepareDatasets(): void {
@@ -558,7 +560,7 @@ class FakeJob {
       bar.unpause();
       await this.tick(this.stepMs);
       this.advance(1);
-      if (injection.fail !== null && injection.fail !== 'gated' && step === injection.atStep && this.shouldFail()) {
+      if (injection.fail !== null && injection.fail !== 'gated' && step === injection.atStep && !(injection.fromScratchOnly && startStep > 0) && this.shouldFail()) {
         if (injection.fail === 'oom') outOfMemory = true;
         else await this.failDuringStep();
       }
@@ -770,6 +772,7 @@ function readInjection(value: unknown): Injection {
     signal: (typeof v['signal'] === 'string' ? v['signal'] : 'SIGKILL') as NodeJS.Signals,
     message: typeof v['message'] === 'string' ? v['message'] : 'fake trainer failure',
     once: truthy(v['once']),
+    fromScratchOnly: truthy(v['fromScratchOnly']),
     stepMs: v['stepMs'] === undefined ? null : nonNegative(num(v['stepMs'], 20), 20),
     secondsPerStep: v['secondsPerStep'] === undefined ? null : nonNegative(num(v['secondsPerStep'], 1), 1),
     ncols: v['ncols'] === undefined ? null : Math.max(1, int(v['ncols'], 79)),

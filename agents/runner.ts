@@ -4,7 +4,8 @@
 // Folders, under <work>/runs/<run id>/:
 //   dataset/        the staged images and captions (shared by the run's attempts: ai-toolkit keeps
 //                   its latent cache there)
-//   output/         ai-toolkit's training_folder (shared too: a retry resumes from the last save)
+//   output/         ai-toolkit's training_folder (shared too), set up before each attempt as the
+//                   server says it starts: from the stored checkpoint it chose, or from scratch
 //   attempt-<n>/    config.yaml, spool.jsonl, trainer.log, trainer.pid of that attempt
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,6 +34,7 @@ import { prepareTrainerConfig, TrainerConfigError, writeTrainerConfig, type Prep
 import { CacheError, type DatasetCache } from './dataset-cache.js';
 import { formatBytes, UPLOAD_JOURNAL, UploadQueue, type Transfers } from './uploads.js';
 import { OutputWatcher } from './watcher.js';
+import { clearSaves, placeResumeFiles, ResumeError, type PlacedResume } from './resume.js';
 
 export const PID_FILE = 'trainer.pid';
 export const TRAINER_LOG = 'trainer.log';
@@ -116,6 +118,8 @@ export class RunAttempt {
   /** Checkpoint file names already snapshotted for upload. */
   private readonly snapshotted = new Set<string>();
   private readonly startedAt = Date.now();
+  /** The checkpoint this attempt resumes from, as placed in the training folder; null: from scratch. */
+  private resumed: PlacedResume | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     const run = o.assignment.run;
@@ -241,8 +245,7 @@ export class RunAttempt {
   }
 
   private async execute(reporter: Reporter): Promise<{ outcome: RunOutcome; error: RunErrorInput | null }> {
-    const { api, assignment } = this.o;
-    const run = assignment.run;
+    const { assignment } = this.o;
     const datasetFolder = path.join(this.runDir, 'dataset');
     let prepared: PreparedTrainerConfig;
     try {
@@ -251,7 +254,44 @@ export class RunAttempt {
       if (err instanceof TrainerConfigError) return failed(err.code, err.message);
       throw err;
     }
+    // The checkpoint to resume from comes while the dataset is fetched and staged: both are bytes
+    // from the store, and its signed URLs are freshest now. Awaited before training; stopped when
+    // the attempt ends before that.
+    const resumeStop = new AbortController();
+    const resuming = this.prepareOutputFolder(prepared, AbortSignal.any([this.stopController.signal, resumeStop.signal])).then(
+      (placed) => ({ placed, error: null }),
+      (error: unknown) => ({ placed: null, error }),
+    );
+    const staged = await this.stageAndWriteConfig(prepared, datasetFolder).catch((error: unknown) => ({ thrown: error }));
+    if (!('configPath' in staged)) {
+      resumeStop.abort();
+      await resuming;
+      if ('thrown' in staged) throw staged.thrown;
+      return staged;
+    }
+    const configPath = staged.configPath;
+    const resume = await resuming;
+    if (this.stopKind !== null) return this.stoppedBeforeTraining();
+    if (resume.error instanceof ResumeError) return failed('RESUME_FAILED', resume.error.message);
+    if (resume.error) throw resume.error;
+    this.resumed = resume.placed;
 
+    reporter.start();
+    const exit = await this.train(prepared, configPath, reporter);
+    if (this.stopKind === 'lease_lost') return { outcome: 'FAILED', error: null }; // not sent
+    const finished = exit.code === 0 && exit.finalCheckpoint && exit.errorMessage === null && !exit.jobStopped;
+    if (finished) return { outcome: 'SUCCEEDED', error: null };
+    if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
+    return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+  }
+
+  /** The dataset staged for the trainer and its config written: the config's path, or why the attempt ends here. */
+  private async stageAndWriteConfig(
+    prepared: PreparedTrainerConfig,
+    datasetFolder: string,
+  ): Promise<{ configPath: string } | { outcome: RunOutcome; error: RunErrorInput | null }> {
+    const { api, assignment } = this.o;
+    const run = assignment.run;
     const captionMode = captionModeOf(run.captionStrategy.kind);
     let images: string[];
     let imageFiles: Map<string, string> | undefined;
@@ -289,14 +329,28 @@ export class RunAttempt {
     }
     const configPath = await writeTrainerConfig(this.attemptDir, prepared.yaml);
     if (this.stopKind !== null) return this.stoppedBeforeTraining();
+    return { configPath };
+  }
 
-    reporter.start();
-    const exit = await this.train(prepared, configPath, reporter);
-    if (this.stopKind === 'lease_lost') return { outcome: 'FAILED', error: null }; // not sent
-    const finished = exit.code === 0 && exit.finalCheckpoint && exit.errorMessage === null && !exit.jobStopped;
-    if (finished) return { outcome: 'SUCCEEDED', error: null };
-    if (this.stopKind === 'cancel') return { outcome: 'CANCELLED', error: null };
-    return { outcome: 'FAILED', error: describeFailure(exit, { datasetFolder, command: this.commandLine(configPath).join(' ') }) };
+  /**
+   * The training folder as the server says this attempt starts: from the stored checkpoint the claim
+   * chose (fetched unless the folder already holds its bytes), or from scratch.
+   */
+  private async prepareOutputFolder(prepared: PreparedTrainerConfig, signal: AbortSignal): Promise<PlacedResume | null> {
+    const { assignment, log } = this.o;
+    const resume = assignment.resume;
+    if (!resume) {
+      const removed = await clearSaves(prepared.outputDir, prepared.name);
+      if (removed > 0) log.info(`${this.label}: nothing stored to resume from; removed ${removed} earlier save(s) from ${prepared.outputDir} to start from scratch`);
+      return null;
+    }
+    const started = Date.now();
+    const placed = await placeResumeFiles(prepared.outputDir, prepared.name, resume, signal);
+    log.info(
+      `${this.label}: resuming from step ${resume.step} (${placed.withOptimizer ? 'weights and optimizer state' : 'weights only: no optimizer state stored'}), ` +
+        `${formatBytes(placed.downloadedBytes)} fetched in ${formatDuration((Date.now() - started) / 1000)}`,
+    );
+    return placed;
   }
 
   /**
@@ -355,6 +409,8 @@ export class RunAttempt {
     const watcher = new OutputWatcher({
       outputDir: prepared.outputDir,
       configName: prepared.name,
+      // The checkpoint put there to resume from is not one this attempt saved.
+      known: this.resumed ? new Map([[path.basename(this.resumed.checkpointFile), this.resumed.signature]]) : undefined,
       pollMs: this.o.watcherPollMs,
       log: (line) => log.info(`${this.label}: ${line}`),
       onCheckpoint: (file) => {
@@ -449,6 +505,8 @@ export class RunAttempt {
         return;
       case 'checkpoint_removed': {
         const file = path.resolve(cwd, e.path);
+        // The file resumed from may be another run's checkpoint (continueRun): not this run's to mark.
+        if (this.resumed && file === this.resumed.checkpointFile) return;
         const step = checkpointStepFromFileName(prepared.name, path.basename(file));
         if (typeof step === 'number') reporter.checkpoint({ step, path: file, pruned: true });
         return;

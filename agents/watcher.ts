@@ -37,6 +37,8 @@ export interface WatcherOptions {
   log?: (line: string) => void;
   pollMs?: number;
   stableMs?: number;
+  /** Files already there that are not the trainer's (file name → size:mtime): not reported unless they change. */
+  known?: Map<string, string>;
 }
 
 interface Seen {
@@ -66,6 +68,7 @@ export class OutputWatcher {
     this.pollMs = o.pollMs ?? 1000;
     this.stableMs = o.stableMs ?? 2000;
     this.samplesDir = path.join(o.outputDir, SAMPLES_DIR);
+    for (const [fileName, signature] of o.known ?? []) this.reported.set(fileName, signature);
   }
 
   start(): void {

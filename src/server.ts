@@ -238,7 +238,7 @@ export async function startServer({
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
-  const reaper = new Reaper(db, { intervalSeconds: config.reaperIntervalSeconds, backoffSeconds: config.retryBackoffSeconds }, log.child({ module: 'reaper' }));
+  const reaper = new Reaper(db, { intervalSeconds: config.reaperIntervalSeconds, backoffSeconds: config.retryBackoffSeconds, leaseTtlSeconds: config.leaseTtlSeconds }, log.child({ module: 'reaper' }));
   reaper.start();
 
   const address = httpServer.address() as { port: number };

@@ -16,7 +16,7 @@ import * as types from './graphql.js';
  */
 type Documents = {
     "mutation RegisterAgent($input: RegisterAgentInput!) { registerAgent(input: $input) { id name } }": typeof types.RegisterAgentDocument,
-    "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }": typeof types.ClaimRunDocument,
+    "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          resume { step checkpointUrl checkpointSha256 checkpointSizeBytes optimizerStateUrl optimizerStateSha256 optimizerStateSizeBytes }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }": typeof types.ClaimRunDocument,
     "query DatasetImages($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName } } pageInfo { hasNextPage endCursor } } }\n        }": typeof types.DatasetImagesDocument,
     "mutation StartRun($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { id } }": typeof types.StartRunDocument,
     "mutation Heartbeat($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }": typeof types.HeartbeatDocument,
@@ -31,7 +31,7 @@ type Documents = {
 };
 const documents: Documents = {
     "mutation RegisterAgent($input: RegisterAgentInput!) { registerAgent(input: $input) { id name } }": types.RegisterAgentDocument,
-    "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }": types.ClaimRunDocument,
+    "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          resume { step checkpointUrl checkpointSha256 checkpointSizeBytes optimizerStateUrl optimizerStateSha256 optimizerStateSizeBytes }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }": types.ClaimRunDocument,
     "query DatasetImages($id: ID!, $after: String) {\n          dataset(id: $id) { images(first: 500, after: $after) { edges { node { fileName } } pageInfo { hasNextPage endCursor } } }\n        }": types.DatasetImagesDocument,
     "mutation StartRun($r: ID!, $t: String!) { startRun(runId: $r, leaseToken: $t) { id } }": types.StartRunDocument,
     "mutation Heartbeat($r: ID!, $t: String!, $p: ProgressInput) { heartbeat(runId: $r, leaseToken: $t, progress: $p) { leaseExpiresAt cancelRequested } }": types.HeartbeatDocument,
@@ -52,7 +52,7 @@ export function graphql(source: "mutation RegisterAgent($input: RegisterAgentInp
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }"): typeof import('./graphql.js').ClaimRunDocument;
+export function graphql(source: "mutation ClaimRun($agentId: ID!, $wait: Int) {\n        claimRun(agentId: $agentId, waitSeconds: $wait) {\n          leaseToken attempt leaseExpiresAt trainerConfig captions { fileName text }\n          resume { step checkpointUrl checkpointSha256 checkpointSizeBytes optimizerStateUrl optimizerStateSha256 optimizerStateSizeBytes }\n          run { id name hyperparameters { steps } requirements { gpuCount } captionStrategy { kind } dataset { id uri imageCount } }\n        }\n      }"): typeof import('./graphql.js').ClaimRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

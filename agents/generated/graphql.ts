@@ -107,7 +107,7 @@ export type ClaimRunMutationVariables = Exact<{
 }>;
 
 
-export type ClaimRunMutation = { claimRun: { leaseToken: string, attempt: number, leaseExpiresAt: string, trainerConfig: string, captions: Array<{ fileName: string, text: string }>, run: { id: string, name: string, hyperparameters: { steps: number }, requirements: { gpuCount: number }, captionStrategy: { kind: CaptionKind }, dataset: { id: string, uri: string, imageCount: number } } } | null };
+export type ClaimRunMutation = { claimRun: { leaseToken: string, attempt: number, leaseExpiresAt: string, trainerConfig: string, captions: Array<{ fileName: string, text: string }>, resume: { step: number, checkpointUrl: string, checkpointSha256: string, checkpointSizeBytes: number, optimizerStateUrl: string | null, optimizerStateSha256: string | null, optimizerStateSizeBytes: number | null } | null, run: { id: string, name: string, hyperparameters: { steps: number }, requirements: { gpuCount: number }, captionStrategy: { kind: CaptionKind }, dataset: { id: string, uri: string, imageCount: number } } } | null };
 
 export type DatasetImagesQueryVariables = Exact<{
   id: string;
@@ -244,6 +244,15 @@ export const ClaimRunDocument = new TypedDocumentString(`
     captions {
       fileName
       text
+    }
+    resume {
+      step
+      checkpointUrl
+      checkpointSha256
+      checkpointSizeBytes
+      optimizerStateUrl
+      optimizerStateSha256
+      optimizerStateSizeBytes
     }
     run {
       id

@@ -19,6 +19,7 @@ import {
   uniqueIndex,
   uuid,
 } from './columns.js';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 
 export const apiKeys = pgTable(
   'api_keys',
@@ -201,6 +202,13 @@ export const runs = pgTable(
     bestCheckpointId: uuid('best_checkpoint_id'),
     // The folder an imported run came from (absolute path); null for runs trained through loralab.
     importedFrom: text('imported_from'),
+    // continueRun: the run this one trains on from, and the checkpoint of it its first attempt starts at.
+    parentRunId: uuid('parent_run_id').references((): AnyPgColumn => runs.id),
+    continuedFromCheckpointId: uuid('continued_from_checkpoint_id'),
+    // The checkpoint the latest attempt resumed from (set by the claim); null: it started from scratch.
+    resumedFromCheckpointId: uuid('resumed_from_checkpoint_id'),
+    // Steps no attempt had to train again because it resumed from a checkpoint (the sum of their start steps).
+    resumedSteps: integer('resumed_steps').notNull().default(0),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [

@@ -47,6 +47,7 @@ export function createLoaders(db: Executor) {
     ratingsByCheckpoint: groupedBy((ids) => checkpoints.findRatingsByCheckpoints(db, ids), (r) => r.checkpointId),
     sweepsByExperiment: groupedBy((ids) => runs.findSweepsByExperiments(db, ids), (r) => r.experimentId),
     runsBySweep: groupedBy((ids) => runs.findRunsBySweeps(db, ids), (r) => r.sweepId),
+    continuationsByRun: groupedBy((ids) => runs.findContinuationsOf(db, ids), (r) => r.parentRunId),
     activeRunsByAgent: groupedBy((ids) => agents.findActiveRunsByAgents(db, ids), (r) => r.agentId),
     storedCaption: new DataLoader<{ imageId: string; strategyId: string }, string | null, string>(
       async (keys) => {

@@ -36,6 +36,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.createCaptionStrategy': 'EDITOR',
   'Mutation.setCaptions': 'EDITOR',
   'Mutation.queueRun': 'EDITOR',
+  'Mutation.continueRun': 'EDITOR',
   'Mutation.queueSweep': 'EDITOR',
   'Mutation.cancelRun': 'EDITOR',
   'Mutation.retryRun': 'EDITOR',

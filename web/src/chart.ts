@@ -56,11 +56,18 @@ export class LossChart {
   private log = false;
   private frame = 0;
   private stopSizing: () => void;
+  /** A curve this one continues (a continued run's parent), drawn in grey up to this one's first step. */
+  private lead: { step: number; mean: number }[] = [];
 
   constructor(readonly el: HTMLElement) {
     el.classList.add('chart');
     el.dataset.points = '0';
     this.stopSizing = autoSize(el, () => this.plot, chartHeight);
+  }
+
+  setLead(buckets: { step: number; mean: number }[]) {
+    this.lead = buckets;
+    this.render();
   }
 
   get lastStep(): number | null {
@@ -133,7 +140,17 @@ export class LossChart {
 
   private data(): uPlot.AlignedData {
     const f = positive(this.log);
-    return [this.steps, this.mins.map(f), this.maxs.map(f), this.means.map(f), this.emas.map(f)] as uPlot.AlignedData;
+    const first = this.steps.length ? this.steps[0]! : Infinity;
+    const lead = this.lead.filter((b) => b.step < first);
+    const own = (values: number[]) => [...lead.map(() => null), ...values.map(f)];
+    return [
+      [...lead.map((b) => b.step), ...this.steps],
+      own(this.mins),
+      own(this.maxs),
+      own(this.means),
+      own(this.emas),
+      [...lead.map((b) => f(b.mean)), ...this.steps.map(() => null)],
+    ] as uPlot.AlignedData;
   }
 
   private schedule() {
@@ -161,6 +178,7 @@ export class LossChart {
         { label: 'max', stroke: 'rgba(37,99,235,0.25)', width: 1, points: { show: false } },
         { label: 'mean', stroke: '#2563eb', width: 1.5, points: { show: false } },
         { label: 'EMA', stroke: '#dc2626', width: 2, points: { show: false } },
+        { label: 'parent run', stroke: '#9ca3af', width: 1.5, points: { show: false }, show: this.lead.length > 0 },
       ],
       bands: [{ series: [2, 1], fill: 'rgba(37,99,235,0.12)' }],
       hooks: { draw: [(u) => markDrawn(u, el)] },

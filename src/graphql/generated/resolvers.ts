@@ -620,6 +620,14 @@ export type Mutation = {
   completeRun: Run;
   /** By the key that began the upload: verifies size and sha256, then the artifact is stored. */
   completeUpload: Artifact;
+  /**
+   * EDITOR. A new run with the parent's settings, dataset and caption strategy and `steps` total steps,
+   * trained on from checkpointId (default: the parent's final checkpoint, else its newest stored one).
+   * The checkpoint must be the run's and stored, and steps must exceed its step (else BAD_USER_INPUT
+   * naming the argument). The new run's parent is runId and its resumedFrom the checkpoint; its loss
+   * points start after the checkpoint's step.
+   */
+  continueRun: Run;
   createApiKey: CreatedApiKey;
   createCaptionStrategy: CaptionStrategy;
   createDataset: Dataset;
@@ -712,6 +720,13 @@ export type MutationCompleteRunArgs = {
 export type MutationCompleteUploadArgs = {
   artifactId: Scalars['ID']['input'];
   parts: Array<CompletedPartInput>;
+};
+
+
+export type MutationContinueRunArgs = {
+  checkpointId?: InputMaybe<Scalars['ID']['input']>;
+  runId: Scalars['ID']['input'];
+  steps: Scalars['Int']['input'];
 };
 
 
@@ -1030,6 +1045,25 @@ export type RequirementsInput = {
   minVramMb?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/**
+ * A stored checkpoint a claimed attempt starts from. The agent puts its bytes into the run's training
+ * folder as the trainer's newest save (<name>_<step as 9 digits>.safetensors) and the optimizer state
+ * beside it as optimizer.pt, so the trainer resumes at `step`.
+ */
+export type ResumePoint = {
+  __typename?: 'ResumePoint';
+  checkpoint: Checkpoint;
+  checkpointSha256: Scalars['String']['output'];
+  checkpointSizeBytes: Scalars['Float']['output'];
+  /** Signed GET URL of the checkpoint's bytes. */
+  checkpointUrl: Scalars['String']['output'];
+  optimizerStateSha256?: Maybe<Scalars['String']['output']>;
+  optimizerStateSizeBytes?: Maybe<Scalars['Float']['output']>;
+  /** Signed GET URL of the optimizer state saved with it; null: the resume is weights-only. */
+  optimizerStateUrl?: Maybe<Scalars['String']['output']>;
+  step: Scalars['Int']['output'];
+};
+
 export type Run = {
   __typename?: 'Run';
   /** The agent holding the run, or the last one that held it. */
@@ -1039,6 +1073,8 @@ export type Run = {
   bestCheckpoint?: Maybe<Checkpoint>;
   captionStrategy: CaptionStrategy;
   checkpoints: Array<Checkpoint>;
+  /** Runs continued from this one (continueRun), oldest first. */
+  continuations: Array<Run>;
   costUsd?: Maybe<Scalars['Float']['output']>;
   dataset: Dataset;
   error?: Maybe<RunError>;
@@ -1058,10 +1094,16 @@ export type Run = {
   maxAttempts: Scalars['Int']['output'];
   name: Scalars['String']['output'];
   notes?: Maybe<Scalars['String']['output']>;
+  /** The run this one continues (continueRun); its loss curve leads up to this run's first step. */
+  parent?: Maybe<Run>;
   priority: Scalars['Int']['output'];
   progress?: Maybe<RunProgress>;
   queuedAt: Scalars['DateTime']['output'];
   requirements: Requirements;
+  /** The checkpoint the latest attempt started from (its weights, and its optimizer state when stored); null when it started from scratch. */
+  resumedFrom?: Maybe<Checkpoint>;
+  /** Steps no attempt trained again because it resumed from a checkpoint instead of from scratch (each resumed attempt's start step, added up). */
+  resumedSteps: Scalars['Int']['output'];
   samples: Array<Sample>;
   startedAt?: Maybe<Scalars['DateTime']['output']>;
   status: RunStatus;
@@ -1109,6 +1151,8 @@ export type RunAssignment = {
   captions: Array<StagedCaption>;
   leaseExpiresAt: Scalars['DateTime']['output'];
   leaseToken: Scalars['String']['output'];
+  /** What this attempt resumes from; null: it trains from scratch. */
+  resume?: Maybe<ResumePoint>;
   run: Run;
   trainerConfig: Scalars['String']['output'];
 };
@@ -1506,6 +1550,7 @@ export type ResolversTypes = ResolversObject<{
   ReportLossResult: ResolverTypeWrapper<ReportLossResult>;
   Requirements: ResolverTypeWrapper<Requirements>;
   RequirementsInput: RequirementsInput;
+  ResumePoint: ResolverTypeWrapper<Omit<ResumePoint, 'checkpoint'> & { checkpoint: ResolversTypes['Checkpoint'] }>;
   Run: ResolverTypeWrapper<RunRecord>;
   RunAssignment: ResolverTypeWrapper<Assignment>;
   RunConnection: ResolverTypeWrapper<Connection<RunRecord>>;
@@ -1600,6 +1645,7 @@ export type ResolversParentTypes = ResolversObject<{
   ReportLossResult: ReportLossResult;
   Requirements: Requirements;
   RequirementsInput: RequirementsInput;
+  ResumePoint: Omit<ResumePoint, 'checkpoint'> & { checkpoint: ResolversParentTypes['Checkpoint'] };
   Run: RunRecord;
   RunAssignment: Assignment;
   RunConnection: Connection<RunRecord>;
@@ -1901,6 +1947,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   claimRun?: Resolver<Maybe<ResolversTypes['RunAssignment']>, ParentType, ContextType, RequireFields<MutationClaimRunArgs, 'agentId' | 'waitSeconds'>>;
   completeRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCompleteRunArgs, 'leaseToken' | 'outcome' | 'runId'>>;
   completeUpload?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationCompleteUploadArgs, 'artifactId' | 'parts'>>;
+  continueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationContinueRunArgs, 'runId' | 'steps'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'role'>>;
   createCaptionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType, RequireFields<MutationCreateCaptionStrategyArgs, 'input'>>;
   createDataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType, RequireFields<MutationCreateDatasetArgs, 'input'>>;
@@ -1974,6 +2021,17 @@ export type RequirementsResolvers<ContextType = Context, ParentType extends Reso
   minVramMb?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type ResumePointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ResumePoint'] = ResolversParentTypes['ResumePoint']> = ResolversObject<{
+  checkpoint?: Resolver<ResolversTypes['Checkpoint'], ParentType, ContextType>;
+  checkpointSha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  checkpointSizeBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  checkpointUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  optimizerStateSha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  optimizerStateSizeBytes?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  optimizerStateUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  step?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type RunResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Run'] = ResolversParentTypes['Run']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['Agent']>, ParentType, ContextType>;
   artifacts?: Resolver<Array<ResolversTypes['Artifact']>, ParentType, ContextType, Partial<RunArtifactsArgs>>;
@@ -1981,6 +2039,7 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   bestCheckpoint?: Resolver<Maybe<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
   captionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType>;
   checkpoints?: Resolver<Array<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  continuations?: Resolver<Array<ResolversTypes['Run']>, ParentType, ContextType>;
   costUsd?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   dataset?: Resolver<ResolversTypes['Dataset'], ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['RunError']>, ParentType, ContextType>;
@@ -1997,10 +2056,13 @@ export type RunResolvers<ContextType = Context, ParentType extends ResolversPare
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   notes?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  parent?: Resolver<Maybe<ResolversTypes['Run']>, ParentType, ContextType>;
   priority?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   progress?: Resolver<Maybe<ResolversTypes['RunProgress']>, ParentType, ContextType>;
   queuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   requirements?: Resolver<ResolversTypes['Requirements'], ParentType, ContextType>;
+  resumedFrom?: Resolver<Maybe<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  resumedSteps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   samples?: Resolver<Array<ResolversTypes['Sample']>, ParentType, ContextType, Partial<RunSamplesArgs>>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['RunStatus'], ParentType, ContextType>;
@@ -2015,6 +2077,7 @@ export type RunAssignmentResolvers<ContextType = Context, ParentType extends Res
   captions?: Resolver<Array<ResolversTypes['StagedCaption']>, ParentType, ContextType>;
   leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   leaseToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  resume?: Resolver<Maybe<ResolversTypes['ResumePoint']>, ParentType, ContextType>;
   run?: Resolver<ResolversTypes['Run'], ParentType, ContextType>;
   trainerConfig?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
@@ -2171,6 +2234,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Rating?: RatingResolvers<ContextType>;
   ReportLossResult?: ReportLossResultResolvers<ContextType>;
   Requirements?: RequirementsResolvers<ContextType>;
+  ResumePoint?: ResumePointResolvers<ContextType>;
   Run?: RunResolvers<ContextType>;
   RunAssignment?: RunAssignmentResolvers<ContextType>;
   RunConnection?: RunConnectionResolvers<ContextType>;

@@ -205,7 +205,7 @@ export async function dropObsoleteOptimizerState(db: Executor, runId: string) {
 /**
  * pruneCheckpoints: drops the bytes of a run's stored checkpoints beyond the newest `keep`, except
  * the final one, the promoted one, rated ones, and, while the run can still be resumed, its newest
- * stored one. Their optimizer state goes with them; checkpoint records get pruned_at and stay.
+ * stored one, and one an unfinished continued run starts from. Their optimizer state goes with them; checkpoint records get pruned_at and stay.
  */
 export async function pruneCheckpoints(db: Executor, runId: string, keep: number) {
   const found = await rows(
@@ -225,6 +225,8 @@ export async function pruneCheckpoints(db: Executor, runId: string, keep: number
         and c.id is distinct from r.best_checkpoint_id
         and not exists (select 1 from ratings rt where rt.checkpoint_id = c.id)
         and not (s.newest_rank = 1 and r.status not in ${FINISHED_SQL})
+        -- A continued run that has not finished may still need it to start from.
+        and not exists (select 1 from runs cr where cr.continued_from_checkpoint_id = c.id and cr.status not in ${FINISHED_SQL})
     ),
     pruned as (
       update artifacts a set pruned_at = now(), completing_until = null

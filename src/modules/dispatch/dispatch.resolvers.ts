@@ -22,5 +22,6 @@ export const dispatchResolvers: Resolvers = {
   RunAssignment: {
     trainerConfig: (assignment) => service.trainerConfigOfAssignment(assignment),
     captions: (assignment) => service.captionsOfAssignment(assignment),
+    resume: (assignment, _, ctx) => service.resumePointOf(ctx, assignment),
   },
 };

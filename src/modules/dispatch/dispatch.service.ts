@@ -14,6 +14,8 @@ import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, type RunRecord } from '../runs/runs.store.js';
 import { trainerConfigOf } from '../runs/runs.service.js';
 import { parseInput } from '../validation.js';
+import type { Context } from '../../graphql/context.js';
+import { isStored } from '../artifacts/artifacts.service.js';
 import { cannotActAs } from '../agents/agents.service.js';
 import * as store from './dispatch.store.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
@@ -36,6 +38,37 @@ export interface Assignment {
   strategy: CaptionStrategyRecord;
   dataset: DatasetRecord;
   images: store.ClaimedRow['images'];
+}
+
+/**
+ * The checkpoint the claim chose for the attempt to start from, with signed GET URLs for its bytes
+ * and for the optimizer state saved with it (when stored). The claim itself picked a checkpoint
+ * whose bytes were stored; one pruned since (a race with pruneArtifacts) leaves nothing to resume.
+ */
+export async function resumePointOf(ctx: Context, a: Assignment) {
+  const checkpointId = a.run.resumedFromCheckpointId;
+  if (!checkpointId) return null;
+  const checkpoint = await ctx.loaders.checkpoint.load(checkpointId);
+  if (!checkpoint) return null;
+  const files = await ctx.loaders.artifacts.artifactsByRun.load(checkpoint.runId);
+  const signed = async (kind: 'CHECKPOINT' | 'OPTIMIZER_STATE') => {
+    const artifact = files.find((f) => f.kind === kind && f.step === checkpoint.step && isStored(f));
+    const blob = artifact && (await ctx.loaders.artifacts.blob.load(artifact.sha256));
+    const url = artifact && blob ? await ctx.artifacts.signedGet(artifact, blob, ctx.origin) : null;
+    return url ? { url, sha256: artifact!.sha256, sizeBytes: artifact!.sizeBytes } : null;
+  };
+  const [weights, optimizer] = await Promise.all([signed('CHECKPOINT'), signed('OPTIMIZER_STATE')]);
+  if (!weights) return null;
+  return {
+    checkpoint,
+    step: checkpoint.step,
+    checkpointUrl: weights.url,
+    checkpointSha256: weights.sha256,
+    checkpointSizeBytes: weights.sizeBytes,
+    optimizerStateUrl: optimizer?.url ?? null,
+    optimizerStateSha256: optimizer?.sha256 ?? null,
+    optimizerStateSizeBytes: optimizer?.sizeBytes ?? null,
+  };
 }
 
 export const trainerConfigOfAssignment = (a: Assignment) => trainerConfigOf(a.run, a.strategy);

@@ -10,7 +10,7 @@ import type { CaptionStrategyRecord } from '../captions/captions.store.js';
 import type { DatasetRecord } from '../datasets/datasets.store.js';
 import { insertEventsCte } from '../runs/events.store.js';
 import { announceEventsExpression, announceRunChangedExpression } from '../../live/run-feeds.js';
-import type { RunRecord } from '../runs/runs.store.js';
+import { storedCheckpoint, type RunRecord } from '../runs/runs.store.js';
 import { fencedBy, type LeaseFence } from './fence.js';
 import { HELD_SQL, sourcesOf, sqlNextStatus, sqlSet, type RunOutcome } from '../runs/lifecycle.js';
 
@@ -84,6 +84,16 @@ const claimRunStatement = compile(
       limit 1
       for update of r skip locked
     ),
+    -- Where the attempt starts: the run's newest checkpoint whose bytes are stored, else (a
+    -- continued run's first attempts) the parent's checkpoint continueRun named.
+    resume as (
+      select c.id as run_id, coalesce((
+        select ck.id from checkpoints ck
+        where ck.run_id = c.id and ${storedCheckpoint(sql`ck`)}
+        order by ck.step desc limit 1
+      ), (select r.continued_from_checkpoint_id from runs r where r.id = c.id)) as checkpoint_id
+      from candidate c
+    ),
     claimed as (
       update runs r set
         status = 'CLAIMED',
@@ -94,14 +104,31 @@ const claimRunStatement = compile(
         claimed_at = now(),
         started_at = null,
         not_before = null,
-        progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null
+        progress_step = null, progress_total = null, seconds_per_step = null, vram_used_mb = null, gpu_utilization = null,
+        resumed_from_checkpoint_id = (select checkpoint_id from resume),
+        resumed_steps = r.resumed_steps + coalesce((select ck.step from checkpoints ck where ck.id = (select checkpoint_id from resume)), 0)
       from candidate c
       where r.id = c.id
       returning r.*
     ),
+    resumed as (
+      select cl.id as run_id, cl.attempt, ck.id as checkpoint_id, ck.step, ck.run_id as checkpoint_run_id,
+        exists (select 1 from artifacts o where o.run_id = ck.run_id and o.kind = 'OPTIMIZER_STATE' and o.slot = 'step:' || ck.step
+          and o.stored_at is not null and o.pruned_at is null) as with_optimizer
+      from claimed cl join checkpoints ck on ck.id = cl.resumed_from_checkpoint_id
+    ),
     ${insertEventsCte(
       'event',
-      sql`select id, 'CLAIMED', 'Claimed by agent ' || ${agent.agentId}, jsonb_build_object('agentId', ${agent.agentId}::text, 'attempt', attempt) from claimed`,
+      sql`select id, 'CLAIMED', 'Claimed by agent ' || ${agent.agentId}, jsonb_build_object('agentId', ${agent.agentId}::text, 'attempt', attempt) from claimed
+        union all
+        select run_id, 'RESUMED',
+          'Attempt ' || attempt || ' resumes from step ' || step
+            || case when checkpoint_run_id <> run_id then ' of the run it continues' else '' end
+            || case when with_optimizer then ' with its optimizer state'
+                    else ', weights only: the optimizer state saved with that checkpoint is not stored' end,
+          jsonb_build_object('fromStep', step, 'checkpointId', checkpoint_id::text, 'checkpointRunId', checkpoint_run_id::text,
+            'attempt', attempt, 'weightsOnly', not with_optimizer)
+        from resumed`,
     )}
     select c.*,
       to_jsonb(s) as strategy,
@@ -136,7 +163,8 @@ export async function releaseClaim(db: Executor, runId: string, leaseToken: stri
     db,
     sql`/* releaseClaim */
     update runs set status = 'QUEUED', lease_token = null, lease_expires_at = null, claimed_at = null,
-      attempt = attempt - 1
+      attempt = attempt - 1,
+      resumed_steps = resumed_steps - coalesce((select c.step from checkpoints c where c.id = resumed_from_checkpoint_id), 0)
     where id = ${runId} and lease_token = ${leaseToken} and status = 'CLAIMED'
     returning id`,
   );
@@ -350,12 +378,16 @@ export interface ReapedRun {
  * lasts, else FAILED with LEASE_EXPIRED; CANCELLING becomes CANCELLED (nobody is training it).
  * Clearing lease_token is what turns the old holder into a zombie: its token no longer matches.
  */
-export async function reapExpiredLeases(db: Executor, backoffSeconds: number, limit = 500) {
+export async function reapExpiredLeases(db: Executor, backoffSeconds: number, leaseTtlSeconds: number, limit = 500) {
   return rows<ReapedRun>(
     db,
     sql`/* reapExpiredLeases */
     with expired as (
       select id,
+        -- The attempt ran until its lease was last extended (a lease lasts leaseTtlSeconds from each
+        -- heartbeat): that GPU time was spent, whatever comes of the run now.
+        greatest(0, extract(epoch from (lease_expires_at - make_interval(secs => ${leaseTtlSeconds})) - coalesce(started_at, claimed_at))) * gpu_count as gpu_seconds,
+        (select a.hourly_cost_usd / greatest(a.gpu_count, 1) from agents a where a.id = runs.agent_id) as cost_per_gpu_hour,
         case
           when status = 'CANCELLING' then 'CANCELLED'
           when attempt - attempts_before_retry < max_attempts then 'QUEUED'
@@ -369,6 +401,9 @@ export async function reapExpiredLeases(db: Executor, backoffSeconds: number, li
     )
     update runs r set
       status = e.next_status,
+      gpu_seconds = coalesce(r.gpu_seconds, 0) + e.gpu_seconds,
+      cost_usd = case when e.cost_per_gpu_hour is null then r.cost_usd
+                      else coalesce(r.cost_usd, 0) + e.gpu_seconds / 3600 * e.cost_per_gpu_hour end,
       lease_token = null,
       lease_expires_at = null,
       not_before = case when e.next_status = 'QUEUED' and ${backoffSeconds} > 0

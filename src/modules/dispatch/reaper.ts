@@ -18,7 +18,7 @@ export class Reaper {
 
   constructor(
     private readonly db: Database,
-    private readonly options: { intervalSeconds: number; backoffSeconds: number },
+    private readonly options: { intervalSeconds: number; backoffSeconds: number; leaseTtlSeconds: number },
     private readonly log: Logger,
   ) {}
 
@@ -41,7 +41,7 @@ export class Reaper {
     return this.db.transaction(async (tx) => {
       const [lock] = await rows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${REAPER_LOCK_ID}) as locked`);
       if (!lock?.locked) return 0;
-      const reaped = await reapExpiredLeases(tx, this.options.backoffSeconds);
+      const reaped = await reapExpiredLeases(tx, this.options.backoffSeconds, this.options.leaseTtlSeconds);
       if (reaped.length === 0) return 0;
       countReaped(reaped);
       await appendEvents(

@@ -8,7 +8,7 @@ import * as events from './events.store.js';
 import { subscribeRunEvents, subscribeRunUpdated } from '../../live/run-feeds.js';
 import * as service from './runs.service.js';
 import { isFinished, isHeld } from './lifecycle.js';
-import type { RunRecord } from './runs.store.js';
+import { findContinuationsOf, findRunsByIds, type RunRecord } from './runs.store.js';
 
 export const runResolvers: Resolvers = {
   Query: {
@@ -19,6 +19,7 @@ export const runResolvers: Resolvers = {
   Mutation: {
     queueRun: (_, { input }, ctx) => service.queueRun(ctx.db, input),
     queueSweep: (_, { input }, ctx) => service.queueSweep(ctx.db, input),
+    continueRun: (_, args, ctx) => service.continueRun(ctx.db, args),
   },
   Subscription: {
     runUpdated: {
@@ -69,6 +70,14 @@ export const runResolvers: Resolvers = {
       return service.trainerConfigOf(run, requireLoaded(await ctx.loaders.captionStrategy.load(run.captionStrategyId), 'caption strategy'));
     },
     sweep: (run, _, ctx) => (run.sweepId ? ctx.loaders.sweep.load(run.sweepId) : null),
+    resumedFrom: (run, _, ctx) => (run.resumedFromCheckpointId ? ctx.loaders.checkpoint.load(run.resumedFromCheckpointId) : null),
+    // An AGENT key reads only runs its agents held: a parent or continuation outside that reads as none.
+    parent: async (run, _, ctx) => {
+      if (!run.parentRunId) return null;
+      return ctx.readScope ? ((await findRunsByIds(ctx.db.orm, [run.parentRunId], ctx.readScope))[0] ?? null) : ctx.loaders.run.load(run.parentRunId);
+    },
+    continuations: (run, _, ctx) => (ctx.readScope ? findContinuationsOf(ctx.db.orm, [run.id], ctx.readScope) : ctx.loaders.continuationsByRun.load(run.id)),
+    resumedSteps: (run) => run.resumedSteps,
   },
   RunEvent: {
     id: (e) => String(e.id),

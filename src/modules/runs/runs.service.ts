@@ -132,6 +132,64 @@ export async function queueRun(db: Database, raw: unknown) {
   });
 }
 
+const continueInput = z.object({
+  steps: z.number().int().min(1, 'must be positive').max(100_000, 'must be at most 100,000'),
+});
+
+/**
+ * continueRun: a new run with the parent's settings, dataset and caption strategy and `steps` total
+ * steps, whose first attempt starts from one of the parent's stored checkpoints (the claim hands the
+ * agent its bytes). Checked before anything is written.
+ */
+export async function continueRun(db: Database, args: { runId: string; checkpointId?: string | null; steps: number }) {
+  const runId = parseId(args.runId, 'runId');
+  const { steps } = parseInput(continueInput, { steps: args.steps }, '');
+  return db.transaction(async (tx) => {
+    const [parent] = await store.findRunsByIds(tx, [runId]);
+    if (!parent) throw notFound('runId', 'Run', args.runId);
+    let checkpoint: store.CheckpointToContinue | null;
+    if (args.checkpointId != null) {
+      const checkpointId = parseId(args.checkpointId, 'checkpointId');
+      checkpoint = await store.checkpointToContinue(tx, checkpointId);
+      if (!checkpoint) throw notFound('checkpointId', 'Checkpoint', args.checkpointId);
+      if (checkpoint.runId !== parent.id) throw badInput('checkpointId', `checkpoint ${checkpoint.id} belongs to another run, not ${parent.id}`);
+      if (!checkpoint.stored) throw badInput('checkpointId', `checkpoint ${checkpoint.id} (step ${checkpoint.step}) has no stored bytes to train on from (not uploaded yet, or pruned)`);
+    } else {
+      checkpoint = await store.defaultCheckpointToContinue(tx, parent.id);
+      if (!checkpoint) throw badInput('runId', `run ${parent.id} has no checkpoint with stored bytes to train on from`);
+    }
+    if (steps <= checkpoint.step) throw badInput('steps', `must exceed the checkpoint's step (${checkpoint.step})`);
+    const [[dataset], [strategy]] = await Promise.all([findDatasetsByIds(tx, [parent.datasetId]), findStrategiesByIds(tx, [parent.captionStrategyId])]);
+    await assertDatasetComplete(tx, dataset!, 'runId');
+    checkTrainable(strategy!, 'runId');
+    const hp: Hyperparameters = { ...storedHyperparameters(parent.hyperparameters), steps };
+    const [inserted] = await store.insertRuns(tx, [
+      {
+        name: fitName(`${parent.name} → ${steps} steps`),
+        experimentId: parent.experimentId,
+        datasetId: parent.datasetId,
+        captionStrategyId: parent.captionStrategyId,
+        ...store.hyperparameterColumns(hp),
+        minVramMb: parent.minVramMb,
+        gpuCount: parent.gpuCount,
+        labels: parent.labels,
+        priority: parent.priority,
+        status: 'QUEUED',
+        maxAttempts: parent.maxAttempts,
+        tags: parent.tags,
+        parentRunId: parent.id,
+        continuedFromCheckpointId: checkpoint.id,
+        resumedFromCheckpointId: checkpoint.id,
+      },
+    ]);
+    await appendEvents(tx, [
+      { runId: parent.id, type: 'CONTINUED', message: `Continued from step ${checkpoint.step} to ${steps} steps as run ${inserted!.id}`, data: { runId: inserted!.id, fromStep: checkpoint.step, steps } },
+    ]);
+    await announceQueued(tx, [inserted!]);
+    return inserted!;
+  });
+}
+
 const gridInput = z.object({
   rank: z.array(z.number()).min(1, 'must not be empty').nullish(),
   learningRate: z.array(z.number()).min(1, 'must not be empty').nullish(),

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, gte, ilike, inArray, isNull, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { runs, runSummaries, sweeps } from '../../db/schema.js';
-import type { Executor } from '../../db/client.js';
+import { rows, type Executor } from '../../db/client.js';
 import { runInScope, type ReadScope } from '../agents/read-scope.js';
 import type { Hyperparameters } from './hyperparameters.js';
 
@@ -208,4 +208,50 @@ export function findRunsBySweeps(db: Executor, sweepIds: readonly string[]) {
 
 export function findSummariesByRuns(db: Executor, runIds: readonly string[]) {
   return db.select().from(runSummaries).where(inArray(runSummaries.runId, [...runIds]));
+}
+
+/**
+ * Whether checkpoint `ck`'s bytes are in the store (uploaded, verified, not pruned): a run can start
+ * from it. A checkpoint's artifact is in slot `step:<step>` (artifacts.service slotOf), which
+ * artifacts_run_slot_idx finds directly.
+ */
+export const storedCheckpoint = (ck: SQL) => sql`exists (
+  select 1 from artifacts ca where ca.run_id = ${ck}.run_id and ca.kind = 'CHECKPOINT' and ca.slot = 'step:' || ${ck}.step
+    and ca.stored_at is not null and ca.pruned_at is null)`;
+
+export interface CheckpointToContinue {
+  id: string;
+  runId: string;
+  step: number;
+  isFinal: boolean;
+  stored: boolean;
+}
+
+/** A checkpoint by id, with whether its bytes are stored; null when there is none. */
+export async function checkpointToContinue(db: Executor, checkpointId: string): Promise<CheckpointToContinue | null> {
+  const [row] = await rows<{ id: string; run_id: string; step: number; is_final: boolean; stored: boolean }>(
+    db,
+    sql`/* checkpointToContinue */ select ck.id, ck.run_id, ck.step, ck.is_final, ${storedCheckpoint(sql`ck`)} as stored from checkpoints ck where ck.id = ${checkpointId}`,
+  );
+  return row ? { id: row.id, runId: row.run_id, step: row.step, isFinal: row.is_final, stored: row.stored } : null;
+}
+
+/** continueRun's default: the run's final checkpoint when stored, else its newest stored one. */
+export async function defaultCheckpointToContinue(db: Executor, runId: string): Promise<CheckpointToContinue | null> {
+  const [row] = await rows<{ id: string; run_id: string; step: number; is_final: boolean }>(
+    db,
+    sql`/* defaultCheckpointToContinue */ select ck.id, ck.run_id, ck.step, ck.is_final from checkpoints ck
+      where ck.run_id = ${runId} and ${storedCheckpoint(sql`ck`)}
+      order by ck.is_final desc, ck.step desc limit 1`,
+  );
+  return row ? { id: row.id, runId: row.run_id, step: row.step, isFinal: row.is_final, stored: true } : null;
+}
+
+/** Runs continued from these (continueRun), oldest first. */
+export function findContinuationsOf(db: Executor, parentIds: readonly string[], readScope: ReadScope = null) {
+  return db
+    .select()
+    .from(runs)
+    .where(and(inArray(runs.parentRunId, [...parentIds]), runInScope(readScope, runs.agentId)))
+    .orderBy(asc(runs.queuedAt), asc(runs.id));
 }

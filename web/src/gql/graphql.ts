@@ -418,7 +418,7 @@ export type CaptionDiffQueryVariables = Exact<{
 
 export type CaptionDiffQuery = { dataset: { id: string, captionDiff: Array<{ fileName: string, a: string | null, b: string | null }> } | null };
 
-export type RunDetailFragment = { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> };
+export type RunDetailFragment = { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> };
 
 export type RunEventFieldsFragment = { id: string, type: string, message: string | null, data: unknown, at: string };
 
@@ -442,14 +442,14 @@ export type RunPageQueryVariables = Exact<{
 }>;
 
 
-export type RunPageQuery = { run: { trainerConfig: string, id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, events: Array<{ id: string, type: string, message: string | null, data: unknown, at: string }>, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } | null, agents: Array<{ id: string, name: string }> };
+export type RunPageQuery = { run: { trainerConfig: string, id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, events: Array<{ id: string, type: string, message: string | null, data: unknown, at: string }>, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } | null, agents: Array<{ id: string, name: string }> };
 
 export type RunLiveSubscriptionVariables = Exact<{
   id: string;
 }>;
 
 
-export type RunLiveSubscription = { runUpdated: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type RunLiveSubscription = { runUpdated: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
 export type RunEventsLiveSubscriptionVariables = Exact<{
   id: string;
@@ -463,14 +463,22 @@ export type CancelRunMutationVariables = Exact<{
 }>;
 
 
-export type CancelRunMutation = { cancelRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type CancelRunMutation = { cancelRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
 
 export type RetryRunMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type RetryRunMutation = { retryRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+export type RetryRunMutation = { retryRun: { id: string, name: string, status: RunStatus, attempt: number, maxAttempts: number, priority: number, queuedAt: string, startedAt: string | null, finishedAt: string | null, tags: Array<string>, notes: string | null, gpuSeconds: number | null, costUsd: number | null, storageBytes: number, resumedSteps: number, experiment: { id: string, name: string }, dataset: { id: string, name: string, imageCount: number }, captionStrategy: { id: string, name: string, kind: CaptionKind, style: CaptionStyle | null, triggerWord: string | null, template: string | null }, hyperparameters: { baseModel: string, rank: number, alpha: number, learningRate: number, steps: number, batchSize: number, gradientAccumulation: number, optimizer: string, lrScheduler: string, saveEvery: number, sampleEvery: number, samplePrompts: Array<string>, resolutions: Array<number>, quantize: boolean, dtype: string }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null, vramUsedMb: number | null, gpuUtilization: number | null } | null, lossSummary: { points: number, lastStep: number | null, lastLoss: number | null, minLoss: number | null, minLossStep: number | null, emaLoss: number | null }, agent: { id: string, name: string, hostname: string | null } | null, error: { code: string, message: string, logTail: string | null } | null, sweep: { id: string } | null, resumedFrom: { id: string, step: number, run: { id: string } } | null, parent: { id: string, name: string } | null, continuations: Array<{ id: string, name: string, status: RunStatus }>, bestCheckpoint: { id: string } | null, checkpoints: Array<{ id: string, step: number, sizeBytes: number | null, isFinal: boolean, prunedAt: string | null, createdAt: string, meanRating: number | null, emaLoss: number | null, downloadUrl: string | null, ratings: Array<{ id: string, score: number, notes: string | null, createdAt: string }> }>, samples: Array<{ id: string, step: number, promptIndex: number, strength: number, prompt: string | null, url: string | null, thumbnailUrl: string | null }> } };
+
+export type ContinueRunMutationVariables = Exact<{
+  id: string;
+  steps: number;
+}>;
+
+
+export type ContinueRunMutation = { continueRun: { id: string } };
 
 export type RunRowFragment = { id: string, name: string, status: RunStatus, priority: number, queuedAt: string, costUsd: number | null, experiment: { id: string, name: string }, dataset: { id: string, name: string }, captionStrategy: { id: string, name: string, style: CaptionStyle | null }, hyperparameters: { rank: number, learningRate: number, steps: number }, progress: { step: number, totalSteps: number, secondsPerStep: number | null, etaSeconds: number | null } | null, lossSummary: { lastStep: number | null, lastLoss: number | null, minLoss: number | null, emaLoss: number | null }, agent: { id: string, name: string } | null, sweep: { id: string, createdAt: string } | null, bestCheckpoint: { id: string, meanRating: number | null } | null };
 
@@ -623,6 +631,23 @@ export const RunDetailFragmentDoc = new TypedDocumentString(`
   storageBytes
   sweep {
     id
+  }
+  resumedSteps
+  resumedFrom {
+    id
+    step
+    run {
+      id
+    }
+  }
+  parent {
+    id
+    name
+  }
+  continuations {
+    id
+    name
+    status
   }
   bestCheckpoint {
     id
@@ -1352,6 +1377,23 @@ fragment RunDetail on Run {
   sweep {
     id
   }
+  resumedSteps
+  resumedFrom {
+    id
+    step
+    run {
+      id
+    }
+  }
+  parent {
+    id
+    name
+  }
+  continuations {
+    id
+    name
+    status
+  }
   bestCheckpoint {
     id
   }
@@ -1478,6 +1520,23 @@ fragment RunDetail on Run {
   storageBytes
   sweep {
     id
+  }
+  resumedSteps
+  resumedFrom {
+    id
+    step
+    run {
+      id
+    }
+  }
+  parent {
+    id
+    name
+  }
+  continuations {
+    id
+    name
+    status
   }
   bestCheckpoint {
     id
@@ -1612,6 +1671,23 @@ fragment RunDetail on Run {
   sweep {
     id
   }
+  resumedSteps
+  resumedFrom {
+    id
+    step
+    run {
+      id
+    }
+  }
+  parent {
+    id
+    name
+  }
+  continuations {
+    id
+    name
+    status
+  }
   bestCheckpoint {
     id
   }
@@ -1732,6 +1808,23 @@ fragment RunDetail on Run {
   sweep {
     id
   }
+  resumedSteps
+  resumedFrom {
+    id
+    step
+    run {
+      id
+    }
+  }
+  parent {
+    id
+    name
+  }
+  continuations {
+    id
+    name
+    status
+  }
   bestCheckpoint {
     id
   }
@@ -1742,6 +1835,13 @@ fragment RunDetail on Run {
     ...SampleFields
   }
 }`) as unknown as TypedDocumentString<RetryRunMutation, RetryRunMutationVariables>;
+export const ContinueRunDocument = new TypedDocumentString(`
+    mutation ContinueRun($id: ID!, $steps: Int!) {
+  continueRun(runId: $id, steps: $steps) {
+    id
+  }
+}
+    `) as unknown as TypedDocumentString<ContinueRunMutation, ContinueRunMutationVariables>;
 export const RunsDocument = new TypedDocumentString(`
     query Runs($filter: RunFilter, $orderBy: RunOrder, $first: Int) {
   runs(filter: $filter, orderBy: $orderBy, first: $first) {

@@ -23,6 +23,10 @@ graphql(`
     error { code message logTail }
     gpuSeconds costUsd storageBytes
     sweep { id }
+    resumedSteps
+    resumedFrom { id step run { id } }
+    parent { id name }
+    continuations { id name status }
     bestCheckpoint { id }
     checkpoints { ...CheckpointFields }
     samples { ...SampleFields }
@@ -41,6 +45,7 @@ const RUN_LIVE = graphql(`subscription RunLive($id: ID!) { runUpdated(runId: $id
 const EVENTS_LIVE = graphql(`subscription RunEventsLive($id: ID!) { runEvents(runId: $id) { ...RunEventFields } }`);
 const CANCEL = graphql(`mutation CancelRun($id: ID!) { cancelRun(id: $id) { ...RunDetail } }`);
 const RETRY = graphql(`mutation RetryRun($id: ID!) { retryRun(id: $id) { ...RunDetail } }`);
+const CONTINUE = graphql(`mutation ContinueRun($id: ID!, $steps: Int!) { continueRun(runId: $id, steps: $steps) { id } }`);
 
 const ACTIVE = ['QUEUED', 'CLAIMED', 'RUNNING'];
 const FINISHED_BADLY = ['FAILED', 'CANCELLED'];
@@ -55,6 +60,7 @@ export const runView: View = (main, _params, id) => {
   const agentNames = new Map<string, string>();
 
   const title = h('h1', null, 'Run');
+  const lineage = h('p', { class: 'muted lineage', id: 'run-lineage', hidden: true });
   const errors = h('div');
   const stats = h('dl', { class: 'stats', id: 'run-stats' });
   const hyper = h('dl', { class: 'stats compact' });
@@ -62,6 +68,16 @@ export const runView: View = (main, _params, id) => {
   const cancelButton = h('button', { type: 'button', class: 'danger', hidden: true, onclick: () => void cancel() }, 'Cancel run');
   const retryButton = h('button', { type: 'button', hidden: true, onclick: () => void act(RETRY, 'Queued again') }, 'Retry run');
   const bestDownload = h('span', { id: 'best-download' });
+  // continueRun from the final (else newest stored) checkpoint, to this many total steps.
+  const trainOnSteps = h('input', { type: 'number', id: 'train-on-steps', min: 1, step: 1, 'aria-label': 'Train on to this many steps in all' });
+  const trainOnForm = h(
+    'form',
+    { class: 'train-on', hidden: true, onsubmit: (e: Event) => (e.preventDefault(), void trainOn()) },
+    h('label', { class: 'muted', for: 'train-on-steps' }, 'to'),
+    trainOnSteps,
+    h('span', { class: 'muted' }, 'steps'),
+    h('button', { type: 'submit', class: 'secondary' }, 'Train on'),
+  );
   const chartBox = h('div', { id: 'loss-chart', role: 'figure', 'aria-label': 'Loss curve' });
   const logToggle = h('input', { type: 'checkbox', id: 'log-scale', onchange: () => chart?.setLog(logToggle.checked) });
   const chartNote = h('p', { class: 'muted', id: 'chart-note' });
@@ -76,7 +92,8 @@ export const runView: View = (main, _params, id) => {
   replace(
     main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/runs' }, 'Runs'), ' / ', h('span', { id: 'crumb-run' })),
-    h('div', { class: 'view-head' }, title, h('div', { class: 'actions' }, bestDownload, cancelButton, retryButton, h('a', { class: 'button secondary', href: `#/compare?runs=${runId}` }, 'Compare'), actionMessage)),
+    h('div', { class: 'view-head' }, title, h('div', { class: 'actions' }, bestDownload, trainOnForm, cancelButton, retryButton, h('a', { class: 'button secondary', href: `#/compare?runs=${runId}` }, 'Compare'), actionMessage)),
+    lineage,
     errors,
     errorPanel,
     h('section', { 'aria-labelledby': 'h-progress' }, h('h2', { id: 'h-progress', class: 'visually-hidden' }, 'Progress'), stats),
@@ -143,6 +160,7 @@ export const runView: View = (main, _params, id) => {
       stat('Attempt', `${r.attempt} of ${r.maxAttempts}`),
       stat('Agent', r.agent ? `${r.agent.name}${r.agent.hostname ? ` (${r.agent.hostname})` : ''}` : dash),
       stat('GPU time / cost', `${fmtDuration(r.gpuSeconds)} / ${r.costUsd != null ? `$${r.costUsd.toFixed(2)}` : dash}`),
+      r.resumedFrom || r.resumedSteps > 0 ? stat('Resumed', resumeText(r), 'stat-resume') : null,
       stat('Stored files', fmtBytes(r.storageBytes)),
       stat('Queued', fmtTime(r.queuedAt)),
       stat('Finished', fmtTime(r.finishedAt)),
@@ -164,6 +182,45 @@ export const runView: View = (main, _params, id) => {
       stat('Precision', `${hp.dtype}${hp.quantize ? ', quantized' : ''}`),
       r.sweep ? stat('Sweep', h('a', { href: `#/compare?sweep=${r.sweep.id}` }, 'compare the sweep')) : null,
     );
+    renderLineage(r);
+  }
+
+  /** Where the latest attempt started, and what resuming saved: steps no attempt trained again. */
+  function resumeText(r: RunDetail) {
+    const from = r.resumedFrom ? `from step ${r.resumedFrom.step}${r.resumedFrom.run.id !== r.id ? ' of the parent run' : ''}` : 'from scratch (latest attempt)';
+    return r.resumedSteps > 0 ? `${from} · resume saved ${r.resumedSteps} step${r.resumedSteps === 1 ? '' : 's'}` : from;
+  }
+
+  /** A continued run links to the run it continues, and a run to those continued from it. */
+  function renderLineage(r: RunDetail) {
+    const parts: (Node | string)[] = [];
+    if (r.parent) {
+      const step = r.resumedFrom?.run.id === r.parent.id ? ` from step ${r.resumedFrom.step}` : '';
+      parts.push(h('span', null, 'Continues ', h('a', { href: `#/runs/${r.parent.id}` }, r.parent.name), step, ' (its curve in grey before this one)'));
+      if (leadFor !== r.parent.id) {
+        leadFor = r.parent.id;
+        void loadLead(r.parent.id);
+      }
+    }
+    if (r.continuations.length) {
+      parts.push(h('span', null, r.parent ? ' · continued as ' : 'Continued as ', ...r.continuations.flatMap((c, i) => [i ? ', ' : '', h('a', { href: `#/runs/${c.id}` }, c.name), ` (${c.status.toLowerCase()})`])));
+    }
+    lineage.hidden = parts.length === 0;
+    replace(lineage, ...parts);
+  }
+
+  // The parent's curve, drawn before this run's own on the chart.
+  let leadFor: string | null = null;
+  let lead: { step: number; mean: number }[] | null = null;
+  async function loadLead(parentId: string) {
+    try {
+      const { run: parent } = await gql(CURVE, { id: parentId });
+      if (stopped || !parent) return;
+      lead = parent.lossCurve;
+      chart?.setLead(lead);
+    } catch {
+      // the chart shows this run's own curve all the same
+    }
   }
 
   function renderHeader(r: RunDetail) {
@@ -172,6 +229,13 @@ export const runView: View = (main, _params, id) => {
     document.title = `${r.name} · loralab`;
     cancelButton.hidden = !canEdit() || !ACTIVE.includes(r.status);
     retryButton.hidden = !canEdit() || !FINISHED_BADLY.includes(r.status);
+    const stored = r.checkpoints.filter((c) => c.downloadUrl);
+    trainOnForm.hidden = !canEdit() || ACTIVE.includes(r.status) || r.status === 'CANCELLING' || stored.length === 0;
+    if (!trainOnSteps.value && stored.length) {
+      const from = Math.max(...stored.map((c) => c.step));
+      trainOnSteps.min = String(from + 1);
+      trainOnSteps.value = String(from + Math.max(1, Math.round(r.hyperparameters.steps / 2)));
+    }
     // "Cancel requested" means nothing once the run is no longer running.
     if (!ACTIVE.includes(r.status) && r.status !== 'CANCELLING' && actionMessage.dataset.kind === 'cancel') {
       actionMessage.textContent = '';
@@ -297,7 +361,10 @@ export const runView: View = (main, _params, id) => {
   }
 
   function startCurve(buckets: { step: number; toStep: number; min: number; max: number; mean: number; count: number }[]) {
-    chart ??= new LossChart(chartBox);
+    if (!chart) {
+      chart = new LossChart(chartBox);
+      if (lead) chart.setLead(lead);
+    }
     chart.setBuckets(buckets);
     chartNote.textContent = buckets.length ? '' : 'No loss reported yet; the curve draws itself as the agent reports.';
     loss?.dispose();
@@ -367,6 +434,16 @@ export const runView: View = (main, _params, id) => {
       apply(r);
       actionMessage.textContent = r.status === 'CANCELLED' ? 'Cancelled' : done;
       if (r.status === 'CANCELLING') actionMessage.dataset.kind = 'cancel';
+    } catch (err) {
+      actionMessage.textContent = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  async function trainOn() {
+    actionMessage.textContent = '';
+    try {
+      const { continueRun } = await gql(CONTINUE, { id: runId, steps: Number(trainOnSteps.value) });
+      location.hash = `#/runs/${continueRun.id}`;
     } catch (err) {
       actionMessage.textContent = err instanceof Error ? err.message : String(err);
     }
