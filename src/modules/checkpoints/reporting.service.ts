@@ -11,7 +11,6 @@ import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
 import { refreshCheckpointEma } from '../metrics/metrics.store.js';
-import { EMA_ALPHA } from '../metrics/metrics.service.js';
 
 const checkpointInput = z.object({
   step: z.number().int().min(0, 'must be 0 or more'),
@@ -45,7 +44,7 @@ export async function reportCheckpoint(db: Database, principal: Principal, args:
     });
     if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a checkpoint for');
     if (!c.pruned) {
-      await refreshCheckpointEma(tx, runId, EMA_ALPHA, c.step);
+      await refreshCheckpointEma(tx, runId, c.step);
       saved.emaLoss = (await store.findCheckpointByRunStep(tx, runId, c.step))!.emaLoss;
     }
     const changed = !before || before.path !== saved.path || before.sha256 !== saved.sha256 || before.isFinal !== saved.isFinal || (before.prunedAt == null) !== (saved.prunedAt == null);

@@ -20,7 +20,7 @@ import { appendEvents } from '../runs/events.store.js';
 import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, hyperparameterColumns, insertRuns } from '../runs/runs.store.js';
 import { afterLossBatch, lockLossSummary, markLossRewritten, refreshCheckpointEma } from '../metrics/metrics.store.js';
-import { EMA_ALPHA, MAX_LOSS } from '../metrics/metrics.service.js';
+import { MAX_LOSS } from '../metrics/metrics.service.js';
 import { name as nameSchema, parseInput } from '../validation.js';
 import { ConfigError, mapJobConfig, promptAsSampled, type MappedConfig } from './config-map.js';
 import * as store from './imports.store.js';
@@ -218,7 +218,7 @@ export async function importFiles(deps: ImportDeps, principal: Principal, args: 
       run.attempt,
       checkpoints.map((c) => ({ step: c.step, path: path.join(folder, c.fileName), sizeBytes: c.sizeBytes, sha256: c.sha256, isFinal: c.isFinal ?? false, createdAt: c.createdAt ?? null })),
     );
-    if (added.length) await refreshCheckpointEma(tx, runId, EMA_ALPHA);
+    if (added.length) await refreshCheckpointEma(tx, runId);
     const hp = record!.hyperparameters as { samplePrompts?: string[] };
     const imported = await store.findImport(tx, runId);
     const trigger = imported ? mapConfig(imported.trainerConfig).triggerWord : null;
@@ -258,7 +258,7 @@ export async function finishImport(deps: ImportDeps, principal: Principal, args:
     // its checkpoints' EMA and its loss blocks, from the points.
     await tx.execute(lockLossSummary(runId));
     await tx.execute(markLossRewritten(0, MAX_STEP));
-    for (const statement of afterLossBatch(runId, EMA_ALPHA)) await tx.execute(statement);
+    for (const statement of afterLossBatch(runId)) await tx.execute(statement);
     const run = await store.finishImport(tx, runId, input.outcome, { startedAt: input.startedAt ?? null, finishedAt: input.finishedAt ?? null });
     await announceRunChanged(tx, run!);
     return run!;

@@ -11,7 +11,6 @@ import { batchFacts, type LossColumns } from './loss-batch.js';
 import { countLossPoints } from '../../telemetry/metrics.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
-export const EMA_ALPHA = 0.1;
 export const MAX_CURVE_POINTS = 10_000;
 /**
  * The largest loss (and learning rate) taken, either sign: float32's largest finite value. A
@@ -37,7 +36,7 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   const fence = { runId, leaseToken, apiKeyId: principal.keyId };
   const missed = () => explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
   if (columns.steps.length) {
-    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA))));
+    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns))));
     if (append.appended) {
       await db.notifyAfterCommit(Channels.lossReported, append.note!);
       return { accepted: countLossPoints(columns.steps.length), duplicates: 0 };
@@ -47,8 +46,8 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   // A batch that rewrites or fills in steps (or an empty one, which still learns whether the lease holds).
   const [, recorded] = await db.batch([
     store.lockLossSummary(runId),
-    store.recordLossBatch(fence, columns, EMA_ALPHA),
-    ...store.afterLossBatch(runId, EMA_ALPHA),
+    store.recordLossBatch(fence, columns),
+    ...store.afterLossBatch(runId),
   ]);
   const result = store.recordedLoss(recorded!);
   if (!result) return missed();
