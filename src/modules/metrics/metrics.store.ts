@@ -18,7 +18,7 @@ import {
   foldIntoSummary,
   foldTerm,
   replaceBlocks,
-  seededEmaTerm,
+  emaUpTo,
   summaryOfPoints,
 } from './summary-arithmetic.js';
 
@@ -473,12 +473,6 @@ export async function refreshCheckpointEma(db: Executor, runId: string, step?: n
 
 export function refreshCheckpointEmaSql(runId: string, step?: number, when: SQL = sql`true`) {
   return sql`/* refreshCheckpointEma */
-    update checkpoints c set ema_loss = (
-      select sum(${seededEmaTerm(sql`o.loss`, sql`o.i`, sql`o.n`)})
-      from (
-        select loss, ${emaRanks}
-        from loss_points p where p.run_id = c.run_id and p.step <= c.step
-      ) o
-    )
+    update checkpoints c set ema_loss = ${emaUpTo(sql`c.run_id`, sql`c.step`)}
     where c.run_id = ${runId} and ${when} ${step == null ? sql`` : sql`and c.step = ${step}`}`;
 }

@@ -142,6 +142,12 @@ export const summaryOfPoints = sql`count(*)::int as points,
 /** The rank and count that seededEmaTerm needs, over rows of step and loss. */
 export const emaRanks = sql`row_number() over (order by step) - 1 as i, count(*) over () as n`;
 
+/** The seeded EMA of a run's points up to `step`, as a scalar subquery: a checkpoint's EMA. Null without points. */
+export const emaUpTo = (runId: SQL, step: SQL) => sql`(
+      select sum(${seededEmaTerm(sql`o.loss`, sql`o.i`, sql`o.n`)})
+      from (select loss, ${emaRanks} from loss_points p where p.run_id = ${runId} and p.step <= ${step}) o
+    )`;
+
 /** A point's block in SQL. */
 export const blockOfSql = (step: SQL) => sql`${step} / ${BLOCK}`;
 
