@@ -1,6 +1,5 @@
 // Checkpoints and samples reported by the agent holding the run.
 import { z } from 'zod';
-import type { Database } from '../../db/client.js';
 import { badInput } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
@@ -9,6 +8,7 @@ import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 const checkpointInput = z.object({
   step: z.number().int().min(0, 'must be 0 or more'),
@@ -28,7 +28,7 @@ const checkpointInput = z.object({
  * its EMA, its event and the announcements (checkpoints.store: reportCheckpoint); only a refusal
  * costs more, to say why.
  */
-export async function reportCheckpoint(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+export async function reportCheckpoint({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const c = parseInput(checkpointInput, args.input, 'input');
   const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
@@ -59,7 +59,7 @@ const sampleInput = z.object({
   path: z.string().trim().min(1, 'must not be empty').max(4096),
 });
 
-export async function reportSample(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+export async function reportSample({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const s = parseInput(sampleInput, args.input, 'input');
   return db.transaction(async (tx) => {
