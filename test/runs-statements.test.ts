@@ -109,7 +109,7 @@ describe.each(databaseKinds)('statements per runs page on %s', (kind) => {
   });
 
   // Last: it claims one of the queued runs the tests above count.
-  it('takes a checkpoint report (saved, final or pruned) in one statement, as a heartbeat or a loss batch', async () => {
+  it('takes a checkpoint report (saved, final or pruned) or a sample in one statement, as a heartbeat or a loss batch', async () => {
     const agent = await registerAgent(t, { gpus: [{ index: 0, name: 'H100', memoryMb: 81_559 }] });
     const claim = (await agent.claim())!;
     const [r, tk] = [claim.run.id, claim.leaseToken];
@@ -133,6 +133,12 @@ describe.each(databaseKinds)('statements per runs page on %s', (kind) => {
     expect(answer.isFinal).toBe(true);
     expect(await reported({ step: 250, path: '/out/lora_250.safetensors', pruned: true })).toBe(1);
     expect(answer.prunedAt).toBeTruthy();
+    // A sample, the other file the trainer reports as it goes: one statement too, new or again
+    // (selected as the agent does; promptIndex would read the run for its sample strengths).
+    const sample = `mutation($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id step path } }`;
+    for (let i = 0; i < 2; i++) {
+      expect(await counted(() => agent.client.ok(sample, { r, t: tk, i: { step: 250, promptIndex: 0, prompt: 'p3r5on', path: '/out/samples/250_0.jpg' } })), `report ${i}`).toBe(1);
+    }
     const { run: after } = await t.admin.ok(`query($id: ID!) { run(id: $id) { events { type } } }`, { id: r });
     expect(after.events.map((e: { type: string }) => e.type).filter((type: string) => type.startsWith('CHECKPOINT'))).toEqual([
       'CHECKPOINT_PRUNED',

@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import { rows, type Database } from '../../db/client.js';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
+import type { Database } from '../../db/client.js';
 import { compile } from '../../db/statement.js';
 import { mapRow } from '../../db/map-row.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
@@ -116,33 +116,33 @@ const reportCheckpointStatement = compile(
     from (select 1) one left join target t on true left join saved s on true`,
 );
 
-/** upsertSample, fenced like reportCheckpoint; idempotent per (run, step, prompt index). */
-export async function upsertSample(
-  db: Executor,
-  fence: LeaseFence,
-  s: { step: number; promptIndex: number; prompt: string | null; path: string },
-) {
-  const found = await rows(
-    db,
-    sql`/* upsertSample */
-    with run as (${heldRun(fence)})
-    insert into samples (run_id, step, prompt_index, prompt, path, attempt)
-    select run.id, ${s.step}, ${s.promptIndex}, ${s.prompt}, ${s.path}, run.attempt from run
-    on conflict (run_id, step, prompt_index) do update set
-      path = excluded.path, prompt = coalesce(excluded.prompt, samples.prompt), attempt = excluded.attempt
-      where samples.attempt <= excluded.attempt
-    returning *`,
-  );
-  return found.length ? mapRow(samples, found[0]!) : null;
+/**
+ * reportSample in one statement fenced by the lease, like reportCheckpoint: idempotent per (run,
+ * step, prompt index), a newer attempt's image replaces an older one's, and a sample that is new or
+ * has another file announces the run's change. The sample, or null when the fence turned it down.
+ */
+export async function reportSample(db: Database, fence: LeaseFence, s: { step: number; promptIndex: number; prompt: string | null; path: string }) {
+  const [row] = await db.prepared(reportSampleStatement({ ...fence, ...s }));
+  return row?.id ? mapRow(samples, row) : null;
 }
 
-export async function findSampleByKey(db: Executor, runId: string, step: number, promptIndex: number) {
-  const [row] = await db
-    .select()
-    .from(samples)
-    .where(and(eq(samples.runId, runId), eq(samples.step, step), eq(samples.promptIndex, promptIndex)));
-  return row ?? null;
-}
+const reportSampleStatement = compile(
+  (v: LeaseFence & { step: number; promptIndex: number; prompt: string | null; path: string }) => sql`/* reportSample */
+    with run as (${heldRun(v)}),
+    target as (select id, experiment_id, status from runs where id = ${v.runId}),
+    before as (select path from samples where run_id = ${v.runId} and step = ${v.step}::int and prompt_index = ${v.promptIndex}::int),
+    saved as (
+      insert into samples (run_id, step, prompt_index, prompt, path, attempt)
+      select run.id, ${v.step}::int, ${v.promptIndex}::int, ${v.prompt}::text, ${v.path}::text, run.attempt from run
+      on conflict (run_id, step, prompt_index) do update set
+        path = excluded.path, prompt = coalesce(excluded.prompt, samples.prompt), attempt = excluded.attempt
+        where samples.attempt <= excluded.attempt
+      returning *
+    )
+    select s.*,
+      case when not exists (select 1 from before b where b.path = s.path) then ${announceRunChangedExpression('t')} end as announced
+    from saved s, target t`,
+);
 
 export async function insertRating(db: Executor, rating: { checkpointId: string; apiKeyId: string; score: number; notes: string | null }) {
   const [row] = await db.insert(ratings).values(rating).returning();

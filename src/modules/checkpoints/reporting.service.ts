@@ -4,8 +4,6 @@ import { badInput } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
-import { announceRunChanged } from '../../live/run-feeds.js';
-import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
 import type { ServiceDeps } from '../service-deps.js';
@@ -62,19 +60,7 @@ const sampleInput = z.object({
 export async function reportSample({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const s = parseInput(sampleInput, args.input, 'input');
-  return db.transaction(async (tx) => {
-    const before = await store.findSampleByKey(tx, runId, s.step, s.promptIndex);
-    const saved = await store.upsertSample(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, {
-      step: s.step,
-      promptIndex: s.promptIndex,
-      prompt: s.prompt ?? null,
-      path: s.path,
-    });
-    if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a sample for');
-    if (!before || before.path !== saved.path) {
-      const [run] = await findRunsByIds(tx, [runId]);
-      await announceRunChanged(tx, run!);
-    }
-    return saved;
-  });
+  const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
+  const saved = await store.reportSample(db, fence, { step: s.step, promptIndex: s.promptIndex, prompt: s.prompt ?? null, path: s.path });
+  return saved ?? explainFencedMiss(db.orm, principal, runId, args.leaseToken, 'report a sample for');
 }
