@@ -156,11 +156,10 @@ export const lockLossSummary = (runId: string) => sql`/* lockLossSummary */ sele
  * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
  * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
  *   changes nothing.
- * - Summary: when the batch only appends after the summary's last step it is folded in here. The
- *   EMA (α, seeded with the first point) over k new points in step order is
- *   Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch). Otherwise
- *   `summarized` is false, the written step range is left in the transaction's settings, and
- *   afterLossBatch recomputes.
+ * - Summary: when the batch only appends after the summary's last step it is folded in here, by
+ *   summary-arithmetic.ts's fold (foldTerm, foldIntoSummary), the one the JavaScript fast path
+ *   computes too. Otherwise `summarized` is false, the written step range is left in the
+ *   transaction's settings, and afterLossBatch recomputes.
  * - Blocks: the written points are added to their loss_blocks rows. A replaced point cannot be
  *   folded (its old loss may be the block's min or max): such a batch is never summarized, so
  *   afterLossBatch rebuilds the blocks of its step range from the points, in the same transaction.
