@@ -41,8 +41,6 @@ export interface Assignment {
 export const trainerConfigOfAssignment = (a: Assignment) => trainerConfigOf(a.run, a.strategy);
 export const captionsOfAssignment = (a: Assignment) => stagedCaptions(a.strategy, a.images);
 
-
-
 async function claimOnce(deps: ServiceDeps, principal: Principal, agentId: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
   const agent = { agentId, apiKeyId: principal.keyId, actsAsAnyAgent: principal.role === 'ADMIN' };
