@@ -44,6 +44,20 @@ describe('schema/<domain>.graphql and src/modules/<domain>/', () => {
   });
 });
 
+describe('layers', () => {
+  it('resolvers reach the database through services: no resolver imports a store, except for its types', () => {
+    const offenders: string[] = [];
+    for (const domain of readdirSync(MODULES_DIR, { withFileTypes: true }).filter((e) => e.isDirectory())) {
+      const dir = path.join(MODULES_DIR, domain.name);
+      for (const file of readdirSync(dir).filter((f) => f.endsWith('.resolvers.ts'))) {
+        const text = readFileSync(path.join(dir, file), 'utf8');
+        for (const line of text.match(/^import (?!type ).*from '[^']*\.store\.js';$/gm) ?? []) offenders.push(`${domain.name}/${file}: ${line}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
+
 describe('error codes', () => {
   it('every code the server sets goes through apiError or errorResponse, typed by the one union', () => {
     const literal = /extensions:\s*\{\s*code:\s*['"]/;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './helpers/databases.js';
 import { createDataset, createExperiment, createStrategy } from './helpers/fixtures.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { registerAgent, REPORT_LOSS } from './helpers/agents.js';
 
 const PAGE = `query($first: Int!) {
   runs(first: $first, filter: { status: [QUEUED, SUCCEEDED] }, orderBy: { field: LEARNING_RATE, direction: DESC }) {
@@ -105,5 +106,44 @@ describe.each(databaseKinds)('statements per runs page on %s', (kind) => {
     const hundred = await statementsFor(100);
     expect(ten.runs.edges).toHaveLength(10);
     expect(ten.statements).toBe(hundred.statements);
+  });
+
+  // Last: it claims one of the queued runs the tests above count.
+  it('takes a checkpoint report (saved, final or pruned) or a sample in one statement, as a heartbeat or a loss batch', async () => {
+    const agent = await registerAgent(t, { gpus: [{ index: 0, name: 'H100', memoryMb: 81_559 }] });
+    const claim = (await agent.claim())!;
+    const [r, tk] = [claim.run.id, claim.leaseToken];
+    const { run } = await t.admin.ok(`query($id: ID!) { run(id: $id) { hyperparameters { steps } } }`, { id: r });
+    const steps = run.hyperparameters.steps as number;
+    const counted = async (call: () => Promise<unknown>) => {
+      const before = t.server.db.stats.statements;
+      await call();
+      return t.server.db.stats.statements - before;
+    };
+    expect(await counted(() => agent.heartbeat(r, tk, { step: 10 }))).toBe(1);
+    const points = Array.from({ length: 300 }, (_, step) => ({ step, loss: 0.5 - step / 1000 }));
+    expect(await counted(() => agent.client.ok(REPORT_LOSS, { r, t: tk, p: points }))).toBe(1);
+    const report = `mutation($r: ID!, $t: String!, $i: CheckpointInput!) { reportCheckpoint(runId: $r, leaseToken: $t, input: $i) { step emaLoss isFinal prunedAt } }`;
+    let answer: any;
+    const reported = (i: Record<string, unknown>) => counted(async () => (answer = (await agent.client.ok(report, { r, t: tk, i })).reportCheckpoint));
+    expect(await reported({ step: 250, path: '/out/lora_250.safetensors' })).toBe(1);
+    expect(answer.emaLoss).toEqual(expect.any(Number));
+    expect(await reported({ step: 250, path: '/out/lora_250.safetensors' })).toBe(1); // a retry: nothing changes
+    expect(await reported({ step: steps, path: '/out/lora.safetensors', isFinal: true })).toBe(1);
+    expect(answer.isFinal).toBe(true);
+    expect(await reported({ step: 250, path: '/out/lora_250.safetensors', pruned: true })).toBe(1);
+    expect(answer.prunedAt).toBeTruthy();
+    // A sample, the other file the trainer reports as it goes: one statement too, new or again
+    // (selected as the agent does; promptIndex would read the run for its sample strengths).
+    const sample = `mutation($r: ID!, $t: String!, $i: SampleInput!) { reportSample(runId: $r, leaseToken: $t, input: $i) { id step path } }`;
+    for (let i = 0; i < 2; i++) {
+      expect(await counted(() => agent.client.ok(sample, { r, t: tk, i: { step: 250, promptIndex: 0, prompt: 'p3r5on', path: '/out/samples/250_0.jpg' } })), `report ${i}`).toBe(1);
+    }
+    const { run: after } = await t.admin.ok(`query($id: ID!) { run(id: $id) { events { type } } }`, { id: r });
+    expect(after.events.map((e: { type: string }) => e.type).filter((type: string) => type.startsWith('CHECKPOINT'))).toEqual([
+      'CHECKPOINT_PRUNED',
+      'CHECKPOINT_SAVED',
+      'CHECKPOINT_SAVED',
+    ]);
   });
 });

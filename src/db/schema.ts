@@ -264,7 +264,7 @@ export const lossPoints = pgTable(
 
 /**
  * A rollup of loss_points in blocks of 100 steps (block = step / 100; LOSS_BLOCK_STEPS in
- * metrics.store), kept in the same statement as every loss write and rebuilt where a newer attempt
+ * metrics/summary-arithmetic.ts), kept in the same statement as every loss write and rebuilt where a newer attempt
  * rewrites steps. A curve whose buckets span whole blocks reads about 1,000 rows instead of 100,000
  * points, with min, max, count, sum and last still exact, so a spike stays visible.
  */

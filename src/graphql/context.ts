@@ -1,24 +1,13 @@
-import type { Logger } from 'pino';
-import type { Database } from '../db/client.js';
-import type { Config } from '../config.js';
 import type { Principal } from '../modules/keys/keys.service.js';
 import { createLoaders, type Loaders } from './loaders.js';
-import type { Notifier } from '../live/notify.js';
 import type { Feeds } from '../live/feeds.js';
-import type { Authenticator } from '../modules/keys/authenticator.js';
 import { readScopeOf, type ReadScope } from '../modules/agents/read-scope.js';
-import type { ArtifactService } from '../modules/artifacts/artifacts.service.js';
+import type { ServiceDeps } from '../modules/service-deps.js';
 import type { RunCount } from './limits.js';
 
-/** What lives as long as the server: shared by every request. */
-export interface AppServices {
-  db: Database;
-  config: Config;
-  log: Logger;
-  notifier: Notifier;
+/** What lives as long as the server: shared by every request. Services get the ServiceDeps part. */
+export interface AppServices extends ServiceDeps {
   feeds: Feeds;
-  authenticator: Authenticator;
-  artifacts: ArtifactService;
   /** How many runs there are, for the cost of aggregates over them (limits.ts). */
   runCount: RunCount;
 }

@@ -4,11 +4,11 @@ import { principalOf } from '../../graphql/permissions.js';
 
 export const agentResolvers: Resolvers = {
   Query: {
-    agents: (_, __, ctx) => service.listAgents(ctx.db.orm, ctx.readScope),
+    agents: (_, __, ctx) => service.listAgents(ctx, ctx.readScope),
   },
   Mutation: {
-    registerAgent: (_, { input }, ctx) => service.registerAgent(ctx.db.orm, principalOf(ctx), input),
-    setAgentDraining: (_, { agentId, draining }, ctx) => service.setAgentDraining(ctx.db.orm, principalOf(ctx), agentId, draining),
+    registerAgent: (_, { input }, ctx) => service.registerAgent(ctx, principalOf(ctx), input),
+    setAgentDraining: (_, { agentId, draining }, ctx) => service.setAgentDraining(ctx, principalOf(ctx), agentId, draining),
   },
   Agent: {
     status: async (agent, _, ctx) => service.statusOf(agent, ctx.config.leaseTtlSeconds, await ctx.loaders.activeRunsByAgent.load(agent.id)),

@@ -5,6 +5,8 @@ import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
 import { name, parseInput } from '../validation.js';
 import * as store from './agents.store.js';
+import type { ServiceDeps } from '../service-deps.js';
+import type { ReadScope } from './read-scope.js';
 
 const registerInput = z.object({
   name,
@@ -24,7 +26,7 @@ const registerInput = z.object({
   version: z.string().max(100).nullish(),
 });
 
-export async function registerAgent(db: Executor, principal: Principal, input: unknown) {
+export async function registerAgent({ db: { orm: db } }: ServiceDeps, principal: Principal, input: unknown) {
   const a = parseInput(registerInput, input, 'input');
   const indexes = new Set<number>();
   a.gpus.forEach((gpu, i) => {
@@ -58,12 +60,12 @@ export async function requireActingAgent(db: Executor, principal: Principal, age
   return agent;
 }
 
-export async function setAgentDraining(db: Executor, principal: Principal, agentId: string, draining: boolean) {
+export async function setAgentDraining({ db: { orm: db } }: ServiceDeps, principal: Principal, agentId: string, draining: boolean) {
   const agent = await requireActingAgent(db, principal, agentId);
   return (await store.setDraining(db, agent.id, draining))!;
 }
 
-export const listAgents = store.listAgents;
+export const listAgents = ({ db }: ServiceDeps, readScope: ReadScope) => store.listAgents(db.orm, readScope);
 
 /** IDLE, BUSY, DRAINING or OFFLINE. Agents heartbeat at a third of the lease: three missed beats is one lease. */
 export function statusOf(agent: store.AgentRecord, leaseTtlSeconds: number, heldRuns: readonly unknown[]) {
@@ -73,7 +75,7 @@ export function statusOf(agent: store.AgentRecord, leaseTtlSeconds: number, held
 }
 
 /** The agent an AGENT key acts as (the one seen last), for `viewer`. */
-export async function agentOfKey(db: Executor, principal: Principal) {
+export async function agentOfKey({ db: { orm: db } }: ServiceDeps, principal: Principal) {
   if (principal.role !== 'AGENT') return null;
   const [agent] = await store.findAgentsByKey(db, principal.keyId);
   return agent ?? null;

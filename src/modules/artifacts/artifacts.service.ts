@@ -26,6 +26,7 @@ import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentTyp
 import * as store from './artifacts.store.js';
 import type { ArtifactKind, ArtifactRecord, Owner } from './artifacts.store.js';
 import { countArtifactBytes } from '../../telemetry/metrics.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export type { ArtifactRecord };
 
@@ -507,7 +508,11 @@ async function checkDatasetFile(tx: Executor, dataset: DatasetRecord, d: Declara
   if (!image) throw badInput('input.fileName', `dataset ${dataset.id} has no image that "${d.fileName}" could caption`);
 }
 
-export async function createArtifactService({ db, config, log }: { db: Database; config: Config; log: Logger }) {
+/**
+ * The artifact service is built once from the same bundle the other services are handed (it is
+ * itself part of it, as `artifacts`: the object store and its signer live as long as the server).
+ */
+export async function createArtifactService({ db, config, log }: Pick<ServiceDeps, 'db' | 'config' | 'log'>) {
   if (config.artifacts.store.kind === 's3') {
     // The AWS SDK is loaded only by servers that use it.
     const { S3Driver } = await import('./drivers/s3.js');

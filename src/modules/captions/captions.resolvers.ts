@@ -3,10 +3,10 @@ import * as service from './captions.service.js';
 
 export const captionResolvers: Resolvers = {
   Query: {
-    captionStrategies: (_, __, ctx) => service.listCaptionStrategies(ctx.db.orm, ctx.readScope),
+    captionStrategies: (_, __, ctx) => service.listCaptionStrategies(ctx, ctx.readScope),
   },
   Mutation: {
-    createCaptionStrategy: (_, { input }, ctx) => service.createCaptionStrategy(ctx.db.orm, input),
-    setCaptions: (_, args, ctx) => service.setCaptions(ctx.db, args),
+    createCaptionStrategy: (_, { input }, ctx) => service.createCaptionStrategy(ctx, input),
+    setCaptions: (_, args, ctx) => service.setCaptions(ctx, args),
   },
 };

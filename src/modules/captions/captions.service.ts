@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Database, Executor } from '../../db/client.js';
+import type { Executor } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput } from '../validation.js';
@@ -8,6 +8,7 @@ import * as store from './captions.store.js';
 import type { ReadScope } from '../agents/read-scope.js';
 import { NAME_TAG, NAME_TAG_IN_CAPTIONS_REFUSED, NAME_TAG_REFUSED } from '../runs/ai-toolkit.js';
 import { renderCaption } from './render.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 const createInput = z
   .object({
@@ -40,7 +41,7 @@ const createInput = z
     }
   });
 
-export function createCaptionStrategy(db: Executor, input: unknown) {
+export function createCaptionStrategy({ db: { orm: db } }: ServiceDeps, input: unknown) {
   const s = parseInput(createInput, input, 'input');
   return store.insertStrategy(db, {
     name: s.name,
@@ -54,7 +55,7 @@ export function createCaptionStrategy(db: Executor, input: unknown) {
   });
 }
 
-export const listCaptionStrategies = (db: Executor, readScope: ReadScope = null) => store.listStrategies(db, readScope);
+export const listCaptionStrategies = ({ db }: ServiceDeps, readScope: ReadScope = null) => store.listStrategies(db.orm, readScope);
 
 export async function requireStrategy(db: Executor, id: string, field: string) {
   const [strategy] = await store.findStrategiesByIds(db, [parseId(id, field)]);
@@ -67,7 +68,7 @@ const captionsInput = z
   .array(z.object({ fileName: z.string().min(1, 'must not be empty'), text: z.string().max(10_000, 'must be at most 10,000 characters') }))
   .max(MAX_CAPTIONS, `at most ${MAX_CAPTIONS} captions per call`);
 
-export async function setCaptions(db: Database, args: { datasetId: string; strategyId: string; captions: unknown }) {
+export async function setCaptions({ db }: ServiceDeps, args: { datasetId: string; strategyId: string; captions: unknown }) {
   const pairs = parseInput(captionsInput, args.captions, 'captions');
   const seen = new Set<string>();
   pairs.forEach((p, i) => {
@@ -90,7 +91,7 @@ export async function setCaptions(db: Database, args: { datasetId: string; strat
 }
 
 /** Per image of the dataset, the caption each of two strategies gives it. */
-export async function captionDiff(db: Executor, datasetId: string, strategyAId: string, strategyBId: string) {
+export async function captionDiff({ db: { orm: db } }: ServiceDeps, datasetId: string, strategyAId: string, strategyBId: string) {
   const a = await requireStrategy(db, strategyAId, 'strategyA');
   const b = await requireStrategy(db, strategyBId, 'strategyB');
   const images = await store.imagesWithStoredCaptions(db, datasetId, [a.id, b.id]);

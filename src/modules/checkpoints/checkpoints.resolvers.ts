@@ -16,10 +16,10 @@ async function slot(s: SampleRecord, ctx: Context) {
 
 export const checkpointResolvers: Resolvers = {
   Mutation: {
-    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx.db, principalOf(ctx), args),
-    reportSample: (_, args, ctx) => reportSample(ctx.db, principalOf(ctx), args),
-    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx.db, principalOf(ctx), args),
-    promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx.db, args),
+    reportCheckpoint: (_, args, ctx) => reportCheckpoint(ctx, principalOf(ctx), args),
+    reportSample: (_, args, ctx) => reportSample(ctx, principalOf(ctx), args),
+    rateCheckpoint: (_, args, ctx) => rateCheckpoint(ctx, principalOf(ctx), args),
+    promoteCheckpoint: (_, args, ctx) => promoteCheckpoint(ctx, args),
   },
   Checkpoint: {
     run: async (c, _, ctx) => requireLoaded(await ctx.loaders.run.load(c.runId), 'run'),

@@ -1,7 +1,6 @@
 // Ratings: people score checkpoints 1–5; a run's best checkpoint is promoted by hand or, without a
 // promotion, the one with the highest mean rating.
 import { z } from 'zod';
-import type { Database } from '../../db/client.js';
 import { badInput, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
@@ -9,13 +8,14 @@ import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { optionalText, parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 const ratingInput = z.object({
   score: z.number().int('must be a whole number').min(1, 'must be between 1 and 5').max(5, 'must be between 1 and 5'),
   notes: optionalText,
 });
 
-export async function rateCheckpoint(db: Database, principal: Principal, args: { checkpointId: string; score: number; notes?: string | null }) {
+export async function rateCheckpoint({ db }: ServiceDeps, principal: Principal, args: { checkpointId: string; score: number; notes?: string | null }) {
   const checkpointId = parseId(args.checkpointId, 'checkpointId');
   const r = parseInput(ratingInput, { score: args.score, notes: args.notes }, '');
   return db.transaction(async (tx) => {
@@ -29,7 +29,7 @@ export async function rateCheckpoint(db: Database, principal: Principal, args: {
   });
 }
 
-export async function promoteCheckpoint(db: Database, args: { runId: string; checkpointId: string }) {
+export async function promoteCheckpoint({ db }: ServiceDeps, args: { runId: string; checkpointId: string }) {
   const runId = parseId(args.runId, 'runId');
   const checkpointId = parseId(args.checkpointId, 'checkpointId');
   return db.transaction(async (tx) => {

@@ -1,17 +1,12 @@
 // Checkpoints and samples reported by the agent holding the run.
 import { z } from 'zod';
-import type { Database } from '../../db/client.js';
 import { badInput } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
 import { explainFencedMiss } from '../dispatch/dispatch.service.js';
-import { announceRunChanged } from '../../live/run-feeds.js';
-import { appendEvents } from '../runs/events.store.js';
-import { findRunsByIds } from '../runs/runs.store.js';
 import { parseInput } from '../validation.js';
 import * as store from './checkpoints.store.js';
-import { refreshCheckpointEma } from '../metrics/metrics.store.js';
-import { EMA_ALPHA } from '../metrics/metrics.service.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 const checkpointInput = z.object({
   step: z.number().int().min(0, 'must be 0 or more'),
@@ -26,36 +21,27 @@ const checkpointInput = z.object({
   pruned: z.boolean().nullish(),
 });
 
-export async function reportCheckpoint(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+/**
+ * A checkpoint the trainer saved (or pruned: "Removing old save"). One fenced statement writes it,
+ * its EMA, its event and the announcements (checkpoints.store: reportCheckpoint); only a refusal
+ * costs more, to say why.
+ */
+export async function reportCheckpoint({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const c = parseInput(checkpointInput, args.input, 'input');
-  return db.transaction(async (tx) => {
-    const [run] = await findRunsByIds(tx, [runId]);
-    // The final checkpoint is the one at the run's last step: exactly one per run.
-    if (run && c.isFinal && c.step !== run.steps) throw badInput('input.step', `the final checkpoint is at step ${run.steps}, the run's total`);
-    const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
-    const before = await store.findCheckpointByRunStep(tx, runId, c.step);
-    const saved = await store.upsertCheckpoint(tx, fence, {
-      step: c.step,
-      path: c.path,
-      sizeBytes: c.sizeBytes ?? null,
-      sha256: c.sha256 ?? null,
-      isFinal: c.isFinal ?? false,
-      pruned: c.pruned ?? false,
-    });
-    if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a checkpoint for');
-    if (!c.pruned) {
-      await refreshCheckpointEma(tx, runId, EMA_ALPHA, c.step);
-      saved.emaLoss = (await store.findCheckpointByRunStep(tx, runId, c.step))!.emaLoss;
-    }
-    const changed = !before || before.path !== saved.path || before.sha256 !== saved.sha256 || before.isFinal !== saved.isFinal || (before.prunedAt == null) !== (saved.prunedAt == null);
-    if (changed) {
-      const type = c.pruned ? 'CHECKPOINT_PRUNED' : 'CHECKPOINT_SAVED';
-      await appendEvents(tx, [{ runId, type, message: `${c.pruned ? 'Pruned' : 'Saved'} checkpoint at step ${c.step}${saved.isFinal ? ' (final)' : ''}`, data: { step: c.step, checkpointId: saved.id } }]);
-      await announceRunChanged(tx, run!);
-    }
-    return saved;
+  const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
+  const { runSteps, saved } = await store.reportCheckpoint(db, fence, {
+    step: c.step,
+    path: c.path,
+    sizeBytes: c.sizeBytes ?? null,
+    sha256: c.sha256 ?? null,
+    isFinal: c.isFinal ?? false,
+    pruned: c.pruned ?? false,
   });
+  if (saved) return saved;
+  // The final checkpoint is the one at the run's last step: exactly one per run.
+  if (runSteps != null && c.isFinal && c.step !== runSteps) throw badInput('input.step', `the final checkpoint is at step ${runSteps}, the run's total`);
+  return explainFencedMiss(db.orm, principal, runId, args.leaseToken, 'report a checkpoint for');
 }
 
 const MAX_PROMPT = 2000;
@@ -71,22 +57,10 @@ const sampleInput = z.object({
   path: z.string().trim().min(1, 'must not be empty').max(4096),
 });
 
-export async function reportSample(db: Database, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+export async function reportSample({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const s = parseInput(sampleInput, args.input, 'input');
-  return db.transaction(async (tx) => {
-    const before = await store.findSampleByKey(tx, runId, s.step, s.promptIndex);
-    const saved = await store.upsertSample(tx, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, {
-      step: s.step,
-      promptIndex: s.promptIndex,
-      prompt: s.prompt ?? null,
-      path: s.path,
-    });
-    if (!saved) return explainFencedMiss(tx, principal, runId, args.leaseToken, 'report a sample for');
-    if (!before || before.path !== saved.path) {
-      const [run] = await findRunsByIds(tx, [runId]);
-      await announceRunChanged(tx, run!);
-    }
-    return saved;
-  });
+  const fence = { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId };
+  const saved = await store.reportSample(db, fence, { step: s.step, promptIndex: s.promptIndex, prompt: s.prompt ?? null, path: s.path });
+  return saved ?? explainFencedMiss(db.orm, principal, runId, args.leaseToken, 'report a sample for');
 }

@@ -4,8 +4,8 @@ import * as service from './compare.service.js';
 
 export const compareResolvers: Resolvers = {
   Query: {
-    compareRuns: (_, args, ctx, info) => service.compareRuns(ctx.db.orm, args, selectedFields(info).has('runs')),
-    checkpointMatrix: (_, args, ctx) => service.checkpointMatrix(ctx.db.orm, args),
+    compareRuns: (_, args, ctx, info) => service.compareRuns(ctx, args, selectedFields(info).has('runs')),
+    checkpointMatrix: (_, args, ctx) => service.checkpointMatrix(ctx, args),
   },
   RunGroupKey: {
     captionStrategy: (key, _, ctx) => (key.captionStrategyId == null ? null : ctx.loaders.captionStrategy.load(key.captionStrategyId)),

@@ -1,9 +1,9 @@
-import type { Executor } from '../../db/client.js';
 import { badInput } from '../../graphql/errors.js';
 import type { CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import type { RunRecord } from '../runs/runs.store.js';
 import { toRunConditions } from '../runs/runs.service.js';
 import * as store from './compare.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 // What compareRuns and checkpointMatrix hand to GraphQL is plain data, complete before execution
 // starts: a 1,400-group answer resolves about 18,000 fields, and a closure, promise or loader hop
@@ -25,7 +25,7 @@ const parseIds = (ids: string[] | string): string[] =>
   Array.isArray(ids) ? ids : ids.replace(/^\{|\}$/g, '').split(',').filter(Boolean);
 
 /** `withRuns`: whether the client asked for each group's runs (they cost an ordered aggregate and a second statement). */
-export async function compareRuns(db: Executor, args: { filter?: unknown; groupBy: store.RunDimension[] }, withRuns = true) {
+export async function compareRuns({ db: { orm: db } }: ServiceDeps, args: { filter?: unknown; groupBy: store.RunDimension[] }, withRuns = true) {
   if (args.groupBy.length > 8) throw badInput('groupBy', 'at most 8 dimensions');
   const groupBy = new Set(args.groupBy);
   const groups = await store.compareRuns(db, toRunConditions(args.filter), [...groupBy], withRuns);
@@ -58,7 +58,7 @@ export async function compareRuns(db: Executor, args: { filter?: unknown; groupB
   }));
 }
 
-export async function checkpointMatrix(db: Executor, args: { filter?: unknown }) {
+export async function checkpointMatrix({ db: { orm: db } }: ServiceDeps, args: { filter?: unknown }) {
   const runs = await store.matrixRuns(db, toRunConditions(args.filter));
   const found = runs.length ? await store.matrixCheckpoints(db, runs.map((r) => r.id)) : [];
   const steps = [...new Set(found.map((c) => c.checkpoint.step))].sort((a, b) => a - b);

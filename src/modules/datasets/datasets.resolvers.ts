@@ -6,15 +6,15 @@ import * as service from './datasets.service.js';
 
 export const datasetResolvers: Resolvers = {
   Query: {
-    datasets: (_, args, ctx) => service.listDatasets(ctx.db.orm, args, ctx.readScope),
-    dataset: (_, { id }, ctx) => service.getDataset(ctx.db.orm, id, ctx.readScope),
+    datasets: (_, args, ctx) => service.listDatasets(ctx, args, ctx.readScope),
+    dataset: (_, { id }, ctx) => service.getDataset(ctx, id, ctx.readScope),
   },
   Mutation: {
-    createDataset: (_, { input }, ctx) => service.createDataset(ctx.db, input),
+    createDataset: (_, { input }, ctx) => service.createDataset(ctx, input),
   },
   Dataset: {
-    images: (dataset, args, ctx) => service.listImages(ctx.db.orm, dataset, args),
-    captionDiff: (dataset, { strategyA, strategyB }, ctx) => captionDiff(ctx.db.orm, dataset.id, strategyA, strategyB),
+    images: (dataset, args, ctx) => service.listImages(ctx, dataset, args),
+    captionDiff: (dataset, { strategyA, strategyB }, ctx) => captionDiff(ctx, dataset.id, strategyA, strategyB),
   },
   DatasetImage: {
     sourceCaption: (image) => image.caption,

@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Database, Executor } from '../../db/client.js';
 import { cursorParts, decodeCursor, pageSize, toConnection } from '../../graphql/connection.js';
 import { badInput } from '../../graphql/errors.js';
 import { isId } from '../../graphql/ids.js';
 import { name, optionalText, parseInput } from '../validation.js';
 import * as store from './datasets.store.js';
 import type { ReadScope } from '../agents/read-scope.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export const MAX_IMAGES = 100_000;
 
@@ -55,7 +55,7 @@ export function contentHash(images: { fileName: string; sha256?: string | null }
   return hash.digest('hex');
 }
 
-export async function createDataset(db: Database, input: unknown) {
+export async function createDataset({ db }: ServiceDeps, input: unknown) {
   const values = parseInput(createInput, input, 'input');
   const seen = new Set<string>();
   values.images.forEach((image, i) => {
@@ -89,20 +89,20 @@ export async function createDataset(db: Database, input: unknown) {
   });
 }
 
-export async function listDatasets(db: Executor, args: { first?: number | null; after?: string | null }, readScope: ReadScope = null) {
+export async function listDatasets({ db: { orm: db } }: ServiceDeps, args: { first?: number | null; after?: string | null }, readScope: ReadScope = null) {
   const first = pageSize(args.first);
   const after = decodeCursor(args.after, [cursorParts.time, cursorParts.id]) as [string, string] | null;
   const found = await store.listDatasets(db, { limit: first + 1, after, readScope });
   return toConnection(found, first, (r) => [r.cursorTs, r.id], () => store.countDatasets(db, readScope), after != null);
 }
 
-export async function getDataset(db: Executor, id: string, readScope: ReadScope = null) {
+export async function getDataset({ db: { orm: db } }: ServiceDeps, id: string, readScope: ReadScope = null) {
   if (!isId(id)) return null;
   const [row] = await store.findDatasetsByIds(db, [id], readScope);
   return row ?? null;
 }
 
-export async function listImages(db: Executor, dataset: store.DatasetRecord, args: { first?: number | null; after?: string | null }) {
+export async function listImages({ db: { orm: db } }: ServiceDeps, dataset: store.DatasetRecord, args: { first?: number | null; after?: string | null }) {
   const first = pageSize(args.first);
   const after = decodeCursor(args.after, [(v) => cursorParts.int(v) && (v as number) >= 0]) as [number] | null;
   const found = await store.listImages(db, dataset.id, { limit: first + 1, afterPosition: after?.[0] ?? null });

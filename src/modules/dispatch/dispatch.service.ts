@@ -1,12 +1,11 @@
 // The run lifecycle: claim (with long poll), start, heartbeat, complete, cancel, retry.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Database, Executor } from '../../db/client.js';
-import { Channels, notify, type Notifier } from '../../live/notify.js';
+import type { Executor } from '../../db/client.js';
+import { Channels, notify } from '../../live/notify.js';
 import { apiError, badInput, forbidden, invalidTransition, leaseLost, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import { isFinished, type RunOutcome } from '../runs/lifecycle.js';
-import type { Config } from '../../config.js';
 import type { Principal } from '../keys/keys.service.js';
 import { stagedCaptions } from '../captions/captions.service.js';
 import { appendEvents } from '../runs/events.store.js';
@@ -20,6 +19,7 @@ import { cannotActAs } from '../agents/agents.service.js';
 import * as store from './dispatch.store.js';
 import type { CaptionStrategyRecord } from '../captions/captions.store.js';
 import type { DatasetRecord } from '../datasets/datasets.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export const MAX_WAIT_SECONDS = 60;
 /** A waiting claim re-checks this often even without a NOTIFY: the notification is only a hint. */
@@ -74,14 +74,7 @@ export async function resumePointOf(ctx: Context, a: Assignment) {
 export const trainerConfigOfAssignment = (a: Assignment) => trainerConfigOf(a.run, a.strategy);
 export const captionsOfAssignment = (a: Assignment) => stagedCaptions(a.strategy, a.images);
 
-interface DispatchDeps {
-  db: Database;
-  config: Config;
-  notifier: Notifier;
-}
-
-
-async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: string): Promise<Assignment | null> {
+async function claimOnce(deps: ServiceDeps, principal: Principal, agentId: string): Promise<Assignment | null> {
   const leaseToken = randomBytes(24).toString('base64url');
   const agent = { agentId, apiKeyId: principal.keyId, actsAsAnyAgent: principal.role === 'ADMIN' };
   const [[touched], [claimed]] = await deps.db.batch(store.claimStatements(agent, leaseToken, deps.config.leaseTtlSeconds));
@@ -98,7 +91,7 @@ async function claimOnce(deps: DispatchDeps, principal: Principal, agentId: stri
  * left is released at once, so no run stays CLAIMED by nobody.
  */
 export async function claimRun(
-  deps: DispatchDeps,
+  deps: ServiceDeps,
   principal: Principal,
   args: { agentId: string; waitSeconds?: number | null },
   signal?: AbortSignal,
@@ -156,7 +149,7 @@ export async function explainFencedMiss(db: Executor, principal: Principal, runI
   throw invalidTransition(`Cannot ${action} a run that is ${run.status}`, run.status);
 }
 
-export async function startRun(deps: DispatchDeps, principal: Principal, args: { runId: string; leaseToken: string }) {
+export async function startRun(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string }) {
   const runId = parseId(args.runId, 'runId');
   const run = await store.startRun(deps.db, { runId, leaseToken: args.leaseToken, apiKeyId: principal.keyId }, deps.config.leaseTtlSeconds);
   return run ?? explainFencedMiss(deps.db.orm, principal, runId, args.leaseToken, 'start');
@@ -171,7 +164,7 @@ const progressInput = z.object({
 });
 
 export async function heartbeat(
-  deps: DispatchDeps,
+  deps: ServiceDeps,
   principal: Principal,
   args: { runId: string; leaseToken: string; progress?: unknown },
 ) {
@@ -210,7 +203,7 @@ const errorInput = z.object({
 });
 
 export async function completeRun(
-  deps: DispatchDeps,
+  deps: ServiceDeps,
   principal: Principal,
   args: { runId: string; leaseToken: string; outcome: RunOutcome; error?: unknown },
 ) {
@@ -250,7 +243,7 @@ const finalCheckpointNotStored = (runId: string, steps: number) =>
     { field: 'outcome', reason: 'FINAL_CHECKPOINT_NOT_STORED' },
   );
 
-export async function cancelRun(deps: DispatchDeps, id: string) {
+export async function cancelRun(deps: ServiceDeps, id: string) {
   const runId = parseId(id, 'id');
   return deps.db.transaction(async (tx) => {
     const run = await store.cancelRun(tx, runId);
@@ -267,7 +260,7 @@ export async function cancelRun(deps: DispatchDeps, id: string) {
   });
 }
 
-export async function retryRun(deps: DispatchDeps, id: string) {
+export async function retryRun(deps: ServiceDeps, id: string) {
   const runId = parseId(id, 'id');
   return deps.db.transaction(async (tx) => {
     const run = await store.retryRun(tx, runId);

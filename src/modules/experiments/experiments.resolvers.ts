@@ -4,15 +4,15 @@ import * as runs from '../runs/runs.service.js';
 
 export const experimentResolvers: Resolvers = {
   Query: {
-    experiments: (_, args, ctx) => service.listExperiments(ctx.db.orm, args),
-    experiment: (_, { id }, ctx) => service.getExperiment(ctx.db.orm, id),
+    experiments: (_, args, ctx) => service.listExperiments(ctx, args),
+    experiment: (_, { id }, ctx) => service.getExperiment(ctx, id),
   },
   Mutation: {
-    createExperiment: (_, { input }, ctx) => service.createExperiment(ctx.db.orm, input),
+    createExperiment: (_, { input }, ctx) => service.createExperiment(ctx, input),
   },
   Experiment: {
     runs: (experiment, args, ctx) =>
-      runs.listRuns(ctx.db.orm, { ...args, filter: { ...args.filter, experimentId: experiment.id } }),
+      runs.listRuns(ctx, { ...args, filter: { ...args.filter, experimentId: experiment.id } }),
     sweeps: (experiment, _, ctx) => ctx.loaders.sweepsByExperiment.load(experiment.id),
   },
 };

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Database, Executor } from '../../db/client.js';
+import type { Executor } from '../../db/client.js';
 import { apiError, badInput, forbidden, leaseLost, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
@@ -20,10 +20,11 @@ import { appendEvents } from '../runs/events.store.js';
 import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, hyperparameterColumns, insertRuns } from '../runs/runs.store.js';
 import { afterLossBatch, lockLossSummary, markLossRewritten, refreshCheckpointEma } from '../metrics/metrics.store.js';
-import { EMA_ALPHA, MAX_LOSS } from '../metrics/metrics.service.js';
+import { MAX_LOSS } from '../metrics/metrics.service.js';
 import { name as nameSchema, parseInput } from '../validation.js';
 import { ConfigError, mapJobConfig, promptAsSampled, type MappedConfig } from './config-map.js';
 import * as store from './imports.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 /** How long an import lease lasts without a write; each write extends it. */
 export const IMPORT_LEASE_SECONDS = 600;
@@ -64,9 +65,6 @@ const checkpointInput = z.object({
 const sampleInput = z.object({ step: z.number().int().min(0, 'must be 0 or more'), promptIndex: z.number().int().min(0), fileName: plainFileName, createdAt: time });
 const finishInput = z.object({ outcome: z.enum(['SUCCEEDED', 'FAILED', 'CANCELLED']), startedAt: time, finishedAt: time });
 
-interface ImportDeps {
-  db: Database;
-}
 
 function mapConfig(text: string): MappedConfig {
   try {
@@ -106,7 +104,7 @@ async function datasetFor(tx: Executor, mapped: MappedConfig, images: { fileName
   return (await store.findDatasetByPath(tx, uri)) ?? insertDataset(tx, { name, uri, imageCount: 0, contentHash: null, description: 'Imported with an ai-toolkit run; its folder was not there to read' });
 }
 
-export async function beginImport(deps: ImportDeps, principal: Principal, raw: unknown) {
+export async function beginImport(deps: ServiceDeps, principal: Principal, raw: unknown) {
   const input = parseInput(beginInput, raw, 'input');
   const mapped = mapConfig(input.trainerConfig);
   const leaseToken = randomBytes(24).toString('base64url');
@@ -177,7 +175,7 @@ async function held(tx: Executor, principal: Principal, runId: string, leaseToke
 
 const lossPoint = z.object({ step: z.number().int().min(0, 'must be 0 or more'), loss: z.number().min(-MAX_LOSS).max(MAX_LOSS), lr: z.number().min(-MAX_LOSS).max(MAX_LOSS).nullish(), recordedAt: time });
 
-export async function importLoss(deps: ImportDeps, principal: Principal, args: { runId: string; leaseToken: string; points: unknown }) {
+export async function importLoss(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; points: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const points = parseInput(z.array(lossPoint).max(MAX_IMPORT_POINTS, `at most ${MAX_IMPORT_POINTS} per call`), args.points, 'points');
   const seen = new Set<number>();
@@ -200,7 +198,7 @@ export async function importLoss(deps: ImportDeps, principal: Principal, args: {
   });
 }
 
-export async function importFiles(deps: ImportDeps, principal: Principal, args: { runId: string; leaseToken: string; checkpoints?: unknown; samples?: unknown }) {
+export async function importFiles(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; checkpoints?: unknown; samples?: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const list = z.array(checkpointInput).max(MAX_IMPORT_FILES);
   const checkpoints = parseInput(list, args.checkpoints ?? [], 'checkpoints');
@@ -218,7 +216,7 @@ export async function importFiles(deps: ImportDeps, principal: Principal, args: 
       run.attempt,
       checkpoints.map((c) => ({ step: c.step, path: path.join(folder, c.fileName), sizeBytes: c.sizeBytes, sha256: c.sha256, isFinal: c.isFinal ?? false, createdAt: c.createdAt ?? null })),
     );
-    if (added.length) await refreshCheckpointEma(tx, runId, EMA_ALPHA);
+    if (added.length) await refreshCheckpointEma(tx, runId);
     const hp = record!.hyperparameters as { samplePrompts?: string[] };
     const imported = await store.findImport(tx, runId);
     const trigger = imported ? mapConfig(imported.trainerConfig).triggerWord : null;
@@ -249,7 +247,7 @@ export async function importFiles(deps: ImportDeps, principal: Principal, args: 
 export const authorizeImportUpload = (principal: Principal, runId: string, leaseToken: string) => async (tx: Executor) =>
   (await held(tx, principal, runId, leaseToken)).attempt;
 
-export async function finishImport(deps: ImportDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
+export async function finishImport(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; input: unknown }) {
   const runId = parseId(args.runId, 'runId');
   const input = parseInput(finishInput, args.input, 'input');
   return deps.db.transaction(async (tx) => {
@@ -258,7 +256,7 @@ export async function finishImport(deps: ImportDeps, principal: Principal, args:
     // its checkpoints' EMA and its loss blocks, from the points.
     await tx.execute(lockLossSummary(runId));
     await tx.execute(markLossRewritten(0, MAX_STEP));
-    for (const statement of afterLossBatch(runId, EMA_ALPHA)) await tx.execute(statement);
+    for (const statement of afterLossBatch(runId)) await tx.execute(statement);
     const run = await store.finishImport(tx, runId, input.outcome, { startedAt: input.startedAt ?? null, finishedAt: input.finishedAt ?? null });
     await announceRunChanged(tx, run!);
     return run!;

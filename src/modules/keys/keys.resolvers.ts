@@ -8,11 +8,11 @@ export const keyResolvers: Resolvers = {
     viewer: async (_, __, ctx) => ({
       role: principalOf(ctx).role,
       name: principalOf(ctx).name,
-      agent: await agentOfKey(ctx.db.orm, principalOf(ctx)),
+      agent: await agentOfKey(ctx, principalOf(ctx)),
     }),
   },
   Mutation: {
-    createApiKey: (_, { role, name }, ctx) => service.createApiKey(ctx.db.orm, role, name),
-    revokeApiKey: (_, { id }, ctx) => service.revokeApiKey(ctx.db, ctx.authenticator, id),
+    createApiKey: (_, { role, name }, ctx) => service.createApiKey(ctx, role, name),
+    revokeApiKey: (_, { id }, ctx) => service.revokeApiKey(ctx, id),
   },
 };

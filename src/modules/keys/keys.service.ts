@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Database, Executor } from '../../db/client.js';
+import type { Database } from '../../db/client.js';
 import { badInput, forbidden, notFound } from '../../graphql/errors.js';
 import { parseId } from '../../graphql/ids.js';
 import * as store from './keys.store.js';
 import { Channels, notify } from '../../live/notify.js';
-import type { Authenticator } from './authenticator.js';
 import type { KeyRevokedNote } from '../../live/notes.js';
 import type { ApiRole } from './keys.store.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export type { ApiRole };
 
@@ -21,7 +21,7 @@ export const hashKey = (key: string) => createHash('sha256').update(key).digest(
 
 const newKey = () => `llk_${randomBytes(32).toString('base64url')}`;
 
-export async function createApiKey(db: Executor, role: ApiRole, name: string) {
+export async function createApiKey({ db: { orm: db } }: ServiceDeps, role: ApiRole, name: string) {
   const trimmed = name.trim();
   if (!trimmed || trimmed.length > 200) throw badInput('name', 'must be 1 to 200 characters');
   const key = newKey();
@@ -39,7 +39,7 @@ const ADMIN_KEYS_LOCK_ID = 7_104_002;
  * Revokes a key everywhere: this process forgets it now, other replicas on the NOTIFY. The last
  * usable ADMIN key is never revoked: nobody could create or revoke keys any more.
  */
-export async function revokeApiKey(db: Database, authenticator: Authenticator, id: string) {
+export async function revokeApiKey({ db, authenticator }: ServiceDeps, id: string) {
   const keyId = parseId(id, 'id');
   const outcome = await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_KEYS_LOCK_ID})`);

@@ -6,15 +6,15 @@ import { principalOf } from '../../graphql/permissions.js';
 
 export const metricsResolvers: Resolvers = {
   Query: {
-    lossCurves: (_, args, ctx, info) => service.lossCurves(ctx.db, args, selectedFields(info, ['buckets'])),
+    lossCurves: (_, args, ctx, info) => service.lossCurves(ctx, args, selectedFields(info, ['buckets'])),
   },
   Mutation: {
-    reportLoss: (_, args, ctx) => service.reportLoss(ctx.db, principalOf(ctx), args),
-    reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx.db, principalOf(ctx), args),
+    reportLoss: (_, args, ctx) => service.reportLoss(ctx, principalOf(ctx), args),
+    reportLossColumns: (_, args, ctx) => service.reportLossColumns(ctx, principalOf(ctx), args),
   },
   Run: {
-    lossCurve: (run, args, ctx, info) => service.lossCurve(ctx.db, run.id, args, selectedFields(info)),
-    lossPoints: async (run, args, ctx) => (await service.lossPoints(ctx.db.orm, run.id, args)) as never,
+    lossCurve: (run, args, ctx, info) => service.lossCurve(ctx, run.id, args, selectedFields(info)),
+    lossPoints: async (run, args, ctx) => (await service.lossPoints(ctx, run.id, args)) as never,
   },
   Subscription: {
     runLoss: {

@@ -1,4 +1,4 @@
-import type { Database, Executor } from '../../db/client.js';
+import type { Database } from '../../db/client.js';
 import { Channels } from '../../live/notify.js';
 import { apiError, badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
@@ -9,9 +9,9 @@ import * as store from './metrics.store.js';
 import type { LossBucket } from '../../graphql/generated/resolvers.js';
 import { batchFacts, type LossColumns } from './loss-batch.js';
 import { countLossPoints } from '../../telemetry/metrics.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export const MAX_POINTS_PER_REPORT = 5000;
-export const EMA_ALPHA = 0.1;
 export const MAX_CURVE_POINTS = 10_000;
 /**
  * The largest loss (and learning rate) taken, either sign: float32's largest finite value. A
@@ -37,7 +37,7 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   const fence = { runId, leaseToken, apiKeyId: principal.keyId };
   const missed = () => explainFencedMiss(db.orm, principal, runId, leaseToken, 'report loss for');
   if (columns.steps.length) {
-    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns, EMA_ALPHA))));
+    const append = store.appendedLoss(await db.prepared(store.appendLossBatch(fence, columns, batchFacts(columns))));
     if (append.appended) {
       await db.notifyAfterCommit(Channels.lossReported, append.note!);
       return { accepted: countLossPoints(columns.steps.length), duplicates: 0 };
@@ -47,8 +47,8 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   // A batch that rewrites or fills in steps (or an empty one, which still learns whether the lease holds).
   const [, recorded] = await db.batch([
     store.lockLossSummary(runId),
-    store.recordLossBatch(fence, columns, EMA_ALPHA),
-    ...store.afterLossBatch(runId, EMA_ALPHA),
+    store.recordLossBatch(fence, columns),
+    ...store.afterLossBatch(runId),
   ]);
   const result = store.recordedLoss(recorded!);
   if (!result) return missed();
@@ -94,7 +94,7 @@ function checkColumns(columns: LossColumns, field: (name: 'step' | 'loss' | 'lr'
   if (repeated != null) throw badInput(batch, `step ${repeated} appears twice in this batch`);
 }
 
-export async function reportLoss(db: Database, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
+export async function reportLoss({ db }: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; points: unknown[] }) {
   checkCount(args.points.length, 'points');
   const runId = parseId(args.runId, 'runId');
   const n = args.points.length;
@@ -113,7 +113,7 @@ const COLUMN_OF = { step: 'steps', loss: 'losses', lr: 'lrs' } as const;
 
 /** reportLoss with the points as parallel lists (schema: reportLossColumns); the same checks. */
 export async function reportLossColumns(
-  db: Database,
+  { db }: ServiceDeps,
   principal: Principal,
   args: { runId: string; leaseToken: string; steps: number[]; losses: number[]; lrs?: (number | null | undefined)[] | null },
 ) {
@@ -133,7 +133,7 @@ export async function reportLossColumns(
 
 export const toPoint = (r: store.LossPointRow & { attempt: number }) => ({ step: r.step, loss: r.loss, lr: r.lr, recordedAt: r.recorded_at, attempt: r.attempt });
 
-export async function lossPoints(db: Executor, runId: string, args: { afterStep?: number | null; first?: number | null }) {
+export async function lossPoints({ db: { orm: db } }: ServiceDeps, runId: string, args: { afterStep?: number | null; first?: number | null }) {
   const first = args.first ?? 1000;
   if (first < 0 || first > MAX_CURVE_POINTS) throw badInput('first', `must be between 0 and ${MAX_CURVE_POINTS}`);
   return (await store.listLossPoints(db, runId, { afterStep: args.afterStep ?? -1, limit: first })).map(toPoint);
@@ -198,7 +198,7 @@ function* curveSlices(db: Database, c: { maxPoints: number; lo: number; hi: numb
 }
 
 export async function lossCurve(
-  db: Database,
+  { db }: ServiceDeps,
   runId: string,
   args: { maxPoints?: number | null; fromStep?: number | null; toStep?: number | null },
   selected?: ReadonlySet<string>,
@@ -215,7 +215,7 @@ const bucketFields = (selected: ReadonlySet<string> | undefined): store.BucketFi
   selected ? new Set(store.BUCKET_FIELDS.filter((f) => selected.has(f))) : store.ALL_BUCKET_FIELDS;
 
 /** Several runs' curves in one request; each run's aggregate runs on its own (they run in parallel on PostgreSQL). */
-export async function lossCurves(db: Database, args: { runIds: string[]; maxPoints?: number | null }, selected?: ReadonlySet<string>) {
+export async function lossCurves({ db }: ServiceDeps, args: { runIds: string[]; maxPoints?: number | null }, selected?: ReadonlySet<string>) {
   const maxPoints = checkCurveArgs(args);
   if (args.runIds.length > 100) throw badInput('runIds', 'at most 100 runs at once');
   const ids = [...new Set(args.runIds.map((id, i) => parseId(id, `runIds.${i}`)))];

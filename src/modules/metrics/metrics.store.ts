@@ -5,13 +5,22 @@ import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import type { BatchFacts, LossColumns } from './loss-batch.js';
 import { compile } from '../../db/statement.js';
 import { MAX_NOTE_BYTES } from '../../live/notes.js';
-
-/**
- * (1-α)^exponent, the weight of a point `exponent` steps back in the EMA. Postgres raises an
- * underflow error past 0.9^7000, so the exponent is capped at 1,000: 0.9^1000 ≈ 1.7e-46, a weight
- * far below float8 precision next to the recent points, so the result does not change.
- */
-const decay = (alpha: number, exponent: SQL) => sql`power(1 - ${alpha}::float8, least(${exponent}, 1000))`;
+import {
+  BLOCK,
+  BLOCK_COLUMNS,
+  LOSS_BLOCK_STEPS,
+  addToBlocks,
+  appendsTo,
+  blockAggregates,
+  blockOfSql,
+  decaySql,
+  emaRanks,
+  foldIntoSummary,
+  foldTerm,
+  replaceBlocks,
+  emaUpTo,
+  summaryOfPoints,
+} from './summary-arithmetic.js';
 
 export interface LossPointRow {
   step: number;
@@ -19,10 +28,6 @@ export interface LossPointRow {
   lr: number | null;
   recorded_at: unknown;
 }
-
-/** Steps per row of loss_blocks (block = step / LOSS_BLOCK_STEPS); the backfill migration uses it too. */
-export const LOSS_BLOCK_STEPS = 100;
-const BLOCK = sql.raw(String(LOSS_BLOCK_STEPS));
 
 /**
  * The steps a batch wrote when it could not be folded into the summary (it rewrote or filled in
@@ -56,19 +61,6 @@ export const INLINE_POINTS = 150;
  */
 const arrayText = (values: (number | null)[]) => `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
 const arrayLiteral = (values: (number | null)[]) => sql.param(arrayText(values));
-
-/**
- * Adds new points' shares to their loss_blocks rows (`insert into loss_blocks as lb …` before it):
- * count, sum, min, max and the last step are all exact under addition of new points.
- */
-const addToBlocks = sql`on conflict (run_id, block) do update set
-        points = lb.points + excluded.points,
-        loss_sum = lb.loss_sum + excluded.loss_sum,
-        min_loss = least(lb.min_loss, excluded.min_loss),
-        max_loss = greatest(lb.max_loss, excluded.max_loss),
-        first_step = least(lb.first_step, excluded.first_step),
-        last_step = greatest(lb.last_step, excluded.last_step),
-        last_loss = case when excluded.last_step > lb.last_step then excluded.last_loss else lb.last_loss end`;
 
 /**
  * appendLossBatch, in one statement, for a batch whose steps all come after the run's last step:
@@ -108,16 +100,18 @@ const appendLossBatchStatement = compile(
   (v: AppendValues) => sql`/* appendLossBatch */
     with run as (${heldRun(v)}),
     appended as (
-      update run_summaries s set
-        points = s.points + ${v.points}::int,
-        last_step = ${v.lastStep}::int,
-        last_loss = ${v.lastLoss}::float8,
-        min_loss = least(s.min_loss, ${v.minLoss}::float8),
-        min_loss_step = case when s.min_loss is null or ${v.minLoss}::float8 < s.min_loss then ${v.minLossStep}::int else s.min_loss_step end,
-        ema_loss = ${v.fold}::float8 + ${v.decay}::float8 * coalesce(s.ema_loss, ${v.firstLoss}::float8),
-        updated_at = now()
+      update run_summaries s set ${foldIntoSummary({
+        points: sql`${v.points}::int`,
+        lastStep: sql`${v.lastStep}::int`,
+        lastLoss: sql`${v.lastLoss}::float8`,
+        minLoss: sql`${v.minLoss}::float8`,
+        minLossStep: sql`${v.minLossStep}::int`,
+        fold: sql`${v.fold}::float8`,
+        decay: sql`${v.decay}::float8`,
+        firstLoss: sql`${v.firstLoss}::float8`,
+      })}
       from run
-      where s.run_id = run.id and (s.last_step is null or s.last_step < ${v.firstStep}::int)
+      where s.run_id = run.id and ${appendsTo(sql`${v.firstStep}::int`)}
       returning run.id, run.attempt
     ),
     written as (
@@ -126,7 +120,7 @@ const appendLossBatchStatement = compile(
       from appended a, unnest(${v.steps}::int[], ${v.losses}::float8[], ${v.lrs}::float8[]) as p(step, loss, lr)
     ),
     block_shares as (
-      insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
+      insert into loss_blocks as lb ${BLOCK_COLUMNS}
       select a.id, b.*
       from appended a, unnest(${v.blockIds}::int[], ${v.blockPoints}::int[], ${v.blockSums}::float8[], ${v.blockMins}::float8[],
         ${v.blockMaxes}::float8[], ${v.blockFirstSteps}::int[], ${v.blockLastSteps}::int[], ${v.blockLastLosses}::float8[]) as b
@@ -162,16 +156,15 @@ export const lockLossSummary = (runId: string) => sql`/* lockLossSummary */ sele
  * - Fence: heldRun (fence.ts); when it matches no row, nothing is written.
  * - ON CONFLICT replaces a point only for a newer attempt: a retried batch, or an older attempt,
  *   changes nothing.
- * - Summary: when the batch only appends after the summary's last step it is folded in here. The
- *   EMA (α, seeded with the first point) over k new points in step order is
- *   Σⱼ α(1-α)^(k-1-j)·yⱼ + (1-α)^k·(previous EMA, or y₀ for the first batch). Otherwise
- *   `summarized` is false, the written step range is left in the transaction's settings, and
- *   afterLossBatch recomputes.
+ * - Summary: when the batch only appends after the summary's last step it is folded in here, by
+ *   summary-arithmetic.ts's fold (foldTerm, foldIntoSummary), the one the JavaScript fast path
+ *   computes too. Otherwise `summarized` is false, the written step range is left in the
+ *   transaction's settings, and afterLossBatch recomputes.
  * - Blocks: the written points are added to their loss_blocks rows. A replaced point cannot be
  *   folded (its old loss may be the block's min or max): such a batch is never summarized, so
  *   afterLossBatch rebuilds the blocks of its step range from the points, in the same transaction.
  */
-export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: number) {
+export function recordLossBatch(fence: LeaseFence, points: LossColumns) {
   return sql`/* recordLossBatch */
     with run as (${heldRun(fence)}),
     written as (
@@ -197,7 +190,7 @@ export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: n
     batch as (
       select count(*)::int as n, count(*) filter (where inserted)::int as inserted,
         min(step) as min_step, max(step) as max_step,
-        sum(loss * ${alpha}::float8 * ${decay(alpha, sql`k - 1 - j`)}) as fold,
+        sum(${foldTerm(sql`loss`, sql`j`, sql`k`)}) as fold,
         min(loss) filter (where j = 0) as first_loss,
         min(loss) filter (where j = k - 1) as last_loss,
         min(loss) as min_loss,
@@ -205,27 +198,28 @@ export function recordLossBatch(fence: LeaseFence, points: LossColumns, alpha: n
       from ordered
     ),
     summary as (
-      update run_summaries s set
-        points = s.points + b.n,
-        last_step = b.max_step,
-        last_loss = b.last_loss,
-        min_loss = least(s.min_loss, b.min_loss),
-        min_loss_step = case when s.min_loss is null or b.min_loss < s.min_loss then b.min_loss_step else s.min_loss_step end,
-        ema_loss = b.fold + ${decay(alpha, sql`b.n`)} * coalesce(s.ema_loss, b.first_loss),
-        updated_at = now()
+      update run_summaries s set ${foldIntoSummary({
+        points: sql`b.n`,
+        lastStep: sql`b.max_step`,
+        lastLoss: sql`b.last_loss`,
+        minLoss: sql`b.min_loss`,
+        minLossStep: sql`b.min_loss_step`,
+        fold: sql`b.fold`,
+        decay: decaySql(sql`b.n`),
+        firstLoss: sql`b.first_loss`,
+      })}
       from batch b
-      where s.run_id = ${fence.runId} and b.n > 0 and b.n = b.inserted
-        and (s.last_step is null or b.min_step > s.last_step)
+      where s.run_id = ${fence.runId} and b.n > 0 and b.n = b.inserted and ${appendsTo(sql`b.min_step`)}
       returning 1
     ),
     blocks as (
       -- Every written point, replaced ones included: a batch that replaced any is not summarized,
       -- and afterLossBatch then rebuilds these blocks from the points.
-      insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
-      select ${fence.runId}::uuid, step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step),
-        min(loss) filter (where next_step is null or next_step / ${BLOCK} <> step / ${BLOCK})
+      insert into loss_blocks as lb ${BLOCK_COLUMNS}
+      select ${fence.runId}::uuid, ${blockOfSql(sql`step`)},
+        ${blockAggregates(sql`min(loss) filter (where next_step is null or ${blockOfSql(sql`next_step`)} <> ${blockOfSql(sql`step`)})`)}
       from ordered
-      group by step / ${BLOCK}
+      group by ${blockOfSql(sql`step`)}
       ${addToBlocks}
     ),
     outcome as (
@@ -268,28 +262,22 @@ export const markLossRewritten = (from: number, to: number) =>
  * rewrote or filled in earlier steps (a newer attempt resuming from a checkpoint): then the summary
  * and every checkpoint's EMA are recomputed, and the loss blocks of the written range rebuilt.
  */
-export function afterLossBatch(runId: string, alpha: number) {
-  return [recomputeSummary(runId, alpha, afterRewrite), refreshCheckpointEmaSql(runId, alpha, undefined, afterRewrite), rebuildLossBlocks(runId)];
+export function afterLossBatch(runId: string) {
+  return [recomputeSummary(runId, afterRewrite), refreshCheckpointEmaSql(runId, undefined, afterRewrite), rebuildLossBlocks(runId)];
 }
 
 /**
  * recomputeSummary: the whole summary from loss_points, for the rare batch that rewrote earlier
- * steps (a newer attempt resuming from a checkpoint). The EMA over n points in step order, seeded
- * with the first point, is Σ wᵢ·xᵢ with w₀ = (1-α)^(n-1) and wᵢ = α(1-α)^(n-1-i).
+ * steps (a newer attempt resuming from a checkpoint), by the closed form (summary-arithmetic.ts).
  */
-function recomputeSummary(runId: string, alpha: number, when: SQL) {
+function recomputeSummary(runId: string, when: SQL) {
   return sql`/* recomputeSummary */
     with ordered as (
-      select step, loss, row_number() over (order by step) - 1 as i, count(*) over () as n
+      select step, loss, ${emaRanks}
       from loss_points where run_id = ${runId}
     ),
     agg as (
-      select count(*)::int as points,
-        max(step) as last_step,
-        (array_agg(loss order by step desc))[1] as last_loss,
-        min(loss) as min_loss,
-        (array_agg(step order by loss, step))[1] as min_loss_step,
-        sum(loss * case when i = 0 then ${decay(alpha, sql`n - 1`)} else ${alpha}::float8 * ${decay(alpha, sql`n - 1 - i`)} end) as ema_loss
+      select ${summaryOfPoints}
       from ordered
     )
     update run_summaries s set points = agg.points, last_step = agg.last_step, last_loss = agg.last_loss,
@@ -304,16 +292,13 @@ function recomputeSummary(runId: string, alpha: number, when: SQL) {
  */
 function rebuildLossBlocks(runId: string) {
   return sql`/* rebuildLossBlocks */
-    insert into loss_blocks as lb (run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)
-    select run_id, step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step),
-      (array_agg(loss order by step desc))[1]
+    insert into loss_blocks as lb ${BLOCK_COLUMNS}
+    select run_id, ${blockOfSql(sql`step`)}, ${blockAggregates()}
     from loss_points
     where run_id = ${runId} and ${afterRewrite}
       and step between ${rewrittenFrom} / ${BLOCK} * ${BLOCK} and ${rewrittenTo}::bigint / ${BLOCK} * ${BLOCK} + ${BLOCK} - 1
-    group by run_id, step / ${BLOCK}
-    on conflict (run_id, block) do update set
-      points = excluded.points, loss_sum = excluded.loss_sum, min_loss = excluded.min_loss, max_loss = excluded.max_loss,
-      first_step = excluded.first_step, last_step = excluded.last_step, last_loss = excluded.last_loss`;
+    group by run_id, ${blockOfSql(sql`step`)}
+    ${replaceBlocks}`;
 }
 
 /** The run's current attempt and the last step of its loss; null when the run does not exist. */
@@ -360,7 +345,7 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
   // The head block's points [lo, headEnd] when lo cuts it; none (-1) otherwise.
   // (Steps are Int: the last block ends at Int's largest value.)
   const headEnd = headCut ? Math.min(firstBlock * LOSS_BLOCK_STEPS + LOSS_BLOCK_STEPS - 1, 2_147_483_647) : -1;
-  const partOf = sql`step / ${BLOCK}, count(*)::int, sum(loss), min(loss), max(loss), min(step), max(step), (array_agg(loss order by step desc))[1]`;
+  const partOf = sql`${blockOfSql(sql`step`)}, ${blockAggregates()}`;
   return sql`/* lossCurveFromBlocks */
     with bounds as (
       -- Up to the last step, the run's last block holds no point past hi: only an explicit toStep
@@ -481,19 +466,12 @@ const bucketObject = (fields: BucketFields) =>
  * run's points up to its step, by the closed form of recomputeSummary. Run when a checkpoint is
  * reported (the agent flushes its loss first) and when a resumed attempt rewrites earlier steps.
  */
-export async function refreshCheckpointEma(db: Executor, runId: string, alpha: number, step?: number) {
-  await db.execute(refreshCheckpointEmaSql(runId, alpha, step));
+export async function refreshCheckpointEma(db: Executor, runId: string, step?: number) {
+  await db.execute(refreshCheckpointEmaSql(runId, step));
 }
 
-function refreshCheckpointEmaSql(runId: string, alpha: number, step?: number, when: SQL = sql`true`) {
+export function refreshCheckpointEmaSql(runId: string, step?: number, when: SQL = sql`true`) {
   return sql`/* refreshCheckpointEma */
-    update checkpoints c set ema_loss = (
-      select sum(o.loss * case when o.i = 0 then ${decay(alpha, sql`o.n - 1`)}
-                                else ${alpha}::float8 * ${decay(alpha, sql`o.n - 1 - o.i`)} end)
-      from (
-        select loss, row_number() over (order by step) - 1 as i, count(*) over () as n
-        from loss_points p where p.run_id = c.run_id and p.step <= c.step
-      ) o
-    )
+    update checkpoints c set ema_loss = ${emaUpTo(sql`c.run_id`, sql`c.step`)}
     where c.run_id = ${runId} and ${when} ${step == null ? sql`` : sql`and c.step = ${step}`}`;
 }

@@ -4,7 +4,6 @@ import { requireLoaded } from '../../graphql/require-loaded.js';
 import { createLoaders } from '../../graphql/loaders.js';
 import type { Context } from '../../graphql/context.js';
 import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
-import * as events from './events.store.js';
 import { subscribeRunEvents, subscribeRunUpdated } from '../../live/run-feeds.js';
 import * as service from './runs.service.js';
 import { isFinished, isHeld } from './lifecycle.js';
@@ -12,14 +11,14 @@ import { findContinuationsOf, findRunsByIds, type RunRecord } from './runs.store
 
 export const runResolvers: Resolvers = {
   Query: {
-    runs: (_, args, ctx) => service.listRuns(ctx.db.orm, args, ctx.readScope),
-    run: (_, { id }, ctx) => service.getRun(ctx.db.orm, id, ctx.readScope),
-    sweep: (_, { id }, ctx) => service.getSweep(ctx.db.orm, id),
+    runs: (_, args, ctx) => service.listRuns(ctx, args, ctx.readScope),
+    run: (_, { id }, ctx) => service.getRun(ctx, id, ctx.readScope),
+    sweep: (_, { id }, ctx) => service.getSweep(ctx, id),
   },
   Mutation: {
-    queueRun: (_, { input }, ctx) => service.queueRun(ctx.db, input),
-    queueSweep: (_, { input }, ctx) => service.queueSweep(ctx.db, input),
-    continueRun: (_, args, ctx) => service.continueRun(ctx.db, args),
+    queueRun: (_, { input }, ctx) => service.queueRun(ctx, input),
+    queueSweep: (_, { input }, ctx) => service.queueSweep(ctx, input),
+    continueRun: (_, args, ctx) => service.continueRun(ctx, args),
   },
   Subscription: {
     runUpdated: {
@@ -61,7 +60,7 @@ export const runResolvers: Resolvers = {
       const all = await ctx.loaders.samplesByRun.load(run.id);
       return step == null ? all : all.filter((s) => s.step === step);
     },
-    events: (run, { first }, ctx) => events.listEvents(ctx.db.orm, run.id, Math.min(Math.max(first ?? 100, 0), 1000)),
+    events: (run, { first }, ctx) => service.eventsOf(ctx, run.id, first),
     bestCheckpoint: (run, _, ctx) => bestCheckpoint(run, ctx.loaders),
     error: (run) => (run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '', logTail: run.errorLogTail } : null),
     trainerConfig: async (run, _, ctx) => {
@@ -89,7 +88,7 @@ export const runResolvers: Resolvers = {
     queued: async (sweep, _, ctx) => (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => r.status === 'QUEUED').length,
     running: async (sweep, _, ctx) =>
       (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isHeld(r.status)).length,
-    bestRun: (sweep, { by }, ctx) => service.bestRunOfSweep(ctx.db.orm, sweep.id, by ?? 'EMA_LOSS', (id) => ctx.loaders.runSummary.load(id)),
+    bestRun: (sweep, { by }, ctx) => service.bestRunOfSweep(ctx, sweep.id, by ?? 'EMA_LOSS', (id) => ctx.loaders.runSummary.load(id)),
     done: async (sweep, _, ctx) =>
       (await ctx.loaders.runsBySweep.load(sweep.id)).filter((r) => isFinished(r.status)).length,
   },

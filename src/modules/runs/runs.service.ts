@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Database, Executor } from '../../db/client.js';
+import type { Executor } from '../../db/client.js';
 import { Channels, notify } from '../../live/notify.js';
 import { cursorParts, decodeCursor, pageSize, toConnection, type CursorPart } from '../../graphql/connection.js';
 import { badInput, notFound } from '../../graphql/errors.js';
@@ -15,8 +15,10 @@ import { hyperparametersInput, storedHyperparameters, withoutNulls, type Hyperpa
 import { renderTrainerConfig } from './trainer-config.js';
 import { assertDatasetComplete } from '../artifacts/dataset-readiness.js';
 import * as store from './runs.store.js';
+import * as events from './events.store.js';
 import { isActive, RUN_STATUSES } from './lifecycle.js';
 import type { ReadScope } from '../agents/read-scope.js';
+import type { ServiceDeps } from '../service-deps.js';
 
 export const MAX_SWEEP_RUNS = 1000;
 
@@ -117,7 +119,7 @@ async function announceQueued(tx: Executor, queued: store.RunRecord[]) {
   await notify(tx, Channels.runQueued, { count: queued.length });
 }
 
-export async function queueRun(db: Database, raw: unknown) {
+export async function queueRun({ db }: ServiceDeps, raw: unknown) {
   return db.transaction(async (tx) => {
     const { input, hp, experiment, dataset, strategy } = await resolveQueueInput(tx, raw, 'input');
     const values = runValues(input, hp, { experimentId: experiment.id, datasetId: dataset.id, strategy }, {});
@@ -141,7 +143,7 @@ const continueInput = z.object({
  * steps, whose first attempt starts from one of the parent's stored checkpoints (the claim hands the
  * agent its bytes). Checked before anything is written.
  */
-export async function continueRun(db: Database, args: { runId: string; checkpointId?: string | null; steps: number }) {
+export async function continueRun({ db }: ServiceDeps, args: { runId: string; checkpointId?: string | null; steps: number }) {
   const runId = parseId(args.runId, 'runId');
   const { steps } = parseInput(continueInput, { steps: args.steps }, '');
   return db.transaction(async (tx) => {
@@ -206,7 +208,7 @@ function checkDistinct(values: unknown[] | null | undefined, field: string) {
 }
 
 /** The grid's product of runs over the base, with a Sweep record, in one transaction. */
-export async function queueSweep(db: Database, raw: { base: unknown; grid: unknown }) {
+export async function queueSweep({ db }: ServiceDeps, raw: { base: unknown; grid: unknown }) {
   const grid = parseInput(gridInput, raw.grid, 'input.grid');
   for (const key of ['rank', 'learningRate', 'steps', 'captionStrategyId'] as const) checkDistinct(grid[key], `input.grid.${key}`);
   const size = (grid.rank?.length ?? 1) * (grid.learningRate?.length ?? 1) * (grid.steps?.length ?? 1) * (grid.captionStrategyId?.length ?? 1);
@@ -353,7 +355,7 @@ const SORT_KEY: Record<store.RunOrderField, CursorPart> = {
 };
 
 export async function listRuns(
-  db: Executor,
+  { db: { orm: db } }: ServiceDeps,
   args: {
     filter?: unknown;
     orderBy?: { field: store.RunOrderField; direction: 'ASC' | 'DESC' } | null;
@@ -377,13 +379,17 @@ export async function listRuns(
   );
 }
 
-export async function getRun(db: Executor, id: string, readScope: ReadScope = null) {
+export async function getRun({ db: { orm: db } }: ServiceDeps, id: string, readScope: ReadScope = null) {
   if (!isId(id)) return null;
   const [row] = await store.findRunsByIds(db, [id], readScope);
   return row ?? null;
 }
 
-export async function getSweep(db: Executor, id: string) {
+/** Run.events: the run's latest events, newest first, `first` of them (100 unless asked, at most 1,000). */
+export const eventsOf = ({ db }: ServiceDeps, runId: string, first?: number | null) =>
+  events.listEvents(db.orm, runId, Math.min(Math.max(first ?? 100, 0), 1000));
+
+export async function getSweep({ db: { orm: db } }: ServiceDeps, id: string) {
   if (!isId(id)) return null;
   const [row] = await store.findSweepsByIds(db, [id]);
   return row ?? null;
@@ -419,8 +425,8 @@ const metricOf: Partial<Record<store.RunOrderField, (run: store.RunRecord, summa
 };
 
 /** Sweep.bestRun: the sweep's first run by `by`, when it has that figure. */
-export async function bestRunOfSweep(db: Executor, sweepId: string, by: store.RunOrderField, summaryOf: (runId: string) => Promise<store.RunSummaryRecord | null>) {
-  const [best] = (await listRuns(db, { filter: { sweepId }, orderBy: { field: by, direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
+export async function bestRunOfSweep(deps: ServiceDeps, sweepId: string, by: store.RunOrderField, summaryOf: (runId: string) => Promise<store.RunSummaryRecord | null>) {
+  const [best] = (await listRuns(deps, { filter: { sweepId }, orderBy: { field: by, direction: by === 'BEST_RATING' ? 'DESC' : 'ASC' }, first: 1 })).edges;
   const run = best?.node ?? null;
   const metric = metricOf[by];
   if (!run || !metric) return run;
