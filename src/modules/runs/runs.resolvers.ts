@@ -7,7 +7,7 @@ import { bestCheckpoint } from '../checkpoints/checkpoints.service.js';
 import { subscribeRunEvents, subscribeRunUpdated } from '../../live/run-feeds.js';
 import * as service from './runs.service.js';
 import { isFinished, isHeld } from './lifecycle.js';
-import { findContinuationsOf, findRunsByIds, type RunRecord } from './runs.store.js';
+import type { RunRecord } from './runs.store.js';
 
 export const runResolvers: Resolvers = {
   Query: {
@@ -73,9 +73,9 @@ export const runResolvers: Resolvers = {
     // An AGENT key reads only runs its agents held: a parent or continuation outside that reads as none.
     parent: async (run, _, ctx) => {
       if (!run.parentRunId) return null;
-      return ctx.readScope ? ((await findRunsByIds(ctx.db.orm, [run.parentRunId], ctx.readScope))[0] ?? null) : ctx.loaders.run.load(run.parentRunId);
+      return ctx.readScope ? service.parentInScope(ctx, run.parentRunId, ctx.readScope) : ctx.loaders.run.load(run.parentRunId);
     },
-    continuations: (run, _, ctx) => (ctx.readScope ? findContinuationsOf(ctx.db.orm, [run.id], ctx.readScope) : ctx.loaders.continuationsByRun.load(run.id)),
+    continuations: (run, _, ctx) => (ctx.readScope ? service.continuationsInScope(ctx, run.id, ctx.readScope) : ctx.loaders.continuationsByRun.load(run.id)),
     resumedSteps: (run) => run.resumedSteps,
   },
   RunEvent: {

@@ -385,6 +385,16 @@ export async function getRun({ db: { orm: db } }: ServiceDeps, id: string, readS
   return row ?? null;
 }
 
+/**
+ * Run.parent and Run.continuations for a key that reads only some runs (an AGENT key: the runs its
+ * agents held); a parent or continuation outside that reads as none. Everyone else reads them
+ * through the request's loaders.
+ */
+export async function parentInScope({ db }: ServiceDeps, parentRunId: string, readScope: NonNullable<ReadScope>) {
+  return (await store.findRunsByIds(db.orm, [parentRunId], readScope))[0] ?? null;
+}
+export const continuationsInScope = ({ db }: ServiceDeps, runId: string, readScope: NonNullable<ReadScope>) => store.findContinuationsOf(db.orm, [runId], readScope);
+
 /** Run.events: the run's latest events, newest first, `first` of them (100 unless asked, at most 1,000). */
 export const eventsOf = ({ db }: ServiceDeps, runId: string, first?: number | null) =>
   events.listEvents(db.orm, runId, Math.min(Math.max(first ?? 100, 0), 1000));
