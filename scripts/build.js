@@ -26,6 +26,9 @@ const KEY_FILES = ['package-lock.json', 'node_modules/.package-lock.json', 'tsco
 // Packages whose native code (or own binaries) a bundle cannot carry; packages built with node-gyp
 // are found by themselves (see loadsNativeCode).
 const ALWAYS_EXTERNAL = new Set(['esbuild', 'sharp', 'fsevents']);
+// Packages the programs import only when a setting asks for them (the AWS SDK, for an S3 artifact
+// store): left out of the bundle and loaded from node_modules then, so no other start parses them.
+const LOADED_ON_DEMAND = new Set(['@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner']);
 const NATIVE_LOADERS = ['bindings', 'node-gyp-build', 'prebuild-install', '@mapbox/node-pre-gyp', 'node-addon-api'];
 
 /**
@@ -225,7 +228,7 @@ function nativePackagesStayExternal() {
         const name = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
         const packageDir = findPackage(args.resolveDir, name);
         const key = packageDir ?? name;
-        if (!decided.has(key)) decided.set(key, ALWAYS_EXTERNAL.has(name) || (packageDir != null && loadsNativeCode(packageDir)));
+        if (!decided.has(key)) decided.set(key, ALWAYS_EXTERNAL.has(name) || LOADED_ON_DEMAND.has(name) || (packageDir != null && loadsNativeCode(packageDir)));
         return decided.get(key) ? { path: args.path, external: true } : undefined;
       });
     },

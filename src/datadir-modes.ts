@@ -23,8 +23,8 @@ export interface ModeRepairs {
  */
 const SELF_SECURED = new Set(['artifacts']);
 
-/** Creates DATA_DIR if needed and narrows every mode under it, saying what it changed; symbolic links are left alone. */
-export function secureDataDir(dataDir: string, log: Logger, when: string): ModeRepairs {
+/** Creates DATA_DIR if needed and narrows every mode under it (with `deep: false`, its own alone), saying what it changed; symbolic links are left alone. */
+export function secureDataDir(dataDir: string, log: Logger, when: string, { deep = true } = {}): ModeRepairs {
   const root = path.resolve(dataDir);
   mkdirSync(root, { recursive: true, mode: DIR_MODE });
   const result: ModeRepairs = { repaired: [], failed: [] };
@@ -41,7 +41,7 @@ export function secureDataDir(dataDir: string, log: Logger, when: string): ModeR
         result.failed.push({ path: relative, reason: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
     }
-    if (info.isDirectory()) for (const name of readdirSync(file)) if (file !== root || !SELF_SECURED.has(name)) visit(path.join(file, name));
+    if (info.isDirectory() && (deep || file !== root)) for (const name of readdirSync(file)) if (file !== root || !SELF_SECURED.has(name)) visit(path.join(file, name));
   };
   visit(root);
   if (result.repaired.length > 0) {

@@ -76,7 +76,9 @@ export async function startServer({
   keyRecheckMs = REMEMBER_KEY_MS,
 }: StartOptions): Promise<RunningServer> {
   const onPglite = !givenDb && !config.databaseUrl;
-  if (onPglite) secureDataDir(config.dataDir, log, 'before start');
+  // DATA_DIR itself first: 0700 keeps everyone out of what is under it while PGlite opens, and the
+  // one walk over everything under it comes after the open, which creates files 0666.
+  if (onPglite) secureDataDir(config.dataDir, log, 'before start', { deep: false });
   const releaseLock = onPglite ? await lockDataDir(config.dataDir) : null;
   let db: Database;
   try {

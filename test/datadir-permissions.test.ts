@@ -104,13 +104,14 @@ describe('the modes under DATA_DIR', () => {
 
       const server = await start('022');
       expect(loose(modes(dataDir))).toEqual([]);
-      const repairLine = server
+      const repairLines = server
         .output()
         .split('\n')
         .filter((line) => line.includes('narrowed DATA_DIR permissions'))
-        .map((line) => JSON.parse(line))[0];
-      expect(repairLine).toMatchObject({ level: 40, when: 'before start', examples: expect.arrayContaining(['.']) });
-      expect(repairLine.repaired).toBeGreaterThanOrEqual(3 + readdirSync(globalFolder).length);
+        .map((line) => JSON.parse(line));
+      // DATA_DIR itself before the database opens (a warning: it was open to others), the rest after.
+      expect(repairLines[0]).toMatchObject({ level: 40, when: 'before start', repaired: 1, examples: ['.'] });
+      expect(repairLines.reduce((n, line) => n + line.repaired, 0)).toBeGreaterThanOrEqual(3 + readdirSync(globalFolder).length);
       await stop(server);
     },
     STARTUP_TIMEOUT_MS,

@@ -3,9 +3,9 @@
 // another domain's SDL declares.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Kind, parse, type DocumentNode } from 'graphql';
+import { buildASTSchema, Kind, parse, type DocumentNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { SCHEMA_DIR } from '../src/graphql/schema.js';
+import { loadTypeDefs, SCHEMA_DIR } from '../src/graphql/schema.js';
 
 const MODULES_DIR = path.join(SCHEMA_DIR, '../src/modules');
 const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
@@ -33,6 +33,11 @@ async function wiredFields(domain: string) {
 }
 
 describe('schema/<domain>.graphql and src/modules/<domain>/', () => {
+  // The server builds its schema assuming the SDL is valid (a start skips the check): it is checked here.
+  it('the SDL files together are a valid schema document', () => {
+    expect(() => buildASTSchema(parse(loadTypeDefs().join('\n')))).not.toThrow();
+    expect(() => buildASTSchema(parse(`${loadTypeDefs().join('\n')}\nextend type Run { id: ID! }`))).toThrow(/only be defined once/);
+  });
   const declared = new Map(domains.map((d) => [d, declaredFields(parse(readFileSync(path.join(SCHEMA_DIR, `${d}.graphql`), 'utf8')))]));
 
   it.each(domains)('%s: its resolvers wire only fields its SDL declares, and every root field it declares', async (domain) => {

@@ -215,6 +215,8 @@ export const runs = pgTable(
     uniqueIndex('runs_idempotency_key_idx').on(t.idempotencyKey),
     index('runs_experiment_idx').on(t.experimentId, t.queuedAt),
     index('runs_queued_at_idx').on(t.queuedAt, t.id),
+    // The runs page's default order (newest first, then id): read off the index, not a sort of every run.
+    index('runs_newest_first_idx').on(t.queuedAt.desc().nullsLast(), t.id.asc()),
     index('runs_sweep_idx').on(t.sweepId),
     // The claim scans only QUEUED runs in dispatch order.
     index('runs_dispatch_idx')

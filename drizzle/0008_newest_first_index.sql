@@ -1,0 +1,1 @@
+CREATE INDEX "runs_newest_first_idx" ON "runs" USING btree ("queued_at" DESC NULLS LAST,"id");
