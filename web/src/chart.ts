@@ -149,7 +149,8 @@ export class LossChart {
       own(this.maxs),
       own(this.means),
       own(this.emas),
-      [...lead.map((b) => f(b.mean)), ...this.steps.map(() => null)],
+      // The parent's series exists only on a continued run's chart (render() adds it then).
+      ...(this.lead.length ? [[...lead.map((b) => f(b.mean)), ...this.steps.map(() => null)]] : []),
     ] as uPlot.AlignedData;
   }
 
@@ -178,7 +179,7 @@ export class LossChart {
         { label: 'max', stroke: 'rgba(37,99,235,0.25)', width: 1, points: { show: false } },
         { label: 'mean', stroke: '#2563eb', width: 1.5, points: { show: false } },
         { label: 'EMA', stroke: '#dc2626', width: 2, points: { show: false } },
-        { label: 'parent run', stroke: '#9ca3af', width: 1.5, points: { show: false }, show: this.lead.length > 0 },
+        ...(this.lead.length ? [{ label: 'parent run', stroke: '#9ca3af', width: 1.5, points: { show: false } }] : []),
       ],
       bands: [{ series: [2, 1], fill: 'rgba(37,99,235,0.12)' }],
       hooks: { draw: [(u) => markDrawn(u, el)] },

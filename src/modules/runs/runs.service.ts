@@ -185,7 +185,7 @@ export async function continueRun({ db }: ServiceDeps, args: { runId: string; ch
       },
     ]);
     await appendEvents(tx, [
-      { runId: parent.id, type: 'CONTINUED', message: `Continued from step ${checkpoint.step} to ${steps} steps as run ${inserted!.id}`, data: { runId: inserted!.id, fromStep: checkpoint.step, steps } },
+      { runId: parent.id, type: 'CONTINUED', message: `Continued from step ${checkpoint.step} to ${steps} steps as run “${inserted!.name}” (${inserted!.id})`, data: { runId: inserted!.id, fromStep: checkpoint.step, steps } },
     ]);
     await announceQueued(tx, [inserted!]);
     return inserted!;

@@ -271,6 +271,8 @@ export const runView: View = (main, _params, id) => {
   function renderCheckpoints(r: RunDetail) {
     const sorted = [...r.checkpoints].sort((a, b) => a.step - b.step);
     checkpointsEmpty.hidden = sorted.length > 0;
+    // The table's head alone under "No checkpoints yet." reads as a broken table.
+    (checkpointsBody.closest('.table-wrap') as HTMLElement).hidden = sorted.length === 0;
     sorted.forEach((c, i) => {
       const isNew = !checkpointRows.has(c.id);
       const row = checkpointRows.get(c.id) ?? checkpointRow(c);
