@@ -4,6 +4,7 @@ import {
   getNullableType,
   GraphQLError,
   isListType,
+  Kind,
   parse,
   validate,
   type DocumentNode,
@@ -40,7 +41,8 @@ const AGGREGATES_OVER_RUNS = new Set(['Query.compareRuns', 'Query.checkpointMatr
  *   it reads: every run there is, as the filter may match them all.
  */
 function estimatorFor(runs: number): ComplexityEstimator {
-  return ({ field, args, childComplexity: children, type }) => {
+  const totalCountCost = (connection: string) => 1 + (AGGREGATES_OVER_RUNS.has(`${connection}.totalCount`) ? runs : 0);
+  return ({ field, args, childComplexity: children, type, node }) => {
     const childComplexity = getNamedType(field.type).name === 'LossBucket' ? Math.max(children, BUCKET_COST) : children;
     let multiplier = 1;
     if (typeof args.first === 'number') multiplier = args.first;
@@ -51,7 +53,17 @@ function estimatorFor(runs: number): ComplexityEstimator {
     else if (field.args.some((a) => a.name === 'first')) multiplier = 50;
     if (getNamedType(field.type).name.endsWith('Connection') && typeof args.first !== 'number') multiplier = 50;
     const rows = AGGREGATES_OVER_RUNS.has(`${type.name}.${field.name}`) ? runs : 0;
-    return 1 + rows + childComplexity * Math.max(1, multiplier);
+    // A connection's totalCount is counted once per connection, not once per item it returns: only
+    // the rest of its selection is multiplied by `first`. (Multiplied, a runs page of 50 with its
+    // count cost 50 times the runs there are, and was refused past a few thousand runs.)
+    const connection = getNamedType(field.type).name;
+    let once = 0;
+    if (connection.endsWith('Connection')) {
+      for (const selection of node.selectionSet?.selections ?? []) {
+        if (selection.kind === Kind.FIELD && selection.name.value === 'totalCount') once += totalCountCost(connection);
+      }
+    }
+    return 1 + rows + once + (childComplexity - once) * Math.max(1, multiplier);
   };
 }
 
