@@ -6,7 +6,7 @@
 //   seeing its URL (p50, p99): watcher, reportSample, upload, completeUpload, announcement.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +19,7 @@ import { resolveConfig } from '../agents/config.js';
 import { DatasetCache } from '../agents/dataset-cache.js';
 import { silentLog } from '../agents/log.js';
 import { parseSampleFileName } from '../agents/files.js';
-import { createKey, gql, isMain, ms, percentile, startServerProcess, table, type ServerProcess } from './lib.js';
+import { createKey, gql, isMain, ms, percentile, startServerProcess, table, type ServerProcess, fakeTrainerBasics } from './lib.js';
 
 const IMAGES = Number(process.env.BENCH_DATASET_IMAGES ?? 1000);
 const IMAGE_BYTES = 256 * 1024;
@@ -71,11 +71,9 @@ async function rawDownload(urls: string[], dir: string) {
 
 async function datasetFetch(server: ServerProcess, dir: string) {
   const datasetId = await storedDataset(server);
-  const agentKey = await createKey(server.url, server.adminKey, 'AGENT');
   // An AGENT key reads a dataset's URLs only for the runs it holds: read them as an editor here.
   const api = new ApiClient({ server: server.url, token: server.adminKey });
   const files = await api.storedDatasetFiles(datasetId);
-  void agentKey;
   const urls = files.map((f) => f.url!);
 
   // Two rounds, each kind in turn, each from nothing (an empty folder, an empty cache): the best of
@@ -113,19 +111,10 @@ async function datasetFetch(server: ServerProcess, dir: string) {
 /** Samples from the fake trainer through the agent to a runUpdated subscriber. */
 async function sampleLatency(server: ServerProcess, dir: string) {
   const agentKey = await createKey(server.url, server.adminKey, 'AGENT');
-  const datasetDir = path.join(dir, 'dataset');
-  await mkdir(datasetDir, { recursive: true });
-  await writeFile(path.join(datasetDir, 'a.jpg'), 'x');
-  const { e, d, s } = await gql(
-    server.url,
-    server.adminKey,
-    `mutation($uri: String!) { e: createExperiment(input: { name: "bench", goal: CONCEPT }) { id } d: createDataset(input: { name: "bench", uri: $uri, images: [{ fileName: "a.jpg" }] }) { id }
-      s: createCaptionStrategy(input: { name: "none", kind: NONE }) { id } }`,
-    { uri: datasetDir },
-  );
+  const basics = await fakeTrainerBasics(server.url, server.adminKey, dir);
   const prompts = ['a photo', 'a painting'];
   const { queueRun } = await gql(server.url, server.adminKey, `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, {
-    i: { experimentId: e.id, datasetId: d.id, captionStrategyId: s.id, hyperparameters: { steps: 300, saveEvery: 1000, sampleEvery: 10, samplePrompts: prompts, extra: { loralab_fake_trainer: { stepMs: 20 } } } },
+    i: { ...basics, hyperparameters: { steps: 300, saveEvery: 1000, sampleEvery: 10, samplePrompts: prompts, extra: { loralab_fake_trainer: { stepMs: 20 } } } },
   });
   const latencies: number[] = [];
   const seen = new Set<string>();

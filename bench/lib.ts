@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -186,6 +187,24 @@ export async function createBasics(url: string, key: string) {
     gql(url, key, `mutation { createCaptionStrategy(input: { name: "trigger", kind: TRIGGER_ONLY, triggerWord: "p3r5on" }) { id } }`),
   ]);
   return { experimentId: e.createExperiment.id as string, datasetId: d.createDataset.id as string, captionStrategyId: s.createCaptionStrategy.id as string };
+}
+
+/**
+ * What the benches that run the fake trainer through an agent queue on: a one-image dataset in a
+ * folder of `dir` (the fake trainer reads nothing of it), an experiment and a NONE caption strategy.
+ */
+export async function fakeTrainerBasics(url: string, key: string, dir: string) {
+  const datasetDir = path.join(dir, 'dataset');
+  await mkdir(datasetDir, { recursive: true });
+  await writeFile(path.join(datasetDir, 'a.jpg'), 'x');
+  const { e, d, s } = await gql(
+    url,
+    key,
+    `mutation($uri: String!) { e: createExperiment(input: { name: "bench", goal: CONCEPT }) { id } d: createDataset(input: { name: "bench", uri: $uri, images: [{ fileName: "a.jpg" }] }) { id }
+      s: createCaptionStrategy(input: { name: "none", kind: NONE }) { id } }`,
+    { uri: datasetDir },
+  );
+  return { experimentId: e.id as string, datasetId: d.id as string, captionStrategyId: s.id as string };
 }
 
 /** Queues `count` runs (≤ 10,000) as sweeps of up to 1,000. */

@@ -4,7 +4,6 @@
 // The same agent's claim → first step for a run from scratch is shown too: what any attempt costs
 // (staging, starting the trainer) before a resume adds its download.
 import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { startAgent, type AgentHandle } from '../agents/agent.js';
 import { resolveConfig } from '../agents/config.js';
 import type { AgentLog } from '../agents/log.js';
-import { createKey, gql, isMain, startServerProcess, table, type ServerProcess } from './lib.js';
+import { createKey, gql, isMain, startServerProcess, table, type ServerProcess, fakeTrainerBasics } from './lib.js';
 
 const CHECKPOINT_MIB = Number(process.env.BENCH_RESUME_CHECKPOINT_MIB ?? 200);
 const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -85,20 +84,11 @@ export async function run() {
   const server = await startServerProcess();
   try {
     const agentKey = await createKey(server.url, server.adminKey, 'AGENT');
-    const datasetDir = path.join(dir, 'dataset');
-    await mkdir(datasetDir, { recursive: true });
-    await writeFile(path.join(datasetDir, 'a.jpg'), 'x');
-    const { e, d, s } = await gql(
-      server.url,
-      server.adminKey,
-      `mutation($uri: String!) { e: createExperiment(input: { name: "bench", goal: CONCEPT }) { id } d: createDataset(input: { name: "bench", uri: $uri, images: [{ fileName: "a.jpg" }] }) { id }
-        s: createCaptionStrategy(input: { name: "none", kind: NONE }) { id } }`,
-      { uri: datasetDir },
-    );
+    const basics = await fakeTrainerBasics(server.url, server.adminKey, dir);
     const queue = async (fake: Record<string, unknown>) =>
       (
         await gql(server.url, server.adminKey, `mutation($i: QueueRunInput!) { queueRun(input: $i) { id } }`, {
-          i: { experimentId: e.id, datasetId: d.id, captionStrategyId: s.id, hyperparameters: { steps: 30, saveEvery: 10, sampleEvery: 1000, extra: { loralab_fake_trainer: { stepMs: 5, ...fake } } } },
+          i: { ...basics, hyperparameters: { steps: 30, saveEvery: 10, sampleEvery: 1000, extra: { loralab_fake_trainer: { stepMs: 5, ...fake } } } },
         })
       ).queueRun.id as string;
 

@@ -6,6 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { EMBEDDED_STORE_DIR } from './modules/artifacts/drivers/file.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -21,7 +22,7 @@ export interface ModeRepairs {
  * The folders under DATA_DIR whose owner makes every file private itself (the embedded artifact
  * store), so the walk below need not stat each of their possibly millions of files at every start.
  */
-const SELF_SECURED = new Set(['artifacts']);
+const SELF_SECURED = new Set([EMBEDDED_STORE_DIR]);
 
 /** Creates DATA_DIR if needed and narrows every mode under it (with `deep: false`, its own alone), saying what it changed; symbolic links are left alone. */
 export function secureDataDir(dataDir: string, log: Logger, when: string, { deep = true } = {}): ModeRepairs {
@@ -41,7 +42,8 @@ export function secureDataDir(dataDir: string, log: Logger, when: string, { deep
         result.failed.push({ path: relative, reason: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
     }
-    if (info.isDirectory() && (deep || file !== root)) for (const name of readdirSync(file)) if (file !== root || !SELF_SECURED.has(name)) visit(path.join(file, name));
+    if (!info.isDirectory() || (file === root && !deep)) return;
+    for (const name of readdirSync(file)) if (file !== root || !SELF_SECURED.has(name)) visit(path.join(file, name));
   };
   visit(root);
   if (result.repaired.length > 0) {

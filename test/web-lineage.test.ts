@@ -1,22 +1,15 @@
 // The run page of a continued run, in a browser: it links to the run it continues (and that one to
 // it), draws the parent's curve in grey before its own, and says what resuming saved.
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAgent, REPORT_LOSS } from './helpers/agents.js';
+import { launchChromium, screenshots, SIZES, withoutChromium } from './helpers/browser.js';
 import { createBasics, queueRun } from './helpers/fixtures.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/web', import.meta.url));
-const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
 const points = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ step: from + i, loss: 0.5 / Math.sqrt(from + i + 1) + 0.03 * Math.abs(Math.sin(from + i)) }));
 
-describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on the run page', () => {
+describe.skipIf(withoutChromium)('a continued run on the run page', () => {
   let t: TestServer;
   let browser: Browser;
   let page: Page;
@@ -24,8 +17,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
   let childId: string;
 
   beforeAll(async () => {
-    [t, browser] = await Promise.all([startTestServer('pglite', { reaperIntervalSeconds: 3600 }), chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })]);
-    await mkdir(ARTIFACTS, { recursive: true });
+    [t, browser] = await Promise.all([startTestServer('pglite', { reaperIntervalSeconds: 3600 }), launchChromium()]);
     const editor = await t.as('EDITOR');
     const basics = await createBasics(editor);
     const agent = await registerAgent(t, { name: 'gpu-box-1', hourlyCostUsd: 0.69 });
@@ -54,16 +46,6 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
     await t?.stop();
   });
 
-  async function screenshots(name: string) {
-    for (const [size, viewport] of Object.entries(SIZES)) {
-      await page.setViewportSize(viewport);
-      await page.waitForTimeout(150); // the chart follows its container's new width
-      expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at ${size}`).toBeLessThanOrEqual(viewport.width);
-      await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
-    }
-    await page.setViewportSize(SIZES.desktop);
-  }
-
   it('links the continued run to its parent, draws the parent curve before its own, and says what resuming saved', async () => {
     await page.goto(`${t.url}/#/runs/${childId}`);
     await page.reload(); // the key set above is read at start
@@ -71,7 +53,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
     // 300 of the parent's points, then this run's 120.
     await expect.poll(() => page.locator('#loss-chart').getAttribute('data-points').then(Number)).toBe(420);
     expect(await page.locator('#stat-resume').textContent()).toBe('from step 300 of the parent run · resume saved 300 steps');
-    await screenshots('run-continued');
+    await screenshots(page, 'run-continued');
 
     await page.locator('#run-lineage a').click();
     await expect.poll(() => page.locator('#run-lineage').textContent()).toContain('Continued as portrait r16 → 500 steps (running)');
@@ -81,7 +63,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
   it('trains a finished run on from its final checkpoint with "Train on", and opens the new run', async () => {
     await page.goto(`${t.url}/#/runs/${parentId}`);
     await page.waitForSelector('form.train-on:not([hidden])');
-    await screenshots('run-finished-train-on');
+    await screenshots(page, 'run-finished-train-on');
     // A number of steps not past the checkpoint is refused, naming why.
     await page.getByLabel('Train on to this many steps in all').fill('200');
     await page.evaluate(() => document.querySelector<HTMLInputElement>('#train-on-steps')!.removeAttribute('min'));
@@ -92,6 +74,6 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a continued run on th
     await expect.poll(() => page.locator('#crumb-run').textContent()).toBe('portrait r16 → 600 steps');
     await expect.poll(() => page.locator('#run-lineage').textContent()).toContain('Continues portrait r16 from step 300');
     expect(await page.locator('#stat-resume').textContent()).toBe('from step 300 of the parent run');
-    await screenshots('run-train-on');
+    await screenshots(page, 'run-train-on');
   });
 });

@@ -2,22 +2,17 @@
 // on PGlite that the test feeds through the API and the agent protocol, as a training machine would.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { startTestServer, testConfig, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, queueRun, type Basics } from './helpers/fixtures.js';
 import { registerAgent, type TestAgent, REPORT_LOSS } from './helpers/agents.js';
+import { launchChromium, screenshots, SIZES, withoutChromium } from './helpers/browser.js';
 import { jpeg, sha256, uploadDatasetFile, uploadRunFile } from './helpers/uploads.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/web', import.meta.url));
-const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
 /** Small parts, so the page's folder upload sends several per image (and a test can fail some). */
 const PART_SIZE = 64 * 1024;
 
@@ -54,8 +49,7 @@ const shownSha = (page: Page, selector: string) =>
     return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
   });
 
-// Without Chromium (apt-get install -y chromium) a developer's run skips this file; CI's must not.
-describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a browser', () => {
+describe.skipIf(withoutChromium)('the web page in a browser', () => {
   let t: TestServer;
   let editor: GqlClient;
   let basics: Basics;
@@ -73,9 +67,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-web-'));
     [t, browser] = await Promise.all([
       startTestServer('pglite', { reaperIntervalSeconds: 3600, dataDir, artifacts: { ...testConfig({ dataDir }).artifacts, partSizeBytes: PART_SIZE } }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
+      launchChromium(),
     ]);
-    await mkdir(ARTIFACTS, { recursive: true });
     editor = await t.as('EDITOR');
     basics = await createBasics(editor);
     agent = await registerAgent(t, { name: 'gpu-box-1', hourlyCostUsd: 0.69, gpus: Array.from({ length: 4 }, (_, index) => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryMb: 24_564 })) });
@@ -98,17 +91,6 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function screenshots(name: string) {
-    for (const [size, viewport] of Object.entries(SIZES)) {
-      await page.setViewportSize(viewport);
-      await page.waitForTimeout(150); // the chart follows its container's new width
-      // Readable at that width: nothing but the tables' own scrollers is wider than the screen.
-      expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at ${size}`).toBeLessThanOrEqual(viewport.width);
-      await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
-    }
-    await page.setViewportSize(SIZES.desktop);
-  }
-
   /** The page's socket is up, and its subscriptions have had a moment to register on the server. */
   async function live() {
     await page.waitForSelector('html[data-live="connected"]');
@@ -123,7 +105,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.locator('#signin-error').textContent()).toBe('That key was not accepted');
     expect(await page.evaluate(() => localStorage.getItem('loralab.apiKey'))).toBeNull();
-    await screenshots('signin');
+    await screenshots(page, 'signin');
   });
 
   it('signs in with a key and lists the queued runs', async () => {
@@ -171,7 +153,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
     // At 1280 px every column of the runs table shows: it does not scroll sideways.
     expect(await page.locator('#runs-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
-    await screenshots('runs');
+    await screenshots(page, 'runs');
   });
 
   it('draws the loss curve and extends it live as the agent reports loss', async () => {
@@ -206,7 +188,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(await page.locator('#run-events').textContent()).toContain('STARTED');
     expect(await page.locator('#run-events').textContent()).toContain('Claimed by gpu-box-1'); // the agent's name, not its id
     expect(await page.locator('.config').textContent()).toContain('network');
-    await screenshots('run');
+    await screenshots(page, 'run');
   });
 
   it('shows the samples as thumbnails (prompt × step); the viewer opens full size, moves with the keyboard and rates', async () => {
@@ -238,7 +220,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.keyboard.press('2');
     await expect.poll(() => page.locator('#viewer .mean-rating').textContent()).toBe('2.00 (1)');
     expect(await page.locator('#viewer .notes-list').textContent()).toContain('crisp face');
-    await screenshots('viewer');
+    await screenshots(page, 'viewer');
     await page.keyboard.press('Escape');
     await expect.poll(() => page.locator('dialog#viewer').count()).toBe(0);
     const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { checkpoints { step meanRating ratings { notes } } } }`, { id: runId });
@@ -332,7 +314,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(Number(cell)).toBe(g16.meanEmaLoss);
     expect(await page.locator('#matrix-table tbody tr').count()).toBe(2);
     await page.waitForSelector(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] img`);
-    await screenshots('compare');
+    await screenshots(page, 'compare');
 
     // A matrix cell's thumbnail opens the viewer at that run and step.
     await page.locator(`#matrix-table tr[data-run-id="${b}"] td[data-step="250"] button.thumb`).click();
@@ -351,7 +333,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
       for (const run of [a, b]) expect(await shownSha(page, `#viewer img[data-run-id="${run}"]`), `${run} prompt ${prompt}`).toBe(sampleSha.get(`${run}:250:${prompt}`));
       if (prompt === 0) await page.keyboard.press('ArrowDown');
     }
-    await screenshots('ab');
+    await screenshots(page, 'ab');
     await page.keyboard.press('Escape');
   });
 
@@ -367,10 +349,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.getByRole('button', { name: 'Open photo2.jpg' }).click();
     expect(await shownSha(page, '#image-viewer[open] img')).toBe(sha256(images[2]!));
     await page.keyboard.press('Escape');
-    await screenshots('dataset');
+    await screenshots(page, 'dataset');
     await page.getByRole('link', { name: 'Datasets' }).first().click();
     await page.waitForSelector(`#datasets-table tr[data-dataset-id="${createDataset.id}"]`);
-    await screenshots('datasets');
+    await screenshots(page, 'datasets');
   });
 
   it("edits a STORED strategy's caption beside its image, shows it as a run gets it, keeps it across a reload, and sets two strategies side by side", async () => {
@@ -421,7 +403,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.locator('#d-diff-b').selectOption(basics.strategyId);
     await expect.poll(() => page.locator('#diff-table thead').textContent()).toContain('hand captions');
     await expect.poll(() => page.locator('#diff-table tbody tr').allTextContents()).toEqual(['cap0.jpgzk9, a man at a desk, film photop3r5on', 'cap1.jpgzk9, a woman in a red coat, film photop3r5on']);
-    await screenshots('caption-editor');
+    await screenshots(page, 'caption-editor');
     // At 1280 px the diff table's columns all show; on a phone each caption and its Save stay on the screen.
     expect(await page.locator('#diff-table').evaluate((table) => table.scrollWidth - table.parentElement!.clientWidth)).toBeLessThanOrEqual(0);
     await page.setViewportSize(SIZES.phone);
@@ -471,7 +453,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     expect(runs.edges.map((e: { node: { name: string } }) => e.node.name).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
     expect((await row.locator('td.trained a').allTextContents()).sort()).toEqual(['r16-lr0.0001', 'r16-lr0.0004', 'strengths']);
     expect(await row.getByRole('button', { name: 'Drain' }).count()).toBe(0); // an EDITOR may not
-    await screenshots('agents');
+    await screenshots(page, 'agents');
 
     await page.evaluate((key) => localStorage.setItem('loralab.apiKey', key), t.admin.key!);
     await page.reload();
@@ -539,7 +521,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the web page in a bro
     await page.locator('#rf-steps').fill('500');
     await expect.poll(() => page.locator('#sweep-estimate').getAttribute('data-runs')).toBe('4');
     expect(await page.locator('#sweep-estimate').textContent()).toMatch(/4 runs · ≈ [\d.]+ GPU hours · ≈ \$[\d.]+ at \$0\.69\/h/);
-    await screenshots('new');
+    await screenshots(page, 'new');
     await page.getByRole('button', { name: 'Queue sweep of 4 runs' }).click();
     await page.waitForSelector('#rf-sweep-link');
     const sweepId = new URL((await page.locator('#rf-sweep-link').getAttribute('href'))!.replace('#/compare', 'http://x/')).searchParams.get('sweep');

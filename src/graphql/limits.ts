@@ -41,9 +41,10 @@ const AGGREGATES_OVER_RUNS = new Set(['Query.compareRuns', 'Query.checkpointMatr
  *   it reads: every run there is, as the filter may match them all.
  */
 function estimatorFor(runs: number): ComplexityEstimator {
-  const totalCountCost = (connection: string) => 1 + (AGGREGATES_OVER_RUNS.has(`${connection}.totalCount`) ? runs : 0);
+  const rowsRead = (typeName: string, fieldName: string) => (AGGREGATES_OVER_RUNS.has(`${typeName}.${fieldName}`) ? runs : 0);
   return ({ field, args, childComplexity: children, type, node }) => {
-    const childComplexity = getNamedType(field.type).name === 'LossBucket' ? Math.max(children, BUCKET_COST) : children;
+    const returned = getNamedType(field.type).name;
+    const childComplexity = returned === 'LossBucket' ? Math.max(children, BUCKET_COST) : children;
     let multiplier = 1;
     if (typeof args.first === 'number') multiplier = args.first;
     else if (typeof args.maxPoints === 'number') {
@@ -51,16 +52,16 @@ function estimatorFor(runs: number): ComplexityEstimator {
       multiplier = Array.isArray(args.runIds) ? args.runIds.length * Math.ceil(args.maxPoints / ASSUMED_LIST_LENGTH) : args.maxPoints;
     } else if (isListType(getNullableType(field.type)) && !type.name.endsWith('Connection')) multiplier = ASSUMED_LIST_LENGTH;
     else if (field.args.some((a) => a.name === 'first')) multiplier = 50;
-    if (getNamedType(field.type).name.endsWith('Connection') && typeof args.first !== 'number') multiplier = 50;
-    const rows = AGGREGATES_OVER_RUNS.has(`${type.name}.${field.name}`) ? runs : 0;
+    if (returned.endsWith('Connection') && typeof args.first !== 'number') multiplier = 50;
+    const rows = rowsRead(type.name, field.name);
     // A connection's totalCount is counted once per connection, not once per item it returns: only
     // the rest of its selection is multiplied by `first`. (Multiplied, a runs page of 50 with its
     // count cost 50 times the runs there are, and was refused past a few thousand runs.)
-    const connection = getNamedType(field.type).name;
     let once = 0;
-    if (connection.endsWith('Connection')) {
+    if (returned.endsWith('Connection')) {
       for (const selection of node.selectionSet?.selections ?? []) {
-        if (selection.kind === Kind.FIELD && selection.name.value === 'totalCount') once += totalCountCost(connection);
+        // What this estimator gives a totalCount field: 1, plus the runs it reads.
+        if (selection.kind === Kind.FIELD && selection.name.value === 'totalCount') once += 1 + rowsRead(returned, 'totalCount');
       }
     }
     return 1 + rows + once + (childComplexity - once) * Math.max(1, multiplier);

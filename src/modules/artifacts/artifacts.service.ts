@@ -20,7 +20,7 @@ import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';
 import { blobKey, partCount, thumbnailKey, UploadGoneError, type BlobDriver, type UploadTarget } from './drivers/driver.js';
-import { FileDriver } from './drivers/file.js';
+import { EMBEDDED_STORE_DIR, FileDriver } from './drivers/file.js';
 import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
 import * as store from './artifacts.store.js';
@@ -519,5 +519,5 @@ export async function createArtifactService({ db, config, log }: Pick<ServiceDep
     return new ArtifactService(await S3Driver.create(config.artifacts), null, db, config, log);
   }
   const signer = new UrlSigner(await loadSigningKey(db.orm));
-  return new ArtifactService(new FileDriver(path.resolve(config.dataDir, 'artifacts'), signer), signer, db, config, log);
+  return new ArtifactService(new FileDriver(path.resolve(config.dataDir, EMBEDDED_STORE_DIR), signer), signer, db, config, log);
 }

@@ -17,6 +17,8 @@ import type { UrlSigner } from '../signing.js';
 import { STORAGE_KEY, UploadGoneError, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
 
 export const ROUTE_PREFIX = '/artifacts';
+/** The embedded store's folder in DATA_DIR. */
+export const EMBEDDED_STORE_DIR = 'artifacts';
 
 /** A PUT that does not carry exactly the bytes its URL was signed for. */
 export class PartSizeError extends Error {
