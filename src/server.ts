@@ -14,10 +14,12 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
-import { Share, withShare } from './db/fair-share.js';
+import { currentShare, Share, withShare } from './db/fair-share.js';
+import { HeavyLane } from './graphql/heavy-lane.js';
 import { Notifier } from './live/notify.js';
 import { createFeeds } from './live/feeds.js';
 import { buildSchema } from './graphql/schema.js';
+import { localGateway } from './graphql/executor.js';
 import { createContext, type AppServices, type Context } from './graphql/context.js';
 import { prepareSubscription, queryLimitsPlugin, RunCount } from './graphql/limits.js';
 import { countRuns } from './modules/runs/runs.store.js';
@@ -144,8 +146,11 @@ export async function startServer({
     wsServer,
   );
 
+  const heavyLane = new HeavyLane(config.statementTimeoutSeconds * 1000);
+
   const apollo = new ApolloServer<Context>({
-    schema,
+    // The schema, with queries compiled by graphql-jit (graphql/executor.ts).
+    gateway: localGateway(schema),
     // Introspection answers signed-in keys only (introspectionNeedsKeyPlugin).
     introspection: true,
     logger: log,
@@ -153,7 +158,17 @@ export async function startServer({
     // re-raise the signal, and the two shutdowns together hung until the 10 s deadline (exit 1).
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
-    stringifyResult,
+    // A heavy request's turn (graphql/heavy-lane.ts) ends with the last of its work: its answer's text.
+    stringifyResult: (value) => {
+      const text = stringifyResult(value);
+      const share = currentShare();
+      if (!share) return text;
+      if (typeof text === 'string') {
+        heavyLane.leave(share);
+        return text;
+      }
+      return text.finally(() => heavyLane.leave(share));
+    },
     // Expected failures carry their own code; anything else is a bug whose details (SQL, stack)
     // belong in the log, not in the client's answer.
     formatError: (formatted, error) => countError(publicError(formatted, unwrapResolverError(error), log, config.statementTimeoutSeconds)),
@@ -174,7 +189,7 @@ export async function startServer({
           };
         },
       },
-      queryLimitsPlugin(runCount),
+      queryLimitsPlugin(runCount, heavyLane),
       timeOperations,
       {
         async requestDidStart({ contextValue, request }) {
@@ -201,7 +216,7 @@ export async function startServer({
     const ok = await db.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'database unreachable' });
   });
-  expressApp.get('/metrics', metricsRoute({ gate, metricsToken: config.metricsToken, collectors: serverCollectors(db, app.feeds, config.leaseTtlSeconds) }));
+  expressApp.get('/metrics', metricsRoute({ gate, metricsToken: config.metricsToken, collectors: serverCollectors(db, app.feeds, config.leaseTtlSeconds, heavyLane) }));
   if (artifacts.signer) expressApp.use(artifactRoutes(artifacts.driver as never, artifacts.signer, log.child({ module: 'artifacts' })));
   expressApp.use(await webRoutes(log));
   expressApp.get('/graphql', graphqlPage);
@@ -209,8 +224,13 @@ export async function startServer({
     '/graphql',
     gate.http(),
     express.json({ limit: MAX_BODY }),
-    // Each request's statements take their turn with other requests' (db/fair-share.ts).
-    (_req, _res, next) => withShare(new Share(config.statementTimeoutSeconds * 1000), next),
+    // Each request's statements take their turn with other requests' (db/fair-share.ts), and a
+    // heavy request waits for its turn among heavy ones (graphql/heavy-lane.ts).
+    (_req, res, next) => {
+      const share = new Share(config.statementTimeoutSeconds * 1000);
+      res.on('close', () => heavyLane.leave(share));
+      withShare(share, next);
+    },
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const controller = new AbortController();

@@ -6,6 +6,7 @@ import { GqlClient, startTestServer, type TestServer } from './helpers/server.js
 import { createBasics, createExperiment, queueRun, type Basics } from './helpers/fixtures.js';
 import { claimNewRun, registerAgent, REPORT_LOSS, type TestAgent } from './helpers/agents.js';
 import { connectPostgres, openDatabase } from '../src/db/client.js';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
 const POINTS = 50_000;
 
@@ -66,6 +67,32 @@ describe.each(databaseKinds)('a fair server on %s', (kind) => {
     // Every light request was answered while both heavy ones were still running.
     expect(done.slice(0, 3).sort()).toEqual(['healthz', 'heartbeat', 'runs']);
     for (const answer of await Promise.all(heavy)) expect(answer.errors).toBeUndefined();
+  }, 120_000);
+
+  it('answers heavy requests one at a time: one that comes while another runs waits for its turn', async () => {
+    const viewer = await t.as('VIEWER');
+    // A run without points: its curves are answered at once, but cost as much as any.
+    const { runId: empty } = await claimNewRun(t, basics, await registerAgent(t));
+    const lane = async () => {
+      const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.admin.key}` } })).text();
+      const family = parsePrometheusTextFormat(text).find((f) => f.name === 'loralab_heavy_requests')!;
+      const count = (state: string) => Number((family.metrics as { labels: Record<string, string>; value: string }[]).find((m) => m.labels.state === state)!.value);
+      return { running: count('running'), waiting: count('waiting') };
+    };
+    const done: string[] = [];
+    const track = <T>(name: string, work: Promise<T>) => work.then((value) => (done.push(name), value));
+    const long = track('long', viewer.request(heavyCurves(), { id: run.runId }));
+    // Its turn has begun (or, were there no turns, it is over).
+    while ((await lane()).running === 0 && !done.includes('long')) await new Promise((r) => setImmediate(r));
+    expect(done).toEqual([]);
+    const quick = [0, 1, 2].map((i) => track(`quick ${i}`, viewer.request(heavyCurves(), { id: empty })));
+    const light = await track('light', viewer.request(`{ runs(first: 10) { edges { node { id } } } }`));
+    for (const answer of await Promise.all([long, ...quick])) expect(answer.errors).toBeUndefined();
+    expect(light.errors).toBeUndefined();
+    // The quick ones waited for the long one's turn to end (without turns, they end first); the
+    // ordinary read did not wait.
+    expect(done.filter((name) => name !== 'light')).toEqual(['long', 'quick 0', 'quick 1', 'quick 2']);
+    expect(await lane()).toEqual({ running: 0, waiting: 0 });
   }, 120_000);
 });
 

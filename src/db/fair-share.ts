@@ -28,12 +28,17 @@ const current = new AsyncLocalStorage<Share>();
 /** Runs `fn` (a request's handling) with `share` as the share of every statement it sends. */
 export const withShare = <T>(share: Share, fn: () => T) => current.run(share, fn);
 
+/** The share of the request being handled, if any. */
+export const currentShare = () => current.getStore();
+
 /** A request that has used this much database time counts as heavy (see FairScheduler). */
 export const HEAVY_AFTER_MS = 100;
 
 export class FairScheduler {
   private active = 0;
   private heavyActive = 0;
+  /** A dispatch of free slots is scheduled (release). */
+  private dispatchDue = false;
   private readonly shares = new Set<Share>();
 
   constructor(
@@ -61,7 +66,8 @@ export class FairScheduler {
     if (!share) return fn();
     if (share.used > share.budgetMs) throw overBudget(share);
     let heavy = this.isHeavy(share);
-    if (this.mayStart(share, heavy)) this.take(share, heavy);
+    // A free slot is given out by the next dispatch when one is due, not to whoever asks first.
+    if (!this.dispatchDue && this.mayStart(share, heavy)) this.take(share, heavy);
     else {
       heavy = await new Promise<boolean>((resolve) => {
         share.waiting.push(resolve);
@@ -95,27 +101,38 @@ export class FairScheduler {
     if (heavy) this.heavyActive++;
   }
 
-  /** Frees a slot and hands it to the waiting request that has used the least database time. */
+  /** Frees a slot; the next dispatch hands it on. */
   private release(share: Share, heavy: boolean) {
     this.active--;
     share.active--;
     if (heavy) this.heavyActive--;
-    let next: Share | null = null;
-    for (const s of this.shares) {
-      if (s.waiting.length === 0) {
-        this.shares.delete(s);
-        continue;
+    if (this.shares.size === 0 || this.dispatchDue) return;
+    // Decided after pending I/O, not now: a request that arrives meanwhile (an ordinary read, a
+    // /healthz) competes for the slot with the heavy request whose next statement is already
+    // waiting, and wins it by having used less. And a request whose statements followed each other
+    // by promise alone would otherwise keep the event loop from reading anything else until it was
+    // done: PGlite runs a statement inside the call.
+    this.dispatchDue = true;
+    setImmediate(() => this.dispatch());
+  }
+
+  /** Hands free slots to the waiting requests that have used the least database time. */
+  private dispatch() {
+    this.dispatchDue = false;
+    for (;;) {
+      let next: Share | null = null;
+      for (const s of this.shares) {
+        if (s.waiting.length === 0) {
+          this.shares.delete(s);
+          continue;
+        }
+        if (this.mayStart(s, this.isHeavy(s)) && (next === null || s.used < next.used)) next = s;
       }
-      if (this.mayStart(s, this.isHeavy(s)) && (next === null || s.used < next.used)) next = s;
+      if (!next) return;
+      const heavy = this.isHeavy(next);
+      this.take(next, heavy);
+      next.waiting.shift()!(heavy);
     }
-    if (!next) return;
-    const nextHeavy = this.isHeavy(next);
-    this.take(next, nextHeavy);
-    const wake = next.waiting.shift()!;
-    // Woken after pending I/O, not straight from this promise chain: PGlite runs a statement
-    // inside the call, so a request whose statements followed each other by promise alone would
-    // keep the event loop from ever reading another request (or a /healthz) until it was done.
-    setImmediate(() => wake(nextHeavy));
   }
 }
 
@@ -125,3 +142,4 @@ const overBudget = (share: Share) =>
     `This request used more than its ${Number((share.budgetMs / 1000).toPrecision(2))} s of database time and was stopped. Ask for less at once: fewer aliases, fewer points, smaller pages`,
     { reason: 'DATABASE_TIME' },
   );
+

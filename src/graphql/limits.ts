@@ -15,6 +15,8 @@ import depthLimit from 'graphql-depth-limit';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { apiError } from './errors.js';
+import { currentShare } from '../db/fair-share.js';
+import { HEAVY_COST, type HeavyLane } from './heavy-lane.js';
 
 export const MAX_DEPTH = 12;
 /** Roughly the number of objects a query may ask for: runs(first: 500) with a dozen nested fields each fits. */
@@ -157,6 +159,7 @@ export function checkQueryLimits(
       http: { status: 400 },
     });
   }
+  return cost;
 }
 
 function measureCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>, operationName: string | null | undefined, runs: number) {
@@ -197,11 +200,14 @@ export function prepareSubscription(
   }
 }
 
-export const queryLimitsPlugin = (runCount: RunCount): ApolloServerPlugin => ({
+export const queryLimitsPlugin = (runCount: RunCount, heavyLane: HeavyLane): ApolloServerPlugin => ({
   async requestDidStart() {
     return {
       async didResolveOperation({ schema, document, request }) {
-        checkQueryLimits(schema, document, request.variables ?? {}, request.operationName, runCount.current);
+        const cost = checkQueryLimits(schema, document, request.variables ?? {}, request.operationName, runCount.current);
+        const share = currentShare();
+        // The turn ends once the answer is written (server.ts), or when the request ends otherwise.
+        if (cost >= HEAVY_COST && share) await heavyLane.enter(share);
       },
     };
   },

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { buildASTSchema, isObjectType, isScalarType, parse, type GraphQLScalarType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from './generated/resolvers.js';
+import type { Connection } from './connection.js';
 import { DateTime, JSONScalar } from './scalars.js';
 import { guardFields } from './permissions.js';
 import { guardInputValues } from './input-values.js';
@@ -51,7 +52,21 @@ export function buildSchema() {
   // The SDL is checked as a document by the tests (test/layout.test.ts) and by codegen, so a start
   // skips that (a twentieth of a restart); graphql-js still validates the schema it builds.
   const schema = buildASTSchema(parse(loadTypeDefs().join('\n'), { noLocation: true }), { assumeValidSDL: true });
-  return guardFields(attachResolvers(schema, guardInputValues(schema, resolvers)));
+  return guardFields(attachResolvers(schema, { ...guardInputValues(schema, resolvers), ...countResolvers(schema) }));
+}
+
+/**
+ * A connection's totalCount is counted only when asked for: toConnection (connection.ts) gives it
+ * as a function. graphql-js's default resolver would call it; graphql-jit (executor.ts) reads a
+ * field without a resolver as a plain property, so each connection's count gets one.
+ */
+function countResolvers(schema: GraphQLSchema) {
+  const countOf = { totalCount: (connection: Connection<unknown>) => connection.totalCount() };
+  return Object.fromEntries(
+    Object.values(schema.getTypeMap())
+      .filter((type) => isObjectType(type) && type.name.endsWith('Connection') && type.getFields().totalCount)
+      .map((type) => [type.name, countOf]),
+  );
 }
 
 /** Sets `resolvers` on `schema`'s scalars and fields; one naming a type or field the SDL lacks is a programming error. */

@@ -4,6 +4,7 @@
 import { sql } from 'drizzle-orm';
 import { Gauge, Registry } from 'prom-client';
 import type { Database } from '../db/client.js';
+import type { HeavyLane } from '../graphql/heavy-lane.js';
 import type { Feeds } from '../live/feeds.js';
 
 const RUN_STATUSES = ['QUEUED', 'CLAIMED', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
@@ -41,7 +42,7 @@ export interface ServerCollectors {
   collect(): Promise<Registry>;
 }
 
-export function serverCollectors(db: Database, feeds: Feeds, leaseTtlSeconds: number): ServerCollectors {
+export function serverCollectors(db: Database, feeds: Feeds, leaseTtlSeconds: number, heavyLane: Pick<HeavyLane, 'usage'>): ServerCollectors {
   const registry = new Registry();
   const registers = [registry];
   const runs = new Gauge({ name: 'loralab_runs', help: 'Runs by status', labelNames: ['status'] as const, registers });
@@ -64,6 +65,12 @@ export function serverCollectors(db: Database, feeds: Feeds, leaseTtlSeconds: nu
     labelNames: ['state'] as const,
     registers,
   });
+  const heavy = new Gauge({
+    name: 'loralab_heavy_requests',
+    help: 'Requests the cost model counts as heavy in this process: running (one at a time) and waiting for their turn',
+    labelNames: ['state'] as const,
+    registers,
+  });
   const statement = snapshot(leaseTtlSeconds);
   return {
     async collect() {
@@ -80,6 +87,9 @@ export function serverCollectors(db: Database, feeds: Feeds, leaseTtlSeconds: nu
       pool.set({ state: 'slots' }, usage.slots);
       pool.set({ state: 'active' }, usage.active);
       pool.set({ state: 'waiting' }, usage.waiting);
+      const lane = heavyLane.usage();
+      heavy.set({ state: 'running' }, lane.running);
+      heavy.set({ state: 'waiting' }, lane.waiting);
       return registry;
     },
   };
