@@ -90,10 +90,15 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       for (let image = queue.shift(); image; image = queue.shift()) {
-        sent += await uploadFile(api, path.join(dir, image.fileName), { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.sizeBytes, sha256: image.sha256 }, begin, (n) => progress.addBytes(n));
+        // Not `sent += await …`: that reads `sent` before the wait, and the other workers' bytes are lost.
+        const imageBytes = await uploadFile(api, path.join(dir, image.fileName), { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.sizeBytes, sha256: image.sha256 }, begin, (n) => progress.addBytes(n));
+        sent += imageBytes;
         const c = image.captionUpload;
         // A few bytes each: not counted in the progress, which measures the images. An empty file says no more than none.
-        if (c && c.sizeBytes > 0) sent += await uploadFile(api, c.file, { kind: 'DATASET_CAPTION', fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: c.sha256 }, begin);
+        if (c && c.sizeBytes > 0) {
+          const captionBytes = await uploadFile(api, c.file, { kind: 'DATASET_CAPTION', fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: c.sha256 }, begin);
+          sent += captionBytes;
+        }
       }
     }),
   );
