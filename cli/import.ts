@@ -9,7 +9,7 @@ import { Api, CliError, EXIT } from './api.js';
 import { FolderError, jobFoldersIn, jobKey, jobTimes, readDatasetFolder, readJobFolder, type FolderFile, type JobFolder } from './folder.js';
 import { LossLogError } from './loss-log.js';
 import { formatBytes, Progress, type Writer } from './progress.js';
-import { hashFile, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
+import { hashFile, readAndHash, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
 
 export interface ImportOptions {
   experiment?: string;
@@ -31,30 +31,50 @@ export interface FolderResult {
   warnings: string[];
 }
 
-const LOSS_BATCH = 10_000;
+/** Points per importLossColumns call (the server takes 50,000; half keeps a call well under its 4 MB body limit). */
+const LOSS_BATCH = 25_000;
+/** Loss batches in flight at once: PostgreSQL writes one while the next is parsed and sent. */
+const PARALLEL_LOSS = 2;
 const FILE_BATCH = 1_000;
-const PARALLEL_FILES = 3;
+/**
+ * Files read, hashed, declared, sent and completed at once. Each file's steps wait on the server
+ * in turn (its transaction, the PUT, the completion that reads the bytes back), so several files
+ * overlap those waits; IN_MEMORY_MAX bounds what each one holds.
+ */
+const PARALLEL_FILES = 6;
 
 interface Hashed extends FolderFile {
   sha256: string;
 }
 
-async function hashAll(files: FolderFile[], progress: Progress): Promise<Hashed[]> {
-  const out: Hashed[] = [];
-  for (const f of files) {
-    const { sha256, sizeBytes } = await hashFile(f.path, (n) => progress.addBytes(n));
-    if (sizeBytes !== f.sizeBytes) throw new FolderError(`${f.path} changed while it was being read`);
-    out.push({ ...f, sha256 });
-    progress.fileDone();
-  }
-  return out;
+/** sha256 of a file whose size must not have changed since the folder was read. */
+async function hashed(f: FolderFile, progress: Progress, keep: boolean): Promise<Hashed & { bytes: Buffer | null }> {
+  const { sha256, sizeBytes, bytes } = keep ? await readAndHash(f.path, f.sizeBytes, (n) => progress.addBytes(n)) : { ...(await hashFile(f.path, (n) => progress.addBytes(n))), bytes: null };
+  if (sizeBytes !== f.sizeBytes) throw new FolderError(`${f.path} changed while it was being read`);
+  return { ...f, sha256, bytes };
 }
 
+/** Runs `work` on every item, at most `limit` at once; the first failure fails the whole (the rest stop taking items). */
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
   const queue = [...items];
-  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  }));
+  let failed = false;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined && !failed; item = queue.shift()) {
+        await work(item).catch((err) => {
+          failed = true;
+          throw err;
+        });
+      }
+    }),
+  );
+}
+
+/** Settles every promise before rethrowing the first failure, so nothing still runs when the import reports it. */
+async function allSettled(promises: Promise<unknown>[]) {
+  const results = await Promise.allSettled(promises);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 export async function importFolder(api: Api, folder: string, options: ImportOptions, say: (line: string) => void): Promise<FolderResult> {
@@ -64,24 +84,33 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
   const ownFiles: FolderFile[] = [...job.checkpoints, ...job.samples, ...extras];
   const datasetFiles: FolderFile[] = [];
   for (const image of dataset?.images ?? []) datasetFiles.push({ path: image, fileName: path.basename(image), sizeBytes: (await stat(image)).size, mtimeMs: 0 });
-  const ownBytes = ownFiles.reduce((n, f) => n + f.sizeBytes, 0);
+  // Without upload only the checkpoints' sha256 is sent (their records); with it every file's.
+  const toHash = options.upload ? ownFiles : job.checkpoints;
+  const ownBytes = toHash.reduce((n, f) => n + f.sizeBytes, 0);
   const hashBytes = ownBytes + datasetFiles.reduce((n, f) => n + f.sizeBytes, 0);
-  const progress = new Progress(path.basename(folder), ownFiles.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0), options.progress);
+  const progress = new Progress(path.basename(folder), toHash.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0), options.progress);
   try {
     progress.setPhase('reading');
-    const hashed = await hashAll(ownFiles, progress);
-    const images = await hashAll(datasetFiles, progress);
-    const sha = new Map(hashed.map((h) => [h.path, h.sha256]));
+    // The job's key names its first checkpoint's sha256, and the dataset its images': those are
+    // read before the import begins; every other file is read when its turn to be sent comes.
     const firstCheckpoint = job.checkpoints[0];
+    const first = firstCheckpoint ? await hashed(firstCheckpoint, progress, options.upload) : null;
+    if (first) progress.fileDone();
+    const images: Hashed[] = [];
+    for (const f of datasetFiles) {
+      const { bytes: _, ...h } = await hashed(f, progress, false);
+      images.push(h);
+      progress.fileDone();
+    }
 
-    progress.setPhase('recording');
+    progress.setPhase(options.upload ? 'sending' : 'recording');
     const experimentName = options.experiment ?? (path.basename(path.dirname(folder)) || 'imported');
     const { beginImport: lease } = await api.call<{ beginImport: { leaseToken: string; created: boolean; warnings: { key: string; message: string }[]; run: { id: string; name: string } } }>(
       `mutation BeginImport($input: BeginImportInput!) { beginImport(input: $input) { leaseToken created warnings { key message } run { id name } } }`,
       {
         input: {
           folder,
-          jobKey: jobKey(job, firstCheckpoint ? sha.get(firstCheckpoint.path)! : null),
+          jobKey: jobKey(job, first?.sha256 ?? null),
           trainerConfig: job.configText,
           experimentName,
           datasetImages: dataset ? images.map((i) => ({ fileName: i.fileName, sha256: i.sha256 })) : null,
@@ -92,45 +121,79 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
     const runId = lease.run.id;
     const fence = { runId, leaseToken: lease.leaseToken };
 
+    // From here the loss, the records and the files go at once: each waits on the server for
+    // different things (the loss table, a transaction per file, the store's disk).
     let points = 0;
-    const loss = job.loss?.points ?? [];
-    for (let i = 0; i < loss.length; i += LOSS_BATCH) {
-      const batch = loss.slice(i, i + LOSS_BATCH).map((p) => ({ step: p.step, loss: p.loss, lr: p.lr, recordedAt: Number.isFinite(p.at) ? new Date(p.at).toISOString() : null }));
-      const { importLoss } = await api.call<{ importLoss: { accepted: number } }>(
-        `mutation ImportLoss($runId: ID!, $leaseToken: String!, $points: [ImportLossPointInput!]!) { importLoss(runId: $runId, leaseToken: $leaseToken, points: $points) { accepted } }`,
-        { ...fence, points: batch },
-      );
-      points += importLoss.accepted;
-    }
+    const sendLoss = async () => {
+      const loss = job.loss?.points ?? [];
+      const batches = [];
+      for (let i = 0; i < loss.length; i += LOSS_BATCH) batches.push(loss.slice(i, i + LOSS_BATCH));
+      await inParallel(batches, PARALLEL_LOSS, async (slice) => {
+        // Columns: a list of numbers each, a fraction of one object per point to write and to read.
+        const columns = {
+          steps: slice.map((p) => p.step),
+          losses: slice.map((p) => p.loss),
+          lrs: slice.map((p) => p.lr),
+          recordedAtMs: slice.map((p) => (Number.isFinite(p.at) ? p.at : null)),
+        };
+        const { importLossColumns } = await api.call<{ importLossColumns: { accepted: number } }>(
+          `mutation ImportLoss($runId: ID!, $leaseToken: String!, $points: ImportLossColumnsInput!) { importLossColumns(runId: $runId, leaseToken: $leaseToken, points: $points) { accepted } }`,
+          { ...fence, points: columns },
+        );
+        points += importLossColumns.accepted; // after the wait, so concurrent batches all count
+      });
+    };
+
+    // Every file is read once, when its turn comes (to be sent, or with --no-upload only to be
+    // recorded): hashed, its bytes kept when small. The records wait for the checkpoints' sha256.
+    const sha = new Map(job.checkpoints.map((c) => [c.path, deferred<string>()]));
+    const read = async (f: FolderFile) => {
+      const file = f.path === first?.path ? first : await hashed(f, progress, options.upload);
+      if (file !== first) progress.fileDone();
+      sha.get(f.path)?.resolve(file.sha256);
+      return file;
+    };
+    const readAll = async (files: FolderFile[], work: (f: Hashed & { bytes: Buffer | null }) => Promise<void>) => {
+      try {
+        await inParallel(files, PARALLEL_FILES, async (f) => work(await read(f)));
+      } finally {
+        // A read that failed leaves the records nothing to wait for.
+        for (const d of sha.values()) d.reject(new Error('not read'));
+      }
+    };
 
     let checkpoints = 0;
     let samples = 0;
-    const checkpointInputs = job.checkpoints.map((c) => ({ step: c.step, fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: sha.get(c.path)!, isFinal: c.isFinal, createdAt: new Date(c.mtimeMs).toISOString() }));
-    const sampleInputs = job.samples.map((s) => ({ step: s.step, promptIndex: s.promptIndex, fileName: s.fileName, createdAt: new Date(s.at).toISOString() }));
-    for (let i = 0; i < Math.max(checkpointInputs.length, sampleInputs.length, 1); i += FILE_BATCH) {
-      const { importFiles } = await api.call<{ importFiles: { checkpointsAdded: number; samplesAdded: number } }>(
-        `mutation ImportFiles($runId: ID!, $leaseToken: String!, $c: [ImportCheckpointInput!], $s: [ImportSampleInput!]) {
-          importFiles(runId: $runId, leaseToken: $leaseToken, checkpoints: $c, samples: $s) { checkpointsAdded samplesAdded } }`,
-        { ...fence, c: checkpointInputs.slice(i, i + FILE_BATCH), s: sampleInputs.slice(i, i + FILE_BATCH) },
+    const sendRecords = async () => {
+      const checkpointInputs = await Promise.all(
+        job.checkpoints.map(async (c) => ({ step: c.step, fileName: c.fileName, sizeBytes: c.sizeBytes, sha256: await sha.get(c.path)!.promise, isFinal: c.isFinal, createdAt: new Date(c.mtimeMs).toISOString() })),
       );
-      checkpoints += importFiles.checkpointsAdded;
-      samples += importFiles.samplesAdded;
-    }
+      const sampleInputs = job.samples.map((s) => ({ step: s.step, promptIndex: s.promptIndex, fileName: s.fileName, createdAt: new Date(s.at).toISOString() }));
+      for (let i = 0; i < Math.max(checkpointInputs.length, sampleInputs.length, 1); i += FILE_BATCH) {
+        const { importFiles } = await api.call<{ importFiles: { checkpointsAdded: number; samplesAdded: number } }>(
+          `mutation ImportFiles($runId: ID!, $leaseToken: String!, $c: [ImportCheckpointInput!], $s: [ImportSampleInput!]) {
+            importFiles(runId: $runId, leaseToken: $leaseToken, checkpoints: $c, samples: $s) { checkpointsAdded samplesAdded } }`,
+          { ...fence, c: checkpointInputs.slice(i, i + FILE_BATCH), s: sampleInputs.slice(i, i + FILE_BATCH) },
+        );
+        checkpoints += importFiles.checkpointsAdded;
+        samples += importFiles.samplesAdded;
+      }
+    };
 
     let bytesSent = 0;
-    if (options.upload) {
-      progress.setPhase('uploading');
+    const sendFiles = async () => {
+      if (!options.upload) return readAll(job.checkpoints, async () => {});
       const newest = job.checkpoints.at(-1);
-      const declarations: [Hashed, Declaration][] = hashed.map((f) => {
-        const base = { fileName: f.fileName, sizeBytes: f.sizeBytes, sha256: f.sha256 };
+      const declare = (f: FolderFile): Declaration => {
+        const base = { fileName: f.fileName, sizeBytes: f.sizeBytes, sha256: '' };
         const c = job.checkpoints.find((x) => x.path === f.path);
-        if (c) return [f, { ...base, kind: 'CHECKPOINT', step: c.step }];
+        if (c) return { ...base, kind: 'CHECKPOINT', step: c.step };
         const s = job.samples.find((x) => x.path === f.path);
-        if (s) return [f, { ...base, kind: 'SAMPLE', step: s.step, promptIndex: s.promptIndex }];
+        if (s) return { ...base, kind: 'SAMPLE', step: s.step, promptIndex: s.promptIndex };
         // optimizer.pt is overwritten at every save: it belongs to the newest one.
-        if (f.path === job.optimizer?.path) return [f, { ...base, kind: 'OPTIMIZER_STATE', step: newest?.step ?? null }];
-        return [f, { ...base, kind: 'TRAINER_LOG' }];
-      });
+        if (f.path === job.optimizer?.path) return { ...base, kind: 'OPTIMIZER_STATE', step: newest?.step ?? null };
+        return { ...base, kind: 'TRAINER_LOG' };
+      };
       const begin = async (input: Declaration) =>
         (
           await api.call<{ beginImportUpload: BeganUpload }>(
@@ -138,10 +201,15 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
             { ...fence, input },
           )
         ).beginImportUpload;
-      await inParallel(declarations, PARALLEL_FILES, async ([file, declaration]) => {
-        bytesSent += await uploadFile(api, file.path, declaration, begin, (n) => progress.addBytes(n));
+      // Small files between the large ones: a sample's round trips overlap a checkpoint's transfer.
+      await readAll(interleave(ownFiles), async (file) => {
+        // Not `bytesSent += await …`: that reads bytesSent before the wait, losing the other workers' bytes.
+        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, begin, (n) => progress.addBytes(n), file.bytes);
+        bytesSent += sent;
       });
-    }
+    };
+
+    await allSettled([sendFiles(), sendLoss(), sendRecords()]);
 
     const finished = await api.call<{ finishImport: { status: string } }>(
       `mutation FinishImport($runId: ID!, $leaseToken: String!, $input: FinishImportInput!) { finishImport(runId: $runId, leaseToken: $leaseToken, input: $input) { status } }`,
@@ -157,6 +225,25 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
     progress.done('failed', false);
     throw err;
   }
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {}); // rejected only when nobody will wait any more
+  return { promise, resolve, reject };
+}
+
+/** Largest first, with the smallest slotted in between: workers that start a big file are joined by ones running through small ones. */
+function interleave(files: FolderFile[]): FolderFile[] {
+  const sorted = [...files].sort((a, b) => b.sizeBytes - a.sizeBytes);
+  const out: FolderFile[] = [];
+  for (let i = 0, j = sorted.length - 1; i <= j; i++, j--) {
+    out.push(sorted[i]!);
+    if (i !== j) out.push(sorted[j]!);
+  }
+  return out;
 }
 
 export interface ImportSummary {

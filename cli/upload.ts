@@ -5,7 +5,9 @@
 // mutation that declares the file (beginImportUpload, beginDatasetUpload, …).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { Api, CliError, EXIT } from './api.js';
 
 export interface Declaration {
@@ -39,6 +41,21 @@ export async function hashFile(file: string, onBytes?: (n: number) => void): Pro
   return { sha256: hash.digest('hex'), sizeBytes };
 }
 
+/**
+ * Files up to this size are read once, into memory: hashed there and their parts sent from there,
+ * instead of read again from disk for the upload. Larger ones (checkpoints of a big model) are
+ * streamed through the hash and read part by part when sent, so memory stays bounded.
+ */
+export const IN_MEMORY_MAX = 32 * 1024 * 1024;
+
+/** hashFile, keeping the bytes of a file of at most IN_MEMORY_MAX for the upload that follows. */
+export async function readAndHash(file: string, sizeBytes: number, onBytes?: (n: number) => void): Promise<{ sha256: string; sizeBytes: number; bytes: Buffer | null }> {
+  if (sizeBytes > IN_MEMORY_MAX) return { ...(await hashFile(file, onBytes)), bytes: null };
+  const bytes = await readFile(file);
+  onBytes?.(bytes.length);
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), sizeBytes: bytes.length, bytes };
+}
+
 const PARALLEL_PARTS = 4;
 
 /**
@@ -51,6 +68,8 @@ export async function uploadFile(
   declaration: Declaration,
   begin: (input: Declaration) => Promise<BeganUpload>,
   onBytes?: (n: number) => void,
+  /** The file's bytes when readAndHash kept them: parts are cut from them, not read again. */
+  bytes: Buffer | null = null,
 ): Promise<number> {
   const began = await begin(declaration);
   if (began.alreadyStored || began.artifact.stored) {
@@ -59,7 +78,7 @@ export async function uploadFile(
   }
   const partSize = began.partSize!;
   const etags: { number: number; etag: string }[] = [];
-  const handle = await open(file, 'r');
+  const handle = bytes ? null : await open(file, 'r');
   let sent = 0;
   try {
     const queue = [...began.parts];
@@ -68,19 +87,23 @@ export async function uploadFile(
     const worker = async () => {
       for (let part = queue.shift(); part; part = queue.shift()) {
         const length = partLength(part.number, partSize, declaration.sizeBytes);
-        const body = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(body, 0, length, (part.number - 1) * partSize);
-        if (bytesRead !== length) throw new CliError(`${file} changed while it was being uploaded (it is shorter than declared)`, EXIT.FAILED);
-        const res = await putPart(file, part, body);
-        await res.arrayBuffer().catch(() => undefined);
-        etags.push({ number: part.number, etag: res.headers.get('etag') ?? '' });
+        const offset = (part.number - 1) * partSize;
+        let body: Buffer;
+        if (bytes) body = bytes.subarray(offset, offset + length);
+        else {
+          body = Buffer.alloc(length);
+          const { bytesRead } = await handle!.read(body, 0, length, offset);
+          if (bytesRead !== length) throw new CliError(`${file} changed while it was being uploaded (it is shorter than declared)`, EXIT.FAILED);
+        }
+        const etag = await putPart(file, part, body);
+        etags.push({ number: part.number, etag });
         sent += length;
         onBytes?.(length);
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, began.parts.length) }, worker));
   } finally {
-    await handle.close();
+    await handle?.close();
   }
   await api.call(`mutation CompleteUpload($id: ID!, $parts: [CompletedPartInput!]!) { completeUpload(artifactId: $id, parts: $parts) { id stored } }`, {
     id: began.artifact.id,
@@ -92,25 +115,48 @@ export async function uploadFile(
 const PART_TRIES = 4;
 
 /**
- * PUTs one part. A connection that broke (reset, closed early) or a 5xx is tried again, a few
- * times with a pause: the store keeps what it received, and a part sent twice is the same bytes.
+ * PUTs one part; returns its ETag. A connection that broke (reset, closed early) or a 5xx is tried
+ * again, a few times with a pause: the store keeps what it received, and a part sent twice is the
+ * same bytes.
  */
-async function putPart(file: string, part: { number: number; url: string }, body: Buffer): Promise<Response> {
+async function putPart(file: string, part: { number: number; url: string }, body: Buffer): Promise<string> {
   for (let attempt = 1; ; attempt++) {
-    let res: Response | null = null;
+    let status: number | null = null;
     let why: string;
     try {
-      res = await fetch(part.url, { method: 'PUT', body: body as unknown as BodyInit, headers: { 'content-length': String(body.length) }, signal: AbortSignal.timeout(600_000) });
-      if (res.ok) return res;
-      why = `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`;
+      const res = await put(part.url, body);
+      status = res.status;
+      if (res.status >= 200 && res.status < 300) return res.etag ?? '';
+      why = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
       if (res.status < 500) throw new CliError(`the store refused part ${part.number} of ${file}: ${why}`, EXIT.FAILED);
     } catch (err) {
       if (err instanceof CliError) throw err;
-      why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
-    if (attempt >= PART_TRIES) throw new CliError(`cannot upload part ${part.number} of ${file}: ${why}`, res ? EXIT.FAILED : EXIT.UNREACHABLE);
+    if (attempt >= PART_TRIES) throw new CliError(`cannot upload part ${part.number} of ${file}: ${why}`, status != null ? EXIT.FAILED : EXIT.UNREACHABLE);
     await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
   }
+}
+
+const PART_TIMEOUT_MS = 600_000;
+
+/**
+ * One PUT through node:http(s) rather than fetch: fetch copies a Buffer body into a fresh
+ * Uint8Array before sending it, a copy of every uploaded byte that cost more CPU than the hash.
+ */
+function put(url: string, body: Buffer): Promise<{ status: number; etag: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const request = (target.protocol === 'https:' ? https : http).request(target, { method: 'PUT', headers: { 'content-length': String(body.length) }, timeout: PART_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: res.headers.etag, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
 const partLength = (number: number, partSize: number, size: number) => Math.max(0, Math.min(partSize, size - (number - 1) * partSize));

@@ -19,6 +19,7 @@ config:
 `;
 const BEGIN = `mutation($i: BeginImportInput!) { beginImport(input: $i) { leaseToken created warnings { key message } run { id status importedFrom hyperparameters { baseModel optimizer steps extra } dataset { uri imageCount } captionStrategy { kind } } } }`;
 const LOSS = `mutation($r: ID!, $t: String!, $p: [ImportLossPointInput!]!) { importLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
+const COLUMNS = `mutation($r: ID!, $t: String!, $p: ImportLossColumnsInput!) { importLossColumns(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
 const FINISH = `mutation($r: ID!, $t: String!) { finishImport(runId: $r, leaseToken: $t, input: { outcome: CANCELLED }) { status lossSummary { points lastStep minLoss } } }`;
 const input = (jobKey: string) => ({ folder: '/data/output/lease_lora', jobKey, trainerConfig: CONFIG, experimentName: 'leases' });
 
@@ -77,5 +78,35 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     const { beginImport: taken } = await other.ok(BEGIN, { i: input(`job-${kind}-lapsing-0123456789`) });
     expect([taken.created, taken.run.id]).toEqual([false, lease.run.id]);
     expect((await other.ok(LOSS, { r: lease.run.id, t: taken.leaseToken, p: [{ step: 1, loss: 1 }] })).importLoss.accepted).toBe(1);
+  });
+
+  it('loss as columns: thousands in a call read back as sent, again adds nothing; more than 50,000 refused; a bad value is refused by list and index, nothing written', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-columns-0123456789`) });
+    const r = lease.run.id;
+    const tk = lease.leaseToken;
+    const steps = Array.from({ length: 20_000 }, (_, i) => i + 1);
+    const at = Date.parse('2026-01-02T03:04:05.000Z');
+    const points = { steps, losses: steps.map((s) => 1 / s), lrs: steps.map((s) => (s % 2 ? 1e-4 : null)), recordedAtMs: steps.map((s) => at + s * 1000) };
+    expect((await editor.ok(COLUMNS, { r, t: tk, p: points })).importLossColumns).toEqual({ accepted: 20_000, duplicates: 0 });
+    expect((await editor.ok(COLUMNS, { r, t: tk, p: points })).importLossColumns).toEqual({ accepted: 0, duplicates: 20_000 });
+
+    const bad = async (p: object, field: string) => editor.fails('BAD_USER_INPUT', COLUMNS, { r, t: tk, p: { steps: [60_001, 60_002], losses: [0.5, 0.4], ...p } }, field);
+    await bad({ losses: [0.5] }, 'points.losses');
+    await bad({ lrs: [1e-4] }, 'points.lrs');
+    await bad({ steps: [60_001, 60_001] }, 'points.steps.1');
+    await bad({ steps: [60_001, -1] }, 'points.steps.1');
+    await bad({ losses: [0.5, 1e300] }, 'points.losses.1');
+    await bad({ recordedAtMs: [at, 1e300] }, 'points.recordedAtMs.1');
+    const many = Array.from({ length: 50_001 }, (_, i) => i + 1);
+    await editor.fails('BAD_USER_INPUT', COLUMNS, { r, t: tk, p: { steps: many, losses: many.map(() => 0.1) } }, 'points.steps');
+    await other.fails('FORBIDDEN', COLUMNS, { r, t: tk, p: { steps: [60_001], losses: [0.5] } });
+
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { lossPoints(first: 3) { step loss lr recordedAt } } }`, { id: r });
+    expect(run.lossPoints).toEqual([
+      { step: 1, loss: 1, lr: 1e-4, recordedAt: new Date(at + 1000).toISOString() },
+      { step: 2, loss: 0.5, lr: null, recordedAt: new Date(at + 2000).toISOString() },
+      { step: 3, loss: 1 / 3, lr: 1e-4, recordedAt: new Date(at + 3000).toISOString() },
+    ]);
+    expect((await editor.ok(FINISH, { r, t: tk })).finishImport.lossSummary).toEqual({ points: 20_000, lastStep: 20_000, minLoss: 1 / 20_000 });
   });
 });

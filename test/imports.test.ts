@@ -14,6 +14,7 @@ import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 import { loralab, makeDataset, trainJob, type CliResult } from './helpers/ai-toolkit-folders.js';
 import { main } from '../cli/loralab.js';
+import { formatBytes } from '../cli/progress.js';
 
 /** The CLI in this process (as fast as a function call); `loralab` spawns it as a person runs it. */
 async function inProcess(args: string[]): Promise<CliResult> {
@@ -94,6 +95,9 @@ describe.each(databaseKinds)('import (%s)', (kind) => {
     const [runId, status, name, folder] = line!.split('\t');
     expect({ status, name, folder }).toEqual({ status: 'SUCCEEDED', name: 'p3r5on_v1', folder: logged });
     expect(first.stderr).toMatch(/1 run imported \(1 new, 0 already known\): 29 loss points, 3 checkpoints, 8 samples added/);
+    // Files go several at once; every one's bytes are counted in the summary.
+    const sent = [...readdirSync(logged).filter((f) => /\.safetensors$|^optimizer\.pt$|^log\.txt$/.test(f)), ...readdirSync(path.join(logged, 'samples')).filter((f) => f.endsWith('.jpg')).map((f) => path.join('samples', f))];
+    expect(first.stderr).toContain(`samples added, ${formatBytes(sent.reduce((n, f) => n + statSync(path.join(logged, f)).size, 0))} uploaded`);
 
     const run = await readRun(runId!);
     expect(run.importedFrom).toBe(logged);

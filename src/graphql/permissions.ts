@@ -60,6 +60,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.pruneArtifacts': 'EDITOR',
   'Mutation.beginImport': 'EDITOR',
   'Mutation.importLoss': 'EDITOR',
+  'Mutation.importLossColumns': 'EDITOR',
   'Mutation.importFiles': 'EDITOR',
   'Mutation.beginImportUpload': 'EDITOR',
   'Mutation.finishImport': 'EDITOR',

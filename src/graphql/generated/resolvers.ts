@@ -537,6 +537,19 @@ export type ImportLease = {
   warnings: Array<ImportWarning>;
 };
 
+/**
+ * Loss points as columns: the i-th value of each list belongs to the i-th point. Far cheaper to send
+ * and to read than one object per point, for a loss log of tens of thousands of steps. lrs and
+ * recordedAtMs, when given, are as long as steps; a null in them is a point without that value.
+ */
+export type ImportLossColumnsInput = {
+  losses: Array<Scalars['Float']['input']>;
+  lrs?: InputMaybe<Array<InputMaybe<Scalars['Float']['input']>>>;
+  /** When each point was recorded, in Unix milliseconds (the time of the call when null). */
+  recordedAtMs?: InputMaybe<Array<InputMaybe<Scalars['Float']['input']>>>;
+  steps: Array<Scalars['Int']['input']>;
+};
+
 export type ImportLossPointInput = {
   loss: Scalars['Float']['input'];
   lr?: InputMaybe<Scalars['Float']['input']>;
@@ -639,6 +652,8 @@ export type Mutation = {
   importFiles: ImportFilesResult;
   /** Loss points with the times they were recorded; idempotent per step (accepted: points new or changed). */
   importLoss: ReportLossResult;
+  /** importLoss with the points as columns, up to 50,000 per call. */
+  importLossColumns: ReportLossResult;
   /** Marks the run's best checkpoint by hand (it must be one of the run's checkpoints). */
   promoteCheckpoint: Run;
   /** EDITOR: drops the bytes of the run's checkpoints beyond the newest `keep` (final, promoted and rated ones, and an unfinished run's newest, always stay). */
@@ -776,6 +791,13 @@ export type MutationImportFilesArgs = {
 export type MutationImportLossArgs = {
   leaseToken: Scalars['String']['input'];
   points: Array<ImportLossPointInput>;
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationImportLossColumnsArgs = {
+  leaseToken: Scalars['String']['input'];
+  points: ImportLossColumnsInput;
   runId: Scalars['ID']['input'];
 };
 
@@ -1526,6 +1548,7 @@ export type ResolversTypes = ResolversObject<{
   ImportCheckpointInput: ImportCheckpointInput;
   ImportFilesResult: ResolverTypeWrapper<Omit<ImportFilesResult, 'run'> & { run: ResolversTypes['Run'] }>;
   ImportLease: ResolverTypeWrapper<Omit<ImportLease, 'run'> & { run: ResolversTypes['Run'] }>;
+  ImportLossColumnsInput: ImportLossColumnsInput;
   ImportLossPointInput: ImportLossPointInput;
   ImportSampleInput: ImportSampleInput;
   ImportWarning: ResolverTypeWrapper<ImportWarning>;
@@ -1622,6 +1645,7 @@ export type ResolversParentTypes = ResolversObject<{
   ImportCheckpointInput: ImportCheckpointInput;
   ImportFilesResult: Omit<ImportFilesResult, 'run'> & { run: ResolversParentTypes['Run'] };
   ImportLease: Omit<ImportLease, 'run'> & { run: ResolversParentTypes['Run'] };
+  ImportLossColumnsInput: ImportLossColumnsInput;
   ImportLossPointInput: ImportLossPointInput;
   ImportSampleInput: ImportSampleInput;
   ImportWarning: ImportWarning;
@@ -1956,6 +1980,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   heartbeat?: Resolver<ResolversTypes['HeartbeatResult'], ParentType, ContextType, RequireFields<MutationHeartbeatArgs, 'leaseToken' | 'runId'>>;
   importFiles?: Resolver<ResolversTypes['ImportFilesResult'], ParentType, ContextType, RequireFields<MutationImportFilesArgs, 'leaseToken' | 'runId'>>;
   importLoss?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossArgs, 'leaseToken' | 'points' | 'runId'>>;
+  importLossColumns?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossColumnsArgs, 'leaseToken' | 'points' | 'runId'>>;
   promoteCheckpoint?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationPromoteCheckpointArgs, 'checkpointId' | 'runId'>>;
   pruneArtifacts?: Resolver<ResolversTypes['PruneResult'], ParentType, ContextType, RequireFields<MutationPruneArtifactsArgs, 'keep' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;

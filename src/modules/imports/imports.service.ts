@@ -29,6 +29,8 @@ import type { ServiceDeps } from '../service-deps.js';
 /** How long an import lease lasts without a write; each write extends it. */
 export const IMPORT_LEASE_SECONDS = 600;
 export const MAX_IMPORT_POINTS = 10_000;
+/** importLossColumns: a list of numbers costs a fraction of a list of objects to read. */
+export const MAX_IMPORT_COLUMN_POINTS = 50_000;
 export const MAX_IMPORT_FILES = 5_000;
 /** Past any step a run has (steps are at most 100,000). */
 const MAX_STEP = 1_000_000_000;
@@ -183,18 +185,65 @@ export async function importLoss(deps: ServiceDeps, principal: Principal, args: 
     if (seen.has(p.step)) throw badInput(`points.${i}.step`, `step ${p.step} appears twice`);
     seen.add(p.step);
   });
+  return writeLoss(deps, principal, runId, args.leaseToken, {
+    steps: points.map((p) => p.step),
+    losses: points.map((p) => p.loss),
+    lrs: points.map((p) => p.lr ?? null),
+    times: points.map((p) => p.recordedAt ?? null),
+  });
+}
+
+interface LossColumns {
+  steps: readonly number[];
+  losses: readonly number[];
+  lrs?: readonly (number | null | undefined)[] | null;
+  recordedAtMs?: readonly (number | null | undefined)[] | null;
+}
+
+/**
+ * importLoss as columns. Checked in plain loops rather than by a schema per point: at 50,000
+ * points a call, a schema's per-value work cost more than writing them. The same rules as
+ * importLoss; an error names the list and the index.
+ */
+export async function importLossColumns(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; points: LossColumns }) {
+  const runId = parseId(args.runId, 'runId');
+  const { steps, losses } = args.points;
+  const lrs = args.points.lrs ?? null;
+  const times = args.points.recordedAtMs ?? null;
+  if (steps.length > MAX_IMPORT_COLUMN_POINTS) throw badInput('points.steps', `at most ${MAX_IMPORT_COLUMN_POINTS} per call`);
+  const sameLength = (list: readonly unknown[] | null, field: string) => {
+    if (list && list.length !== steps.length) throw badInput(`points.${field}`, `must have one value per step (${steps.length}), not ${list.length}`);
+  };
+  sameLength(losses, 'losses');
+  sameLength(lrs, 'lrs');
+  sameLength(times, 'recordedAtMs');
+  const inRange = (v: number) => v >= -MAX_LOSS && v <= MAX_LOSS;
+  const seen = new Set<number>();
+  const isoTimes: (string | null)[] = new Array(steps.length);
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    if (step < 0) throw badInput(`points.steps.${i}`, 'must be 0 or more');
+    if (seen.has(step)) throw badInput(`points.steps.${i}`, `step ${step} appears twice`);
+    seen.add(step);
+    if (!inRange(losses[i]!)) throw badInput(`points.losses.${i}`, `must be between ${-MAX_LOSS} and ${MAX_LOSS}`);
+    const lr = lrs?.[i];
+    if (lr != null && !inRange(lr)) throw badInput(`points.lrs.${i}`, `must be between ${-MAX_LOSS} and ${MAX_LOSS}`);
+    const at = times?.[i];
+    const date = at == null ? null : new Date(at);
+    if (date && Number.isNaN(date.getTime())) throw badInput(`points.recordedAtMs.${i}`, 'must be a time');
+    isoTimes[i] = date ? date.toISOString() : null;
+  }
+  return writeLoss(deps, principal, runId, args.leaseToken, { steps: [...steps], losses: [...losses], lrs: lrs ? lrs.map((v) => v ?? null) : steps.map(() => null), times: isoTimes });
+}
+
+async function writeLoss(deps: ServiceDeps, principal: Principal, runId: string, leaseToken: string, points: { steps: number[]; losses: number[]; lrs: (number | null)[]; times: (string | null)[] }) {
   return deps.db.transaction(async (tx) => {
-    const run = await held(tx, principal, runId, args.leaseToken);
-    if (points.length === 0) return { accepted: 0, duplicates: 0 };
-    const written = await store.insertImportedLoss(tx, runId, run.attempt, {
-      steps: points.map((p) => p.step),
-      losses: points.map((p) => p.loss),
-      lrs: points.map((p) => p.lr ?? null),
-      times: points.map((p) => p.recordedAt ?? null),
-    });
+    const run = await held(tx, principal, runId, leaseToken);
+    if (points.steps.length === 0) return { accepted: 0, duplicates: 0 };
+    const written = await store.insertImportedLoss(tx, runId, run.attempt, points);
     // The summary, the checkpoints' EMA and the loss blocks follow once, at finishImport: per batch
     // they would cost more than the points themselves.
-    return { accepted: written.written, duplicates: points.length - written.written };
+    return { accepted: written.written, duplicates: points.steps.length - written.written };
   });
 }
 
