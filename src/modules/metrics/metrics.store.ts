@@ -381,7 +381,7 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
     -- One row, the buckets as one JSON array: JSON.parse reads 1,000 buckets several times faster
     -- than postgres.js parses 7,000 fields one by one (float8 prints exactly).
     select hi, blocks,
-      (select json_agg(${bucketObject(opts.fields)} order by to_step) from buckets) as buckets
+      ${bucketsJson(opts.fields, sql`buckets`)} as buckets
     from bounds`;
 }
 
@@ -419,13 +419,16 @@ export async function curveFromPoints(
   const [row] = await rows<{ buckets: CurveBucket[] | string | null }>(
     db,
     sql`/* lossCurveFromPoints */
-    select json_agg(${bucketObject(opts.fields)} order by to_step) as buckets from (
-      select min(step) as from_step, max(step) as to_step, min(loss) as min, max(loss) as max, avg(loss) as mean,
-        ${pick(opts.fields, 'last', sql`(array_agg(loss order by step desc))[1]`)} as last, count(*)::int as count
-      from loss_points
-      where run_id = ${runId} and step between ${from} and ${to}
-      group by (step - ${lo})::bigint * ${maxPoints} / ${width}
-    ) b`,
+    select ${bucketsJson(
+      opts.fields,
+      sql`(
+        select min(step) as from_step, max(step) as to_step, min(loss) as min, max(loss) as max, avg(loss) as mean,
+          ${pick(opts.fields, 'last', sql`(array_agg(loss order by step desc))[1]`)} as last, count(*)::int as count
+        from loss_points
+        where run_id = ${runId} and step between ${from} and ${to}
+        group by (step - ${lo})::bigint * ${maxPoints} / ${width}
+      ) folded`,
+    )} as buckets`,
   );
   const buckets = row?.buckets ?? [];
   return typeof buckets === 'string' ? (JSON.parse(buckets) as CurveBucket[]) : buckets;
@@ -458,8 +461,14 @@ const BUCKET_COLUMNS: Record<BucketField, string> = {
  * that sorts, so it is left out unless asked for.
  */
 const pick = (fields: BucketFields, field: BucketField, expression: SQL) => (fields.has(field) ? expression : sql`null`);
-const bucketObject = (fields: BucketFields) =>
-  sql.raw(`json_build_object(${BUCKET_FIELDS.filter((f) => fields.has(f)).map((f) => `'${f}', ${BUCKET_COLUMNS[f]}`).join(', ')})`);
+/**
+ * The buckets of `from` as one JSON array in step order, each an object of the selected fields
+ * named as LossBucket names them. json_agg of rows builds it in about half the time that a
+ * json_build_object per bucket took (the larger part of a 1,000-bucket curve's statement); an
+ * aggregate reads a sorted subquery's rows in its order.
+ */
+const bucketsJson = (fields: BucketFields, from: SQL) =>
+  sql`(select json_agg(b) from (select ${sql.raw(BUCKET_FIELDS.filter((f) => fields.has(f)).map((f) => `${BUCKET_COLUMNS[f]} as "${f}"`).join(', '))} from ${from} order by to_step) b)`;
 
 /**
  * refreshCheckpointEma: each of the run's checkpoints (or the one at `step`) gets the EMA over the
