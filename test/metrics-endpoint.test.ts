@@ -106,6 +106,7 @@ describe.each(databaseKinds)('GET /metrics on %s', (kind) => {
       'loralab_reaper_actions_total',
       'loralab_artifact_bytes_total',
       'loralab_db_pool',
+      'loralab_heavy_requests',
       'loralab_db_connections',
       'loralab_process_cpu_seconds_total',
     ]) {
