@@ -8,12 +8,13 @@
 // (bench/artifacts.ts) for no byte that verification would not catch.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { UrlSigner } from '../signing.js';
+import { SNIFF_BYTES } from '../media.js';
+import { ArrivalDigests } from './arrival-digest.js';
 import { STORAGE_KEY, UploadGoneError, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
 
 export const ROUTE_PREFIX = '/artifacts';
@@ -31,6 +32,8 @@ export class PartSizeError extends Error {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** Bytes of a part gathered into one positional write (a socket delivers 64 KiB at a time). */
+const WRITE_BATCH = 1024 * 1024;
 /**
  * The store lives in DATA_DIR, which only the server's user may enter, and makes its own folders and
  * files private too, whatever the umask: the start's walk that narrows DATA_DIR's modes then skips
@@ -48,6 +51,7 @@ export class FileDriver implements BlobDriver {
    * to be written back at completion, as long again as the transfer on a disk slower than the network.)
    */
   private readonly writeBack = new Map<string, { running: Promise<void>; again: boolean }>();
+  private readonly arrivals = new ArrivalDigests(SNIFF_BYTES);
 
   constructor(
     readonly root: string,
@@ -105,35 +109,76 @@ export class FileDriver implements BlobDriver {
 
   /**
    * Streams one part from `body` into the upload's file at `offset`: exactly `length` bytes or an
-   * error, never more than one chunk in memory. Returns the part's new ETag.
+   * error. The socket's chunks are gathered into writes of WRITE_BATCH bytes at their position in
+   * the file, one write in flight while the next batch fills (and no more: a disk slower than the
+   * network slows the socket, memory stays bounded). Returns the part's new ETag.
    */
-  async writePart(key: string, number: number, offset: number, length: number, body: Readable, declaredLength: number | null): Promise<string> {
+  async writePart(key: string, number: number, offset: number, length: number, body: AsyncIterable<Buffer>, declaredLength: number | null): Promise<string> {
     if (declaredLength != null && declaredLength !== length) {
       throw new PartSizeError(`part ${number} must be exactly ${length} bytes; Content-Length says ${declaredLength}`, declaredLength > length ? 413 : 400);
     }
     const dir = this.uploadDir(key);
-    let received = 0;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        if (received > length) done(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
-        else done(null, chunk);
-      },
-    });
+    const file = path.join(dir, 'data');
+    let handle: FileHandle;
     try {
-      await pipeline(body, counted, createWriteStream(path.join(dir, 'data'), { flags: 'r+', start: offset, highWaterMark: READ_CHUNK }));
+      handle = await open(file, 'r+');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UploadGoneError('This upload is no longer open: call begin again');
       throw err;
     }
-    if (received !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${received} arrived`, 400);
-    this.startWriteBack(key, path.join(dir, 'data'));
-    const etag = `"${randomBytes(12).toString('hex')}"`;
-    const marker = path.join(dir, `part-${number}.json`);
-    const partial = `${marker}.${randomBytes(6).toString('hex')}`;
-    await writeFile(partial, JSON.stringify({ size: length, etag }), { mode: STORE_FILE_MODE });
-    await rename(partial, marker);
-    return etag;
+    this.arrivals.started(key, file, number, offset, length);
+    let received = false;
+    let writing: Promise<void> | null = null;
+    try {
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      let arrived = 0;
+      let written = 0;
+      const flush = async () => {
+        const buffers = batch;
+        const bytes = batchBytes;
+        batch = [];
+        batchBytes = 0;
+        await writing;
+        writing = writeFully(handle, buffers, offset + written).then(() => {
+          written += bytes;
+          this.arrivals.wrote(key, number, written);
+        });
+      };
+      for await (const chunk of body) {
+        arrived += chunk.length;
+        if (arrived > length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH) await flush();
+      }
+      if (batchBytes > 0) await flush();
+      await writing;
+      if (arrived !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${arrived} arrived`, 400);
+      this.startWriteBack(key, file);
+      const etag = `"${randomBytes(12).toString('hex')}"`;
+      const marker = path.join(dir, `part-${number}.json`);
+      const partial = `${marker}.${randomBytes(6).toString('hex')}`;
+      await writeFile(partial, JSON.stringify({ size: length, etag }), { mode: STORE_FILE_MODE });
+      await rename(partial, marker);
+      this.arrivals.received(key, number, etag);
+      received = true;
+      return etag;
+    } finally {
+      if (!received) {
+        await (writing as Promise<void> | null)?.catch(() => {});
+        this.arrivals.failed(key, number);
+      }
+      await handle.close();
+    }
+  }
+
+  /**
+   * The size and sha256 of an upload's bytes as they arrived (arrival-digest.ts), so completion
+   * need not read them back; null when this process cannot vouch for every part.
+   */
+  arrivedDigest(target: UploadTarget, parts: ReceivedPart[]) {
+    return this.arrivals.take(target.key, target.size, parts);
   }
 
   /** One write-back at a time per upload (one more after it when parts arrived meanwhile): a thread each would starve the file system's other work. */
@@ -170,6 +215,7 @@ export class FileDriver implements BlobDriver {
   }
 
   async abortUpload(target: UploadTarget) {
+    this.arrivals.forget(target.key);
     await rm(this.uploadDir(target.key), { recursive: true, force: true });
   }
 
@@ -218,3 +264,22 @@ async function syncFile(file: string, dataOnly = false) {
   }
 }
 const syncDir = (dir: string) => syncFile(dir);
+
+/** One positional write of several buffers, whole (a short write of a regular file is continued). */
+async function writeFully(handle: FileHandle, buffers: Buffer[], position: number) {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest, at);
+    at += bytesWritten;
+    const left: Buffer[] = [];
+    for (const b of rest) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        left.push(b.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
+  }
+}
