@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import type { UrlSigner } from '../signing.js';
 import { SNIFF_BYTES } from '../media.js';
 import { ArrivalDigests } from './arrival-digest.js';
@@ -109,11 +109,9 @@ export class FileDriver implements BlobDriver {
 
   /**
    * Streams one part from `body` into the upload's file at `offset`: exactly `length` bytes or an
-   * error. The socket's chunks are gathered into writes of WRITE_BATCH bytes at their position in
-   * the file, one write in flight while the next batch fills (and no more: a disk slower than the
-   * network slows the socket, memory stays bounded). Returns the part's new ETag.
+   * error. Returns the part's new ETag.
    */
-  async writePart(key: string, number: number, offset: number, length: number, body: AsyncIterable<Buffer>, declaredLength: number | null): Promise<string> {
+  async writePart(key: string, number: number, offset: number, length: number, body: Readable, declaredLength: number | null): Promise<string> {
     if (declaredLength != null && declaredLength !== length) {
       throw new PartSizeError(`part ${number} must be exactly ${length} bytes; Content-Length says ${declaredLength}`, declaredLength > length ? 413 : 400);
     }
@@ -128,32 +126,8 @@ export class FileDriver implements BlobDriver {
     }
     this.arrivals.started(key, file, number, offset, length);
     let received = false;
-    let writing: Promise<void> | null = null;
     try {
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      let arrived = 0;
-      let written = 0;
-      const flush = async () => {
-        const buffers = batch;
-        const bytes = batchBytes;
-        batch = [];
-        batchBytes = 0;
-        await writing;
-        writing = writeFully(handle, buffers, offset + written).then(() => {
-          written += bytes;
-          this.arrivals.wrote(key, number, written);
-        });
-      };
-      for await (const chunk of body) {
-        arrived += chunk.length;
-        if (arrived > length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH) await flush();
-      }
-      if (batchBytes > 0) await flush();
-      await writing;
+      const arrived = await receiveInto(body, handle, offset, length, (written) => this.arrivals.wrote(key, number, written), number);
       if (arrived !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${arrived} arrived`, 400);
       this.startWriteBack(key, file);
       const etag = `"${randomBytes(12).toString('hex')}"`;
@@ -165,10 +139,7 @@ export class FileDriver implements BlobDriver {
       received = true;
       return etag;
     } finally {
-      if (!received) {
-        await (writing as Promise<void> | null)?.catch(() => {});
-        this.arrivals.failed(key, number);
-      }
+      if (!received) this.arrivals.failed(key, number);
       await handle.close();
     }
   }
@@ -264,6 +235,75 @@ async function syncFile(file: string, dataOnly = false) {
   }
 }
 const syncDir = (dir: string) => syncFile(dir);
+
+/**
+ * Reads `body` into the file from `offset`, at most `length` bytes; resolves with the bytes that
+ * arrived once they are all written (never while a write is still in flight). The body flows (no
+ * pause and resume per 64 KiB socket read, which cost as much as the writes): its chunks are
+ * gathered into positional writes of WRITE_BATCH bytes, one write in flight while the next batch
+ * fills, and the body is paused only when a batch is full before that write is done, so a disk
+ * slower than the network slows the socket and memory stays bounded.
+ */
+function receiveInto(body: Readable, handle: FileHandle, offset: number, length: number, onWritten: (written: number) => void, number: number) {
+  return new Promise<number>((resolve, reject) => {
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let arrived = 0;
+    let written = 0;
+    let writing = false;
+    let ended = false;
+    let failure: Error | null = null;
+    const fail = (err: Error) => {
+      if (failure) return;
+      failure = err;
+      body.off('data', onData);
+      body.pause();
+      if (!writing) reject(err);
+    };
+    const write = () => {
+      if (writing) return;
+      if (failure) return reject(failure);
+      if (batchBytes === 0 || (!ended && batchBytes < WRITE_BATCH)) {
+        if (ended && batchBytes === 0) resolve(arrived);
+        return;
+      }
+      const buffers = batch;
+      const bytes = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      writing = true;
+      writeFully(handle, buffers, offset + written).then(
+        () => {
+          writing = false;
+          written += bytes;
+          onWritten(written);
+          if (!failure && body.isPaused()) body.resume();
+          write();
+        },
+        (err: Error) => {
+          writing = false;
+          failure ??= err;
+          reject(failure);
+        },
+      );
+    };
+    const onData = (chunk: Buffer) => {
+      arrived += chunk.length;
+      if (arrived > length) return fail(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes < WRITE_BATCH) return;
+      if (writing) body.pause();
+      else write();
+    };
+    body.on('data', onData);
+    finished(body, { writable: false }, (err) => {
+      if (err) return fail(err);
+      ended = true;
+      write();
+    });
+  });
+}
 
 /** One positional write of several buffers, whole (a short write of a regular file is continued). */
 async function writeFully(handle: FileHandle, buffers: Buffer[], position: number) {
