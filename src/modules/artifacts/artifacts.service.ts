@@ -267,9 +267,9 @@ export class ArtifactService {
       let arrived: Awaited<ReturnType<NonNullable<BlobDriver['arrivedDigest']>>> = null;
       if (!finishedBefore) {
         checkReceivedParts(target, received, listed);
-        // A thumbnail needs the bytes anyway: such a (small) file is read back whole.
-        if (!wantsThumbnail) arrived = (await this.driver.arrivedDigest?.(target, received)) ?? null;
-        await this.driver.finishUpload(target, received);
+        // The last bytes are hashed while the file is synced; a thumbnail needs the bytes anyway,
+        // so such a (small) file is read back whole.
+        [arrived] = await Promise.all([wantsThumbnail ? null : (this.driver.arrivedDigest?.(target, received) ?? null), this.driver.finishUpload(target, received)]);
       }
       let seen;
       try {

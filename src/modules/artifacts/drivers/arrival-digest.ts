@@ -52,6 +52,7 @@ class ArrivalDigest {
   private readonly byStart = new Map<number, Part>();
   private frontier: Part | null = null;
   private run: Promise<void> | null = null;
+  private handle: Promise<FileHandle> | null = null;
   unusable = false;
 
   constructor(
@@ -101,6 +102,7 @@ class ArrivalDigest {
     for (;;) {
       if (this.unusable) return null;
       if (this.hashed >= size) break;
+      if (!this.run) this.follow();
       if (!this.run) return null; // nothing left to hash, yet short of the size
       await this.run;
     }
@@ -118,17 +120,18 @@ class ArrivalDigest {
     if (this.run || this.unusable) return;
     this.run = this.catchUp().finally(() => {
       this.run = null;
-      // Written while the last read's file was being closed.
+      // Written between the last look and now.
       if (!this.unusable && this.readableEnd() > this.hashed) this.follow();
     });
   }
 
   private async catchUp() {
-    let handle: FileHandle | null = null;
     let buffer: Buffer | null = null;
     try {
       for (let end = this.readableEnd(); !this.unusable && end > this.hashed; end = this.readableEnd()) {
-        handle ??= await open(this.file, 'r');
+        // Opened once and kept: completion renames the file into the store while the last bytes are hashed.
+        this.handle ??= open(this.file, 'r');
+        const handle = await this.handle;
         buffer ??= Buffer.allocUnsafe(HASH_CHUNK);
         const length = Math.min(HASH_CHUNK, end - this.hashed);
         this.claimed = this.hashed + length;
@@ -148,9 +151,16 @@ class ArrivalDigest {
       }
     } catch {
       this.unusable = true;
-    } finally {
-      await handle?.close().catch(() => {});
     }
+  }
+
+  /** Closes the file (once nothing is being read). */
+  async close() {
+    this.unusable = true;
+    await this.run;
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.then((h) => h.close()).catch(() => {});
   }
 }
 
@@ -166,7 +176,7 @@ export class ArrivalDigests {
     if (!digest) {
       digest = new ArrivalDigest(file, this.headBytes);
       this.digests.set(key, digest);
-      if (this.digests.size > MAX_FOLLOWED) this.digests.delete(this.digests.keys().next().value!);
+      if (this.digests.size > MAX_FOLLOWED) this.forget(this.digests.keys().next().value!);
     }
     digest.started(number, start, length);
   }
@@ -188,10 +198,15 @@ export class ArrivalDigests {
     const digest = this.digests.get(key);
     if (!digest) return null;
     this.digests.delete(key);
-    return digest.result(size, parts);
+    try {
+      return await digest.result(size, parts);
+    } finally {
+      await digest.close();
+    }
   }
 
   forget(key: string) {
+    void this.digests.get(key)?.close();
     this.digests.delete(key);
   }
 }
