@@ -5,6 +5,8 @@
 // verifies the sha256) vs a raw multipart upload of the same bytes to the same endpoint with the
 // AWS SDK (goal ≥ 0.9×). moto_server is the S3 endpoint here. Beside cp, a bare Node HTTP server
 // that only writes the PUT parts to a file shows what any upload over HTTP can reach on the machine.
+// Both HTTP uploads send their parts with the agent's own code (agents/uploads.ts sendParts).
+// BENCH_UPLOAD_MIB, BENCH_PARTS_AT_ONCE and BENCH_SKIP_S3 are for quick looks.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
