@@ -2,11 +2,11 @@
 // the whole file back (for a 1 GiB checkpoint that read-back was a quarter of the upload's time;
 // bench/artifacts.ts).
 //
-// sha256 is sequential, and parts arrive several at once. So the digest follows the file, not the
-// sockets: whenever the bytes after what it has hashed are written (a finished part, or the
-// written front of the part in flight there), it reads them back from the file — from the page
-// cache, moments after they were written — and hashes them. Parts ahead of that point wait for it
-// on disk; nothing is held in memory but one read buffer.
+// sha256 is sequential, and parts arrive several at once. So the digest follows the file in order:
+// bytes written right where it stands are hashed as they are written (the part at the front, as
+// it arrives); bytes it finds already written further on (a part that arrived ahead) it reads
+// back from the file — from the page cache, moments after they were written. Parts ahead wait for
+// it on disk; nothing is held in memory but one read buffer.
 //
 // It only ever vouches for bytes it saw written by this process and not written again since:
 // - a part PUT a second time (a retry, or a client sending other bytes) makes the digest unusable,
@@ -70,11 +70,31 @@ class ArrivalDigest {
     this.byStart.set(start, part);
   }
 
-  wrote(number: number, written: number) {
+  /**
+   * `buffers` (just written) end the first `written` bytes of the part. When they start exactly
+   * where the digest stands and nothing is being read, they are hashed as they are, without
+   * reading them back: the part at the front is followed as it arrives, only parts ahead of it
+   * are read from the file.
+   */
+  wrote(number: number, written: number, buffers: Buffer[], bytes: number) {
     const part = this.byNumber.get(number);
     if (!part) return;
     part.written = written;
+    if (!this.run && !this.unusable && this.hashed === part.start + written - bytes) {
+      for (const b of buffers) this.take(b);
+      this.claimed = this.hashed;
+    }
     this.follow();
+  }
+
+  private take(bytes: Buffer) {
+    this.hash.update(bytes);
+    if (this.headLength < this.headBytes) {
+      const head = Buffer.from(bytes.subarray(0, this.headBytes - this.headLength));
+      this.head.push(head);
+      this.headLength += head.length;
+    }
+    this.hashed += bytes.length;
   }
 
   received(number: number, etag: string) {
@@ -140,14 +160,7 @@ class ArrivalDigest {
           this.unusable = true;
           return;
         }
-        const bytes = buffer.subarray(0, length);
-        this.hash.update(bytes);
-        if (this.headLength < this.headBytes) {
-          const take = Buffer.from(bytes.subarray(0, this.headBytes - this.headLength));
-          this.head.push(take);
-          this.headLength += take.length;
-        }
-        this.hashed += length;
+        this.take(buffer.subarray(0, length));
       }
     } catch {
       this.unusable = true;
@@ -181,8 +194,8 @@ export class ArrivalDigests {
     digest.started(number, start, length);
   }
 
-  wrote(key: string, number: number, written: number) {
-    this.digests.get(key)?.wrote(number, written);
+  wrote(key: string, number: number, written: number, buffers: Buffer[], bytes: number) {
+    this.digests.get(key)?.wrote(number, written, buffers, bytes);
   }
 
   received(key: string, number: number, etag: string) {

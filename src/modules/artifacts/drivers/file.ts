@@ -127,7 +127,7 @@ export class FileDriver implements BlobDriver {
     this.arrivals.started(key, file, number, offset, length);
     let received = false;
     try {
-      const arrived = await receiveInto(body, handle, offset, length, (written) => this.arrivals.wrote(key, number, written), number);
+      const arrived = await receiveInto(body, handle, offset, length, (written, buffers, bytes) => this.arrivals.wrote(key, number, written, buffers, bytes), number);
       if (arrived !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${arrived} arrived`, 400);
       this.startWriteBack(key, file);
       const etag = `"${randomBytes(12).toString('hex')}"`;
@@ -244,7 +244,7 @@ const syncDir = (dir: string) => syncFile(dir);
  * fills, and the body is paused only when a batch is full before that write is done, so a disk
  * slower than the network slows the socket and memory stays bounded.
  */
-function receiveInto(body: Readable, handle: FileHandle, offset: number, length: number, onWritten: (written: number) => void, number: number) {
+function receiveInto(body: Readable, handle: FileHandle, offset: number, length: number, onWritten: (written: number, buffers: Buffer[], bytes: number) => void, number: number) {
   return new Promise<number>((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchBytes = 0;
@@ -276,7 +276,7 @@ function receiveInto(body: Readable, handle: FileHandle, offset: number, length:
         () => {
           writing = false;
           written += bytes;
-          onWritten(written);
+          onWritten(written, buffers, bytes);
           if (!failure && body.isPaused()) body.resume();
           write();
         },
