@@ -5,6 +5,8 @@
 // verifies the sha256) vs a raw multipart upload of the same bytes to the same endpoint with the
 // AWS SDK (goal ≥ 0.9×). moto_server is the S3 endpoint here. Beside cp, a bare Node HTTP server
 // that only writes the PUT parts to a file shows what any upload over HTTP can reach on the machine.
+// Both HTTP uploads send their parts with the agent's own code (agents/uploads.ts sendParts).
+// BENCH_UPLOAD_MIB, BENCH_PARTS_AT_ONCE and BENCH_SKIP_S3 are for quick looks.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +16,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { PARTS_AT_ONCE, sendParts } from '../agents/uploads.js';
 import { createKey, freePort, gql, isMain, startServerProcess, table, type ServerProcess } from './lib.js';
 
 /** 1 GiB; BENCH_UPLOAD_MIB makes it smaller for a quick look. */
@@ -21,10 +24,11 @@ const SIZE = Number(process.env.BENCH_UPLOAD_MIB ?? 1024) * 1024 * 1024;
 const PART_MIB = 64;
 const PART = PART_MIB * 1024 * 1024;
 /**
- * Parts in flight at once, for loralab's client and the raw SDK upload alike. moto is one Python
- * process: parallel parts only slow it down, many times over.
+ * Parts in flight at once: the agent's own number for the embedded store (and the bare server);
+ * one for loralab's client and the raw SDK upload to moto, a single Python process that parallel
+ * parts only slow down, many times over.
  */
-const CONCURRENCY = { embedded: 4, s3: 1 };
+const CONCURRENCY = { embedded: Number(process.env.BENCH_PARTS_AT_ONCE ?? PARTS_AT_ONCE), s3: 1 };
 const MB = 1024 * 1024;
 
 async function makeFile(file: string) {
@@ -66,7 +70,7 @@ async function readPart(file: string, number: number) {
   }
 }
 
-/** What an agent does: begin, PUT every part from the file, complete. */
+/** What an agent does: begin, PUT every part from the file (with the agent's own code), complete. */
 async function uploadThroughLoralab(server: ServerProcess, file: string, sha256: string, concurrency: number) {
   const agentKey = await createKey(server.url, server.adminKey, 'AGENT');
   const { e, d, s } = await gql(
@@ -87,13 +91,8 @@ async function uploadThroughLoralab(server: ServerProcess, file: string, sha256:
     { r: claimRun.run.id, t: claimRun.leaseToken, i: { kind: 'CHECKPOINT', fileName: 'lora.safetensors', step: 1000, sizeBytes: SIZE, sha256 } },
   );
   if (upload.partSize !== PART) throw new Error(`expected ${PART}-byte parts, got ${upload.partSize}`);
-  const etags = await eachPart(upload.parts.length, concurrency, async (number) => {
-    const body = await readPart(file, number);
-    const res = await request(upload.parts[number - 1].url, { method: 'PUT', body });
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(`PUT of part ${number}: ${res.statusCode}`);
-    return { number, etag: String(res.headers.etag) };
-  });
+  // The agent's own PUTs: each part streamed from the file on its own connection.
+  const etags = await sendParts(upload, file, SIZE, new AbortController().signal, undefined, concurrency);
   const sent = performance.now();
   const { completeUpload } = await gql(server.url, agentKey, `mutation($a: ID!, $p: [CompletedPartInput!]!) { completeUpload(artifactId: $a, parts: $p) { stored } }`, {
     a: upload.artifact.id,
@@ -117,7 +116,7 @@ http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://x');
   if (req.method === 'POST') { const fd = fs.openSync(file, 'r'); fs.fsyncSync(fd); fs.closeSync(fd); return res.end(); }
   await pipeline(req, fs.createWriteStream(file, { flags: 'r+', start: Number(url.searchParams.get('offset')), highWaterMark: 1 << 20 }));
-  res.end();
+  res.setHeader('ETag', '"x"').end();
 }).listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
 `;
 
@@ -128,10 +127,8 @@ async function uploadToBareServer(file: string, target: string, concurrency: num
     await once(child.stdout!, 'data');
     const url = `http://127.0.0.1:${port}`;
     const started = performance.now();
-    await eachPart(Math.ceil(SIZE / PART), concurrency, async (number) => {
-      const res = await request(`${url}/?offset=${(number - 1) * PART}`, { method: 'PUT', body: await readPart(file, number) });
-      await res.body.dump();
-    });
+    const parts = Array.from({ length: Math.ceil(SIZE / PART) }, (_, i) => ({ number: i + 1, url: `${url}/?offset=${i * PART}` }));
+    await sendParts({ partSize: PART, parts }, file, SIZE, new AbortController().signal, undefined, concurrency);
     await (await request(url, { method: 'POST' })).body.dump();
     return (performance.now() - started) / 1000;
   } finally {
@@ -230,7 +227,7 @@ export async function run() {
       ['cp of the same file, same disk', `${cpSeconds.toFixed(2)} s (${rate(cpSeconds)})`],
       ['cp, then sync (durable, as the upload is)', `${cpSyncSeconds.toFixed(2)} s (${rate(cpSyncSeconds)})`],
       ['loralab: begin, PUT parts, complete', `${upload.seconds.toFixed(2)} s (${rate(upload.seconds)})`],
-      ['  of which PUTs / complete (fsync, sha256 read-back)', `${upload.putSeconds.toFixed(2)} s / ${upload.completeSeconds.toFixed(2)} s`],
+      ['  of which PUTs / complete (sha256 catch-up, fsync)', `${upload.putSeconds.toFixed(2)} s / ${upload.completeSeconds.toFixed(2)} s`],
       ['ratio (cp time / loralab time; goal ≥ 0.7)', (cpSeconds / upload.seconds).toFixed(2)],
       ['ratio (cp + sync time / loralab time)', (cpSyncSeconds / upload.seconds).toFixed(2)],
       ['bare Node HTTP server: PUT the parts, fsync', `${bareSeconds.toFixed(2)} s (${rate(bareSeconds)}): the floor for any upload over HTTP here`],
@@ -242,6 +239,7 @@ export async function run() {
       ['server RSS growth during it (goal ≤ 50 MB)', `${rss.growth.toFixed(1)} MB`],
     ]);
 
+    if (process.env.BENCH_SKIP_S3) return;
     if (spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status !== 0) {
       console.log('\nmoto_server is not installed: the S3 comparison is skipped');
       return;

@@ -52,6 +52,13 @@ export const artifactBytes = new Counter({
   registers: [eventRegistry],
 });
 
+export const artifactVerifications = new Counter({
+  name: 'loralab_artifact_verifications_total',
+  help: 'Uploads whose sha256 completeUpload checked: as the bytes arrived (embedded store, every part received by this process) or by reading the object back',
+  labelNames: ['how'] as const,
+  registers: [eventRegistry],
+});
+
 export const liveLag = new Histogram({
   name: 'loralab_live_lag_seconds',
   help: 'Loss reports from the writing transaction (NOTIFY) to delivery to this process\'s subscribers',
@@ -95,6 +102,8 @@ export function countLossPoints(n: number) {
 export const countArtifactBytes = (direction: 'in' | 'out', bytes: number) => {
   if (bytes > 0) artifactBytes.inc({ direction }, bytes);
 };
+
+export const countArtifactVerification = (how: 'as_received' | 'read_back') => artifactVerifications.inc({ how });
 
 /**
  * The loss feed's loader, timing each notification from its writing transaction's time (the

@@ -25,7 +25,7 @@ import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
 import * as store from './artifacts.store.js';
 import type { ArtifactKind, ArtifactRecord, Owner } from './artifacts.store.js';
-import { countArtifactBytes } from '../../telemetry/metrics.js';
+import { countArtifactBytes, countArtifactVerification } from '../../telemetry/metrics.js';
 import type { ServiceDeps } from '../service-deps.js';
 
 export type { ArtifactRecord };
@@ -229,10 +229,11 @@ export class ArtifactService {
 
   /**
    * completeUpload: the parts the store received (whatever the caller lists, which may be only the
-   * ones it sent since a restart) must cover the file exactly; listed ETags must match them. The
-   * object is then read back whole, and only bytes whose size and sha256 are the declared ones are
-   * recorded: the blob is shared by every later upload of that sha256, so unverified bytes would
-   * let one client poison another's files.
+   * ones it sent since a restart) must cover the file exactly; listed ETags must match them. Only
+   * bytes whose size and sha256 are the declared ones are recorded: the blob is shared by every
+   * later upload of that sha256, so unverified bytes would let one client poison another's files.
+   * The sha256 is the one the driver computed as the bytes arrived when it can vouch for all of
+   * them (the embedded store, parts received by this process), else the object is read back whole.
    */
   async completeUpload(principal: Principal, args: { artifactId: string; parts: unknown }) {
     const id = parseId(args.artifactId, 'artifactId');
@@ -262,14 +263,18 @@ export class ArtifactService {
         if (!(err instanceof UploadGoneError)) throw err;
         finishedBefore = true;
       }
+      const wantsThumbnail = THUMBNAIL_KINDS.has(claimed.kind) && claimed.sizeBytes <= THUMBNAIL_SOURCE_MAX_BYTES;
+      let arrived: Awaited<ReturnType<NonNullable<BlobDriver['arrivedDigest']>>> = null;
       if (!finishedBefore) {
         checkReceivedParts(target, received, listed);
-        await this.driver.finishUpload(target, received);
+        // The last bytes are hashed while the file is synced; a thumbnail needs the bytes anyway,
+        // so such a (small) file is read back whole.
+        [arrived] = await Promise.all([wantsThumbnail ? null : (this.driver.arrivedDigest?.(target, received) ?? null), this.driver.finishUpload(target, received)]);
       }
-      const wantsThumbnail = THUMBNAIL_KINDS.has(claimed.kind) && claimed.sizeBytes <= THUMBNAIL_SOURCE_MAX_BYTES;
       let seen;
       try {
-        seen = await inspect(await this.driver.read(target.key), wantsThumbnail);
+        seen = arrived ? { ...arrived, bytes: null } : await inspect(await this.driver.read(target.key), wantsThumbnail);
+        countArtifactVerification(arrived ? 'as_received' : 'read_back');
       } catch (err) {
         if (!finishedBefore) throw err;
         fresh = { uploadKey: blobKey(claimed.sha256) };

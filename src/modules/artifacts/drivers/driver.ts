@@ -41,6 +41,12 @@ export interface BlobDriver {
   receivedParts(target: UploadTarget): Promise<ReceivedPart[]>;
   /** A signed PUT URL for part `number` (1-based). `expiresAt` in unix seconds. */
   partUrl(target: UploadTarget, number: number, expiresAt: number): Promise<string>;
+  /**
+   * The size, sha256 and first bytes of an upload, where the driver followed its bytes in as they
+   * arrived (the embedded store); null where it cannot vouch for every received part, and the
+   * object must be read back to be verified. Asked once, before finishUpload.
+   */
+  arrivedDigest?(target: UploadTarget, parts: ReceivedPart[]): Promise<{ size: number; sha256: string; head: Buffer } | null>;
   /** Joins the received parts into the object at `target.key` (nothing is verified here). */
   finishUpload(target: UploadTarget, parts: ReceivedPart[]): Promise<void>;
   /** Forgets an upload and whatever it received; a no-op for one that is gone. */

@@ -8,12 +8,13 @@
 // (bench/artifacts.ts) for no byte that verification would not catch.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable } from 'node:stream';
 import type { UrlSigner } from '../signing.js';
+import { SNIFF_BYTES } from '../media.js';
+import { ArrivalDigests } from './arrival-digest.js';
 import { STORAGE_KEY, UploadGoneError, partRange, type BlobDriver, type GetUrlRequest, type ReceivedPart, type UploadTarget } from './driver.js';
 
 export const ROUTE_PREFIX = '/artifacts';
@@ -31,6 +32,8 @@ export class PartSizeError extends Error {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** Bytes of a part gathered into one positional write (a socket delivers 64 KiB at a time). */
+const WRITE_BATCH = 1024 * 1024;
 /**
  * The store lives in DATA_DIR, which only the server's user may enter, and makes its own folders and
  * files private too, whatever the umask: the start's walk that narrows DATA_DIR's modes then skips
@@ -48,6 +51,7 @@ export class FileDriver implements BlobDriver {
    * to be written back at completion, as long again as the transfer on a disk slower than the network.)
    */
   private readonly writeBack = new Map<string, { running: Promise<void>; again: boolean }>();
+  private readonly arrivals = new ArrivalDigests(SNIFF_BYTES);
 
   constructor(
     readonly root: string,
@@ -105,35 +109,47 @@ export class FileDriver implements BlobDriver {
 
   /**
    * Streams one part from `body` into the upload's file at `offset`: exactly `length` bytes or an
-   * error, never more than one chunk in memory. Returns the part's new ETag.
+   * error. Returns the part's new ETag.
    */
   async writePart(key: string, number: number, offset: number, length: number, body: Readable, declaredLength: number | null): Promise<string> {
     if (declaredLength != null && declaredLength !== length) {
       throw new PartSizeError(`part ${number} must be exactly ${length} bytes; Content-Length says ${declaredLength}`, declaredLength > length ? 413 : 400);
     }
     const dir = this.uploadDir(key);
-    let received = 0;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        if (received > length) done(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
-        else done(null, chunk);
-      },
-    });
+    const file = path.join(dir, 'data');
+    let handle: FileHandle;
     try {
-      await pipeline(body, counted, createWriteStream(path.join(dir, 'data'), { flags: 'r+', start: offset, highWaterMark: READ_CHUNK }));
+      handle = await open(file, 'r+');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UploadGoneError('This upload is no longer open: call begin again');
       throw err;
     }
-    if (received !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${received} arrived`, 400);
-    this.startWriteBack(key, path.join(dir, 'data'));
-    const etag = `"${randomBytes(12).toString('hex')}"`;
-    const marker = path.join(dir, `part-${number}.json`);
-    const partial = `${marker}.${randomBytes(6).toString('hex')}`;
-    await writeFile(partial, JSON.stringify({ size: length, etag }), { mode: STORE_FILE_MODE });
-    await rename(partial, marker);
-    return etag;
+    this.arrivals.started(key, file, number, offset, length);
+    let received = false;
+    try {
+      const arrived = await receiveInto(body, handle, offset, length, (written, buffers, bytes) => this.arrivals.wrote(key, number, written, buffers, bytes), number);
+      if (arrived !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${arrived} arrived`, 400);
+      this.startWriteBack(key, file);
+      const etag = `"${randomBytes(12).toString('hex')}"`;
+      const marker = path.join(dir, `part-${number}.json`);
+      const partial = `${marker}.${randomBytes(6).toString('hex')}`;
+      await writeFile(partial, JSON.stringify({ size: length, etag }), { mode: STORE_FILE_MODE });
+      await rename(partial, marker);
+      this.arrivals.received(key, number, etag);
+      received = true;
+      return etag;
+    } finally {
+      if (!received) this.arrivals.failed(key, number);
+      await handle.close();
+    }
+  }
+
+  /**
+   * The size and sha256 of an upload's bytes as they arrived (arrival-digest.ts), so completion
+   * need not read them back; null when this process cannot vouch for every part.
+   */
+  arrivedDigest(target: UploadTarget, parts: ReceivedPart[]) {
+    return this.arrivals.take(target.key, target.size, parts);
   }
 
   /** One write-back at a time per upload (one more after it when parts arrived meanwhile): a thread each would starve the file system's other work. */
@@ -170,6 +186,7 @@ export class FileDriver implements BlobDriver {
   }
 
   async abortUpload(target: UploadTarget) {
+    this.arrivals.forget(target.key);
     await rm(this.uploadDir(target.key), { recursive: true, force: true });
   }
 
@@ -218,3 +235,91 @@ async function syncFile(file: string, dataOnly = false) {
   }
 }
 const syncDir = (dir: string) => syncFile(dir);
+
+/**
+ * Reads `body` into the file from `offset`, at most `length` bytes; resolves with the bytes that
+ * arrived once they are all written (never while a write is still in flight). The body flows (no
+ * pause and resume per 64 KiB socket read, which cost as much as the writes): its chunks are
+ * gathered into positional writes of WRITE_BATCH bytes, one write in flight while the next batch
+ * fills, and the body is paused only when a batch is full before that write is done, so a disk
+ * slower than the network slows the socket and memory stays bounded.
+ */
+function receiveInto(body: Readable, handle: FileHandle, offset: number, length: number, onWritten: (written: number, buffers: Buffer[], bytes: number) => void, number: number) {
+  return new Promise<number>((resolve, reject) => {
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let arrived = 0;
+    let written = 0;
+    let writing = false;
+    let ended = false;
+    let failure: Error | null = null;
+    const fail = (err: Error) => {
+      if (failure) return;
+      failure = err;
+      body.off('data', onData);
+      body.pause();
+      if (!writing) reject(err);
+    };
+    const write = () => {
+      if (writing) return;
+      if (failure) return reject(failure);
+      if (batchBytes === 0 || (!ended && batchBytes < WRITE_BATCH)) {
+        if (ended && batchBytes === 0) resolve(arrived);
+        return;
+      }
+      const buffers = batch;
+      const bytes = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      writing = true;
+      writeFully(handle, buffers, offset + written).then(
+        () => {
+          writing = false;
+          written += bytes;
+          onWritten(written, buffers, bytes);
+          if (!failure && body.isPaused()) body.resume();
+          write();
+        },
+        (err: Error) => {
+          writing = false;
+          failure ??= err;
+          reject(failure);
+        },
+      );
+    };
+    const onData = (chunk: Buffer) => {
+      arrived += chunk.length;
+      if (arrived > length) return fail(new PartSizeError(`part ${number} must be exactly ${length} bytes; more arrived`, 413));
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes < WRITE_BATCH) return;
+      if (writing) body.pause();
+      else write();
+    };
+    body.on('data', onData);
+    finished(body, { writable: false }, (err) => {
+      if (err) return fail(err);
+      ended = true;
+      write();
+    });
+  });
+}
+
+/** One positional write of several buffers, whole (a short write of a regular file is continued). */
+async function writeFully(handle: FileHandle, buffers: Buffer[], position: number) {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest, at);
+    at += bytesWritten;
+    const left: Buffer[] = [];
+    for (const b of rest) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        left.push(b.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
+  }
+}
