@@ -213,7 +213,8 @@ async function removeOlderOutputs(output, keep) {
   const stem = path.basename(output).replace(/-[A-Z0-9]{8}\.c?js$/, '');
   const older = readdirSync(dir).filter((name) => {
     const match = /^(.*)-[A-Z0-9]{8}\.c?js(\.map|\.v8cache)?$/.exec(name);
-    return match?.[1] === stem && !keep.includes(path.join(dir, name));
+    // The code cache of an output built again unchanged (same name) still fits it.
+    return match?.[1] === stem && !keep.some((kept) => path.join(dir, name).startsWith(kept));
   });
   await Promise.all(older.map((name) => rm(path.join(dir, name), { force: true })));
 }
