@@ -29,6 +29,14 @@ const ALWAYS_EXTERNAL = new Set(['esbuild', 'sharp', 'fsevents']);
 // Packages the programs import only when a setting asks for them (the AWS SDK, for an S3 artifact
 // store): left out of the bundle and loaded from node_modules then, so no other start parses them.
 const LOADED_ON_DEMAND = new Set(['@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner']);
+/**
+ * A converted import() reads `__toESM(require(…))` wherever it stood, and some packages declare a
+ * `require` of their own in the function around it (PGlite's Emscripten code: `var require =
+ * createRequire(…)`, hoisted, so undefined at the call). Those calls go to the bundle's own
+ * require under a name nothing shadows, as long as `require` so the source map's columns hold.
+ */
+const CALLS_REQUIRE = '__toESM(require(';
+const OUTER_REQUIRE = '__req__';
 const NATIVE_LOADERS = ['bindings', 'node-gyp-build', 'prebuild-install', '@mapbox/node-pre-gyp', 'node-addon-api'];
 
 /**
@@ -104,50 +112,76 @@ export async function build(entry, { root = ROOT, log } = {}) {
   /** @type {Record<string, string>} */
   const sources = {};
   const outdir = path.join(root, 'dist');
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: [path.resolve(root, entry)],
-    outbase: root,
-    outdir,
-    entryNames: '[dir]/[name]-[hash]',
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // Smaller to read and parse at every start; names stay, so stack traces still read.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    // Stack traces name the compiled file; `node --enable-source-maps` maps them back to the sources.
-    sourcemap: 'linked',
-    sourcesContent: false,
-    metafile: true,
-    write: false,
-    logLevel: 'silent',
-    // Bundled CommonJS packages call require() for Node's modules; an ES module has none of its own.
-    banner: { js: "import { createRequire as __loralabCreateRequire } from 'node:module'; const require = __loralabCreateRequire(import.meta.url);" },
-    define: {
-      'import.meta.url': '__loralab_module_url',
-      'import.meta.filename': '__loralab_module_file',
-      'import.meta.dirname': '__loralab_module_dir',
-      __filename: '__loralab_module_file',
-      __dirname: '__loralab_module_dir',
-    },
-    plugins: [sourceLocations(root, sources), nativePackagesStayExternal()],
-  });
+  /** @param {'cjs' | 'esm'} format */
+  const compile = (format) =>
+    esbuild.build({
+      absWorkingDir: root,
+      entryPoints: [path.resolve(root, entry)],
+      outbase: root,
+      outdir,
+      entryNames: '[dir]/[name]-[hash]',
+      bundle: true,
+      platform: 'node',
+      format,
+      // CommonJS, so that run.js can hand V8 the code it compiled last time (see run.js); Node
+      // runs a .js file of this package as an ES module, so it is a .cjs.
+      outExtension: format === 'cjs' ? { '.js': '.cjs' } : {},
+      // import() becomes require(): Node 20 cannot run an import() in code V8 compiled from a
+      // code cache (the loader it needs is not restored with the code). The packages imported on
+      // demand (sharp, esbuild, the AWS SDK) and Node's own modules are CommonJS or loadable by
+      // require(). See CALLS_REQUIRE for the name it is called by.
+      ...(format === 'cjs' ? { supported: { 'dynamic-import': false } } : {}),
+      target: 'node20',
+      // Smaller to read and parse at every start; names stay, so stack traces still read.
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: 'none',
+      // Stack traces name the compiled file; `node --enable-source-maps` maps them back to the sources.
+      sourcemap: 'linked',
+      sourcesContent: false,
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+      // Every module of the bundle runs in strict mode, as an ES module does, whatever the format.
+      // An ES module has no require() of its own for the CommonJS packages' calls to Node's modules.
+      banner: {
+        js:
+          format === 'cjs'
+            ? `"use strict";var ${OUTER_REQUIRE}=require;`
+            : "import { createRequire as __loralabCreateRequire } from 'node:module'; const require = __loralabCreateRequire(import.meta.url);",
+      },
+      define: {
+        'import.meta.url': '__loralab_module_url',
+        'import.meta.filename': '__loralab_module_file',
+        'import.meta.dirname': '__loralab_module_dir',
+        __filename: '__loralab_module_file',
+        __dirname: '__loralab_module_dir',
+      },
+      plugins: [sourceLocations(root, sources), nativePackagesStayExternal()],
+    });
+  let result;
+  try {
+    result = await compile('cjs');
+  } catch (err) {
+    // A program with top-level await cannot be CommonJS: it stays an ES module (without the code cache).
+    const { errors } = /** @type {{ errors?: { text: string }[] }} */ (err);
+    if (!errors?.length || !errors.every((e) => /top-level await/i.test(e.text))) throw err;
+    result = await compile('esm');
+  }
   for (const warning of result.warnings) log?.(`${name}: ${warning.text}\n`);
+  const outputFiles = result.outputFiles ?? [];
 
   // Each output goes to a temporary name first and is renamed into place (atomic); the manifest,
   // written the same way and last, is what makes the new build the one that runs.
   const written = [];
-  for (const file of result.outputFiles) {
+  for (const file of outputFiles) {
     await mkdir(path.dirname(file.path), { recursive: true });
     const tmp = `${file.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, file.contents);
+    await writeFile(tmp, file.path.endsWith('.cjs') ? file.text.replaceAll(CALLS_REQUIRE, `__toESM(${OUTER_REQUIRE}(`) : file.contents);
     await rename(tmp, file.path);
     written.push(file.path);
   }
-  const output = result.outputFiles.map((f) => f.path).find((p) => p.endsWith('.js'));
+  const output = outputFiles.map((f) => f.path).find((p) => /\.c?js$/.test(p));
   if (!output) throw new Error(`esbuild wrote no JavaScript for ${name}`);
   const manifestFile = manifestPath(root, entry);
   /** @type {Manifest} */
@@ -170,16 +204,17 @@ export async function ensureBuilt(entry, options = {}) {
 }
 
 /**
- * Earlier builds of the same entry (dist/src/index-OLDHASH.js and its map). A process that read the
- * old manifest a moment ago and finds its file gone builds again (see run.js).
+ * Earlier builds of the same entry (dist/src/index-OLDHASH.cjs, its map and its code cache). A
+ * process that read the old manifest a moment ago and finds its file gone builds again (see run.js).
  * @param {string} output @param {string[]} keep
  */
 async function removeOlderOutputs(output, keep) {
   const dir = path.dirname(output);
-  const stem = path.basename(output).replace(/-[A-Z0-9]{8}\.js$/, '');
+  const stem = path.basename(output).replace(/-[A-Z0-9]{8}\.c?js$/, '');
   const older = readdirSync(dir).filter((name) => {
-    const match = /^(.*)-[A-Z0-9]{8}\.js(\.map)?$/.exec(name);
-    return match?.[1] === stem && !keep.includes(path.join(dir, name));
+    const match = /^(.*)-[A-Z0-9]{8}\.c?js(\.map|\.v8cache)?$/.exec(name);
+    // The code cache of an output built again unchanged (same name) still fits it.
+    return match?.[1] === stem && !keep.some((kept) => path.join(dir, name).startsWith(kept));
   });
   await Promise.all(older.map((name) => rm(path.join(dir, name), { force: true })));
 }

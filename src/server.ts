@@ -77,6 +77,8 @@ export async function startServer({
   clock,
   keyRecheckMs = REMEMBER_KEY_MS,
 }: StartOptions): Promise<RunningServer> {
+  // The page's freshness check (a walk over web/) runs while the database opens.
+  const web = webRoutes(log);
   const onPglite = !givenDb && !config.databaseUrl;
   // DATA_DIR itself first: 0700 keeps everyone out of what is under it while PGlite opens, and the
   // one walk over everything under it comes after the open, which creates files 0666.
@@ -218,7 +220,7 @@ export async function startServer({
   });
   expressApp.get('/metrics', metricsRoute({ gate, metricsToken: config.metricsToken, collectors: serverCollectors(db, app.feeds, config.leaseTtlSeconds, heavyLane) }));
   if (artifacts.signer) expressApp.use(artifactRoutes(artifacts.driver as never, artifacts.signer, log.child({ module: 'artifacts' })));
-  expressApp.use(await webRoutes(log));
+  expressApp.use(web);
   expressApp.get('/graphql', graphqlPage);
   expressApp.use(
     '/graphql',

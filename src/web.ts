@@ -82,35 +82,45 @@ export function ensureWebBuilt(log?: Logger): Promise<void> {
 }
 
 /**
- * Routes for `/` and its assets. A failed build keeps the API up: `/` then answers 503 and the log
- * says why.
+ * Routes for `/` and its assets, at once: whether the bundle is fresh (a walk over web/'s sources)
+ * and any rebuild go on in the background, and only requests for the page wait for them, so the
+ * API (and /healthz) answers without waiting on the page. A failed build keeps the API up: the
+ * page then answers 503 and the log says why.
  */
-export async function webRoutes(log: Logger): Promise<Router> {
+export function webRoutes(log: Logger): Router {
   const router = express.Router();
-  try {
-    await ensureWebBuilt(log);
-  } catch (err) {
-    ready = null;
-    log.error({ err }, 'could not build the web page');
-    router.get('/', (_req, res) => {
-      res.status(503).type('text/plain').send('The web page could not be built; see the server log.');
-    });
-    return router;
-  }
-  router.use(
-    express.static(WEB_DIST, {
-      index: 'index.html',
-      // app.js and styles.css keep their names across builds: revalidate instead of caching blindly.
-      cacheControl: true,
-      maxAge: 0,
-    }),
+  const built = ensureWebBuilt(log).then(
+    () => true,
+    (err: unknown) => {
+      ready = null;
+      log.error({ err }, 'could not build the web page');
+      return false;
+    },
   );
+  const serve = express.static(WEB_DIST, {
+    index: 'index.html',
+    // app.js and styles.css keep their names across builds: revalidate instead of caching blindly.
+    cacheControl: true,
+    maxAge: 0,
+  });
+  router.use((req, res, next) => {
+    // Only reads of the page wait; everything else (GraphQL POSTs) passes at once, as it did.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    built.then((ok) => {
+      if (ok) serve(req, res, next);
+      else if (req.path === '/') res.status(503).type('text/plain').send('The web page could not be built; see the server log.');
+      else next();
+    }, next);
+  });
   return router;
 }
 
 // `npm run build:web` runs this file: the same build the server does at start, forced.
+// No top-level await: the server's compiled bundle, which holds this file, is CommonJS (see
+// scripts/build.js).
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const build = await buildWeb();
-  for (const file of build.files) console.log(`web/dist/${file.name}  ${(file.bytes / 1024).toFixed(1)} kB`);
-  console.log(`built in ${Math.round(build.ms)} ms`);
+  void buildWeb().then((build) => {
+    for (const file of build.files) console.log(`web/dist/${file.name}  ${(file.bytes / 1024).toFixed(1)} kB`);
+    console.log(`built in ${Math.round(build.ms)} ms`);
+  });
 }

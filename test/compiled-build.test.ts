@@ -62,7 +62,7 @@ async function runOutput(output: string, args: string[] = []) {
 describe('a compiled program', () => {
   it('finds the files beside its sources and packages, and keeps native packages in node_modules', async () => {
     const output = await build('src/main.ts', { root });
-    expect(path.relative(root, output)).toMatch(/^dist\/src\/main-\w+\.js$/);
+    expect(path.relative(root, output)).toMatch(/^dist\/src\/main-\w+\.c?js$/);
     const seen = await runOutput(output, ['--flag']);
     expect(seen).toMatchObject({
       greeting: 'hello from data/',
@@ -144,6 +144,24 @@ describe('scripts/run.js', () => {
     const changed = await runEntry();
     expect(JSON.parse(changed.stdout).version).toBe(2);
     expect(changed.stderr).toContain('compiled src/main.ts');
+  });
+
+  it('starts again from the code cache the first start wrote, and from the sources when the cache is bad', async () => {
+    // A function with a require of its own (as PGlite's Emscripten code has) around an import().
+    writeFileSync(
+      file('src/cached.ts'),
+      `async function probe() { var require: unknown = null; const { join } = await import('node:path'); return [join('a', 'b'), require]; }
+       void probe().then((seen) => console.log(JSON.stringify(seen)));`,
+    );
+    const start = () => run(process.execPath, [RUN_SCRIPT, file('src/cached.ts')], { cwd: root });
+    expect(JSON.parse((await start()).stdout)).toEqual(['a/b', null]);
+    const caches = () => readdirSync(file('dist/src')).filter((name) => name.endsWith('.v8cache'));
+    expect(caches()).toEqual([expect.stringMatching(/^cached-\w+\.cjs\.v8cache$/)]);
+    const fromCache = await start();
+    expect(JSON.parse(fromCache.stdout)).toEqual(['a/b', null]);
+    expect(fromCache.stderr).toBe('');
+    writeFileSync(file(`dist/src/${caches()[0]}`), 'not a code cache');
+    expect(JSON.parse((await start()).stdout)).toEqual(['a/b', null]);
   });
 
   it("stops with the compiler's message when the sources do not compile", async () => {

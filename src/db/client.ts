@@ -1,6 +1,6 @@
 // One facade over the two databases loralab runs on: embedded PGlite (DATA_DIR) or PostgreSQL
 // (DATABASE_URL) through postgres.js. Everything above this file sees one drizzle handle.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -11,7 +11,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import * as schema from './schema.js';
+import type * as schema from './schema.js';
 import { isBound, type Statement } from './statement.js';
 import { PostgresListener } from './listener.js';
 import { FairScheduler } from './fair-share.js';
@@ -136,8 +136,8 @@ async function openPglite(
     query: (query) => (...args: never[]) => scheduler.run(() => query(...args) as Promise<unknown>),
     transaction: (transaction) => (...args: never[]) => scheduler.run(() => transaction(...args) as Promise<unknown>),
   });
-  const orm = drizzlePglite({ client: fair, schema, logger }) as unknown as Executor;
-  await migratePglite(orm as never, { migrationsFolder: MIGRATIONS_FOLDER });
+  const orm = drizzlePglite({ client: fair, logger }) as unknown as Executor;
+  if (await migrationsPending(orm)) await migratePglite(orm as never, { migrationsFolder: MIGRATIONS_FOLDER });
   return {
     kind: 'pglite',
     orm,
@@ -201,7 +201,7 @@ async function openPostgres(
     unsafe: (unsafe) => (...args: never[]) => scheduledQuery(scheduler, () => unsafe(...args) as postgres.PendingQuery<postgres.Row[]>),
     begin: (begin) => (...args: never[]) => scheduler.run(() => begin(...args) as Promise<unknown>),
   });
-  const orm = drizzlePostgres({ client: fair, schema, logger }) as unknown as Executor;
+  const orm = drizzlePostgres({ client: fair, logger }) as unknown as Executor;
   const listener = new PostgresListener(url);
   const notifier = connectPostgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'loralab', synchronous_commit: 'off' } });
   const batcher = new NotifyBatcher(notifier, (err) => console.error('loralab: sending NOTIFYs failed', err));
@@ -264,6 +264,9 @@ async function migrateUnderLock(url: string) {
   const client = connectPostgres(url, { max: 1, onnotice: () => {} });
   try {
     const orm = drizzlePostgres({ client });
+    // Every start but the first after an upgrade finds nothing to do: one read says so, without
+    // the lock or drizzle's DDL (CREATE SCHEMA/TABLE IF NOT EXISTS), which wait on other replicas.
+    if (!(await migrationsPending(orm as never))) return;
     await orm.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`);
     await migratePostgres(orm, { migrationsFolder: MIGRATIONS_FOLDER });
     await orm.execute(sql`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`);
@@ -273,3 +276,21 @@ async function migrateUnderLock(url: string) {
 }
 
 const MIGRATION_LOCK_ID = 7_104_001;
+
+/**
+ * Whether drizzle's migrator has anything to apply: it applies each migration of the journal newer
+ * than the newest one recorded in the database, so when the newest recorded is the journal's
+ * newest, a restart skips reading and hashing every migration file and drizzle's DDL (on PGlite
+ * those first statements cost more than opening the folder's catalog does). A database without
+ * the table (a first start) has everything pending.
+ */
+export async function migrationsPending(orm: Executor): Promise<boolean> {
+  const journal = JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta/_journal.json'), 'utf8')) as { entries: { when: number }[] };
+  const newest = Math.max(0, ...journal.entries.map((e) => e.when));
+  try {
+    const [last] = await rows<{ created_at: string | number }>(orm, sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`);
+    return !last || Number(last.created_at) < newest;
+  } catch {
+    return true;
+  }
+}
