@@ -1,4 +1,5 @@
 // The API server: Apollo over express and graphql-ws on one HTTP port, both at /graphql.
+import type { GraphQLSchema } from 'graphql';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
@@ -84,13 +85,17 @@ export async function startServer({
   // one walk over everything under it comes after the open, which creates files 0666.
   if (onPglite) secureDataDir(config.dataDir, log, 'before start', { deep: false });
   const releaseLock = onPglite ? await lockDataDir(config.dataDir) : null;
+  let schema: GraphQLSchema;
   let db: Database;
   try {
-    db =
+    const opening =
       givenDb ??
       (config.databaseUrl
-        ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, maxConnections: config.databasePoolSize, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
-        : await openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
+        ? openDatabase({ kind: 'postgres', url: config.databaseUrl, maxConnections: config.databasePoolSize, statementTimeoutMs: config.statementTimeoutSeconds * 1000 })
+        : openDatabase({ kind: 'pglite', dataDir: path.join(config.dataDir, 'pgdata') }));
+    // Built while the database opens: PGlite compiles its WebAssembly on other threads meanwhile.
+    schema = buildSchema();
+    db = await opening;
   } catch (err) {
     await releaseLock?.();
     throw err;
@@ -125,7 +130,6 @@ export async function startServer({
   // With the reaper's sweeps: tests that count statements turn both off together.
   runCount.start(config.reaperIntervalSeconds * 1000);
   const app: AppServices = { db, config, log, notifier, authenticator, artifacts, runCount, feeds: createFeeds(db, notifier, log.child({ module: 'feeds' })) };
-  const schema = buildSchema();
   const expressApp = express();
   const httpServer = http.createServer(expressApp);
 
