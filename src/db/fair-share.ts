@@ -142,4 +142,3 @@ const overBudget = (share: Share) =>
     `This request used more than its ${Number((share.budgetMs / 1000).toPrecision(2))} s of database time and was stopped. Ask for less at once: fewer aliases, fewer points, smaller pages`,
     { reason: 'DATABASE_TIME' },
   );
-

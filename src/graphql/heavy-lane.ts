@@ -1,4 +1,4 @@
-// Requests that the cost model counts as heavy take turns: one at a time per server.
+// Requests that the cost model counts as heavy (HEAVY_COST, limits.ts) take turns: one at a time per server.
 //
 // The statement scheduler (db/fair-share.ts) keeps a heavy request from crowding ordinary ones out
 // of the database, but most of a heavy answer's time is the server's own: reading 10,000 buckets a
@@ -9,10 +9,7 @@
 import { HeaderMap } from '@apollo/server';
 import type { Share } from '../db/fair-share.js';
 import { apiError } from './errors.js';
-import { MAX_COST } from './limits.js';
 
-/** A request costing this much or more is heavy: the largest pages and curves, not ordinary reads. */
-export const HEAVY_COST = MAX_COST / 4;
 /** Heavy requests waiting for their turn, at most; more are refused at once (RATE_LIMITED). */
 export const MAX_WAITING = 32;
 const RETRY_AFTER_SECONDS = 5;
@@ -34,7 +31,7 @@ export class HeavyLane {
 
   /** Waits for the request's turn; refused when too many wait or the wait is too long. */
   async enter(share: Share): Promise<void> {
-    if (this.holder === share || this.waiting.some((w) => w.share === share)) return;
+    if (this.holder === share) return;
     if (this.holder === null) {
       this.holder = share;
       return;

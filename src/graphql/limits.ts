@@ -16,11 +16,13 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import type { ApolloServerPlugin } from '@apollo/server';
 import { apiError } from './errors.js';
 import { currentShare } from '../db/fair-share.js';
-import { HEAVY_COST, type HeavyLane } from './heavy-lane.js';
+import type { HeavyLane } from './heavy-lane.js';
 
 export const MAX_DEPTH = 12;
 /** Roughly the number of objects a query may ask for: runs(first: 500) with a dozen nested fields each fits. */
 export const MAX_COST = 200_000;
+/** A request costing this much or more is heavy (graphql/heavy-lane.ts): the largest pages and curves, not ordinary reads. */
+export const HEAVY_COST = MAX_COST / 4;
 const ASSUMED_LIST_LENGTH = 10;
 
 /**

@@ -19,7 +19,7 @@ import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';
-import { blobKey, partCount, thumbnailKey, UploadGoneError, type BlobDriver, type UploadTarget } from './drivers/driver.js';
+import { blobKey, partCount, thumbnailKey, UploadGoneError, type ArrivedBytes, type BlobDriver, type UploadTarget } from './drivers/driver.js';
 import { EMBEDDED_STORE_DIR, FileDriver } from './drivers/file.js';
 import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
@@ -264,7 +264,7 @@ export class ArtifactService {
         finishedBefore = true;
       }
       const wantsThumbnail = THUMBNAIL_KINDS.has(claimed.kind) && claimed.sizeBytes <= THUMBNAIL_SOURCE_MAX_BYTES;
-      let arrived: Awaited<ReturnType<NonNullable<BlobDriver['arrivedDigest']>>> = null;
+      let arrived: ArrivedBytes | null = null;
       if (!finishedBefore) {
         checkReceivedParts(target, received, listed);
         // The last bytes are hashed while the file is synced; a thumbnail needs the bytes anyway,

@@ -19,6 +19,7 @@
 //   restarts mid-upload simply verifies by reading back, as before.
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import type { ArrivedBytes } from './driver.js';
 
 /** Bytes hashed per read: large enough that a read is cheap, small enough not to stall the event loop. */
 const HASH_CHUNK = 2 * 1024 * 1024;
@@ -32,13 +33,6 @@ interface Part {
   written: number;
   /** Set once the part is received (its marker is in place). */
   etag: string | null;
-}
-
-export interface ArrivedBytes {
-  size: number;
-  sha256: string;
-  /** The first `headBytes` bytes, for sniffing the content type. */
-  head: Buffer;
 }
 
 class ArrivalDigest {

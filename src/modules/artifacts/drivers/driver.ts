@@ -33,6 +33,14 @@ export interface GetUrlRequest {
 /** The store no longer knows an upload (aborted, or already joined into its object). */
 export class UploadGoneError extends Error {}
 
+/** An upload's bytes as the driver saw them arrive (BlobDriver.arrivedDigest). */
+export interface ArrivedBytes {
+  size: number;
+  sha256: string;
+  /** The first bytes (up to what sniffing the content type reads). */
+  head: Buffer;
+}
+
 export interface BlobDriver {
   readonly kind: 'file' | 's3';
   /** Prepares an upload; returns the store's upload id (S3 multipart) or null. */
@@ -46,7 +54,7 @@ export interface BlobDriver {
    * arrived (the embedded store); null where it cannot vouch for every received part, and the
    * object must be read back to be verified. Asked once, before finishUpload.
    */
-  arrivedDigest?(target: UploadTarget, parts: ReceivedPart[]): Promise<{ size: number; sha256: string; head: Buffer } | null>;
+  arrivedDigest?(target: UploadTarget, parts: ReceivedPart[]): Promise<ArrivedBytes | null>;
   /** Joins the received parts into the object at `target.key` (nothing is verified here). */
   finishUpload(target: UploadTarget, parts: ReceivedPart[]): Promise<void>;
   /** Forgets an upload and whatever it received; a no-op for one that is gone. */
