@@ -23,6 +23,7 @@ import { blobKey, partCount, thumbnailKey, UploadGoneError, type ArrivedBytes, t
 import { EMBEDDED_STORE_DIR, FileDriver } from './drivers/file.js';
 import { loadSigningKey, UrlSigner } from './signing.js';
 import { isImageType, makeThumbnail, OCTET_STREAM, safeFileName, sniffContentType, SNIFF_BYTES, TEXT_PLAIN, THUMBNAIL_SOURCE_MAX_BYTES } from './media.js';
+import { OffThreadSha256 } from './off-thread-sha256.js';
 import * as store from './artifacts.store.js';
 import type { ArtifactKind, ArtifactRecord, Owner } from './artifacts.store.js';
 import { countArtifactBytes, countArtifactVerification } from '../../telemetry/metrics.js';
@@ -273,7 +274,7 @@ export class ArtifactService {
       }
       let seen;
       try {
-        seen = arrived ? { ...arrived, bytes: null } : await inspect(await this.driver.read(target.key), wantsThumbnail);
+        seen = arrived ? { ...arrived, bytes: null } : await inspect(await this.driver.read(target.key), wantsThumbnail, claimed.sizeBytes);
         countArtifactVerification(arrived ? 'as_received' : 'read_back');
       } catch (err) {
         if (!finishedBefore) throw err;
@@ -479,27 +480,42 @@ function checkReceivedParts(target: UploadTarget, received: { number: number; si
   }
 }
 
-/** Reads an object once: its size, sha256, first bytes (to sniff) and, when asked, all of it (a thumbnail's source). */
-async function inspect(stream: AsyncIterable<Buffer>, keepBytes: boolean) {
-  const hash = createHash('sha256');
+/**
+ * Reads an object once: its size, sha256, first bytes (to sniff) and, when asked, all of it (a
+ * thumbnail's source). A small file is hashed here; a larger one on the worker thread
+ * (off-thread-sha256.ts), so that reading and hashing overlap and the event loop stays free.
+ */
+async function inspect(stream: AsyncIterable<Buffer>, keepBytes: boolean, declaredSize: number) {
+  const offThread = declaredSize >= OFF_THREAD_HASH_BYTES ? new OffThreadSha256() : null;
+  const hash = offThread ? null : createHash('sha256');
   let size = 0;
   const head: Buffer[] = [];
   let headBytes = 0;
   let kept: Buffer[] | null = keepBytes ? [] : null;
-  for await (const chunk of stream) {
-    hash.update(chunk);
-    size += chunk.length;
-    if (headBytes < SNIFF_BYTES) {
-      head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
-      headBytes += Math.min(chunk.length, SNIFF_BYTES - headBytes);
+  try {
+    for await (const chunk of stream) {
+      if (offThread) await offThread.update(chunk);
+      else hash!.update(chunk);
+      size += chunk.length;
+      if (headBytes < SNIFF_BYTES) {
+        head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
+        headBytes += Math.min(chunk.length, SNIFF_BYTES - headBytes);
+      }
+      if (kept) {
+        if (size <= THUMBNAIL_SOURCE_MAX_BYTES) kept.push(chunk);
+        else kept = null;
+      }
     }
-    if (kept) {
-      if (size <= THUMBNAIL_SOURCE_MAX_BYTES) kept.push(chunk);
-      else kept = null;
-    }
+  } catch (err) {
+    offThread?.drop();
+    throw err;
   }
-  return { size, sha256: hash.digest('hex'), head: Buffer.concat(head), bytes: kept ? Buffer.concat(kept) : null };
+  const sha256 = offThread ? await offThread.digest() : hash!.digest('hex');
+  return { size, sha256, head: Buffer.concat(head), bytes: kept ? Buffer.concat(kept) : null };
 }
+
+/** Below this, handing bytes to the worker thread costs more than hashing them here. */
+const OFF_THREAD_HASH_BYTES = 8 * 1024 * 1024;
 
 /** A file declared for a stored dataset must be one of its images (same name and sha256), or a caption beside one. */
 async function checkDatasetFile(tx: Executor, dataset: DatasetRecord, d: Declaration) {
