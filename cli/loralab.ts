@@ -119,7 +119,8 @@ export function program(io: CliIo, env: NodeJS.ProcessEnv): { cmd: Command; exit
       run(async (opts: { experiment?: string; status?: string[]; first: number }) => {
         const { total, runs } = await listRuns(api(), opts);
         for (const line of runsTable(runs)) out(line);
-        err(`${runs.length} of ${total} run${total === 1 ? '' : 's'}`);
+        const imported = runs.some((r) => r.importedFrom) ? '; * after a status: imported from an ai-toolkit folder' : '';
+        err(`${runs.length} of ${total} run${total === 1 ? '' : 's'}${imported}`);
         return EXIT.OK;
       }),
     );

@@ -331,6 +331,7 @@ describe.each(databaseKinds)('import (%s)', (kind) => {
     const [header, , ...rows] = listed.stdout.trim().split('\n');
     expect(header).toMatch(/^ID\s+NAME\s+STATUS\s+RANK\s+LR\s+STEPS\s+LAST LOSS\s+MIN LOSS\s+EXPERIMENT$/);
     expect(rows.some((r) => /p3r5on_v1\s+SUCCEEDED\*\s+32\s+2\.0e-4\s+300/.test(r))).toBe(true);
+    expect(listed.stderr).toContain('* after a status: imported from an ai-toolkit folder');
     expect((await cli(['runs', '--experiment', 'no such experiment'])).code).toBe(5);
 
     for (const args of [[], ['import'], ['dataset', 'push'], ['pull'], ['keys', 'create'], ['runs'], ['best']]) {
