@@ -2,13 +2,15 @@
 // S3-protocol server: moto) on every test database: uploads in parts, resume, verification,
 // dedupe, signed URLs, who may read and write, lease fencing, stored datasets and retention.
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, testConfig, type GqlClient, type TestServer } from './helpers/server.js';
 import { createBasics, createExperiment, createStrategy, queueRun, type Basics } from './helpers/fixtures.js';
@@ -269,6 +271,44 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     const resent = await sendParts(second, again, [1]); // a retry of a part the store had: its bytes are read back
     expect((await complete(agent.client, second.artifact.id, resent)).stored).toBe(true);
     expect(await verifications()).toEqual({ asReceived: before.asReceived + 1, readBack: before.readBack + 1 });
+  });
+
+  it.skipIf(skip || driver === 's3')('cuts off a PUT still arriving when its upload completes: its later bytes never reach the stored object', async () => {
+    const { runId, token } = await claimed();
+    const bytes = randomBytes(2 * PART + 10);
+    const upload = await begin(agent.client, runId, token, declaration(bytes, { kind: 'CHECKPOINT', fileName: 'lora.safetensors', step: 2250 }));
+    const etags = await sendParts(upload, bytes);
+    const key = /\/u\/([^/]+)\/1\?/.exec(upload.parts[0]!.url)![1]!;
+    const dataFile = path.join(dataDir, 'artifacts', 'uploads', key, 'data');
+    // Descriptors of this process (the server runs in it) open for writing on the upload's file.
+    const writersOfData = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+          return readlinkSync(`/proc/self/fd/${fd}`) === dataFile && (flags & 3) === 2; // O_RDWR
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+
+    // Part 1 again, as a slow retry: half of it now (the same bytes), the rest after completion.
+    const retry = httpRequest(upload.parts[0]!.url, { method: 'PUT', headers: { 'content-length': String(PART) } });
+    const answered = new Promise<number | Error>((resolve) => {
+      retry.on('response', (res) => (res.resume(), resolve(res.statusCode!)));
+      retry.on('error', resolve);
+    });
+    retry.write(bytes.subarray(0, PART / 2));
+    await vi.waitFor(() => expect(writersOfData()).toBe(1), { timeout: 10_000, interval: 5 });
+
+    const stored = await complete(agent.client, upload.artifact.id, etags);
+    expect(stored).toMatchObject({ stored: true, sha256: sha256(bytes) });
+    // Other bytes for the rest of the part: the store must not take them into the stored object.
+    retry.end(randomBytes(PART / 2));
+    const answer = await answered;
+    expect(answer === 200, 'the retry was written after completion').toBe(false);
+    // The stored object, as read from the store's folder (what every download of it serves).
+    const storageKey = /\/o\/([^/]+)\//.exec(stored.url)![1]!;
+    expect(sha256(readFileSync(path.join(dataDir, 'artifacts', 'objects', storageKey.slice(2, 4), storageKey)))).toBe(sha256(bytes));
   });
 
   it.skipIf(skip)('stores the same bytes once: a second run begins "already stored" and both read them', async () => {

@@ -52,6 +52,14 @@ export class FileDriver implements BlobDriver {
    */
   private readonly writeBack = new Map<string, { running: Promise<void>; again: boolean }>();
   private readonly arrivals = new ArrivalDigests(SNIFF_BYTES);
+  /**
+   * The PUTs writing into each open upload's file. Completion renames the file into the store and
+   * then cuts these off and waits for them: a PUT that opened the file before the rename would
+   * otherwise go on writing into the stored object after its bytes were verified (a retry still
+   * arriving, or a client sending other bytes on purpose to change a blob that other runs share).
+   * Only this process's PUTs are known: replicas that share DATA_DIR each cut off their own.
+   */
+  private readonly writers = new Map<string, Set<{ cutOff: AbortController; done: Promise<unknown> }>>();
 
   constructor(
     readonly root: string,
@@ -115,6 +123,21 @@ export class FileDriver implements BlobDriver {
     if (declaredLength != null && declaredLength !== length) {
       throw new PartSizeError(`part ${number} must be exactly ${length} bytes; Content-Length says ${declaredLength}`, declaredLength > length ? 413 : 400);
     }
+    const writer = { cutOff: new AbortController(), done: Promise.resolve() as Promise<unknown> };
+    let writers = this.writers.get(key);
+    if (!writers) this.writers.set(key, (writers = new Set()));
+    writers.add(writer);
+    const writing = this.receivePart(key, number, offset, length, body, writer.cutOff.signal);
+    writer.done = writing.catch(() => {});
+    try {
+      return await writing;
+    } finally {
+      writers.delete(writer);
+      if (writers.size === 0 && this.writers.get(key) === writers) this.writers.delete(key);
+    }
+  }
+
+  private async receivePart(key: string, number: number, offset: number, length: number, body: Readable, cutOff: AbortSignal) {
     const dir = this.uploadDir(key);
     const file = path.join(dir, 'data');
     let handle: FileHandle;
@@ -127,7 +150,7 @@ export class FileDriver implements BlobDriver {
     this.arrivals.started(key, file, number, offset, length);
     let received = false;
     try {
-      const arrived = await receiveInto(body, handle, offset, length, (written, buffers, bytes) => this.arrivals.wrote(key, number, written, buffers, bytes), number);
+      const arrived = await receiveInto(body, handle, offset, length, (written, buffers, bytes) => this.arrivals.wrote(key, number, written, buffers, bytes), number, cutOff);
       if (arrived !== length) throw new PartSizeError(`part ${number} must be exactly ${length} bytes; ${arrived} arrived`, 400);
       this.startWriteBack(key, file);
       const etag = `"${randomBytes(12).toString('hex')}"`;
@@ -181,8 +204,16 @@ export class FileDriver implements BlobDriver {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !(await exists(destination))) throw err;
     }
+    // No PUT can open the file any more; those that had it open stop before the bytes are verified.
+    await this.cutOffWriters(target.key);
     await syncDir(path.dirname(destination));
     await rm(dir, { recursive: true, force: true });
+  }
+
+  private async cutOffWriters(key: string) {
+    const writers = [...(this.writers.get(key) ?? [])];
+    for (const w of writers) w.cutOff.abort();
+    await Promise.all(writers.map((w) => w.done));
   }
 
   async abortUpload(target: UploadTarget) {
@@ -244,7 +275,15 @@ const syncDir = (dir: string) => syncFile(dir);
  * fills, and the body is paused only when a batch is full before that write is done, so a disk
  * slower than the network slows the socket and memory stays bounded.
  */
-function receiveInto(body: Readable, handle: FileHandle, offset: number, length: number, onWritten: (written: number, buffers: Buffer[], bytes: number) => void, number: number) {
+function receiveInto(
+  body: Readable,
+  handle: FileHandle,
+  offset: number,
+  length: number,
+  onWritten: (written: number, buffers: Buffer[], bytes: number) => void,
+  number: number,
+  cutOff: AbortSignal,
+) {
   return new Promise<number>((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchBytes = 0;
@@ -297,6 +336,10 @@ function receiveInto(body: Readable, handle: FileHandle, offset: number, length:
       else write();
     };
     body.on('data', onData);
+    // Completion took the file: nothing more is written (a write in flight ends first).
+    const cut = () => fail(new UploadGoneError(`This upload was completed while part ${number} was still arriving`));
+    if (cutOff.aborted) cut();
+    else cutOff.addEventListener('abort', cut, { once: true });
     finished(body, { writable: false }, (err) => {
       if (err) return fail(err);
       ended = true;
