@@ -132,6 +132,11 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     // One point with no lr and no time: an empty text is that one empty entry.
     expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '30000', losses: '-2.5E-3', lrs: '', recordedAtMs: '' } })).importLossText).toEqual({ accepted: 1, duplicates: 0 });
     expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '', losses: '' } })).importLossText).toEqual({ accepted: 0, duplicates: 0 });
+    // A fraction of a millisecond is dropped, as a Date drops it.
+    expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '30001', losses: '1', recordedAtMs: `${at}.9` } })).importLossText.accepted).toBe(1);
+    expect((await editor.ok(`query($id: ID!) { run(id: $id) { lossPoints(afterStep: 30000, first: 1) { step recordedAt } } }`, { id: r })).run.lossPoints).toEqual([
+      { step: 30_001, recordedAt: new Date(at).toISOString() },
+    ]);
 
     const count = async () => (await rows<{ n: number }>(t.database.db.orm, sql`select count(*)::int as n from loss_points where run_id = ${r}`))[0]!.n;
     const before = await count();
@@ -163,10 +168,10 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     ]);
     // No time given: the time of the call.
     expect(Date.parse(run.lossPoints[2].recordedAt)).toBeGreaterThan(at + 1e9);
-    expect((await editor.ok(FINISH, { r, t: tk })).finishImport.lossSummary).toEqual({ points: 20_002, lastStep: 30_000, minLoss: -2.5e-3 });
+    expect((await editor.ok(FINISH, { r, t: tk })).finishImport.lossSummary).toEqual({ points: 20_003, lastStep: 30_001, minLoss: -2.5e-3 });
     const all = await rows<{ step: number; loss: number }>(t.database.db.orm, sql`select step, loss from loss_points where run_id = ${r} order by step`);
     expect(all.slice(0, 19_998)).toEqual(steps.slice(0, 19_998).map((step, i) => ({ step, loss: losses[i] })));
-    expect(all.slice(19_998)).toEqual([{ step: 19_999, loss: losses[19_998] }, { step: 20_000, loss: 0.25 }, { step: 20_001, loss: 0.05 }, { step: 30_000, loss: -2.5e-3 }]);
+    expect(all.slice(19_998)).toEqual([{ step: 19_999, loss: losses[19_998] }, { step: 20_000, loss: 0.25 }, { step: 20_001, loss: 0.05 }, { step: 30_000, loss: -2.5e-3 }, { step: 30_001, loss: 1 }]);
   });
 
   it('the loss insert that skips the per-point foreign key check leaves no trace past its transaction: later inserts are checked again', async () => {

@@ -236,7 +236,8 @@ function checkedColumns(points: LossColumns) {
     if (at != null && !(at >= EARLIEST_MS && at <= LATEST_MS)) throw badInput(`points.recordedAtMs.${i}`, 'must be a time (Unix milliseconds)');
   }
   const orNull = (list: readonly (number | null | undefined)[] | null) => (list ? list.map((v) => v ?? null) : null);
-  return { steps, losses, lrs: orNull(lrs), timesMs: orNull(times) };
+  // Whole milliseconds, as a Date keeps them (it drops a fraction toward zero).
+  return { steps, losses, lrs: orNull(lrs), timesMs: times ? times.map((v) => (v == null ? null : Math.trunc(v))) : null };
 }
 
 /** importLoss as columns: lists of numbers, a fraction of one object per point to read. */
