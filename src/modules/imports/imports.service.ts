@@ -320,7 +320,7 @@ async function writeLoss(
     // held() keeps the run's import row locked until this commits, so no other write of the run
     // can add a point in this range meanwhile: a range without points is appended to.
     const mode = (await store.hasLossBetween(tx, runId, first, last)) ? 'merge' : 'append';
-    if (deps.db.kind === 'pglite') await store.holdRunForLossInsert(tx, runId);
+    await store.holdRunForLossInsert(tx, runId);
     const written = await store.insertImportedLoss(tx, runId, run.attempt, points, mode);
     // The summary, the checkpoints' EMA and the loss blocks follow once, at finishImport: per batch
     // they would cost more than the points themselves.
