@@ -16,7 +16,11 @@ import { checkpointFileName, sampleFileName } from '../agents/files.js';
 import { encodeSafetensors } from '../agents/safetensors.js';
 import { readLossLog } from '../cli/loss-log.js';
 import { sqlite } from '../cli/sqlite.js';
-import { createKey, freshPostgres, isMain, startServerProcess, table, type ServerProcess } from './lib.js';
+import { connectPostgres } from '../src/db/client.js';
+import { createKey, databaseCpuSeconds, freshPostgres, isMain, startServerProcess, table, type ServerProcess as BareServer } from './lib.js';
+
+/** A server under measure; on PostgreSQL, with the CPU seconds of its database's backends so far. */
+type ServerProcess = BareServer & { databaseCpu?: () => Promise<number> };
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const MB = 1024 * 1024;
@@ -92,13 +96,16 @@ interface Timed {
   seconds: number;
   cliCpu: number;
   serverCpu: number;
+  /** PostgreSQL's backends serving the server's database (null on PGlite, which runs inside the server). */
+  databaseCpu: number | null;
 }
 
 /** `npm run loralab -- …` as a person runs it (compiled): its wall time, its CPU and the server's meanwhile. */
-function loralab(server: ServerProcess, key: string, args: string[]): Promise<Timed> {
+async function loralab(server: ServerProcess, key: string, args: string[]): Promise<Timed> {
+  const databaseCpu = (await server.databaseCpu?.()) ?? null;
   const started = performance.now();
   const serverCpu = server.cpuSeconds();
-  return new Promise((resolve, reject) => {
+  const timed = await new Promise<Omit<Timed, 'databaseCpu'>>((resolve, reject) => {
     // BENCH_CLI_NODE_ARGS profiles the CLI, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = process.env.BENCH_CLI_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     const child = spawn(process.execPath, [...nodeArgs, '--import', CPU_REPORT, path.join(ROOT, 'scripts/run.js'), path.join(ROOT, 'cli/loralab.ts'), '--server', server.url, '--token', key, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -111,6 +118,7 @@ function loralab(server: ServerProcess, key: string, args: string[]): Promise<Ti
       else reject(new Error(`loralab ${args.join(' ')} exited ${code}: ${stderr}`));
     });
   });
+  return { ...timed, databaseCpu: databaseCpu === null ? null : (await server.databaseCpu!()) - databaseCpu };
 }
 
 /** One sha256 pass over every file of the folder, read as the CLI reads them: the least an import must do on top of moving the bytes. */
@@ -154,7 +162,7 @@ async function measure(server: ServerProcess, folder: string | null, lossFolders
   return { load, start, loss, files: { copySeconds, hashSeconds, imported, again } };
 }
 
-const cpu = (t: Timed) => `CPU: CLI ${t.cliCpu.toFixed(2)} s, server ${t.serverCpu.toFixed(2)} s`;
+const cpu = (t: Timed) => `CPU: CLI ${t.cliCpu.toFixed(2)} s, server ${t.serverCpu.toFixed(2)} s${t.databaseCpu === null ? '' : `, PostgreSQL ${t.databaseCpu.toFixed(2)} s`}`;
 
 /** `bench/import.ts loss` measures the loss points alone (PGlite and PostgreSQL), the quick loop while working on them. */
 export async function run(only: 'loss' | null = null) {
@@ -183,8 +191,16 @@ export async function run(only: 'loss' | null = null) {
         label: 'PostgreSQL',
         start: async () => {
           const db = await freshPostgres();
-          const server = await startServerProcess({ databaseUrl: db.url, env: { DATA_DIR: path.join(dir, 'pgdata') } });
-          return { server, cleanup: db.drop };
+          const server: ServerProcess = await startServerProcess({ databaseUrl: db.url, env: { DATA_DIR: path.join(dir, 'pgdata') } });
+          const observer = connectPostgres(db.url, { max: 1, onnotice: () => {} });
+          server.databaseCpu = () => databaseCpuSeconds(observer, db.name);
+          return {
+            server,
+            cleanup: async () => {
+              await observer.end();
+              await db.drop();
+            },
+          };
         },
       },
     ];

@@ -248,9 +248,9 @@ export async function importLossColumns(deps: ServiceDeps, principal: Principal,
 
 // A column of importLossText: decimal numbers (an exponent allowed) separated by commas; in a
 // column that may hold nulls, an empty entry is one. The whole text is checked by one expression
-// (fast), and entry by entry only to name the one at fault.
-// One way only to match a number (no digit could belong to two parts), so a failing text is
-// rejected in time linear in its length, never by backtracking through every split of it.
+// (fast), and entry by entry only to name the one at fault. A number matches in one way only (no
+// digit could belong to two parts), so a bad text is refused in time linear in its length, never
+// by backtracking through every split of it.
 const NUMBER = String.raw`-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`;
 const WHOLE = String.raw`\d+`;
 const listOf = (entry: string, nullable: boolean) => new RegExp(nullable ? `^(?:${entry})?(?:,(?:${entry})?)*$` : `^${entry}(?:,${entry})*$`);
