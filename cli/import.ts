@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Api, CliError, EXIT } from './api.js';
 import { FolderError, jobFoldersIn, jobKey, jobTimes, readDatasetFolder, readJobFolder, type FolderFile, type JobFolder } from './folder.js';
-import { LossLogError } from './loss-log.js';
+import { LossLogError, type LoggedLoss } from './loss-log.js';
 import { formatBytes, Progress, type Writer } from './progress.js';
 import { hashFile, readAndHash, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
 
@@ -31,7 +31,7 @@ export interface FolderResult {
   warnings: string[];
 }
 
-/** Points per importLossColumns call (the server takes 50,000; half keeps a call well under its 4 MB body limit). */
+/** Points per importLossText call (the server takes 50,000; half keeps a call well under its 4 MB body limit). */
 const LOSS_BATCH = 25_000;
 /** Loss batches in flight at once: PostgreSQL writes one while the next is parsed and sent. */
 const PARALLEL_LOSS = 2;
@@ -129,18 +129,8 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
       const batches = [];
       for (let i = 0; i < loss.length; i += LOSS_BATCH) batches.push(loss.slice(i, i + LOSS_BATCH));
       await inParallel(batches, PARALLEL_LOSS, async (slice) => {
-        // Columns: a list of numbers each, a fraction of one object per point to write and to read.
-        const columns = {
-          steps: slice.map((p) => p.step),
-          losses: slice.map((p) => p.loss),
-          lrs: slice.map((p) => p.lr),
-          recordedAtMs: slice.map((p) => (Number.isFinite(p.at) ? p.at : null)),
-        };
-        const { importLossColumns } = await api.call<{ importLossColumns: { accepted: number } }>(
-          `mutation ImportLoss($runId: ID!, $leaseToken: String!, $points: ImportLossColumnsInput!) { importLossColumns(runId: $runId, leaseToken: $leaseToken, points: $points) { accepted } }`,
-          { ...fence, points: columns },
-        );
-        points += importLossColumns.accepted; // after the wait, so concurrent batches all count
+        const accepted = await sendLossBatch(api, fence, slice);
+        points += accepted; // after the wait (not `points += await …`), so concurrent batches all count
       });
     };
 
@@ -225,6 +215,26 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
     progress.done('failed', false);
     throw err;
   }
+}
+
+/**
+ * One batch of loss points; the points the server accepted. Each column goes as one string of
+ * numbers (importLossText), which the server reads in a fraction of the time a list of 25,000
+ * numbers takes GraphQL to coerce.
+ */
+async function sendLossBatch(api: Api, fence: { runId: string; leaseToken: string }, slice: LoggedLoss[]): Promise<number> {
+  // String(n) is exact: the shortest decimal that reads back as the same double.
+  const columns = {
+    steps: slice.map((p) => p.step).join(','),
+    losses: slice.map((p) => p.loss).join(','),
+    lrs: slice.map((p) => (p.lr === null ? '' : String(p.lr))).join(','),
+    recordedAtMs: slice.map((p) => (Number.isFinite(p.at) ? String(p.at) : '')).join(','),
+  };
+  const { importLossText } = await api.call<{ importLossText: { accepted: number } }>(
+    `mutation ImportLoss($runId: ID!, $leaseToken: String!, $points: ImportLossTextInput!) { importLossText(runId: $runId, leaseToken: $leaseToken, points: $points) { accepted } }`,
+    { ...fence, points: columns },
+  );
+  return importLossText.accepted;
 }
 
 function deferred<T>() {

@@ -3,6 +3,7 @@
 // run never enters the queue and no agent write ever matches it.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rows } from '../src/db/client.js';
 import { databaseKinds } from './helpers/databases.js';
 import { startTestServer, type GqlClient, type TestServer } from './helpers/server.js';
 
@@ -20,6 +21,7 @@ config:
 const BEGIN = `mutation($i: BeginImportInput!) { beginImport(input: $i) { leaseToken created warnings { key message } run { id status importedFrom hyperparameters { baseModel optimizer steps extra } dataset { uri imageCount } captionStrategy { kind } } } }`;
 const LOSS = `mutation($r: ID!, $t: String!, $p: [ImportLossPointInput!]!) { importLoss(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
 const COLUMNS = `mutation($r: ID!, $t: String!, $p: ImportLossColumnsInput!) { importLossColumns(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
+const TEXT = `mutation($r: ID!, $t: String!, $p: ImportLossTextInput!) { importLossText(runId: $r, leaseToken: $t, points: $p) { accepted duplicates } }`;
 const FINISH = `mutation($r: ID!, $t: String!) { finishImport(runId: $r, leaseToken: $t, input: { outcome: CANCELLED }) { status lossSummary { points lastStep minLoss } } }`;
 const input = (jobKey: string) => ({ folder: '/data/output/lease_lora', jobKey, trainerConfig: CONFIG, experimentName: 'leases' });
 
@@ -108,5 +110,75 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
       { step: 3, loss: 1 / 3, lr: 1e-4, recordedAt: new Date(at + 3000).toISOString() },
     ]);
     expect((await editor.ok(FINISH, { r, t: tk })).finishImport.lossSummary).toEqual({ points: 20_000, lastStep: 20_000, minLoss: 1 / 20_000 });
+  });
+
+  it('loss as text columns: read back exactly as sent, again adds nothing, a changed point is rewritten; a bad entry is refused by list and index, nothing written', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-text-0123456789abcd`) });
+    const r = lease.run.id;
+    const tk = lease.leaseToken;
+    const steps = Array.from({ length: 20_000 }, (_, i) => i + 1);
+    const at = Date.parse('2026-01-02T03:04:05.000Z');
+    const losses = steps.map((s) => 1 / s);
+    const text = {
+      steps: steps.join(','),
+      losses: losses.join(','),
+      lrs: steps.map((s) => (s % 2 ? '1e-4' : '')).join(','),
+      recordedAtMs: steps.map((s) => (s % 3 ? String(at + s * 1000) : '')).join(','),
+    };
+    expect((await editor.ok(TEXT, { r, t: tk, p: text })).importLossText).toEqual({ accepted: 20_000, duplicates: 0 });
+    expect((await editor.ok(TEXT, { r, t: tk, p: text })).importLossText).toEqual({ accepted: 0, duplicates: 20_000 });
+    // A resumed job logged steps 19,999 and 20,000 again, one of them with another loss; and 20,001 is new.
+    expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '19999,20000,20001', losses: `${losses[19_998]},0.25,.5e-1`, lrs: '1e-4,,' } })).importLossText).toEqual({ accepted: 2, duplicates: 1 });
+    // One point with no lr and no time: an empty text is that one empty entry.
+    expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '30000', losses: '-2.5E-3', lrs: '', recordedAtMs: '' } })).importLossText).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '', losses: '' } })).importLossText).toEqual({ accepted: 0, duplicates: 0 });
+    // A fraction of a millisecond is dropped, as a Date drops it.
+    expect((await editor.ok(TEXT, { r, t: tk, p: { steps: '30001', losses: '1', recordedAtMs: `${at}.9` } })).importLossText.accepted).toBe(1);
+    expect((await editor.ok(`query($id: ID!) { run(id: $id) { lossPoints(afterStep: 30000, first: 1) { step recordedAt } } }`, { id: r })).run.lossPoints).toEqual([
+      { step: 30_001, recordedAt: new Date(at).toISOString() },
+    ]);
+
+    const count = async () => (await rows<{ n: number }>(t.database.db.orm, sql`select count(*)::int as n from loss_points where run_id = ${r}`))[0]!.n;
+    const before = await count();
+    const bad = async (p: object, field: string) => editor.fails('BAD_USER_INPUT', TEXT, { r, t: tk, p: { steps: '60001,60002', losses: '0.5,0.4', ...p } }, field);
+    await bad({ losses: '0.5,abc' }, 'points.losses.1');
+    await bad({ losses: '0.5,0x10' }, 'points.losses.1');
+    await bad({ losses: '0.5, 0.4' }, 'points.losses.1');
+    await bad({ losses: '0.5,' }, 'points.losses.1');
+    await bad({ losses: '0.5,Infinity' }, 'points.losses.1');
+    await bad({ losses: '0.5,1e300' }, 'points.losses.1');
+    await bad({ losses: '0.5' }, 'points.losses');
+    await bad({ lrs: '1e-4' }, 'points.lrs');
+    await bad({ lrs: '1e-4,x' }, 'points.lrs.1');
+    await bad({ steps: '60001,60001' }, 'points.steps.1');
+    await bad({ steps: '60001,-1' }, 'points.steps.1');
+    await bad({ steps: '60001,1.5' }, 'points.steps.1');
+    await bad({ steps: '60001,99999999999' }, 'points.steps.1');
+    await bad({ recordedAtMs: `${at},1e300` }, 'points.recordedAtMs.1');
+    const many = Array.from({ length: 50_001 }, (_, i) => i + 1);
+    await editor.fails('BAD_USER_INPUT', TEXT, { r, t: tk, p: { steps: many.join(','), losses: many.map(() => '0.1').join(',') } }, 'points.steps');
+    await other.fails('FORBIDDEN', TEXT, { r, t: tk, p: { steps: '60001', losses: '0.5' } });
+    expect(await count()).toBe(before);
+
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { lossPoints(first: 4) { step loss lr recordedAt } } }`, { id: r });
+    expect(run.lossPoints.slice(0, 3)).toEqual([
+      { step: 1, loss: 1, lr: 1e-4, recordedAt: new Date(at + 1000).toISOString() },
+      { step: 2, loss: 0.5, lr: null, recordedAt: new Date(at + 2000).toISOString() },
+      { step: 3, loss: 1 / 3, lr: 1e-4, recordedAt: expect.any(String) },
+    ]);
+    // No time given: the time of the call.
+    expect(Date.parse(run.lossPoints[2].recordedAt)).toBeGreaterThan(at + 1e9);
+    expect((await editor.ok(FINISH, { r, t: tk })).finishImport.lossSummary).toEqual({ points: 20_003, lastStep: 30_001, minLoss: -2.5e-3 });
+    const all = await rows<{ step: number; loss: number }>(t.database.db.orm, sql`select step, loss from loss_points where run_id = ${r} order by step`);
+    expect(all.slice(0, 19_998)).toEqual(steps.slice(0, 19_998).map((step, i) => ({ step, loss: losses[i] })));
+    expect(all.slice(19_998)).toEqual([{ step: 19_999, loss: losses[19_998] }, { step: 20_000, loss: 0.25 }, { step: 20_001, loss: 0.05 }, { step: 30_000, loss: -2.5e-3 }, { step: 30_001, loss: 1 }]);
+  });
+
+  it('the loss insert that skips the per-point foreign key check leaves no trace past its transaction: later inserts are checked again', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-fence-0123456789ab`) });
+    expect((await editor.ok(TEXT, { r: lease.run.id, t: lease.leaseToken, p: { steps: '1,2', losses: '0.5,0.4' } })).importLossText.accepted).toBe(2);
+    const db = t.database.db.orm;
+    const missingRun = '00000000-0000-4000-8000-000000000000';
+    await expect(db.execute(sql`insert into loss_points (run_id, step, loss, attempt) values (${missingRun}, 1, 0.5, 1)`)).rejects.toThrow();
   });
 });

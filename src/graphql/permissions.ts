@@ -61,6 +61,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.beginImport': 'EDITOR',
   'Mutation.importLoss': 'EDITOR',
   'Mutation.importLossColumns': 'EDITOR',
+  'Mutation.importLossText': 'EDITOR',
   'Mutation.importFiles': 'EDITOR',
   'Mutation.beginImportUpload': 'EDITOR',
   'Mutation.finishImport': 'EDITOR',

@@ -557,6 +557,24 @@ export type ImportLossPointInput = {
   step: Scalars['Int']['input'];
 };
 
+/**
+ * Loss points as columns of text, each one string of comma-separated decimal numbers (an exponent
+ * allowed: `1.5e-4`): the i-th entry of each belongs to the i-th point. The server reads four strings
+ * of 50,000 numbers in a fraction of the time that four lists of them take, so a client sending many
+ * points sends these (the CLI does). lrs and recordedAtMs, when given, have one entry per step; an
+ * empty entry is a point without that value (`1e-4,,1e-4`).
+ */
+export type ImportLossTextInput = {
+  /** One loss per step. */
+  losses: Scalars['String']['input'];
+  /** One learning rate per step, or an empty entry for none. */
+  lrs?: InputMaybe<Scalars['String']['input']>;
+  /** When each point was recorded, in Unix milliseconds; an empty entry is the time of the call. */
+  recordedAtMs?: InputMaybe<Scalars['String']['input']>;
+  /** Steps, whole numbers of 0 or more, each at most once: `1,2,3`. */
+  steps: Scalars['String']['input'];
+};
+
 export type ImportSampleInput = {
   createdAt?: InputMaybe<Scalars['DateTime']['input']>;
   fileName: Scalars['String']['input'];
@@ -654,6 +672,8 @@ export type Mutation = {
   importLoss: ReportLossResult;
   /** importLoss with the points as columns, up to 50,000 per call. */
   importLossColumns: ReportLossResult;
+  /** importLossColumns with each column as one string of numbers, up to 50,000 points per call: the cheapest to send and to read. */
+  importLossText: ReportLossResult;
   /** Marks the run's best checkpoint by hand (it must be one of the run's checkpoints). */
   promoteCheckpoint: Run;
   /** EDITOR: drops the bytes of the run's checkpoints beyond the newest `keep` (final, promoted and rated ones, and an unfinished run's newest, always stay). */
@@ -798,6 +818,13 @@ export type MutationImportLossArgs = {
 export type MutationImportLossColumnsArgs = {
   leaseToken: Scalars['String']['input'];
   points: ImportLossColumnsInput;
+  runId: Scalars['ID']['input'];
+};
+
+
+export type MutationImportLossTextArgs = {
+  leaseToken: Scalars['String']['input'];
+  points: ImportLossTextInput;
   runId: Scalars['ID']['input'];
 };
 
@@ -1550,6 +1577,7 @@ export type ResolversTypes = ResolversObject<{
   ImportLease: ResolverTypeWrapper<Omit<ImportLease, 'run'> & { run: ResolversTypes['Run'] }>;
   ImportLossColumnsInput: ImportLossColumnsInput;
   ImportLossPointInput: ImportLossPointInput;
+  ImportLossTextInput: ImportLossTextInput;
   ImportSampleInput: ImportSampleInput;
   ImportWarning: ResolverTypeWrapper<ImportWarning>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -1647,6 +1675,7 @@ export type ResolversParentTypes = ResolversObject<{
   ImportLease: Omit<ImportLease, 'run'> & { run: ResolversParentTypes['Run'] };
   ImportLossColumnsInput: ImportLossColumnsInput;
   ImportLossPointInput: ImportLossPointInput;
+  ImportLossTextInput: ImportLossTextInput;
   ImportSampleInput: ImportSampleInput;
   ImportWarning: ImportWarning;
   Int: Scalars['Int']['output'];
@@ -1981,6 +2010,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   importFiles?: Resolver<ResolversTypes['ImportFilesResult'], ParentType, ContextType, RequireFields<MutationImportFilesArgs, 'leaseToken' | 'runId'>>;
   importLoss?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossArgs, 'leaseToken' | 'points' | 'runId'>>;
   importLossColumns?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossColumnsArgs, 'leaseToken' | 'points' | 'runId'>>;
+  importLossText?: Resolver<ResolversTypes['ReportLossResult'], ParentType, ContextType, RequireFields<MutationImportLossTextArgs, 'leaseToken' | 'points' | 'runId'>>;
   promoteCheckpoint?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationPromoteCheckpointArgs, 'checkpointId' | 'runId'>>;
   pruneArtifacts?: Resolver<ResolversTypes['PruneResult'], ParentType, ContextType, RequireFields<MutationPruneArtifactsArgs, 'keep' | 'runId'>>;
   queueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationQueueRunArgs, 'input'>>;

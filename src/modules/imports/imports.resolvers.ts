@@ -7,6 +7,7 @@ export const importResolvers: Resolvers = {
     beginImport: (_, args, ctx) => service.beginImport(ctx, principalOf(ctx), args.input) as never,
     importLoss: (_, args, ctx) => service.importLoss(ctx, principalOf(ctx), args),
     importLossColumns: (_, args, ctx) => service.importLossColumns(ctx, principalOf(ctx), args),
+    importLossText: (_, args, ctx) => service.importLossText(ctx, principalOf(ctx), args),
     importFiles: (_, args, ctx) => service.importFiles(ctx, principalOf(ctx), args) as never,
     beginImportUpload: (_, args, ctx) =>
       ctx.artifacts.beginRunUploadAuthorizedBy(principalOf(ctx), args, ctx.origin, service.authorizeImportUpload(principalOf(ctx), args.runId, args.leaseToken)),

@@ -189,7 +189,7 @@ export async function importLoss(deps: ServiceDeps, principal: Principal, args: 
     steps: points.map((p) => p.step),
     losses: points.map((p) => p.loss),
     lrs: points.map((p) => p.lr ?? null),
-    times: points.map((p) => p.recordedAt ?? null),
+    timesMs: points.map((p) => (p.recordedAt ? Date.parse(p.recordedAt) : null)),
   });
 }
 
@@ -200,16 +200,20 @@ interface LossColumns {
   recordedAtMs?: readonly (number | null | undefined)[] | null;
 }
 
+/** What a timestamptz holds: from 4713 BC (PostgreSQL's first day) to the end of a JavaScript Date. */
+const EARLIEST_MS = -210_866_803_200_000;
+const LATEST_MS = 8_640_000_000_000_000;
+const MAX_INT = 2_147_483_647;
+
 /**
- * importLoss as columns. Checked in plain loops rather than by a schema per point: at 50,000
- * points a call, a schema's per-value work cost more than writing them. The same rules as
- * importLoss; an error names the list and the index.
+ * The rules of importLoss for points as columns, in plain loops rather than by a schema per point:
+ * at 50,000 points a call, a schema's per-value work cost more than writing them. An error names
+ * the list and the index (`points.losses.17`).
  */
-export async function importLossColumns(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; points: LossColumns }) {
-  const runId = parseId(args.runId, 'runId');
-  const { steps, losses } = args.points;
-  const lrs = args.points.lrs ?? null;
-  const times = args.points.recordedAtMs ?? null;
+function checkedColumns(points: LossColumns) {
+  const { steps, losses } = points;
+  const lrs = points.lrs ?? null;
+  const times = points.recordedAtMs ?? null;
   if (steps.length > MAX_IMPORT_COLUMN_POINTS) throw badInput('points.steps', `at most ${MAX_IMPORT_COLUMN_POINTS} per call`);
   const sameLength = (list: readonly unknown[] | null, field: string) => {
     if (list && list.length !== steps.length) throw badInput(`points.${field}`, `must have one value per step (${steps.length}), not ${list.length}`);
@@ -219,31 +223,108 @@ export async function importLossColumns(deps: ServiceDeps, principal: Principal,
   sameLength(times, 'recordedAtMs');
   const inRange = (v: number) => v >= -MAX_LOSS && v <= MAX_LOSS;
   const seen = new Set<number>();
-  const isoTimes: (string | null)[] = new Array(steps.length);
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
-    if (step < 0) throw badInput(`points.steps.${i}`, 'must be 0 or more');
+    if (!Number.isInteger(step) || step < 0) throw badInput(`points.steps.${i}`, 'must be a whole number, 0 or more');
+    if (step > MAX_INT) throw badInput(`points.steps.${i}`, `must be at most ${MAX_INT}`);
     if (seen.has(step)) throw badInput(`points.steps.${i}`, `step ${step} appears twice`);
     seen.add(step);
     if (!inRange(losses[i]!)) throw badInput(`points.losses.${i}`, `must be between ${-MAX_LOSS} and ${MAX_LOSS}`);
     const lr = lrs?.[i];
     if (lr != null && !inRange(lr)) throw badInput(`points.lrs.${i}`, `must be between ${-MAX_LOSS} and ${MAX_LOSS}`);
     const at = times?.[i];
-    const date = at == null ? null : new Date(at);
-    if (date && Number.isNaN(date.getTime())) throw badInput(`points.recordedAtMs.${i}`, 'must be a time');
-    isoTimes[i] = date ? date.toISOString() : null;
+    if (at != null && !(at >= EARLIEST_MS && at <= LATEST_MS)) throw badInput(`points.recordedAtMs.${i}`, 'must be a time (Unix milliseconds)');
   }
-  return writeLoss(deps, principal, runId, args.leaseToken, { steps: [...steps], losses: [...losses], lrs: lrs ? lrs.map((v) => v ?? null) : steps.map(() => null), times: isoTimes });
+  const orNull = (list: readonly (number | null | undefined)[] | null) => (list ? list.map((v) => v ?? null) : null);
+  // Whole milliseconds, as a Date keeps them (it drops a fraction toward zero).
+  return { steps, losses, lrs: orNull(lrs), timesMs: times ? times.map((v) => (v == null ? null : Math.trunc(v))) : null };
 }
 
-async function writeLoss(deps: ServiceDeps, principal: Principal, runId: string, leaseToken: string, points: { steps: number[]; losses: number[]; lrs: (number | null)[]; times: (string | null)[] }) {
+/** importLoss as columns: lists of numbers, a fraction of one object per point to read. */
+export async function importLossColumns(deps: ServiceDeps, principal: Principal, args: { runId: string; leaseToken: string; points: LossColumns }) {
+  const runId = parseId(args.runId, 'runId');
+  return writeLoss(deps, principal, runId, args.leaseToken, checkedColumns(args.points));
+}
+
+// A column of importLossText: decimal numbers (an exponent allowed) separated by commas; in a
+// column that may hold nulls, an empty entry is one. The whole text is checked by one expression
+// (fast), and entry by entry only to name the one at fault. A number matches in one way only (no
+// digit could belong to two parts), so a bad text is refused in time linear in its length, never
+// by backtracking through every split of it.
+const NUMBER = String.raw`-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`;
+const WHOLE = String.raw`\d+`;
+const listOf = (entry: string, nullable: boolean) => new RegExp(nullable ? `^(?:${entry})?(?:,(?:${entry})?)*$` : `^${entry}(?:,${entry})*$`);
+const COLUMN = {
+  steps: { list: listOf(WHOLE, false), entry: new RegExp(`^${WHOLE}$`), what: 'a whole number, 0 or more' },
+  losses: { list: listOf(NUMBER, false), entry: new RegExp(`^${NUMBER}$`), what: 'a decimal number' },
+  lrs: { list: listOf(NUMBER, true), entry: new RegExp(`^(?:${NUMBER})?$`), what: 'a decimal number or empty' },
+  recordedAtMs: { list: listOf(NUMBER, true), entry: new RegExp(`^(?:${NUMBER})?$`), what: 'a decimal number or empty' },
+} as const;
+
+/** One column of importLossText as numbers (null for an empty entry where the column allows it). */
+function parseColumn(text: string, field: keyof typeof COLUMN): (number | null)[] {
+  if (text === '') return [];
+  // Before any pattern runs over it: a column of more points than a call takes is refused unread.
+  if (text.length > MAX_IMPORT_COLUMN_POINTS * 32) throw badInput(`points.${field}`, `at most ${MAX_IMPORT_COLUMN_POINTS} values per call`);
+  const rule = COLUMN[field];
+  const entries = text.split(',');
+  if (!rule.list.test(text)) {
+    const at = entries.findIndex((e) => !rule.entry.test(e));
+    throw badInput(`points.${field}.${at}`, `must be ${rule.what}, not "${entries[at]!.slice(0, 40)}"`);
+  }
+  const values: (number | null)[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) values[i] = entries[i] === '' ? null : Number(entries[i]);
+  return values;
+}
+
+/**
+ * importLoss with each column as one string of comma-separated numbers. Reading four strings costs
+ * the server a small part of what four lists of 50,000 numbers cost GraphQL to read (each value of
+ * a list is coerced and checked on its own), so a client that sends many points sends these.
+ */
+export async function importLossText(
+  deps: ServiceDeps,
+  principal: Principal,
+  args: { runId: string; leaseToken: string; points: { steps: string; losses: string; lrs?: string | null; recordedAtMs?: string | null } },
+) {
+  const runId = parseId(args.runId, 'runId');
+  const steps = parseColumn(args.points.steps, 'steps') as number[];
+  if (steps.length > MAX_IMPORT_COLUMN_POINTS) throw badInput('points.steps', `at most ${MAX_IMPORT_COLUMN_POINTS} per call`);
+  // An empty text is no values; for a column that may hold nulls and one point, it is that null.
+  const nullable = (text: string | null | undefined, field: 'lrs' | 'recordedAtMs') => (text == null ? null : text === '' && steps.length === 1 ? [null] : parseColumn(text, field));
+  const columns = checkedColumns({
+    steps,
+    losses: parseColumn(args.points.losses, 'losses') as number[],
+    lrs: nullable(args.points.lrs, 'lrs'),
+    recordedAtMs: nullable(args.points.recordedAtMs, 'recordedAtMs'),
+  });
+  return writeLoss(deps, principal, runId, args.leaseToken, columns);
+}
+
+async function writeLoss(
+  deps: ServiceDeps,
+  principal: Principal,
+  runId: string,
+  leaseToken: string,
+  points: { steps: readonly number[]; losses: readonly number[]; lrs: readonly (number | null)[] | null; timesMs: readonly (number | null)[] | null },
+) {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const step of points.steps) {
+    if (step < first) first = step;
+    if (step > last) last = step;
+  }
   return deps.db.transaction(async (tx) => {
     const run = await held(tx, principal, runId, leaseToken);
     if (points.steps.length === 0) return { accepted: 0, duplicates: 0 };
-    const written = await store.insertImportedLoss(tx, runId, run.attempt, points);
+    // held() keeps the run's import row locked until this commits, so no other write of the run
+    // can add a point in this range meanwhile: a range without points is appended to.
+    const mode = (await store.hasLossBetween(tx, runId, first, last)) ? 'merge' : 'append';
+    await store.holdRunForLossInsert(tx, runId);
+    const written = await store.insertImportedLoss(tx, runId, run.attempt, points, mode);
     // The summary, the checkpoints' EMA and the loss blocks follow once, at finishImport: per batch
     // they would cost more than the points themselves.
-    return { accepted: written.written, duplicates: points.steps.length - written.written };
+    return { accepted: written, duplicates: points.steps.length - written };
   });
 }
 
