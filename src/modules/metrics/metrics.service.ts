@@ -163,7 +163,7 @@ async function curveOf(
   const range = found![0] as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return selectedOnly(range.buckets ?? []);
+    return selectedOnly(store.bucketsOf(fields, range.buckets));
   }
   const buckets: store.CurveBucket[] = [];
   for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {
