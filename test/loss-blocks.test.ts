@@ -236,8 +236,10 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     for (const [max, from, to, steps] of cases) {
       const buckets = await curve(runId, max, from, to);
       expectCurveOfPoints(buckets, stored, from ?? 0, to ?? last, max);
-      // Served from whole blocks of the level: every bucket after the first starts on one (no step ending in 517 is one).
+      // Served from whole blocks of the level: every bucket after the first starts on one (no step
+      // ending in 517 is one), and there are maxPoints of them (a wider level would give fewer).
       expect(buckets.slice(1).every((b) => b.fromStep % steps === 0), `maxPoints ${max} over ${from}..${to}: blocks of ${steps}`).toBe(true);
+      expect(buckets, `maxPoints ${max} over ${from}..${to}`).toHaveLength(max);
     }
   }
 
