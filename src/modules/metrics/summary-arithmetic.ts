@@ -1,9 +1,12 @@
 // The arithmetic of a run's loss summary (points, last step and loss, minimum and its step, EMA),
 // of its loss blocks (count, sum, min, max, first and last step, last loss per LOSS_BLOCK_STEPS
-// steps, and again per COARSE_BLOCK_STEPS steps in loss_coarse_blocks) and of a checkpoint's EMA, in one place. It runs in four places for speed: in JavaScript
-// for a batch that only appends (loss-batch.ts, written by appendLossBatch as a plain insert), and
-// in SQL when recordLossBatch folds a batch in, when recomputeSummary and rebuildLossBlocks start
-// again from the points after a rewrite, and when refreshCheckpointEma reads a checkpoint's EMA.
+// steps in loss_blocks, and per COARSE_BLOCK_STEPS steps in loss_coarse_blocks) and of a
+// checkpoint's EMA, in one place. It runs in four places for speed: in JavaScript for a batch that
+// only appends (loss-batch.ts, written by appendLossBatch as a plain insert), and in SQL when
+// recordLossBatch folds a batch in, when recomputeSummary and rebuildLossBlocks start again from the
+// points after a rewrite, and when refreshCheckpointEma reads a checkpoint's EMA. Coarse blocks are
+// merged from fine ones (coarseShares in JavaScript, mergedBlocks in SQL) except where
+// recordLossBatch folds a batch's points straight into every level.
 // Each of those takes its constants and its formulas from here, and test/summary-arithmetic.test.ts
 // feeds the same random batches through every path and expects the same figures from each.
 //
@@ -26,7 +29,7 @@ export const LOSS_BLOCK_STEPS = 100;
  * loss_blocks over wider blocks, so that a curve over a million steps reads about 1,000 rows too
  * (curveFromBlocks takes the widest level of which the range spans maxPoints blocks). Each a
  * multiple of LOSS_BLOCK_STEPS: a coarse block is whole fine blocks, which is how cut ends and
- * rebuilds fold them. The backfill migration (0009) used these too.
+ * rebuilds fold them. The backfill migration (0010) used these too.
  */
 export const COARSE_BLOCK_STEPS = [1_000, 10_000] as const;
 
