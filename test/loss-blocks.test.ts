@@ -243,6 +243,14 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     }
   }
 
+  it('answers no buckets for a range between points, from blocks or from points', async () => {
+    const { runId, token } = await claimedRun();
+    await report(runId, token, [...wave(0, 99), ...wave(500_000, 500_099)]);
+    expect(await curve(runId, 10, 200, 400_000)).toEqual([]); // spans 4,000 blocks of 100, 400 of 1,000
+    expect(await curve(runId, 1000, 200, 300)).toEqual([]); // narrower than 1,000 blocks: from the points
+    expectCurveOfPoints(await curve(runId, 10), await rawPoints(runId), 0, 500_099, 10);
+  });
+
   it('serves ranges that span enough coarse blocks from them, exact at cut ends, after appends, fill-ins and a resumed attempt', async () => {
     const { runId, token } = await claimedRun();
     await agent.start(runId, token);

@@ -567,9 +567,10 @@ function bucketColumns(fields: BucketFields) {
 const bucketsText = (fields: BucketFields, from: SQL) =>
   sql`(select concat_ws(';', ${sql.raw(bucketColumns(fields).map((c) => `string_agg(${c}::text, ',')`).join(', '))}) from (select * from ${from} order by to_step) b)`;
 
-/** bucketsText read back into LossBucket objects of the selected fields (none for null). */
+/** bucketsText read back into LossBucket objects of the selected fields. */
 export function bucketsOf(fields: BucketFields, text: string | null): CurveBucket[] {
-  if (text == null) return [];
+  // No buckets (a range with no points in it): string_agg gives null, and concat_ws of nulls ''.
+  if (!text) return [];
   const columns = bucketColumns(fields);
   const lists = text.split(';').map((list) => list.split(','));
   const selected = BUCKET_FIELDS.filter((f) => fields.has(f)).map((f) => [f, lists[columns.indexOf(BUCKET_COLUMNS[f])]!] as const);
