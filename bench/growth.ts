@@ -8,6 +8,8 @@ import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, po
 
 const SCALE = Number(process.env.GROWTH_SCALE ?? 1);
 const SAMPLES = 40;
+/** GROWTH_ONLY=curve (or 'runs page', compareRuns) measures one figure alone. */
+const ONLY = process.env.GROWTH_ONLY;
 
 async function median(url: string, key: string, query: string, variables: Record<string, unknown>) {
   const body = JSON.stringify({ query, variables });
@@ -51,6 +53,7 @@ export async function run() {
     ['runs page', sizes.page, PAGE, 'flat'],
     ['compareRuns', sizes.compare, COMPARE, '≤ linear: ≤ 10×'],
   ] as const) {
+    if (ONLY && ONLY !== what) continue;
     const { pg, server, basics } = await setup();
     try {
       const viewer = await createKey(server.url, server.adminKey, 'VIEWER');
@@ -66,7 +69,7 @@ export async function run() {
   }
 
   // lossCurve: two runs in one database, one with each count of points.
-  {
+  if (!ONLY || ONLY === 'curve') {
     const { pg, server, basics } = await setup();
     try {
       const { url, adminKey } = server;

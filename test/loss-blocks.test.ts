@@ -1,5 +1,7 @@
 // Long curves are served from loss_blocks, a rollup of the points in blocks of 100 steps kept on
-// every write. Whatever the path, a curve must equal one computed here from the raw points.
+// every write, and from loss_coarse_blocks, the same in blocks of 1,000 and 10,000 steps, for
+// ranges that span enough of those. Whatever the path and the level, a curve must equal one
+// computed here from the raw points.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
@@ -41,7 +43,7 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
   beforeAll(async () => {
     t = await startTestServer(kind, { reaperIntervalSeconds: 3600, retryBackoffSeconds: 0 });
     basics = await createBasics(t.admin);
-    agent = await registerAgent(t, { gpus: Array.from({ length: 6 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
+    agent = await registerAgent(t, { gpus: Array.from({ length: 10 }, (_, index) => ({ index, name: 'H100', memoryMb: 81_559 })) });
   });
   afterAll(() => t?.stop());
 
@@ -66,21 +68,32 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     return (await t.admin.ok(curveQuery, { id: runId, max, from, to })).run.lossCurve;
   }
 
-  /** loss_blocks must hold exactly what a recomputation from loss_points gives. */
+  /** loss_blocks and every level of loss_coarse_blocks must hold exactly what a recomputation from loss_points gives. */
   async function expectBlocksMatchPoints(runId: string) {
-    const query = (table: 'stored' | 'recomputed') =>
-      table === 'stored'
-        ? sql`select block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss from loss_blocks where run_id = ${runId} order by block`
-        : sql`select step / 100 as block, count(*)::int as points, sum(loss) as loss_sum, min(loss) as min_loss, max(loss) as max_loss,
+    const levels = [
+      ['loss_blocks', 100],
+      ['loss_coarse_blocks', 1_000],
+      ['loss_coarse_blocks', 10_000],
+    ] as const;
+    for (const [table, steps] of levels) {
+      const query = (which: 'stored' | 'recomputed') =>
+        which === 'stored'
+          ? sql`select block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss from ${sql.raw(table)}
+              where run_id = ${runId} ${table === 'loss_coarse_blocks' ? sql`and steps = ${steps}` : sql``} order by block`
+          : sql`select step / ${sql.raw(String(steps))} as block, count(*)::int as points, sum(loss) as loss_sum, min(loss) as min_loss, max(loss) as max_loss,
               min(step) as first_step, max(step) as last_step, (array_agg(loss order by step desc))[1] as last_loss
-            from loss_points where run_id = ${runId} group by step / 100 order by 1`;
-    const [stored, recomputed] = [await rows<any>(t.server.db.orm, query('stored')), await rows<any>(t.server.db.orm, query('recomputed'))];
-    expect(stored.length).toBe(recomputed.length);
-    for (const [i, s] of stored.entries()) {
-      const r = recomputed[i];
-      expect({ ...s, loss_sum: 0 }, `block ${r.block}`).toEqual({ ...r, loss_sum: 0 });
-      expect(s.loss_sum).toBeCloseTo(r.loss_sum, 9);
+            from loss_points where run_id = ${runId} group by 1 order by 1`;
+      const [stored, recomputed] = [await rows<any>(t.server.db.orm, query('stored')), await rows<any>(t.server.db.orm, query('recomputed'))];
+      expect(stored.length, `blocks of ${steps} steps`).toBe(recomputed.length);
+      for (const [i, s] of stored.entries()) {
+        const r = recomputed[i];
+        expect({ ...s, loss_sum: 0 }, `block ${r.block} of ${steps} steps`).toEqual({ ...r, loss_sum: 0 });
+        expect(s.loss_sum).toBeCloseTo(r.loss_sum, 9);
+      }
     }
+    // Nothing at a level the code does not keep.
+    const [other] = await rows<{ n: number }>(t.server.db.orm, sql`select count(*)::int as n from loss_coarse_blocks where run_id = ${runId} and steps not in (1000, 10000)`);
+    expect(other!.n).toBe(0);
   }
 
   const wave = (from: number, to: number, shift = 0) =>
@@ -184,5 +197,99 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     await t.server.db.orm.execute(sql.raw(migration));
     await expectBlocksMatchPoints(runId);
     expectCurveOfPoints(await curve(runId, 40), await rawPoints(runId), 0, 4_321, 40);
+  });
+  it('is backfilled by the migration for points written before it', async () => {
+    const { runId, token } = await claimedRun();
+    await report(runId, token, wave(0, 4_321));
+    await t.server.db.orm.execute(sql`delete from loss_blocks where run_id = ${runId}`);
+    const migration = readFileSync(new URL('../drizzle/0002_backfill_loss_blocks.sql', import.meta.url), 'utf8');
+    await t.server.db.orm.execute(sql.raw(migration));
+    await expectBlocksMatchPoints(runId);
+    expectCurveOfPoints(await curve(runId, 40), await rawPoints(runId), 0, 4_321, 40);
+  });
+
+  it('has its coarse levels backfilled by their migration from the blocks written before it', async () => {
+    const { runId, token } = await claimedRun();
+    await report(runId, token, wave(0, 23_456));
+    await t.server.db.orm.execute(sql`delete from loss_coarse_blocks where run_id = ${runId}`);
+    const migration = readFileSync(new URL('../drizzle/0010_backfill_loss_coarse_blocks.sql', import.meta.url), 'utf8');
+    await t.server.db.orm.execute(sql.raw(migration));
+    await expectBlocksMatchPoints(runId);
+    expectCurveOfPoints(await curve(runId, 20), await rawPoints(runId), 0, 23_456, 20);
+  });
+
+  /** Curves over ranges wide enough for coarse blocks, each against the raw points, with the level each must have taken. */
+  async function expectWideCurves(runId: string, last: number) {
+    const stored = await rawPoints(runId);
+    const cases: [max: number, from: number | undefined, to: number | undefined, steps: number][] = [
+      [20, undefined, undefined, 1_000], // 46 blocks of 1,000 steps, 5 of 10,000
+      [4, undefined, undefined, 10_000],
+      [30, 1_234, 40_321, 1_000], // both ends cut a fine block
+      [10, 1_200, 38_799, 1_000], // on fine blocks, not coarse ones
+      [3, 5_000, 39_999, 10_000], // on blocks of 1,000, not 10,000
+      [2, 10_000, 29_999, 10_000], // on coarse blocks
+      [5, 333, 1_000_000, 10_000], // toStep past the last point
+      [1, 9_950, 10_050, 10_000], // two cut coarse blocks, nothing whole
+      [1, 12_345, 12_399, 10_000], // within one fine block
+      [3, 21_999, 24_001, 1_000],
+    ];
+    for (const [max, from, to, steps] of cases) {
+      const buckets = await curve(runId, max, from, to);
+      expectCurveOfPoints(buckets, stored, from ?? 0, to ?? last, max);
+      // Served from whole blocks of the level: every bucket after the first starts on one (no step
+      // ending in 517 is one), and there are maxPoints of them (a wider level would give fewer).
+      expect(buckets.slice(1).every((b) => b.fromStep % steps === 0), `maxPoints ${max} over ${from}..${to}: blocks of ${steps}`).toBe(true);
+      expect(buckets, `maxPoints ${max} over ${from}..${to}`).toHaveLength(max);
+    }
+  }
+
+  it('answers no buckets for a range between points, from blocks or from points', async () => {
+    const { runId, token } = await claimedRun();
+    await report(runId, token, [...wave(0, 99), ...wave(500_000, 500_099)]);
+    expect(await curve(runId, 10, 200, 400_000)).toEqual([]); // spans 4,000 blocks of 100, 400 of 1,000
+    expect(await curve(runId, 1000, 200, 300)).toEqual([]); // narrower than 1,000 blocks: from the points
+    expectCurveOfPoints(await curve(runId, 10), await rawPoints(runId), 0, 500_099, 10);
+  });
+
+  it('serves ranges that span enough coarse blocks from them, exact at cut ends, after appends, fill-ins and a resumed attempt', async () => {
+    const { runId, token } = await claimedRun();
+    await agent.start(runId, token);
+    const points = wave(0, 45_678);
+    points[17_777]!.loss = 9.5;
+    const [kept, late] = [points.filter((p) => p.step % 1_000 !== 517), points.filter((p) => p.step % 1_000 === 517)];
+    for (let i = 0; i < kept.length; i += 1_237) await report(runId, token, kept.slice(i, i + 1_237));
+    await expectBlocksMatchPoints(runId);
+    await expectWideCurves(runId, 45_678);
+    const spike = (await curve(runId, 4)).find((b) => b.fromStep <= 17_777 && b.toStep >= 17_777)!;
+    expect(spike.max).toBe(9.5);
+
+    // Steps filled in later, last first.
+    await report(runId, token, late.reverse());
+    await expectBlocksMatchPoints(runId);
+    await expectWideCurves(runId, 45_678);
+
+    // A newer attempt resumes from step 17,450 and rewrites up to 33,000 with other values (the
+    // spike goes), with a spike of its own at 31,234; then another rewrites inside one coarse block.
+    await expireLease(t, runId);
+    await t.server.reaper.sweep();
+    await endBackoff(t, runId);
+    const second = (await agent.claim())!;
+    expect(second.run.id).toBe(runId);
+    const resumed = wave(17_450, 33_000, 2).map((p) => ({ ...p, loss: p.loss + 0.1 }));
+    resumed[31_234 - 17_450]!.loss = 8;
+    await report(runId, second.leaseToken, resumed);
+    await expectBlocksMatchPoints(runId);
+    await expectWideCurves(runId, 45_678);
+    const curve4 = await curve(runId, 4);
+    expect(Math.max(...curve4.map((b) => b.max))).toBe(8);
+    expect(curve4.find((b) => b.fromStep <= 17_777 && b.toStep >= 17_777)!.max).toBeLessThan(5);
+
+    await expireLease(t, runId);
+    await t.server.reaper.sweep();
+    await endBackoff(t, runId);
+    const third = (await agent.claim())!;
+    await report(runId, third.leaseToken, wave(38_123, 38_200, 4));
+    await expectBlocksMatchPoints(runId);
+    await expectWideCurves(runId, 45_678);
   });
 });

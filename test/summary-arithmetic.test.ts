@@ -1,4 +1,4 @@
-// One arithmetic for loss summaries: a run's summary, its loss blocks and its checkpoints' EMA are
+// One arithmetic for loss summaries: a run's summary, its loss blocks (fine and coarse) and its checkpoints' EMA are
 // computed by four pieces of code (the JavaScript fast path for appends, recordLossBatch folding a
 // batch in SQL, recomputeSummary and rebuildLossBlocks starting again from the points, and
 // refreshCheckpointEma), all from src/modules/metrics/summary-arithmetic.ts. The same seeded random
@@ -24,6 +24,8 @@ const STATE = `query($id: ID!) { run(id: $id) {
 
 const ALPHA = 0.1;
 const BLOCK_STEPS = 100;
+/** The levels of loss_coarse_blocks. */
+const COARSE_STEPS = [1_000, 10_000];
 const MAX_STEP = 2_147_483_647;
 
 type Point = { step: number; loss: number };
@@ -79,10 +81,10 @@ class Model {
     return { points: sorted.length, lastStep: sorted.at(-1)!.step, lastLoss: sorted.at(-1)!.loss, minLoss: min.loss, minLossStep: min.step, emaLoss: this.ema() };
   }
 
-  blocks() {
+  blocks(steps = BLOCK_STEPS) {
     const byBlock = new Map<number, Point[]>();
     for (const p of this.sorted()) {
-      const b = Math.floor(p.step / BLOCK_STEPS);
+      const b = Math.floor(p.step / steps);
       byBlock.set(b, [...(byBlock.get(b) ?? []), p]);
     }
     return [...byBlock.entries()].map(([block, ps]) => ({
@@ -204,16 +206,19 @@ describe.each(databaseKinds)('one arithmetic for loss summaries on %s', (kind) =
     const got = run.lossSummary;
     expect({ ...got, emaLoss: 0 }, `${context}: ${path}'s summary`).toEqual({ ...want, emaLoss: 0 });
     expect(Math.abs(got.emaLoss - want.emaLoss!) / Math.abs(want.emaLoss!), `${context}: ${path}'s EMA ${got.emaLoss} vs ${want.emaLoss}`).toBeLessThan(1e-9);
-    const blocks = await rows<Record<string, number>>(
-      t.server.db.orm,
-      sql`select block, points, loss_sum as "lossSum", min_loss as "minLoss", max_loss as "maxLoss", first_step as "firstStep",
-            last_step as "lastStep", last_loss as "lastLoss"
-          from loss_blocks where run_id = ${runId} order by block`,
-    );
-    const wanted = model.blocks();
-    expect(blocks.map((b) => ({ ...b, lossSum: 0 })), `${context}: ${path}'s blocks`).toEqual(wanted.map((b) => ({ ...b, lossSum: 0 })));
-    for (const [i, b] of blocks.entries()) {
-      expect(Math.abs(b.lossSum! - wanted[i]!.lossSum) / wanted[i]!.lossSum, `${context}: ${path}'s block ${b.block} sum`).toBeLessThan(1e-12);
+    const columns = sql`block, points, loss_sum as "lossSum", min_loss as "minLoss", max_loss as "maxLoss", first_step as "firstStep",
+            last_step as "lastStep", last_loss as "lastLoss"`;
+    const levels = [
+      [BLOCK_STEPS, sql`select ${columns} from loss_blocks where run_id = ${runId} order by block`],
+      ...COARSE_STEPS.map((steps) => [steps, sql`select ${columns} from loss_coarse_blocks where run_id = ${runId} and steps = ${steps} order by block`] as const),
+    ] as const;
+    for (const [steps, query] of levels) {
+      const blocks = await rows<Record<string, number>>(t.server.db.orm, query);
+      const wanted = model.blocks(steps);
+      expect(blocks.map((b) => ({ ...b, lossSum: 0 })), `${context}: ${path}'s blocks of ${steps}`).toEqual(wanted.map((b) => ({ ...b, lossSum: 0 })));
+      for (const [i, b] of blocks.entries()) {
+        expect(Math.abs(b.lossSum! - wanted[i]!.lossSum) / wanted[i]!.lossSum, `${context}: ${path}'s block ${b.block} of ${steps} sum`).toBeLessThan(1e-12);
+      }
     }
     expect(run.checkpoints.map((c: { step: number }) => c.step)).toEqual([...model.checkpoints].sort((a, b) => a - b));
     for (const c of run.checkpoints as { step: number; emaLoss: number }[]) {

@@ -288,6 +288,30 @@ export const lossBlocks = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.block] })],
 );
 
+/**
+ * loss_blocks again over wider blocks, one level per COARSE_BLOCK_STEPS entry (`steps` steps per
+ * block; block = step / steps), kept by the same statements. A curve over a million steps reads
+ * 1,000 of these instead of 10,000 loss_blocks rows, so its cost stays flat as runs grow.
+ */
+export const lossCoarseBlocks = pgTable(
+  'loss_coarse_blocks',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    steps: integer('steps').notNull(),
+    block: integer('block').notNull(),
+    points: integer('points').notNull(),
+    lossSum: doublePrecision('loss_sum').notNull(),
+    minLoss: doublePrecision('min_loss').notNull(),
+    maxLoss: doublePrecision('max_loss').notNull(),
+    firstStep: integer('first_step').notNull(),
+    lastStep: integer('last_step').notNull(),
+    lastLoss: doublePrecision('last_loss').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.steps, t.block] })],
+);
+
 export const checkpoints = pgTable(
   'checkpoints',
   {

@@ -149,8 +149,9 @@ function checkCurveArgs(args: { maxPoints?: number | null; fromStep?: number | n
 
 /**
  * A run's curve. One statement when it can be served from loss blocks (long runs: the case that
- * must be fast), sent through db.batch so that it is prepared once per connection and costs one
- * round trip; otherwise a second one folds the points.
+ * must be fast), sent through db.prepared so that it is prepared once per connection and costs one
+ * round trip, without the BEGIN and COMMIT of db.batch around it; otherwise a second one folds the
+ * points.
  */
 async function curveOf(
   db: Database,
@@ -159,11 +160,11 @@ async function curveOf(
   fields: store.BucketFields,
 ): Promise<LossBucket[]> {
   const lo = args.fromStep ?? 0;
-  const [found] = await db.batch([store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null, fields })]);
-  const range = found![0] as unknown as store.BlockCurveRow | undefined;
+  const [found] = await db.prepared(store.curveFromBlocks(runId, { maxPoints: args.maxPoints, lo, toStep: args.toStep ?? null, fields }));
+  const range = found as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return selectedOnly(range.buckets ?? []);
+    return selectedOnly(store.bucketsOf(fields, range.buckets));
   }
   const buckets: store.CurveBucket[] = [];
   for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {

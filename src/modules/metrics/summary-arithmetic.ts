@@ -1,9 +1,12 @@
 // The arithmetic of a run's loss summary (points, last step and loss, minimum and its step, EMA),
 // of its loss blocks (count, sum, min, max, first and last step, last loss per LOSS_BLOCK_STEPS
-// steps) and of a checkpoint's EMA, in one place. It runs in four places for speed: in JavaScript
-// for a batch that only appends (loss-batch.ts, written by appendLossBatch as a plain insert), and
-// in SQL when recordLossBatch folds a batch in, when recomputeSummary and rebuildLossBlocks start
-// again from the points after a rewrite, and when refreshCheckpointEma reads a checkpoint's EMA.
+// steps in loss_blocks, and per COARSE_BLOCK_STEPS steps in loss_coarse_blocks) and of a
+// checkpoint's EMA, in one place. It runs in four places for speed: in JavaScript for a batch that
+// only appends (loss-batch.ts, written by appendLossBatch as a plain insert), and in SQL when
+// recordLossBatch folds a batch in, when recomputeSummary and rebuildLossBlocks start again from the
+// points after a rewrite, and when refreshCheckpointEma reads a checkpoint's EMA. Coarse blocks are
+// merged from fine ones (coarseShares in JavaScript, mergedBlocks in SQL) except where
+// recordLossBatch folds a batch's points straight into every level.
 // Each of those takes its constants and its formulas from here, and test/summary-arithmetic.test.ts
 // feeds the same random batches through every path and expects the same figures from each.
 //
@@ -20,6 +23,15 @@ export const EMA_ALPHA = 0.1;
 
 /** Steps per row of loss_blocks (block = ⌊step / LOSS_BLOCK_STEPS⌋); the backfill migration used 100 too. */
 export const LOSS_BLOCK_STEPS = 100;
+
+/**
+ * Steps per row of loss_coarse_blocks, one level each (block = ⌊step / steps⌋): the same figures as
+ * loss_blocks over wider blocks, so that a curve over a million steps reads about 1,000 rows too
+ * (curveFromBlocks takes the widest level of which the range spans maxPoints blocks). Each a
+ * multiple of LOSS_BLOCK_STEPS: a coarse block is whole fine blocks, which is how cut ends and
+ * rebuilds fold them. The backfill migration (0010) used these too.
+ */
+export const COARSE_BLOCK_STEPS = [1_000, 10_000] as const;
 
 /**
  * The largest exponent of (1-α) taken. PostgreSQL raises an underflow error past 0.9^7000, so every
@@ -48,6 +60,11 @@ export interface BlockShares {
   lastLoss: number[];
 }
 
+/** A batch's shares of loss_coarse_blocks: BlockShares with each row's level (its steps per block). */
+export interface CoarseShares extends BlockShares {
+  steps: number[];
+}
+
 export interface BatchFold {
   /** Σⱼ α(1-α)^(k-1-j)·zⱼ over the batch's k points in step order. */
   fold: number;
@@ -57,6 +74,7 @@ export interface BatchFold {
   /** The lowest step at which minLoss occurs. */
   minLossStep: number;
   blocks: BlockShares;
+  coarse: CoarseShares;
 }
 
 /**
@@ -91,7 +109,39 @@ export function foldBatch(steps: number[], losses: number[], order: number[]): B
     blocks.lastStep[current] = step;
     blocks.lastLoss[current] = loss;
   }
-  return { fold, decay: decayOf(order.length), minLoss, minLossStep, blocks };
+  return { fold, decay: decayOf(order.length), minLoss, minLossStep, blocks, coarse: coarseShares(blocks) };
+}
+
+/**
+ * Fine shares (in step order) merged into their blocks at every coarse level: block aggregates
+ * merge (counts and sums add, min and max of the mins and maxes, the last loss is the one of the
+ * highest last step), as the SQL that rebuilds coarse blocks from fine ones merges them.
+ */
+export function coarseShares(fine: BlockShares): CoarseShares {
+  const out: CoarseShares = { steps: [], block: [], points: [], lossSum: [], minLoss: [], maxLoss: [], firstStep: [], lastStep: [], lastLoss: [] };
+  for (const steps of COARSE_BLOCK_STEPS) {
+    const perCoarse = steps / LOSS_BLOCK_STEPS;
+    let current = -1;
+    for (let i = 0; i < fine.block.length; i++) {
+      const block = Math.floor(fine.block[i]! / perCoarse);
+      if (current < 0 || out.steps[current] !== steps || out.block[current] !== block) {
+        current = out.block.push(block) - 1;
+        out.steps.push(steps);
+        out.points.push(0);
+        out.lossSum.push(0);
+        out.minLoss.push(fine.minLoss[i]!);
+        out.maxLoss.push(fine.maxLoss[i]!);
+        out.firstStep.push(fine.firstStep[i]!);
+      }
+      out.points[current]! += fine.points[i]!;
+      out.lossSum[current]! += fine.lossSum[i]!;
+      if (fine.minLoss[i]! < out.minLoss[current]!) out.minLoss[current] = fine.minLoss[i]!;
+      if (fine.maxLoss[i]! > out.maxLoss[current]!) out.maxLoss[current] = fine.maxLoss[i]!;
+      out.lastStep[current] = fine.lastStep[i]!;
+      out.lastLoss[current] = fine.lastLoss[i]!;
+    }
+  }
+  return out;
 }
 
 // ---- SQL ----------------------------------------------------------------------------------------
@@ -162,12 +212,28 @@ export const blockAggregates = (lastLoss: SQL = sql`(array_agg(loss order by ste
 
 /** The columns of loss_blocks, as `insert into loss_blocks as lb (…)` lists them. */
 export const BLOCK_COLUMNS = sql`(run_id, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)`;
+/** The columns of loss_coarse_blocks: BLOCK_COLUMNS with the level (steps per block) after run_id. */
+export const COARSE_BLOCK_COLUMNS = sql`(run_id, steps, block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss)`;
+/** COARSE_BLOCK_STEPS as an int[] literal. */
+export const COARSE_LEVELS = sql.raw(`'{${COARSE_BLOCK_STEPS.join(',')}}'::int[]`);
+
+/**
+ * Merges groups of block rows (columns points … last_loss) into one, in the column order of
+ * loss_blocks after the block: what coarse blocks are folded from fine ones with.
+ */
+export const mergedBlocks = sql`sum(points)::int, sum(loss_sum), min(min_loss), max(max_loss), min(first_step), max(last_step),
+        (array_agg(last_loss order by last_step desc))[1]`;
 
 /**
  * Adds new points' shares to their loss_blocks rows (`insert into loss_blocks as lb …` before it):
  * count, sum, min, max and the last step are all exact under addition of new points.
  */
-export const addToBlocks = sql`on conflict (run_id, block) do update set
+export const addToBlocks = addToBlocksOn(sql`(run_id, block)`);
+/** addToBlocks for loss_coarse_blocks. */
+export const addToCoarseBlocks = addToBlocksOn(sql`(run_id, steps, block)`);
+
+function addToBlocksOn(key: SQL) {
+  return sql`on conflict ${key} do update set
         points = lb.points + excluded.points,
         loss_sum = lb.loss_sum + excluded.loss_sum,
         min_loss = least(lb.min_loss, excluded.min_loss),
@@ -175,8 +241,15 @@ export const addToBlocks = sql`on conflict (run_id, block) do update set
         first_step = least(lb.first_step, excluded.first_step),
         last_step = greatest(lb.last_step, excluded.last_step),
         last_loss = case when excluded.last_step > lb.last_step then excluded.last_loss else lb.last_loss end`;
+}
 
 /** Replaces loss_blocks rows with shares computed from all of their points. */
-export const replaceBlocks = sql`on conflict (run_id, block) do update set
+export const replaceBlocks = replaceBlocksOn(sql`(run_id, block)`);
+/** replaceBlocks for loss_coarse_blocks. */
+export const replaceCoarseBlocks = replaceBlocksOn(sql`(run_id, steps, block)`);
+
+function replaceBlocksOn(key: SQL) {
+  return sql`on conflict ${key} do update set
       points = excluded.points, loss_sum = excluded.loss_sum, min_loss = excluded.min_loss, max_loss = excluded.max_loss,
       first_step = excluded.first_step, last_step = excluded.last_step, last_loss = excluded.last_loss`;
+}
