@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 import { checkpointStepFromFileName, CONFIG_FILE, OPTIMIZER_FILE, parseSampleFileName, SAMPLES_DIR } from '../agents/files.js';
 import { TrainerOutputParser } from '../agents/parse.js';
 import { readSafetensorsMetadata, stepFromMetadata } from '../agents/safetensors.js';
-import { LOSS_LOG_FILE, readLossLog, type LoggedLoss } from './loss-log.js';
+import { LOSS_LOG_FILE, lossInMemory, openLossLog, type LoggedLoss, type LossLog } from './loss-log.js';
 
 /** The config the ai-toolkit UI starts a job with, beside the job's files. */
 export const UI_JOB_CONFIG = '.job_config.json';
@@ -46,7 +46,8 @@ export interface JobFolder {
   checkpoints: JobCheckpoint[];
   optimizer: FolderFile | null;
   samples: JobSample[];
-  loss: { source: string; points: LoggedLoss[] } | null;
+  /** Open while the job is imported: close it (its loss_log.db is held in memory until then). */
+  loss: { source: string; points: LossLog } | null;
   logFile: FolderFile | null;
   datasetFolder: string | null;
   captionExt: string;
@@ -132,11 +133,13 @@ export async function readJobFolder(folder: string): Promise<JobFolder> {
   const logName = entries.filter((f) => LOG_NAMES.some((re) => re.test(f))).sort((a, b) => LOG_NAMES.findIndex((re) => re.test(a)) - LOG_NAMES.findIndex((re) => re.test(b)))[0];
   const logFile = logName ? await fileAt(path.join(folder, logName)) : null;
 
+  const optimizer = entries.includes(OPTIMIZER_FILE) ? await fileAt(path.join(folder, OPTIMIZER_FILE)) : null;
+  // Last: nothing after it can fail and leave the loss log open.
   let loss: JobFolder['loss'] = null;
   if (entries.includes(LOSS_LOG_FILE)) {
-    loss = { source: LOSS_LOG_FILE, points: await readLossLog(path.join(folder, LOSS_LOG_FILE)) };
+    loss = { source: LOSS_LOG_FILE, points: await openLossLog(path.join(folder, LOSS_LOG_FILE)) };
   } else if (logFile) {
-    loss = { source: logFile.fileName, points: lossFromLog(await readFile(logFile.path), name, [...sampleByKey.values()], [...byStep.values()]) };
+    loss = { source: logFile.fileName, points: lossInMemory(lossFromLog(await readFile(logFile.path), name, [...sampleByKey.values()], [...byStep.values()])) };
   }
 
   return {
@@ -146,7 +149,7 @@ export async function readJobFolder(folder: string): Promise<JobFolder> {
     configText,
     steps,
     checkpoints: [...byStep.values()].sort((a, b) => a.step - b.step),
-    optimizer: entries.includes(OPTIMIZER_FILE) ? await fileAt(path.join(folder, OPTIMIZER_FILE)) : null,
+    optimizer,
     samples: [...sampleByKey.values()].sort((a, b) => a.step - b.step || a.promptIndex - b.promptIndex),
     loss,
     logFile,
@@ -184,14 +187,14 @@ function lossFromLog(text: Buffer, name: string, samples: JobSample[], checkpoin
  * written, and nothing written later is older), else its first checkpoint's bytes, else its config.
  */
 export function jobKey(job: JobFolder, firstCheckpointSha: string | null): string {
-  const times = [job.samples[0] ? Math.min(...job.samples.map((s) => s.at)) : null, job.loss?.source === LOSS_LOG_FILE && job.loss.points[0] ? job.loss.points[0].at : null].filter((t): t is number => t !== null);
+  const times = [job.samples[0] ? Math.min(...job.samples.map((s) => s.at)) : null, job.loss?.source === LOSS_LOG_FILE && job.loss.points.first ? job.loss.points.first.at : null].filter((t): t is number => t !== null);
   const mark = times.length ? `t:${Math.min(...times)}` : firstCheckpointSha ? `c:${firstCheckpointSha}` : `y:${createHash('sha256').update(job.configText).digest('hex')}`;
   return createHash('sha256').update(`ai-toolkit-job\0${job.name}\0${mark}`).digest('hex');
 }
 
 /** When the job ran, as its files tell: the first and last record of any kind. */
 export function jobTimes(job: JobFolder) {
-  const times = [...job.samples.map((s) => s.at), ...(job.loss?.points.length ? [job.loss.points[0]!.at, job.loss.points.at(-1)!.at] : []), ...job.checkpoints.map((c) => c.mtimeMs)].filter(Number.isFinite);
+  const times = [...job.samples.map((s) => s.at), ...(job.loss?.points.first && job.loss.points.last ? [job.loss.points.first.at, job.loss.points.last.at] : []), ...job.checkpoints.map((c) => c.mtimeMs)].filter(Number.isFinite);
   if (times.length === 0) return { startedAt: null, finishedAt: null };
   return { startedAt: new Date(Math.min(...times)).toISOString(), finishedAt: new Date(Math.max(...times)).toISOString() };
 }

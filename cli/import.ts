@@ -1,7 +1,7 @@
 // `loralab import <folder>…`: each ai-toolkit output folder becomes a run (see docs/cli.md). A
-// folder is read whole first (config, files, loss); only then does the import write, under an
-// import lease on its run: the loss, the checkpoint and sample records, the bytes, and last the
-// outcome. Importing the same job again sends the same things and the server keeps what it has, so
+// folder is read and checked whole first (config, files, loss_log.db); only then does the import
+// write, under an import lease on its run: the loss (its points read out of loss_log.db as they
+// are sent), the checkpoint and sample records, the bytes, and last the outcome. Importing the same job again sends the same things and the server keeps what it has, so
 // nothing is added twice; a folder that grew adds what is new.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -79,6 +79,14 @@ async function allSettled(promises: Promise<unknown>[]) {
 
 export async function importFolder(api: Api, folder: string, options: ImportOptions, say: (line: string) => void): Promise<FolderResult> {
   const job: JobFolder = await readJobFolder(folder);
+  try {
+    return await importJob(api, folder, job, options, say);
+  } finally {
+    job.loss?.points.close();
+  }
+}
+
+async function importJob(api: Api, folder: string, job: JobFolder, options: ImportOptions, say: (line: string) => void): Promise<FolderResult> {
   const dataset = await readDatasetFolder(job.datasetFolder, job.captionExt);
   const extras = [job.optimizer, job.logFile].filter((f): f is FolderFile => f !== null);
   const ownFiles: FolderFile[] = [...job.checkpoints, ...job.samples, ...extras];
@@ -124,14 +132,33 @@ export async function importFolder(api: Api, folder: string, options: ImportOpti
     // From here the loss, the records and the files go at once: each waits on the server for
     // different things (the loss table, a transaction per file, the store's disk).
     let points = 0;
+    // Streamed: a batch is read out of loss_log.db while the ones before it are written (the CLI
+    // reads on one core while the server writes on the other). The file was checked whole before
+    // beginImport, so reading it on can no longer refuse it halfway.
     const sendLoss = async () => {
-      const loss = job.loss?.points ?? [];
-      const batches = [];
-      for (let i = 0; i < loss.length; i += LOSS_BATCH) batches.push(loss.slice(i, i + LOSS_BATCH));
-      await inParallel(batches, PARALLEL_LOSS, async (slice) => {
-        const accepted = await sendLossBatch(api, fence, slice);
-        points += accepted; // after the wait (not `points += await …`), so concurrent batches all count
-      });
+      if (!job.loss) return;
+      const inFlight = new Set<Promise<void>>();
+      let failure = null as { err: unknown } | null;
+      try {
+        for await (const slice of job.loss.points.batches(LOSS_BATCH)) {
+          while (inFlight.size >= PARALLEL_LOSS && !failure) await Promise.race(inFlight);
+          if (failure) break;
+          const sent: Promise<void> = sendLossBatch(api, fence, slice)
+            .then((accepted) => {
+              points += accepted; // after the wait (not `points += await …`), so concurrent batches all count
+            })
+            .catch((err) => {
+              failure ??= { err };
+            })
+            .finally(() => inFlight.delete(sent));
+          inFlight.add(sent);
+          if (failure) break;
+        }
+      } finally {
+        // Nothing still runs when the import reports how it ended.
+        await Promise.all(inFlight);
+      }
+      if (failure) throw failure.err;
     };
 
     // Every file is read once, when its turn comes (to be sent, or with --no-upload only to be

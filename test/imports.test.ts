@@ -259,6 +259,26 @@ describe.each(databaseKinds)('import (%s)', (kind) => {
     expect((await t.admin.ok(`{ experiments { totalCount } }`)).experiments.totalCount).toBe(experiments);
   });
 
+  it('a loss_log.db with a loss that is not a number midway is refused before anything is written, though its points are sent as they are read', async () => {
+    const odd = path.join(root, `odd-row-${kind}`, 'p3r5on_v3');
+    cpSync(logged, odd, { recursive: true });
+    const file = path.join(odd, 'loss_log.db');
+    const SQL = await sqlite();
+    const db = new SQL.Database(readFileSync(file));
+    db.exec(`update metrics set value_real = 'n/a' where key = 'loss/loss' and step = (select step from metrics where key = 'loss/loss' order by step limit 1 offset 5)`);
+    expect(db.getRowsModified()).toBe(1);
+    writeFileSync(file, db.export());
+    db.close();
+    writeFileSync(path.join(odd, 'config.yaml'), readFileSync(path.join(odd, 'config.yaml'), 'utf8').replaceAll('p3r5on_v1', 'p3r5on_v3'));
+    const before = await runs();
+
+    const result = await cli(['import', '--experiment', 'odd', odd]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${file}: has a loss row that is not a step and a number`);
+    expect(result.stdout).toBe('');
+    expect(await runs()).toEqual(before);
+  });
+
   it('pull downloads the final checkpoint (or one at a step), verified, under its download name; exit codes say what went wrong', async () => {
     const imported = await cli(['import', logged]);
     const runId = imported.stdout.split('\t')[0]!;
