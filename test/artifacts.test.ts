@@ -77,6 +77,19 @@ async function jpeg(width: number, height: number) {
     .toBuffer();
 }
 
+/** Descriptors of this process (test servers run in it) open on `file`; with 'writing', only those open read-write. */
+function descriptorsOn(file: string, only?: 'writing') {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== file) return false;
+      const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+      return only !== 'writing' || (flags & 3) === 2; // O_RDWR
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+}
+
 const drivers = ['file', 's3'] as const;
 
 /**
@@ -280,16 +293,6 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
     const etags = await sendParts(upload, bytes);
     const key = /\/u\/([^/]+)\/1\?/.exec(upload.parts[0]!.url)![1]!;
     const dataFile = path.join(dataDir, 'artifacts', 'uploads', key, 'data');
-    // Descriptors of this process (the server runs in it) open for writing on the upload's file.
-    const writersOfData = () =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
-          return readlinkSync(`/proc/self/fd/${fd}`) === dataFile && (flags & 3) === 2; // O_RDWR
-        } catch {
-          return false; // closed meanwhile
-        }
-      }).length;
 
     // Part 1 again, as a slow retry: half of it now (the same bytes), the rest after completion.
     const retry = httpRequest(upload.parts[0]!.url, { method: 'PUT', headers: { 'content-length': String(PART) } });
@@ -298,7 +301,7 @@ describe.each(cases)('artifact store on %s with the %s driver', (kind, driver) =
       retry.on('error', resolve);
     });
     retry.write(bytes.subarray(0, PART / 2));
-    await vi.waitFor(() => expect(writersOfData()).toBe(1), { timeout: 10_000, interval: 5 });
+    await vi.waitFor(() => expect(descriptorsOn(dataFile, 'writing')).toBe(1), { timeout: 10_000, interval: 5 });
 
     const stored = await complete(agent.client, upload.artifact.id, etags);
     expect(stored).toMatchObject({ stored: true, sha256: sha256(bytes) });
@@ -578,5 +581,32 @@ describe('artifact store policy: ARTIFACT_KEEP_CHECKPOINTS', () => {
       [400, true],
       [500, true], // final
     ]);
+  });
+});
+
+describe('embedded store when the server stops', () => {
+  it('closes the file of an upload abandoned half way, which its sha256 had been reading', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'loralab-artifacts-'));
+    const t = await startTestServer('pglite', { dataDir, reaperIntervalSeconds: 3600, artifacts: { ...testConfig().artifacts, partSizeBytes: PART } });
+    let stopped = false;
+    try {
+      const basics = await createBasics(t.admin);
+      const agent = await registerAgent(t);
+      const { runId, token } = await claimNewRun(t, basics, agent);
+      const bytes = randomBytes(3 * PART);
+      const upload: Upload = (await agent.client.ok(BEGIN_RUN, { r: runId, t: token, i: declaration(bytes, { kind: 'CHECKPOINT', fileName: 'lora.safetensors', step: 10 }) })).beginRunUpload;
+      const key = /\/u\/([^/]+)\/1\?/.exec(upload.parts[0]!.url)![1]!;
+      const dataFile = path.join(dataDir, 'artifacts', 'uploads', key, 'data');
+      // Part 2 ahead of part 1: once part 1 is in, the digest reads part 2 back from the file and
+      // keeps it open for what comes next. Part 3 never comes (the agent died).
+      for (const number of [2, 1]) expect((await putPart(upload, bytes, number)).status).toBe(200);
+      await vi.waitFor(() => expect(descriptorsOn(dataFile)).toBe(1), { timeout: 10_000, interval: 5 });
+      await t.stop();
+      stopped = true;
+      expect(descriptorsOn(dataFile)).toBe(0);
+    } finally {
+      if (!stopped) await t.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

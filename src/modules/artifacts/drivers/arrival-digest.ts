@@ -216,4 +216,11 @@ export class ArrivalDigests {
     void this.digests.get(key)?.close();
     this.digests.delete(key);
   }
+
+  /** Closes every digest's file (the server stops; uploads abandoned half way still hold theirs). */
+  async closeAll() {
+    const digests = [...this.digests.values()];
+    this.digests.clear();
+    await Promise.all(digests.map((d) => d.close()));
+  }
 }

@@ -248,7 +248,9 @@ export class FileDriver implements BlobDriver {
     );
   }
 
-  async close() {}
+  async close() {
+    await this.arrivals.closeAll();
+  }
 }
 
 const exists = (file: string) => stat(file).then(
