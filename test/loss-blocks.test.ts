@@ -198,15 +198,6 @@ describe.each(databaseKinds)('loss blocks on %s', (kind) => {
     await expectBlocksMatchPoints(runId);
     expectCurveOfPoints(await curve(runId, 40), await rawPoints(runId), 0, 4_321, 40);
   });
-  it('is backfilled by the migration for points written before it', async () => {
-    const { runId, token } = await claimedRun();
-    await report(runId, token, wave(0, 4_321));
-    await t.server.db.orm.execute(sql`delete from loss_blocks where run_id = ${runId}`);
-    const migration = readFileSync(new URL('../drizzle/0002_backfill_loss_blocks.sql', import.meta.url), 'utf8');
-    await t.server.db.orm.execute(sql.raw(migration));
-    await expectBlocksMatchPoints(runId);
-    expectCurveOfPoints(await curve(runId, 40), await rawPoints(runId), 0, 4_321, 40);
-  });
 
   it('has its coarse levels backfilled by their migration from the blocks written before it', async () => {
     const { runId, token } = await claimedRun();

@@ -264,6 +264,17 @@ export const lossPoints = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.step] })],
 );
 
+/** A loss block's figures, the same at every level (loss_blocks, loss_coarse_blocks). */
+const blockFigures = () => ({
+    points: integer('points').notNull(),
+    lossSum: doublePrecision('loss_sum').notNull(),
+    minLoss: doublePrecision('min_loss').notNull(),
+    maxLoss: doublePrecision('max_loss').notNull(),
+    firstStep: integer('first_step').notNull(),
+    lastStep: integer('last_step').notNull(),
+    lastLoss: doublePrecision('last_loss').notNull(),
+});
+
 /**
  * A rollup of loss_points in blocks of 100 steps (block = step / 100; LOSS_BLOCK_STEPS in
  * metrics/summary-arithmetic.ts), kept in the same statement as every loss write and rebuilt where a newer attempt
@@ -277,13 +288,7 @@ export const lossBlocks = pgTable(
       .notNull()
       .references(() => runs.id, { onDelete: 'cascade' }),
     block: integer('block').notNull(),
-    points: integer('points').notNull(),
-    lossSum: doublePrecision('loss_sum').notNull(),
-    minLoss: doublePrecision('min_loss').notNull(),
-    maxLoss: doublePrecision('max_loss').notNull(),
-    firstStep: integer('first_step').notNull(),
-    lastStep: integer('last_step').notNull(),
-    lastLoss: doublePrecision('last_loss').notNull(),
+    ...blockFigures(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.block] })],
 );
@@ -301,13 +306,7 @@ export const lossCoarseBlocks = pgTable(
       .references(() => runs.id, { onDelete: 'cascade' }),
     steps: integer('steps').notNull(),
     block: integer('block').notNull(),
-    points: integer('points').notNull(),
-    lossSum: doublePrecision('loss_sum').notNull(),
-    minLoss: doublePrecision('min_loss').notNull(),
-    maxLoss: doublePrecision('max_loss').notNull(),
-    firstStep: integer('first_step').notNull(),
-    lastStep: integer('last_step').notNull(),
-    lastLoss: doublePrecision('last_loss').notNull(),
+    ...blockFigures(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.steps, t.block] })],
 );
