@@ -33,14 +33,14 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
   if (names.length === 0) throw new CliError(`${dir} holds no images (.jpg, .jpeg, .png, .webp)`, EXIT.FAILED);
   const sizes = await Promise.all(names.map(async (f) => (await stat(path.join(dir, f))).size));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const progress = new Progress(options.name, names.length, total * 2, options.progress);
+  const progress = new Progress(options.name, names.length, { read: total, sent: total }, options.progress);
   progress.setPhase('reading');
   // Loaded here, not at the top: sharp's native module costs every other command ~0.1 s of start.
   const { default: sharp } = await import('sharp');
   const images = [];
   for (const fileName of names) {
     const file = path.join(dir, fileName);
-    const { sha256, sizeBytes } = await hashFile(file, (n) => progress.addBytes(n));
+    const { sha256, sizeBytes } = await hashFile(file, (n) => progress.addRead(n));
     const meta = await sharp(file).metadata().catch(() => null);
     const captionFile = path.join(dir, `${fileName.replace(/\.[^.]+$/, '')}.txt`);
     const hasCaption = existsSync(captionFile);
@@ -92,7 +92,7 @@ export async function datasetPush(api: Api, folder: string, options: PushOptions
     Array.from({ length: 4 }, async () => {
       for (let image = queue.shift(); image; image = queue.shift()) {
         // Not `sent += await …`: that reads `sent` before the wait, and the other workers' bytes are lost.
-        const imageBytes = await uploadFile(api, path.join(dir, image.fileName), { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.sizeBytes, sha256: image.sha256 }, begin, (n) => progress.addBytes(n));
+        const imageBytes = await uploadFile(api, path.join(dir, image.fileName), { kind: 'DATASET_IMAGE', fileName: image.fileName, sizeBytes: image.sizeBytes, sha256: image.sha256 }, begin, (n) => progress.addSent(n));
         sent += imageBytes;
         const c = image.captionUpload;
         // A few bytes each: not counted in the progress, which measures the images. An empty file says no more than none.

@@ -49,7 +49,7 @@ interface Hashed extends FolderFile {
 
 /** sha256 of a file whose size must not have changed since the folder was read. */
 async function hashed(f: FolderFile, progress: Progress, keep: boolean): Promise<Hashed & { bytes: Buffer | null }> {
-  const { sha256, sizeBytes, bytes } = keep ? await readAndHash(f.path, f.sizeBytes, (n) => progress.addBytes(n)) : { ...(await hashFile(f.path, (n) => progress.addBytes(n))), bytes: null };
+  const { sha256, sizeBytes, bytes } = keep ? await readAndHash(f.path, f.sizeBytes, (n) => progress.addRead(n)) : { ...(await hashFile(f.path, (n) => progress.addRead(n))), bytes: null };
   if (sizeBytes !== f.sizeBytes) throw new FolderError(`${f.path} changed while it was being read`);
   return { ...f, sha256, bytes };
 }
@@ -96,7 +96,7 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
   const toHash = options.upload ? ownFiles : job.checkpoints;
   const ownBytes = toHash.reduce((n, f) => n + f.sizeBytes, 0);
   const hashBytes = ownBytes + datasetFiles.reduce((n, f) => n + f.sizeBytes, 0);
-  const progress = new Progress(path.basename(folder), toHash.length + datasetFiles.length, hashBytes + (options.upload ? ownBytes : 0), options.progress);
+  const progress = new Progress(path.basename(folder), toHash.length + datasetFiles.length, { read: hashBytes, sent: options.upload ? ownBytes : 0 }, options.progress);
   try {
     progress.setPhase('reading');
     // The job's key names its first checkpoint's sha256, and the dataset its images': those are
@@ -221,7 +221,7 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
       // Small files between the large ones: a sample's round trips overlap a checkpoint's transfer.
       await readAll(interleave(ownFiles), async (file) => {
         // Not `bytesSent += await …`: that reads bytesSent before the wait, losing the other workers' bytes.
-        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, begin, (n) => progress.addBytes(n), file.bytes);
+        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, begin, (n) => progress.addSent(n), file.bytes);
         bytesSent += sent;
       });
     };

@@ -14,17 +14,23 @@ export interface Writer {
   columns?: number;
 }
 
+/**
+ * A folder's progress: files done, and bytes read (hashed) and sent, each against its total. The
+ * bar moves with both: every byte is read once and, when it must be uploaded, sent once.
+ */
 export class Progress {
   private files = 0;
-  private bytes = 0;
+  private read = 0;
+  private sent = 0;
   private phase = '';
+  private complete = false;
   private lastDraw = 0;
   private readonly tty: boolean;
 
   constructor(
     private readonly label: string,
     private readonly totalFiles: number,
-    private readonly totalBytes: number,
+    private readonly total: { read: number; sent: number },
     private readonly out: Writer = process.stderr,
   ) {
     this.tty = Boolean(out.isTTY) && process.env['TERM'] !== 'dumb';
@@ -35,8 +41,13 @@ export class Progress {
     this.draw(true);
   }
 
-  addBytes(n: number) {
-    this.bytes += n;
+  addRead(n: number) {
+    this.read += n;
+    this.draw(false);
+  }
+
+  addSent(n: number) {
+    this.sent += n;
     this.draw(false);
   }
 
@@ -46,10 +57,13 @@ export class Progress {
   }
 
   private line() {
-    const frac = this.totalBytes > 0 ? Math.min(1, this.bytes / this.totalBytes) : this.totalFiles > 0 ? this.files / this.totalFiles : 1;
+    const totalBytes = this.total.read + this.total.sent;
+    const frac = this.complete ? 1 : totalBytes > 0 ? Math.min(1, (this.read + this.sent) / totalBytes) : this.totalFiles > 0 ? this.files / this.totalFiles : 1;
     const filled = Math.round(frac * BAR_WIDTH);
     const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
-    return `${this.label} ${bar} ${String(Math.floor(frac * 100)).padStart(3)}%  ${this.files}/${this.totalFiles} files  ${formatBytes(this.bytes)}/${formatBytes(this.totalBytes)}${this.phase ? `  ${this.phase}` : ''}`;
+    // What is sent is usually the folder itself: its total is said only when it differs.
+    const sent = this.total.sent === 0 ? '' : `, ${formatBytes(this.sent)}${this.total.sent === this.total.read ? '' : `/${formatBytes(this.total.sent)}`} sent`;
+    return `${this.label} ${bar} ${String(Math.floor(frac * 100)).padStart(3)}%  ${this.files}/${this.totalFiles} files  ${formatBytes(this.read)}/${formatBytes(this.total.read)} read${sent}${this.phase ? `  ${this.phase}` : ''}`;
   }
 
   private draw(force: boolean) {
@@ -64,7 +78,8 @@ export class Progress {
   /** The final line: kept on a terminal, printed alone elsewhere. */
   done(result: string, complete = true) {
     this.phase = result;
-    if (complete) this.bytes = Math.max(this.bytes, this.totalBytes);
+    // Complete: every byte was read; what the store had already was never sent, and says so.
+    if (complete) [this.read, this.complete] = [Math.max(this.read, this.total.read), true];
     const line = this.line();
     this.out.write(this.tty ? `\r\x1b[2K${line.slice(0, (this.out.columns || 100) - 1)}\n` : `${line}\n`);
   }
