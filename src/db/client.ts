@@ -70,6 +70,21 @@ export async function rows<T = Record<string, unknown>>(executor: Executor, quer
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+/**
+ * A list of finite numbers (or nulls) as one PostgreSQL array literal, to send as a single text
+ * parameter (cast in SQL: `::float8[]`). Given as a list, each element is serialized and escaped on
+ * its own (by postgres.js or PGlite), which at thousands of points costs about as much as the insert
+ * itself. A number's toString is exact (the shortest text that reads back as the same float8).
+ */
+export function numberArrayText(values: readonly (number | null | undefined)[]) {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    text += (i ? ',' : '') + (v == null ? 'NULL' : String(v));
+  }
+  return `${text}}`;
+}
+
 const asSql = (statement: Statement) => (isBound(statement) ? statement.sql() : statement);
 
 export type OpenOptions =

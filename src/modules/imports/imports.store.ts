@@ -1,7 +1,7 @@
 // Every SQL statement of imports: finding what an import reuses (experiment, dataset, caption
 // strategy), the import lease, and the writes an importer makes under it.
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import { rows, type Executor } from '../../db/client.js';
+import { numberArrayText, rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
 import { hyperparameterColumns } from '../runs/runs.store.js';
@@ -123,21 +123,6 @@ export async function findImport(db: Executor, runId: string) {
   return row ?? null;
 }
 
-/**
- * A list of finite numbers (or nulls) as one PostgreSQL array literal, sent as a single text
- * parameter. Given as a list, each element is serialized and escaped on its own (by PGlite's
- * serializer; postgres.js likewise), which at 25,000 points cost about as much as the insert
- * itself. A number's toString is exact (the shortest text that reads back as the same float8).
- */
-const arrayText = (values: readonly (number | null)[]) => {
-  let text = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    text += (i ? ',' : '') + (v === null || v === undefined ? 'NULL' : String(v));
-  }
-  return `${text}}`;
-};
-
 /** Whether the run has any loss point from step `from` to `to`: when not, a batch there only appends. */
 export async function hasLossBetween(db: Executor, runId: string, from: number, to: number) {
   const [row] = await rows<{ found: boolean }>(
@@ -190,7 +175,7 @@ export async function insertImportedLoss(
     with written as (
       insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
       select ${runId}::uuid, p.step, p.loss, p.lr, ${attempt}::int, coalesce(to_timestamp(p.at_ms::float8 / 1000), now())
-      from unnest(${arrayText(p.steps)}::int[], ${arrayText(p.losses)}::float8[], ${p.lrs ? arrayText(p.lrs) : nulls}::float8[], ${p.timesMs ? arrayText(p.timesMs) : nulls}::int8[])
+      from unnest(${numberArrayText(p.steps)}::int[], ${numberArrayText(p.losses)}::float8[], ${p.lrs ? numberArrayText(p.lrs) : nulls}::float8[], ${p.timesMs ? numberArrayText(p.timesMs) : nulls}::int8[])
         as p(step, loss, lr, at_ms)
       ${merge}
       returning 1

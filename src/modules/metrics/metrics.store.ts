@@ -1,6 +1,6 @@
 // Loss points: set-based writes (one unnest per batch) and curves computed in SQL.
 import { sql, type SQL } from 'drizzle-orm';
-import { rows, type Executor } from '../../db/client.js';
+import { numberArrayText, rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import type { BatchFacts, LossColumns } from './loss-batch.js';
 import { compile } from '../../db/statement.js';
@@ -60,13 +60,7 @@ export interface RecordedLoss {
 export const INLINE_POINTS = 150;
 // ...as long as the note stays within MAX_NOTE_BYTES (live/notes.ts).
 
-/**
- * A list of finite numbers (or nulls) as one Postgres array literal. postgres.js would serialize
- * and escape each element on its own, which costs more server CPU per batch (bench/ingestion.ts). A
- * number's toString is already exact (the shortest text that reads back as the same float8).
- */
-const arrayText = (values: (number | null)[]) => `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
-const arrayLiteral = (values: (number | null)[]) => sql.param(arrayText(values));
+const arrayLiteral = (values: (number | null)[]) => sql.param(numberArrayText(values));
 
 /**
  * appendLossBatch, in one statement, for a batch whose steps all come after the run's last step:
@@ -84,26 +78,26 @@ export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: 
   return appendLossBatchStatement({
     ...fence,
     ...facts,
-    steps: arrayText(columns.steps),
-    losses: arrayText(columns.losses),
-    lrs: arrayText(columns.lrs),
-    blockIds: arrayText(blocks.block),
-    blockPoints: arrayText(blocks.points),
-    blockSums: arrayText(blocks.lossSum),
-    blockMins: arrayText(blocks.minLoss),
-    blockMaxes: arrayText(blocks.maxLoss),
-    blockFirstSteps: arrayText(blocks.firstStep),
-    blockLastSteps: arrayText(blocks.lastStep),
-    blockLastLosses: arrayText(blocks.lastLoss),
-    coarseSteps: arrayText(coarse.steps),
-    coarseIds: arrayText(coarse.block),
-    coarsePoints: arrayText(coarse.points),
-    coarseSums: arrayText(coarse.lossSum),
-    coarseMins: arrayText(coarse.minLoss),
-    coarseMaxes: arrayText(coarse.maxLoss),
-    coarseFirstSteps: arrayText(coarse.firstStep),
-    coarseLastSteps: arrayText(coarse.lastStep),
-    coarseLastLosses: arrayText(coarse.lastLoss),
+    steps: numberArrayText(columns.steps),
+    losses: numberArrayText(columns.losses),
+    lrs: numberArrayText(columns.lrs),
+    blockIds: numberArrayText(blocks.block),
+    blockPoints: numberArrayText(blocks.points),
+    blockSums: numberArrayText(blocks.lossSum),
+    blockMins: numberArrayText(blocks.minLoss),
+    blockMaxes: numberArrayText(blocks.maxLoss),
+    blockFirstSteps: numberArrayText(blocks.firstStep),
+    blockLastSteps: numberArrayText(blocks.lastStep),
+    blockLastLosses: numberArrayText(blocks.lastLoss),
+    coarseSteps: numberArrayText(coarse.steps),
+    coarseIds: numberArrayText(coarse.block),
+    coarsePoints: numberArrayText(coarse.points),
+    coarseSums: numberArrayText(coarse.lossSum),
+    coarseMins: numberArrayText(coarse.minLoss),
+    coarseMaxes: numberArrayText(coarse.maxLoss),
+    coarseFirstSteps: numberArrayText(coarse.firstStep),
+    coarseLastSteps: numberArrayText(coarse.lastStep),
+    coarseLastLosses: numberArrayText(coarse.lastLoss),
   });
 }
 
