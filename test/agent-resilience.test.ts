@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lossText } from '../agents/fake-trainer.js';
@@ -46,6 +47,22 @@ async function queueRun(admin: GqlClient, datasetDir: string, hyperparameters: R
   return { id: queueRun.id as string, experimentId, datasetId, captionStrategyId };
 }
 
+/**
+ * Moves attempt `attempt`'s lease into the past until the reaper has requeued the run. The leases
+ * themselves are long (60 s), so a machine slowed by the rest of the suite never loses one by
+ * accident; and a heartbeat the agent had in flight when it stopped may still land and extend the
+ * lease once, hence the loop. Only that attempt's lease: the next agent's stays untouched.
+ */
+async function outliveLease(t: TestServer, runId: string, attempt: number) {
+  await waitFor(`attempt ${attempt}'s lease to be reaped`, async () => {
+    await t.server.db.orm.execute(
+      sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${runId} and attempt = ${attempt} and lease_expires_at > now()`,
+    );
+    const run = await runState(t.admin, runId, 'status attempt');
+    return run.attempt > attempt || run.status === 'QUEUED';
+  });
+}
+
 const agentArgs = (server: string, token: string, workDir: string, name: string) => [
   '--server', server, '--token', token, '--work-dir', workDir, '--name', name,
   '--fake-trainer', '--gpus', '0:Fake GPU:24000', '--heartbeat-seconds', '1', '--claim-wait-seconds', '2',
@@ -72,7 +89,7 @@ describe.each(databaseKinds)('agent resilience on %s', (kind) => {
   }
 
   it('kill -9 of an agent mid-run: the lease expires, the run is queued again and a second agent completes it', { timeout: 180_000 }, async () => {
-    const t: TestServer = await startTestServer(kind, { leaseTtlSeconds: 4, reaperIntervalSeconds: 0.5, retryBackoffSeconds: 0 });
+    const t: TestServer = await startTestServer(kind, { leaseTtlSeconds: 60, reaperIntervalSeconds: 0.5, retryBackoffSeconds: 0 });
     try {
       const dir = path.join(root, 'kill9');
       const run = await queueRun(t.admin, path.join(dir, 'dataset'), {
@@ -91,6 +108,7 @@ describe.each(databaseKinds)('agent resilience on %s', (kind) => {
       expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
       // The machine is gone, and its trainer with it.
       process.kill(-trainer, 'SIGKILL');
+      await outliveLease(t, run.id, 1);
 
       const b = startAgentProcess(agentArgs(t.url, keyB.key!, path.join(dir, 'b'), 'box-b'));
       const done = await waitForStatus(t.admin, run.id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -112,7 +130,7 @@ describe.each(databaseKinds)('agent resilience on %s', (kind) => {
   });
 
   it('an agent that stalled past its lease learns LEASE_LOST when it wakes: it kills its trainer and completes nothing', { timeout: 180_000 }, async () => {
-    const t: TestServer = await startTestServer(kind, { leaseTtlSeconds: 4, reaperIntervalSeconds: 0.5, retryBackoffSeconds: 0 });
+    const t: TestServer = await startTestServer(kind, { leaseTtlSeconds: 60, reaperIntervalSeconds: 0.5, retryBackoffSeconds: 0 });
     try {
       const dir = path.join(root, 'zombie');
       const run = await queueRun(t.admin, path.join(dir, 'dataset'), { steps: 5000, saveEvery: 1000, sampleEvery: 1000, extra: { loralab_fake_trainer: { stepMs: 20 } } });
@@ -123,6 +141,7 @@ describe.each(databaseKinds)('agent resilience on %s', (kind) => {
 
       // box-a stops answering (a stalled VM, a debugger): its lease runs out and box-b takes the run.
       a.child.kill('SIGSTOP');
+      await outliveLease(t, run.id, 1);
       const b = startAgentProcess(agentArgs(t.url, keyB.key!, path.join(dir, 'b'), 'box-b'));
       await waitFor('box-b to hold the run', async () => {
         const r = await runState(t.admin, run.id);
