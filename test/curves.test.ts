@@ -92,6 +92,30 @@ describe.each(databaseKinds)('loss curves on %s', (kind) => {
     await t.admin.fails('BAD_USER_INPUT', curveQuery, { id: runId, max: 0 }, 'maxPoints');
   });
 
+  it('reads back every float exactly, tiny, huge and negative ones too, from the points and from the blocks', async () => {
+    // PostgreSQL prints these with exponents (1.5e-07, 1e+21) that JavaScript writes otherwise.
+    const odd = [1.5e-7, 2.5e-5, 1e21, -3.75, 123456789.123, 0.1 + 0.2, 5e-324, 3e38];
+    const points = Array.from({ length: 400 }, (_, step) => ({ step, loss: odd[step % odd.length]! * (1 + step / 1e6) }));
+    const run = await queueRun(t.admin, basics);
+    const claim = (await agent.claim())!;
+    expect(claim.run.id).toBe(run.id);
+    await agent.client.ok(report, { r: run.id, t: claim.leaseToken, p: points });
+    // One bucket per point: folded from the points.
+    const each = (await t.admin.ok(curveQuery, { id: run.id, max: 400 })).run.lossCurve;
+    expect(each.map((b: any) => [b.min, b.max, b.mean, b.last])).toEqual(points.map((p) => [p.loss, p.loss, p.loss, p.loss]));
+    // Two buckets of two 100-step blocks each: read from the blocks.
+    const halves = (await t.admin.ok(curveQuery, { id: run.id, max: 2 })).run.lossCurve;
+    expect(halves.map((b: any) => [b.fromStep, b.toStep, b.min, b.max, b.last])).toEqual(
+      [points.slice(0, 200), points.slice(200)].map((half) => [
+        half[0]!.step,
+        half.at(-1)!.step,
+        Math.min(...half.map((p) => p.loss)),
+        Math.max(...half.map((p) => p.loss)),
+        half.at(-1)!.loss,
+      ]),
+    );
+  });
+
   it('returns several runs in one round trip, and nothing for a run without points', async () => {
     const empty = await queueRun(t.admin, basics);
     const { lossCurves } = await t.admin.ok(`query($ids: [ID!]!) { lossCurves(runIds: $ids, maxPoints: 20) { run { id } buckets { count } } }`, { ids: [runId, empty.id] });
