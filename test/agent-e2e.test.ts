@@ -5,7 +5,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { parse } from 'yaml';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { lossText } from '../agents/fake-trainer.js';
 import { databaseKinds } from './helpers/databases.js';
 import { createExperiment, createStrategy } from './helpers/fixtures.js';
@@ -375,6 +375,8 @@ describe.each(databaseKinds)('the trainer command on %s', (kind) => {
       }),
       { ...process.env, PYTHONUNBUFFERED: '0', COLUMNS: '80', LINES: '24', TQDM_NCOLS: '79', TQDM_MININTERVAL: '5' },
     );
+    // It timed out once on a busy machine, without a trace: the agent's own account, if it fails again.
+    onTestFailed(() => console.log(agent.lines.join('\n')));
     try {
       const done = await waitForStatus(t.admin, run.id, ['FAILED', 'SUCCEEDED']);
       // The stand-in fails like ai-toolkit does on an OOM.
