@@ -4,7 +4,7 @@
 //    (src/db/client.ts, a pool of the same size): goal ≥ 0.5×.
 // 2. lossCurve(maxPoints: 1000) over HTTP against the floor request run(id) { id }: goal ≤ 3×.
 import { randomBytes } from 'node:crypto';
-import { openDatabase } from '../src/db/client.js';
+import { connectPostgres, openDatabase } from '../src/db/client.js';
 import { claimStatements, completeRun } from '../src/modules/dispatch/dispatch.store.js';
 import { createBasics, createKey, freshPostgres, gql, isMain, ms, percentile, post, queueRuns, startServerProcess, table, FINISH_ATTEMPT } from './lib.js';
 
@@ -111,6 +111,12 @@ export async function run() {
       const points = Array.from({ length: 5000 }, (_, i) => ({ step: from + i, loss: 0.3 + Math.sin(from + i) * 0.05, lr: 4e-4 }));
       await gql(url, agentKey, `mutation($r: ID!, $t: String!, $p: [LossPointInput!]!) { reportLoss(runId: $r, leaseToken: $t, points: $p) { accepted } }`, { r: runId, t: claimRun.leaseToken, p: points });
     }
+    // A settled database, as a finished run's curve is read from: autovacuum woken by the claims'
+    // churn or by these inserts would otherwise run beside the measurement, on the same two cores,
+    // and fall on the curve's statement more than on the floor's.
+    const settle = connectPostgres(pg.url, { max: 1, onnotice: () => {} });
+    await settle.unsafe('vacuum analyze');
+    await settle.end();
     const viewer = await createKey(url, adminKey, 'VIEWER');
     const curveBody = JSON.stringify({ query: `query($id: ID!) { run(id: $id) { lossCurve(maxPoints: 1000) { step min max mean last } } }`, variables: { id: runId } });
     const floorBody = JSON.stringify({ query: `query($id: ID!) { run(id: $id) { id } }`, variables: { id: runId } });
