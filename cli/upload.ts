@@ -59,6 +59,44 @@ export async function readAndHash(file: string, sizeBytes: number, onBytes?: (n:
 const PARALLEL_PARTS = 4;
 
 /**
+ * Sends the items given to `add` in calls of at most `max`, one call at a time: the first goes at
+ * once, and those that arrive while a call is under way go together in the next. Each item's
+ * promise settles with its own share of the answer (or the call's error). No timer: a lone item
+ * waits for nothing, and a busy server gets fewer, larger calls.
+ */
+export class Batcher<I, O> {
+  private queue: { item: I; resolve: (o: O) => void; reject: (err: unknown) => void }[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly send: (items: I[]) => Promise<O[]>,
+    private readonly max: number,
+  ) {}
+
+  add(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.next();
+    });
+  }
+
+  private next() {
+    if (this.busy || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.max);
+    this.busy = true;
+    this.send(batch.map((b) => b.item))
+      .then(
+        (answers) => batch.forEach((b, i) => b.resolve(answers[i]!)),
+        (err: unknown) => batch.forEach((b) => b.reject(err)),
+      )
+      .finally(() => {
+        this.busy = false;
+        this.next();
+      });
+  }
+}
+
+/**
  * Uploads `file` as declared; returns the bytes sent (0 when the store had them already). A part
  * the store refuses, or a completion that does not verify, is an error naming the file.
  */
@@ -70,6 +108,9 @@ export async function uploadFile(
   onBytes?: (n: number) => void,
   /** The file's bytes when readAndHash kept them: parts are cut from them, not read again. */
   bytes: Buffer | null = null,
+  /** Records the upload once its parts are sent: completeUpload, or a share of a completeUploads call. */
+  complete: (artifactId: string, parts: { number: number; etag: string }[]) => Promise<unknown> = (id, parts) =>
+    api.call(`mutation CompleteUpload($id: ID!, $parts: [CompletedPartInput!]!) { completeUpload(artifactId: $id, parts: $parts) { id stored } }`, { id, parts }),
 ): Promise<number> {
   const began = await begin(declaration);
   if (began.alreadyStored || began.artifact.stored) {
@@ -105,10 +146,10 @@ export async function uploadFile(
   } finally {
     await handle?.close();
   }
-  await api.call(`mutation CompleteUpload($id: ID!, $parts: [CompletedPartInput!]!) { completeUpload(artifactId: $id, parts: $parts) { id stored } }`, {
-    id: began.artifact.id,
-    parts: etags.filter((e) => e.etag).sort((a, b) => a.number - b.number),
-  });
+  await complete(
+    began.artifact.id,
+    etags.filter((e) => e.etag).sort((a, b) => a.number - b.number),
+  );
   return sent;
 }
 
