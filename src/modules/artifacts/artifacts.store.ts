@@ -105,13 +105,7 @@ export async function findBlobs(db: Executor, shas: readonly string[]) {
   return db.select().from(artifactBlobs).where(inArray(artifactBlobs.sha256, [...shas]));
 }
 
-/** Records verified bytes; when the same bytes were stored meanwhile, the existing row stands (null). */
-export async function insertBlob(db: Executor, blob: typeof artifactBlobs.$inferInsert) {
-  const [row] = await db.insert(artifactBlobs).values(blob).onConflictDoNothing().returning();
-  return row ?? null;
-}
-
-/** insertBlob of several blobs (distinct sha256s): the rows inserted; a sha256 stored meanwhile is left out. */
+/** Records verified bytes (distinct sha256s): the rows inserted; where the same bytes were stored meanwhile, the existing row stands (left out). */
 export async function insertBlobs(db: Executor, blobs: (typeof artifactBlobs.$inferInsert)[]) {
   if (blobs.length === 0) return [];
   return db.insert(artifactBlobs).values(blobs).onConflictDoNothing().returning();
