@@ -197,26 +197,7 @@ export class ArtifactService {
         (
           await store.insertArtifacts(
             tx,
-            fresh.map((i) => {
-              const d = ds[i]!;
-              const blob = blobs.get(d.sha256);
-              return {
-                ...owner,
-                kind: d.kind,
-                slot: keys[i]!.slot,
-                step: d.step ?? null,
-                promptIndex: d.promptIndex ?? null,
-                fileName: d.fileName,
-                sizeBytes: d.sizeBytes,
-                sha256: d.sha256,
-                contentType: blob?.contentType ?? d.contentType ?? null,
-                attempt,
-                begunByKeyId: principal.keyId,
-                uploadKey: blob ? null : blobKey(d.sha256),
-                partSize: blob ? null : this.config.artifacts.partSizeBytes,
-                storedAt: blob ? new Date() : null,
-              };
-            }),
+            fresh.map((i) => this.newArtifact(owner, ds[i]!, blobs.get(ds[i]!.sha256) ?? null, principal, attempt)),
           )
         ).map((a) => [keyOf(a), a]),
       );
@@ -261,10 +242,16 @@ export class ArtifactService {
     }
     if (existing) replaced = await store.deleteArtifact(tx, existing.id);
     const blob = await store.lockBlob(tx, d.sha256);
-    const artifact = await store.insertArtifact(tx, {
+    const artifact = await store.insertArtifact(tx, this.newArtifact(owner, d, blob, principal, attempt));
+    return { artifact, alreadyStored: blob != null, replaced, effects: blob ? await this.onStored(tx, [artifact]) : null };
+  }
+
+  /** The row of a new artifact: stored at once when `blob` (the same bytes) is stored already, else to upload. */
+  private newArtifact(owner: Owner, d: Declaration, blob: store.BlobRecord | null, principal: Principal, attempt: number | null): store.NewArtifact {
+    return {
       ...owner,
       kind: d.kind,
-      slot,
+      slot: slotOf(d),
       step: d.step ?? null,
       promptIndex: d.promptIndex ?? null,
       fileName: d.fileName,
@@ -276,8 +263,7 @@ export class ArtifactService {
       uploadKey: blob ? null : blobKey(d.sha256),
       partSize: blob ? null : this.config.artifacts.partSizeBytes,
       storedAt: blob ? new Date() : null,
-    });
-    return { artifact, alreadyStored: blob != null, replaced, effects: blob ? await this.onStored(tx, [artifact]) : null };
+    };
   }
 
   /** The parts of an upload the store has not received, each with a fresh signed PUT URL. */
