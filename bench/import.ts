@@ -4,10 +4,16 @@
 // out of loss_log.db (goal 50,000/s), read alone and imported end to end (50,000 steps). Beside
 // the ratio, where the time goes: the CLI's start, a bare sha256 pass over the same files (a floor
 // no import can go under: it must hash every byte), and the CPU seconds of the CLI and the server,
-// which on a busy 2-core machine decide the wall time more than the disk does.
+// which on a busy 2-core machine decide the wall time more than the disk does. And the floor for
+// any verified import over HTTP, measured in the same run: the client hashes each file once and
+// PUTs it to a bare Node server that only writes the bodies at their offsets and fsyncs them at the
+// end (no records, no second hash). `bench/import.ts files` measures the folder import alone.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -17,7 +23,7 @@ import { encodeSafetensors } from '../agents/safetensors.js';
 import { readLossLog } from '../cli/loss-log.js';
 import { sqlite } from '../cli/sqlite.js';
 import { connectPostgres } from '../src/db/client.js';
-import { createKey, databaseCpuSeconds, freshPostgres, isMain, startServerProcess, table, type ServerProcess as BareServer } from './lib.js';
+import { createKey, databaseCpuSeconds, freePort, freshPostgres, isMain, startServerProcess, table, type ServerProcess as BareServer } from './lib.js';
 
 /** A server under measure; on PostgreSQL, with the CPU seconds of its database's backends so far. */
 type ServerProcess = BareServer & { databaseCpu?: () => Promise<number> };
@@ -133,6 +139,81 @@ async function hashPass(folder: string): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+/**
+ * The bare server of the floor: PUT /?f=<name>&offset=<n> writes the body at that offset of file
+ * <name> in its folder, POST fsyncs every file and the folder. Its own process, as loralab's is.
+ */
+const BARE_SERVER = `
+const http = require('node:http'), fs = require('node:fs'), path = require('node:path'), { pipeline } = require('node:stream/promises');
+const [dir, port] = process.argv.slice(1);
+http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (req.method === 'POST') {
+    for (const name of fs.readdirSync(dir)) { const fd = fs.openSync(path.join(dir, name), 'r'); fs.fsyncSync(fd); fs.closeSync(fd); }
+    const fd = fs.openSync(dir, 'r'); fs.fsyncSync(fd); fs.closeSync(fd);
+    return res.end();
+  }
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT;
+  await pipeline(req, fs.createWriteStream(path.join(dir, path.basename(url.searchParams.get('f'))), { flags, start: Number(url.searchParams.get('offset')), highWaterMark: 1 << 20 }));
+  res.setHeader('ETag', '"x"').end();
+}).listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+`;
+
+/** As loralab's store cuts files (ARTIFACT_PART_SIZE_MIB's default) and as the CLI sends them: files and parts at once. */
+const FLOOR_PART = 64 * MB;
+const FLOOR_FILES_AT_ONCE = 6;
+const FLOOR_PARTS_AT_ONCE = 4;
+
+function bareRequest(port: number, method: string, target: string, body?: Buffer) {
+  return new Promise<void>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers: { 'content-length': String(body?.length ?? 0) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`bare server: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * The least a verified import over HTTP can take here: every file read once and hashed once on the
+ * client (its sha256 must be declared before it is sent), its parts PUT to the bare server, six
+ * files and four parts at once as the CLI does, and one fsync of everything at the end.
+ */
+async function floorUpload(folder: string, target: string): Promise<number> {
+  mkdirSync(target, { recursive: true });
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-e', BARE_SERVER, target, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await once(child.stdout!, 'data');
+    const started = performance.now();
+    const files = readdirSync(folder, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: FLOOR_FILES_AT_ONCE }, async () => {
+        for (let i = next++; i < files.length; i = next++) {
+          const entry = files[i]!;
+          const bytes = await readFile(path.join(entry.parentPath, entry.name));
+          createHash('sha256').update(bytes).digest('hex');
+          const offsets = Array.from({ length: Math.max(1, Math.ceil(bytes.length / FLOOR_PART)) }, (_, p) => p * FLOOR_PART);
+          await Promise.all(
+            Array.from({ length: FLOOR_PARTS_AT_ONCE }, async () => {
+              for (let offset = offsets.shift(); offset !== undefined; offset = offsets.shift()) {
+                await bareRequest(port, 'PUT', `/?f=${i}&offset=${offset}`, bytes.subarray(offset, offset + FLOOR_PART));
+              }
+            }),
+          );
+        }
+      }),
+    );
+    await bareRequest(port, 'POST', '/');
+    return (performance.now() - started) / 1000;
+  } finally {
+    child.kill();
+    rmSync(target, { recursive: true, force: true });
+  }
+}
+
 /** Fresh jobs of 50,000 loss points each (a name each, so each import is a new run), imported one after the other: the median. */
 const LOSS_RUNS = 3;
 
@@ -156,21 +237,27 @@ async function measure(server: ServerProcess, folder: string | null, lossFolders
   const copySeconds = (performance.now() - copyStarted) / 1000;
   rmSync(copyTarget, { recursive: true, force: true });
   const hashSeconds = await hashPass(folder);
+  spawnSync('sync');
+  const floorSeconds = await floorUpload(folder, path.join(path.dirname(folder), 'floor'));
+  spawnSync('sync');
   const imported = await loralab(server, key, ['import', folder]);
   const again = await loralab(server, key, ['import', folder]);
-  const loss = await measureLoss(server, key, lossFolders);
-  return { load, start, loss, files: { copySeconds, hashSeconds, imported, again } };
+  const loss = lossFolders.length ? await measureLoss(server, key, lossFolders) : null;
+  return { load, start, loss, files: { copySeconds, hashSeconds, floorSeconds, imported, again } };
 }
 
 const cpu = (t: Timed) => `CPU: CLI ${t.cliCpu.toFixed(2)} s, server ${t.serverCpu.toFixed(2)} s${t.databaseCpu === null ? '' : `, PostgreSQL ${t.databaseCpu.toFixed(2)} s`}`;
 
-/** `bench/import.ts loss` measures the loss points alone (PGlite and PostgreSQL), the quick loop while working on them. */
-export async function run(only: 'loss' | null = null) {
+/**
+ * `bench/import.ts loss` measures the loss points alone, `bench/import.ts files` the folder import
+ * alone (each on PGlite and PostgreSQL): the quick loops while working on one of them.
+ */
+export async function run(only: 'loss' | 'files' | null = null) {
   const dir = mkdtempSync(path.join(tmpdir(), 'loralab-bench-import-'));
   try {
     const folder = only === 'loss' ? null : await makeRun(dir);
     const lossFolders: string[] = [];
-    for (let i = 1; i <= LOSS_RUNS; i++) {
+    for (let i = 1; i <= (only === 'files' ? 0 : LOSS_RUNS); i++) {
       const name = `${NAME}_loss_${i}`;
       const lossFolder = path.join(dir, 'loss-only', name);
       mkdirSync(lossFolder, { recursive: true });
@@ -180,10 +267,12 @@ export async function run(only: 'loss' | null = null) {
     }
     const bytes = 12 * 20 * MB;
 
-    const readStarted = performance.now();
-    const points = (await readLossLog(path.join(lossFolders[0]!, 'loss_log.db'))).length;
-    const readSeconds = (performance.now() - readStarted) / 1000;
-    table(`reading loss_log.db (sql.js)`, [['points per second', `${Math.round(points / readSeconds).toLocaleString('en')} (${points.toLocaleString('en')} points in ${readSeconds.toFixed(2)} s; goal 50,000/s)`]]);
+    if (lossFolders.length) {
+      const readStarted = performance.now();
+      const points = (await readLossLog(path.join(lossFolders[0]!, 'loss_log.db'))).length;
+      const readSeconds = (performance.now() - readStarted) / 1000;
+      table(`reading loss_log.db (sql.js)`, [['points per second', `${Math.round(points / readSeconds).toLocaleString('en')} (${points.toLocaleString('en')} points in ${readSeconds.toFixed(2)} s; goal 50,000/s)`]]);
+    }
 
     const targets: { label: string; start: () => Promise<{ server: ServerProcess; cleanup: () => Promise<void> }> }[] = [
       { label: 'PGlite', start: async () => ({ server: await startServerProcess(), cleanup: async () => {} }) },
@@ -216,13 +305,13 @@ export async function run(only: 'loss' | null = null) {
         const m = await measure(started.server, folder, lossFolders);
         const per = (t: Timed) => `${t.seconds.toFixed(2)} s (${cpu(t)})`;
         const loadRow: [string, string] = ['machine load (1 min, 2 cores shared)', m.load.toFixed(1)];
-        const lossRows: [string, string][] = [
+        const lossRows: [string, string][] = !m.loss ? [] : [
           [`50,000 loss points from loss_log.db, imported end to end (median of ${LOSS_RUNS} new runs)`, `${per(m.loss)}: ${Math.round(50_000 / m.loss.seconds).toLocaleString('en')} points/s (goal 50,000/s)`],
           ['  the same without the CLI starting', `${Math.round(50_000 / Math.max(0.01, m.loss.seconds - m.start.seconds)).toLocaleString('en')} points/s`],
-          ['  the CLI starting (loralab --help)', `${m.start.seconds.toFixed(2)} s`],
         ];
+        const startRow: [string, string] = ['the CLI starting (loralab --help)', `${m.start.seconds.toFixed(2)} s`];
         if (!m.files) {
-          table(`loss points (${target.label})`, [loadRow, ...lossRows]);
+          table(`loss points (${target.label})`, [loadRow, ...lossRows, startRow]);
           continue;
         }
         const f = m.files;
@@ -231,9 +320,12 @@ export async function run(only: 'loss' | null = null) {
           ['raw copy (cp -r, then sync)', `${f.copySeconds.toFixed(2)} s (${(bytes / MB / f.copySeconds).toFixed(0)} MB/s)`],
           ['loralab import (read, hash, record, upload, verify)', `${per(f.imported)}, ${(bytes / MB / f.imported.seconds).toFixed(0)} MB/s`],
           ['ratio, copy time ÷ import time', `${(f.copySeconds / f.imported.seconds).toFixed(2)}× (goal ≥ 0.5×)`],
-          ['  floor: one sha256 pass over the same files', `${f.hashSeconds.toFixed(2)} s (copy ÷ it: ${(f.copySeconds / f.hashSeconds).toFixed(1)}×; the store hashes them again to verify)`],
+          ['floor: hash once on the client, PUT to a bare Node server, fsync', `${f.floorSeconds.toFixed(2)} s (copy ÷ it: ${(f.copySeconds / f.floorSeconds).toFixed(2)}×): the least any verified HTTP import takes here`],
+          ['ratio, floor time ÷ import time', `${(f.floorSeconds / f.imported.seconds).toFixed(2)}×`],
+          ['one sha256 pass over the same files, alone', `${f.hashSeconds.toFixed(2)} s (the store hashes them again to verify)`],
           ['importing it again (hashes and declares, sends nothing)', per(f.again)],
           ...lossRows,
+          startRow,
         ]);
       } finally {
         await started.server.stop();
@@ -246,4 +338,4 @@ export async function run(only: 'loss' | null = null) {
 }
 
 if (isMain(import.meta.url) && process.argv[2] === 'make') console.log(await makeRun(process.argv[3]!));
-else if (isMain(import.meta.url)) await run(process.argv[2] === 'loss' ? 'loss' : null);
+else if (isMain(import.meta.url)) await run(process.argv[2] === 'loss' || process.argv[2] === 'files' ? process.argv[2] : null);

@@ -9,7 +9,7 @@ import { Api, CliError, EXIT } from './api.js';
 import { FolderError, jobFoldersIn, jobKey, jobTimes, readDatasetFolder, readJobFolder, type FolderFile, type JobFolder } from './folder.js';
 import { LossLogError, type LoggedLoss } from './loss-log.js';
 import { formatBytes, Progress, type Writer } from './progress.js';
-import { hashFile, readAndHash, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
+import { Batcher, hashFile, readAndHash, UPLOAD_FIELDS, uploadFile, type BeganUpload, type Declaration } from './upload.js';
 
 export interface ImportOptions {
   experiment?: string;
@@ -42,6 +42,8 @@ const FILE_BATCH = 1_000;
  * overlap those waits; IN_MEMORY_MAX bounds what each one holds.
  */
 const PARALLEL_FILES = 6;
+/** Files per beginImportUploads or completeUploads call (the server takes 100). */
+const UPLOADS_PER_CALL = 100;
 
 interface Hashed extends FolderFile {
   sha256: string;
@@ -211,17 +213,29 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
         if (f.path === job.optimizer?.path) return { ...base, kind: 'OPTIMIZER_STATE', step: newest?.step ?? null };
         return { ...base, kind: 'TRAINER_LOG' };
       };
-      const begin = async (input: Declaration) =>
-        (
-          await api.call<{ beginImportUpload: BeganUpload }>(
-            `mutation BeginImportUpload($runId: ID!, $leaseToken: String!, $input: ArtifactUploadInput!) { beginImportUpload(runId: $runId, leaseToken: $leaseToken, input: $input) { ${UPLOAD_FIELDS} } }`,
-            { ...fence, input },
-          )
-        ).beginImportUpload;
+      // Declarations and completions go several files a call (each call one transaction on the
+      // server): those the workers reach while a call is under way go together in the next one.
+      const begins = new Batcher<Declaration, BeganUpload>(
+        async (inputs) =>
+          (
+            await api.call<{ beginImportUploads: BeganUpload[] }>(
+              `mutation BeginImportUploads($runId: ID!, $leaseToken: String!, $inputs: [ArtifactUploadInput!]!) { beginImportUploads(runId: $runId, leaseToken: $leaseToken, inputs: $inputs) { ${UPLOAD_FIELDS} } }`,
+              { ...fence, inputs },
+            )
+          ).beginImportUploads,
+        UPLOADS_PER_CALL,
+      );
+      const completions = new Batcher<{ artifactId: string; parts: { number: number; etag: string }[] }, unknown>(
+        async (uploads) =>
+          (await api.call<{ completeUploads: unknown[] }>(`mutation CompleteUploads($uploads: [CompleteUploadInput!]!) { completeUploads(uploads: $uploads) { id stored } }`, { uploads })).completeUploads,
+        UPLOADS_PER_CALL,
+      );
       // Small files between the large ones: a sample's round trips overlap a checkpoint's transfer.
       await readAll(interleave(ownFiles), async (file) => {
         // Not `bytesSent += await …`: that reads bytesSent before the wait, losing the other workers' bytes.
-        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, begin, (n) => progress.addSent(n), file.bytes);
+        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, (d) => begins.add(d), (n) => progress.addSent(n), file.bytes, (artifactId, parts) =>
+          completions.add({ artifactId, parts }),
+        );
         bytesSent += sent;
       });
     };

@@ -1,6 +1,7 @@
 // The import lease: writes to an imported run come from the key that began the import, with its
 // current token; another key waits for the lease to end or lapse; a stale token is LEASE_LOST; the
 // run never enters the queue and no agent write ever matches it.
+import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../src/db/client.js';
@@ -172,6 +173,65 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     const all = await rows<{ step: number; loss: number }>(t.database.db.orm, sql`select step, loss from loss_points where run_id = ${r} order by step`);
     expect(all.slice(0, 19_998)).toEqual(steps.slice(0, 19_998).map((step, i) => ({ step, loss: losses[i] })));
     expect(all.slice(19_998)).toEqual([{ step: 19_999, loss: losses[19_998] }, { step: 20_000, loss: 0.25 }, { step: 20_001, loss: 0.05 }, { step: 30_000, loss: -2.5e-3 }, { step: 30_001, loss: 1 }]);
+  });
+
+  it('files in batches: beginImportUploads declares several in one call, completeUploads stores several in one; bytes that are not the declared ones are refused by index while the rest are stored', async () => {
+    const UPLOADS = `artifact { id stored sha256 kind step promptIndex fileName } alreadyStored partSize parts { number url }`;
+    const BEGIN_MANY = `mutation($r: ID!, $t: String!, $i: [ArtifactUploadInput!]!) { beginImportUploads(runId: $r, leaseToken: $t, inputs: $i) { ${UPLOADS} } }`;
+    const COMPLETE_MANY = `mutation($u: [CompleteUploadInput!]!) { completeUploads(uploads: $u) { id stored sha256 } }`;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const put = async (url: string, body: Buffer) => {
+      const res = await fetch(url, { method: 'PUT', body: new Uint8Array(body) });
+      expect(res.status).toBe(200);
+      return res.headers.get('etag')!;
+    };
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-batches-0123456789`) });
+    const [r, tk] = [lease.run.id, lease.leaseToken];
+    const files = [randomBytes(3000), randomBytes(5000), randomBytes(7000), Buffer.from('step 1 loss 0.5\n')];
+    const inputs = [
+      { kind: 'CHECKPOINT', fileName: 'lease_lora_000000020.safetensors', sizeBytes: files[0]!.length, sha256: sha(files[0]!), step: 20 },
+      { kind: 'SAMPLE', fileName: '1700000000000__000000020_0.jpg', sizeBytes: files[1]!.length, sha256: sha(files[1]!), step: 20, promptIndex: 0 },
+      { kind: 'CHECKPOINT', fileName: 'lease_lora.safetensors', sizeBytes: files[2]!.length, sha256: sha(files[2]!), step: 100 },
+      { kind: 'TRAINER_LOG', fileName: 'log.txt', sizeBytes: files[3]!.length, sha256: sha(files[3]!) },
+    ];
+    // Answered in the order declared (the server locks the slots in its own order).
+    const began = (await editor.ok(BEGIN_MANY, { r, t: tk, i: inputs })).beginImportUploads;
+    expect(began.map((u: { artifact: { fileName: string; stored: boolean }; alreadyStored: boolean; parts: unknown[] }) => [u.artifact.fileName, u.artifact.stored, u.alreadyStored, u.parts.length])).toEqual(
+      inputs.map((i) => [i.fileName, false, false, 1]),
+    );
+    expect(began[1].artifact).toMatchObject({ kind: 'SAMPLE', step: 20, promptIndex: 0 });
+    // The third file's PUT carries other bytes (as long): it fails verification, the others are stored.
+    const etags = await Promise.all(began.map((u: { parts: { url: string }[] }, i: number) => put(u.parts[0]!.url, i === 2 ? randomBytes(files[2]!.length) : files[i]!)));
+    const uploads = began.map((u: { artifact: { id: string } }, i: number) => ({ artifactId: u.artifact.id, parts: [{ number: 1, etag: etags[i] }] }));
+    await editor.fails('BAD_USER_INPUT', COMPLETE_MANY, { u: [uploads[0], uploads[0]] }, 'uploads.1.artifactId');
+    await other.fails('FORBIDDEN', COMPLETE_MANY, { u: uploads });
+    const refused = await editor.fails('BAD_USER_INPUT', COMPLETE_MANY, { u: uploads }, 'uploads.2.parts');
+    expect(JSON.stringify(refused)).toContain(`the upload declared ${inputs[2]!.sha256}`);
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { artifacts { fileName stored } events(first: 50) { type data } } }`, { id: r });
+    expect(Object.fromEntries(run.artifacts.map((a: { fileName: string; stored: boolean }) => [a.fileName, a.stored]))).toEqual({
+      'lease_lora_000000020.safetensors': true,
+      '1700000000000__000000020_0.jpg': true,
+      'lease_lora.safetensors': false,
+      'log.txt': true,
+    });
+    expect(run.events.filter((e: { type: string }) => e.type === 'CHECKPOINT_STORED').map((e: { data: { step: number } }) => e.data.step)).toEqual([20]);
+
+    // Declared again in one call: the stored ones have nothing to send, the refused one starts over.
+    const again = (await editor.ok(BEGIN_MANY, { r, t: tk, i: inputs })).beginImportUploads;
+    expect(again.map((u: { alreadyStored: boolean }) => u.alreadyStored)).toEqual([true, true, false, true]);
+    const etag = await put(again[2].parts[0].url, files[2]!);
+    const [stored] = (await editor.ok(COMPLETE_MANY, { u: [{ artifactId: again[2].artifact.id, parts: [{ number: 1, etag }] }] })).completeUploads;
+    expect(stored).toEqual({ id: again[2].artifact.id, stored: true, sha256: inputs[2]!.sha256 });
+
+    // One slot twice in a call: the second declaration replaces the first's unfinished upload.
+    const twice = (await editor.ok(BEGIN_MANY, { r, t: tk, i: [{ ...inputs[1]!, step: 40, sha256: sha(files[0]!), sizeBytes: files[0]!.length }, { ...inputs[1]!, step: 40 }] })).beginImportUploads;
+    expect(twice[1].artifact).toMatchObject({ step: 40, sha256: inputs[1]!.sha256 });
+    expect(twice[0].artifact.id).not.toBe(twice[1].artifact.id);
+    await editor.fails('BAD_USER_INPUT', BEGIN_MANY, { r, t: tk, i: Array.from({ length: 101 }, () => inputs[3]) }, 'inputs');
+    await editor.fails('BAD_USER_INPUT', BEGIN_MANY, { r, t: tk, i: [inputs[0], { ...inputs[1], sha256: 'x' }] }, 'inputs.1.sha256');
+    await other.fails('FORBIDDEN', BEGIN_MANY, { r, t: tk, i: inputs });
+    await editor.ok(FINISH, { r, t: tk });
+    await editor.fails('LEASE_LOST', BEGIN_MANY, { r, t: tk, i: inputs });
   });
 
   it('the loss insert that skips the per-point foreign key check leaves no trace past its transaction: later inserts are checked again', async () => {

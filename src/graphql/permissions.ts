@@ -57,6 +57,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.beginRunUpload': 'AGENT',
   'Mutation.beginDatasetUpload': 'EDITOR',
   'Mutation.completeUpload': 'UPLOADER',
+  'Mutation.completeUploads': 'UPLOADER',
   'Mutation.pruneArtifacts': 'EDITOR',
   'Mutation.beginImport': 'EDITOR',
   'Mutation.importLoss': 'EDITOR',
@@ -64,6 +65,7 @@ export const rootFieldRequirements: Record<string, Requirement> = {
   'Mutation.importLossText': 'EDITOR',
   'Mutation.importFiles': 'EDITOR',
   'Mutation.beginImportUpload': 'EDITOR',
+  'Mutation.beginImportUploads': 'EDITOR',
   'Mutation.finishImport': 'EDITOR',
 };
 

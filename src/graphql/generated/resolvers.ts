@@ -218,6 +218,12 @@ export type CheckpointRow = {
   run: Run;
 };
 
+/** One upload of completeUploads: the artifact and its parts, as completeUpload takes them. */
+export type CompleteUploadInput = {
+  artifactId: Scalars['ID']['input'];
+  parts: Array<CompletedPartInput>;
+};
+
 export type CompletedPartInput = {
   etag: Scalars['String']['input'];
   number: Scalars['Int']['input'];
@@ -642,6 +648,8 @@ export type Mutation = {
   beginImport: ImportLease;
   /** Like beginRunUpload, under the import lease. */
   beginImportUpload: ArtifactUpload;
+  /** beginImportUpload of up to 100 files at once, declared in one transaction; the uploads in the order given. */
+  beginImportUploads: Array<ArtifactUpload>;
   /** AGENT, fenced by the lease (the attempt that finished last may still send what it made). */
   beginRunUpload: ArtifactUpload;
   /** QUEUED → CANCELLED at once; CLAIMED/RUNNING → CANCELLING until the agent stops the trainer. */
@@ -651,6 +659,8 @@ export type Mutation = {
   completeRun: Run;
   /** By the key that began the upload: verifies size and sha256, then the artifact is stored. */
   completeUpload: Artifact;
+  /** completeUpload of up to 100 uploads at once, recorded in one transaction; the artifacts in the order given. Each is verified as completeUpload verifies it; when one fails, the others are still stored and the call answers that one's error. */
+  completeUploads: Array<Artifact>;
   /**
    * EDITOR. A new run with the parent's settings, dataset and caption strategy and `steps` total steps,
    * trained on from checkpointId (default: the parent's final checkpoint, else its newest stored one).
@@ -726,6 +736,13 @@ export type MutationBeginImportUploadArgs = {
 };
 
 
+export type MutationBeginImportUploadsArgs = {
+  inputs: Array<ArtifactUploadInput>;
+  leaseToken: Scalars['String']['input'];
+  runId: Scalars['ID']['input'];
+};
+
+
 export type MutationBeginRunUploadArgs = {
   input: ArtifactUploadInput;
   leaseToken: Scalars['String']['input'];
@@ -755,6 +772,11 @@ export type MutationCompleteRunArgs = {
 export type MutationCompleteUploadArgs = {
   artifactId: Scalars['ID']['input'];
   parts: Array<CompletedPartInput>;
+};
+
+
+export type MutationCompleteUploadsArgs = {
+  uploads: Array<CompleteUploadInput>;
 };
 
 
@@ -1547,6 +1569,7 @@ export type ResolversTypes = ResolversObject<{
   CheckpointInput: CheckpointInput;
   CheckpointMatrix: ResolverTypeWrapper<Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversTypes['CheckpointRow']> }>;
   CheckpointRow: ResolverTypeWrapper<Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversTypes['CheckpointCell']>>, run: ResolversTypes['Run'] }>;
+  CompleteUploadInput: CompleteUploadInput;
   CompletedPartInput: CompletedPartInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
@@ -1646,6 +1669,7 @@ export type ResolversParentTypes = ResolversObject<{
   CheckpointInput: CheckpointInput;
   CheckpointMatrix: Omit<CheckpointMatrix, 'rows'> & { rows: Array<ResolversParentTypes['CheckpointRow']> };
   CheckpointRow: Omit<CheckpointRow, 'cells' | 'run'> & { cells: Array<Maybe<ResolversParentTypes['CheckpointCell']>>, run: ResolversParentTypes['Run'] };
+  CompleteUploadInput: CompleteUploadInput;
   CompletedPartInput: CompletedPartInput;
   CreateCaptionStrategyInput: CreateCaptionStrategyInput;
   CreateDatasetInput: CreateDatasetInput;
@@ -1995,11 +2019,13 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   beginDatasetUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginDatasetUploadArgs, 'datasetId' | 'input'>>;
   beginImport?: Resolver<ResolversTypes['ImportLease'], ParentType, ContextType, RequireFields<MutationBeginImportArgs, 'input'>>;
   beginImportUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginImportUploadArgs, 'input' | 'leaseToken' | 'runId'>>;
+  beginImportUploads?: Resolver<Array<ResolversTypes['ArtifactUpload']>, ParentType, ContextType, RequireFields<MutationBeginImportUploadsArgs, 'inputs' | 'leaseToken' | 'runId'>>;
   beginRunUpload?: Resolver<ResolversTypes['ArtifactUpload'], ParentType, ContextType, RequireFields<MutationBeginRunUploadArgs, 'input' | 'leaseToken' | 'runId'>>;
   cancelRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCancelRunArgs, 'id'>>;
   claimRun?: Resolver<Maybe<ResolversTypes['RunAssignment']>, ParentType, ContextType, RequireFields<MutationClaimRunArgs, 'agentId' | 'waitSeconds'>>;
   completeRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationCompleteRunArgs, 'leaseToken' | 'outcome' | 'runId'>>;
   completeUpload?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationCompleteUploadArgs, 'artifactId' | 'parts'>>;
+  completeUploads?: Resolver<Array<ResolversTypes['Artifact']>, ParentType, ContextType, RequireFields<MutationCompleteUploadsArgs, 'uploads'>>;
   continueRun?: Resolver<ResolversTypes['Run'], ParentType, ContextType, RequireFields<MutationContinueRunArgs, 'runId' | 'steps'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'role'>>;
   createCaptionStrategy?: Resolver<ResolversTypes['CaptionStrategy'], ParentType, ContextType, RequireFields<MutationCreateCaptionStrategyArgs, 'input'>>;

@@ -38,6 +38,7 @@ export const artifactResolvers: Resolvers = {
     beginRunUpload: (_, args, ctx) => ctx.artifacts.beginRunUpload(principalOf(ctx), args, ctx.origin),
     beginDatasetUpload: (_, args, ctx) => ctx.artifacts.beginDatasetUpload(principalOf(ctx), args, ctx.origin),
     completeUpload: (_, args, ctx) => ctx.artifacts.completeUpload(principalOf(ctx), args),
+    completeUploads: (_, args, ctx) => ctx.artifacts.completeUploads(principalOf(ctx), args),
     pruneArtifacts: (_, args, ctx) => ctx.artifacts.pruneArtifacts(args),
   },
   Artifact: {

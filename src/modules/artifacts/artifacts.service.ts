@@ -15,7 +15,7 @@ import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findDatasetsByIds, type DatasetRecord } from '../datasets/datasets.store.js';
 import { plainFileName, isStoredDataset } from '../datasets/datasets.service.js';
 import { appendEvents } from '../runs/events.store.js';
-import { announceRunChanged } from '../../live/run-feeds.js';
+import { announceRunChanged, announceRunsChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';
@@ -70,9 +70,23 @@ const uploadInput = z.object({
 });
 type Declaration = z.output<typeof uploadInput>;
 
+/** Files per beginImportUploads or completeUploads call. */
+export const MAX_UPLOADS_PER_CALL = 100;
+
 const completedParts = z
   .array(z.object({ number: z.number().int().min(1, 'must be 1 or more'), etag: z.string().max(200, 'must be at most 200 characters') }))
   .max(10_000, 'at most 10,000 parts');
+
+const completedUploads = z.array(z.object({ artifactId: z.string(), parts: completedParts })).max(MAX_UPLOADS_PER_CALL, `at most ${MAX_UPLOADS_PER_CALL} uploads per call`);
+
+/** One upload of a completion must start over: its bytes are gone or not the declared ones (the error to answer). */
+class FreshUploadError extends Error {
+  constructor(readonly cause: unknown) {
+    super('the upload starts over');
+  }
+}
+
+type Decision = { artifact: ArtifactRecord; alreadyStored: boolean; replaced: ArtifactRecord | null; effects: { pruned: ArtifactRecord[] } | null };
 
 /**
  * What makes two declarations the same artifact: a checkpoint (or its optimizer state) by step, a
@@ -132,66 +146,124 @@ export class ArtifactService {
     });
   }
 
-  private parseDeclaration(input: unknown, kinds: ArtifactKind[]): Declaration {
-    const d = parseInput(uploadInput, input, 'input');
-    if (!kinds.includes(d.kind)) throw badInput('input.kind', `must be one of ${kinds.join(', ')} here`);
+  private parseDeclaration(input: unknown, kinds: ArtifactKind[], field = 'input'): Declaration {
+    const d = parseInput(uploadInput, input, field);
+    if (!kinds.includes(d.kind)) throw badInput(`${field}.kind`, `must be one of ${kinds.join(', ')} here`);
     if (d.sizeBytes > this.config.artifacts.maxBytes) {
-      throw apiError('PAYLOAD_TOO_LARGE', `input.sizeBytes: ${d.sizeBytes} bytes is more than the ${this.config.artifacts.maxBytes} an artifact may have`, {
-        field: 'input.sizeBytes',
+      throw apiError('PAYLOAD_TOO_LARGE', `${field}.sizeBytes: ${d.sizeBytes} bytes is more than the ${this.config.artifacts.maxBytes} an artifact may have`, {
+        field: `${field}.sizeBytes`,
       });
     }
     return d;
   }
 
-  /**
-   * begin…Upload: under a lock on the artifact's slot, either the same declaration again (resume,
-   * or "already stored" when the bytes arrived meanwhile), or a new artifact, stored at once when
-   * the same bytes are stored already. The store is only asked after COMMIT.
-   */
+  /** An import's files (beginImportUploads): many declarations for one run, `authorize` fencing them once. */
+  async beginRunUploadsAuthorizedBy(principal: Principal, args: { runId: string; inputs: unknown }, origin: string, authorize: (tx: Executor) => Promise<number>) {
+    const runId = parseId(args.runId, 'runId');
+    if (!Array.isArray(args.inputs)) throw badInput('inputs', 'must be a list');
+    if (args.inputs.length > MAX_UPLOADS_PER_CALL) throw badInput('inputs', `at most ${MAX_UPLOADS_PER_CALL} files per call`);
+    const declarations = args.inputs.map((input, i) => this.parseDeclaration(input, RUN_KINDS, `inputs.${i}`));
+    return this.beginMany({ runId }, declarations, principal, origin, authorize);
+  }
+
   private async begin(owner: Owner, d: Declaration, principal: Principal, origin: string, authorize: (tx: Executor) => Promise<number | null>) {
-    const slot = slotOf(d);
-    const decided = await this.db.transaction(async (tx) => {
+    return (await this.beginMany(owner, [d], principal, origin, authorize))[0]!;
+  }
+
+  /**
+   * begin…Upload(s): in one transaction, fenced once, each declaration under a lock on its slot
+   * (decide). Slots are locked in one order (kind, slot) whatever order the caller listed them in,
+   * so two calls declaring the same files cannot deadlock. The store is only asked after COMMIT.
+   */
+  private async beginMany(owner: Owner, ds: Declaration[], principal: Principal, origin: string, authorize: (tx: Executor) => Promise<number | null>) {
+    const keyOf = (d: { kind: ArtifactKind; slot: string }) => `${d.kind}\0${d.slot}`;
+    const keys = ds.map((d) => ({ kind: d.kind, slot: slotOf(d) }));
+    const order = keys.map((k, i) => ({ i, key: keyOf(k) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.i - b.i));
+    const { decided, effects } = await this.db.transaction(async (tx) => {
       const attempt = await authorize(tx);
-      const existing = await store.findSlotForUpdate(tx, owner, d.kind, slot);
-      let replaced: ArtifactRecord | null = null;
-      if (existing && existing.sha256 === d.sha256 && existing.sizeBytes === d.sizeBytes) {
-        if (existing.prunedAt) throw apiError('CONFLICT', `This ${d.kind.toLowerCase()} was stored and then pruned by retention; it is not stored again`, { field: 'input' });
-        if (existing.storedAt) return { artifact: existing, alreadyStored: true, replaced, effects: null };
-        const blob = await store.lockBlob(tx, d.sha256);
-        if (!blob) {
-          const resumed = existing.begunByKeyId === principal.keyId ? existing : await store.takeOverUpload(tx, existing.id, principal.keyId, attempt);
-          return { artifact: resumed, alreadyStored: false, replaced, effects: null };
-        }
-        // The same bytes were stored by another upload meanwhile: this one has nothing left to send.
-        const stored = (await store.markStored(tx, existing.id, blob.contentType))!;
-        return { artifact: stored, alreadyStored: true, replaced: existing, effects: await this.onStored(tx, stored) };
+      const out: Decision[] = [];
+      // The same slot twice in one call: one after the other, each seeing the one before.
+      if (new Set(order.map((o) => o.key)).size < ds.length) {
+        for (const { i } of order) out[i] = await this.decide(tx, owner, ds[i]!, principal, attempt);
+        return { decided: out, effects: null };
       }
-      if (existing) replaced = await store.deleteArtifact(tx, existing.id);
-      const blob = await store.lockBlob(tx, d.sha256);
-      const artifact = await store.insertArtifact(tx, {
-        ...owner,
-        kind: d.kind,
-        slot,
-        step: d.step ?? null,
-        promptIndex: d.promptIndex ?? null,
-        fileName: d.fileName,
-        sizeBytes: d.sizeBytes,
-        sha256: d.sha256,
-        contentType: blob?.contentType ?? d.contentType ?? null,
-        attempt,
-        begunByKeyId: principal.keyId,
-        uploadKey: blob ? null : blobKey(d.sha256),
-        partSize: blob ? null : this.config.artifacts.partSizeBytes,
-        storedAt: blob ? new Date() : null,
-      });
-      return { artifact, alreadyStored: blob != null, replaced, effects: blob ? await this.onStored(tx, artifact) : null };
+      // Usually every slot is new: their locks, the blobs they may share and their rows take one
+      // statement each, however many files. A slot declared before goes through decide.
+      const existing = new Set((await store.findSlotsForUpdate(tx, owner, keys)).map((a) => keyOf(a)));
+      const fresh = ds.flatMap((d, i) => (existing.has(keyOf(keys[i]!)) ? [] : [i]));
+      const blobs = new Map((await store.lockBlobs(tx, fresh.map((i) => ds[i]!.sha256))).map((b) => [b.sha256, b]));
+      for (const { i, key } of order) if (existing.has(key)) out[i] = await this.decide(tx, owner, ds[i]!, principal, attempt);
+      const inserted = new Map(
+        (
+          await store.insertArtifacts(
+            tx,
+            fresh.map((i) => this.newArtifact(owner, ds[i]!, blobs.get(ds[i]!.sha256) ?? null, principal, attempt)),
+          )
+        ).map((a) => [keyOf(a), a]),
+      );
+      for (const i of fresh) {
+        const artifact = inserted.get(keyOf(keys[i]!))!;
+        out[i] = { artifact, alreadyStored: artifact.storedAt != null, replaced: null, effects: null };
+      }
+      // Files whose bytes are stored already (another run's, say) are stored at once.
+      const storedAtOnce = fresh.map((i) => out[i]!.artifact).filter((a) => a.storedAt != null);
+      return { decided: out, effects: storedAtOnce.length ? await this.onStored(tx, storedAtOnce) : null };
     });
 
     // A replaced artifact's unfinished upload and, when nothing else references them, its bytes.
-    const leftovers = [...(decided.replaced ? [decided.replaced] : []), ...(decided.effects?.pruned ?? [])];
-    await this.settle(leftovers);
-    if (decided.alreadyStored) return { artifact: decided.artifact, alreadyStored: true, partSize: null, parts: [] } satisfies ArtifactUploadResult;
-    return this.missingParts(decided.artifact, origin);
+    await this.settle([...decided.flatMap((x) => [...(x.replaced ? [x.replaced] : []), ...(x.effects?.pruned ?? [])]), ...(effects?.pruned ?? [])]);
+    return Promise.all(
+      decided.map((x) =>
+        x.alreadyStored ? ({ artifact: x.artifact, alreadyStored: true, partSize: null, parts: [] } satisfies ArtifactUploadResult) : this.missingParts(x.artifact, origin),
+      ),
+    );
+  }
+
+  /**
+   * One declaration, in the begin's transaction: under a lock on the artifact's slot, either the
+   * same declaration again (resume, or "already stored" when the bytes arrived meanwhile), or a new
+   * artifact, stored at once when the same bytes are stored already.
+   */
+  private async decide(tx: Executor, owner: Owner, d: Declaration, principal: Principal, attempt: number | null): Promise<Decision> {
+    const slot = slotOf(d);
+    const existing = await store.findSlotForUpdate(tx, owner, d.kind, slot);
+    let replaced: ArtifactRecord | null = null;
+    if (existing && existing.sha256 === d.sha256 && existing.sizeBytes === d.sizeBytes) {
+      if (existing.prunedAt) throw apiError('CONFLICT', `This ${d.kind.toLowerCase()} was stored and then pruned by retention; it is not stored again`, { field: 'input' });
+      if (existing.storedAt) return { artifact: existing, alreadyStored: true, replaced, effects: null };
+      const blob = await store.lockBlob(tx, d.sha256);
+      if (!blob) {
+        const resumed = existing.begunByKeyId === principal.keyId ? existing : await store.takeOverUpload(tx, existing.id, principal.keyId, attempt);
+        return { artifact: resumed, alreadyStored: false, replaced, effects: null };
+      }
+      // The same bytes were stored by another upload meanwhile: this one has nothing left to send.
+      const stored = (await store.markStored(tx, existing.id, blob.contentType))!;
+      return { artifact: stored, alreadyStored: true, replaced: existing, effects: await this.onStored(tx, [stored]) };
+    }
+    if (existing) replaced = await store.deleteArtifact(tx, existing.id);
+    const blob = await store.lockBlob(tx, d.sha256);
+    const artifact = await store.insertArtifact(tx, this.newArtifact(owner, d, blob, principal, attempt));
+    return { artifact, alreadyStored: blob != null, replaced, effects: blob ? await this.onStored(tx, [artifact]) : null };
+  }
+
+  /** The row of a new artifact: stored at once when `blob` (the same bytes) is stored already, else to upload. */
+  private newArtifact(owner: Owner, d: Declaration, blob: store.BlobRecord | null, principal: Principal, attempt: number | null): store.NewArtifact {
+    return {
+      ...owner,
+      kind: d.kind,
+      slot: slotOf(d),
+      step: d.step ?? null,
+      promptIndex: d.promptIndex ?? null,
+      fileName: d.fileName,
+      sizeBytes: d.sizeBytes,
+      sha256: d.sha256,
+      contentType: blob?.contentType ?? d.contentType ?? null,
+      attempt,
+      begunByKeyId: principal.keyId,
+      uploadKey: blob ? null : blobKey(d.sha256),
+      partSize: blob ? null : this.config.artifacts.partSizeBytes,
+      storedAt: blob ? new Date() : null,
+    };
   }
 
   /** The parts of an upload the store has not received, each with a fresh signed PUT URL. */
@@ -239,105 +311,186 @@ export class ArtifactService {
   async completeUpload(principal: Principal, args: { artifactId: string; parts: unknown }) {
     const id = parseId(args.artifactId, 'artifactId');
     const listed = parseInput(completedParts, args.parts, 'parts');
-    const [artifact] = await store.findArtifactsByIds(this.db.orm, [id]);
-    if (!artifact) throw notFound('artifactId', 'Artifact', args.artifactId);
-    if (artifact.begunByKeyId !== principal.keyId) throw forbidden(`Artifact ${id} was begun by another key; only that key may complete it`);
-    if (artifact.prunedAt) throw apiError('CONFLICT', `Artifact ${id} was dropped by retention before it was complete`, { field: 'artifactId' });
-    if (artifact.storedAt) return artifact;
+    return (await this.completeMany(principal, [{ id, listed, field: '' }]))[0]!;
+  }
 
-    const claimed = await store.claimCompletion(this.db.orm, id, COMPLETION_CLAIM_SECONDS);
-    if (!claimed) {
-      const [now] = await store.findArtifactsByIds(this.db.orm, [id]);
-      if (now?.storedAt) return now;
-      throw apiError('CONFLICT', `Artifact ${id} is being completed by another call; call again when it returns`, { field: 'artifactId' });
+  /** completeUploads: completeUpload of several uploads, their records written in one transaction. */
+  async completeUploads(principal: Principal, args: { uploads: unknown }) {
+    const uploads = parseInput(completedUploads, args.uploads, 'uploads');
+    const seen = new Set<string>();
+    return this.completeMany(
+      principal,
+      uploads.map((u, i) => {
+        const id = parseId(u.artifactId, `uploads.${i}.artifactId`);
+        if (seen.has(id)) throw badInput(`uploads.${i}.artifactId`, `artifact ${id} is listed twice`);
+        seen.add(id);
+        return { id, listed: u.parts, field: `uploads.${i}.` };
+      }),
+    );
+  }
+
+  /**
+   * Every upload is checked before any is claimed (an artifact that is missing, another key's or
+   * pruned fails the whole call); the claimed ones are verified at once, and those whose bytes
+   * verify are recorded in one transaction, whatever happened to the others. A failure is then
+   * answered: the first one's error. Artifacts come back in the order asked.
+   */
+  private async completeMany(principal: Principal, uploads: { id: string; listed: z.output<typeof completedParts>; field: string }[]): Promise<ArtifactRecord[]> {
+    const found = new Map((await store.findArtifactsByIds(this.db.orm, uploads.map((u) => u.id))).map((a) => [a.id, a]));
+    const results = new Map<string, ArtifactRecord>();
+    for (const { id, field } of uploads) {
+      const artifact = found.get(id);
+      if (!artifact) throw notFound(`${field}artifactId`, 'Artifact', id);
+      if (artifact.begunByKeyId !== principal.keyId) throw forbidden(`Artifact ${id} was begun by another key; only that key may complete it`);
+      if (artifact.prunedAt) throw apiError('CONFLICT', `Artifact ${id} was dropped by retention before it was complete`, { field: `${field}artifactId` });
+      if (artifact.storedAt) results.set(id, artifact);
     }
-    let fresh: { uploadKey: string } | null = null;
-    let stored = false;
+    const pending = uploads.filter((u) => !results.has(u.id));
+    const claimed = new Map((await store.claimCompletions(this.db.orm, pending.map((u) => u.id), COMPLETION_CLAIM_SECONDS)).map((a) => [a.id, a]));
+    const released = new Map<string, { uploadKey: string } | null>([...claimed.keys()].map((id) => [id, null]));
     try {
-      const target = targetOf(claimed);
-      let received: Awaited<ReturnType<BlobDriver['receivedParts']>> = [];
-      let finishedBefore = false;
-      try {
-        received = await this.driver.receivedParts(target);
-      } catch (err) {
-        // An earlier completion joined the parts and then died before recording them: verify that object.
-        if (!(err instanceof UploadGoneError)) throw err;
-        finishedBefore = true;
+      const unclaimed = pending.filter((u) => !claimed.has(u.id));
+      if (unclaimed.length) {
+        for (const now of await store.findArtifactsByIds(this.db.orm, unclaimed.map((u) => u.id))) if (now.storedAt) results.set(now.id, now);
+        const busy = unclaimed.find((u) => !results.has(u.id));
+        if (busy) throw apiError('CONFLICT', `Artifact ${busy.id} is being completed by another call; call again when it returns`, { field: `${busy.field}artifactId` });
       }
-      const wantsThumbnail = THUMBNAIL_KINDS.has(claimed.kind) && claimed.sizeBytes <= THUMBNAIL_SOURCE_MAX_BYTES;
-      let arrived: ArrivedBytes | null = null;
-      if (!finishedBefore) {
-        checkReceivedParts(target, received, listed);
-        // The last bytes are hashed while the file is synced; a thumbnail needs the bytes anyway,
-        // so such a (small) file is read back whole.
-        [arrived] = await Promise.all([wantsThumbnail ? null : (this.driver.arrivedDigest?.(target, received) ?? null), this.driver.finishUpload(target, received)]);
-      }
-      let seen;
-      try {
-        seen = arrived ? { ...arrived, bytes: null } : await inspect(await this.driver.read(target.key), wantsThumbnail, claimed.sizeBytes);
-        countArtifactVerification(arrived ? 'as_received' : 'read_back');
-      } catch (err) {
-        if (!finishedBefore) throw err;
-        fresh = { uploadKey: blobKey(claimed.sha256) };
-        throw badInput('parts', 'The store has no parts of this upload any more; call begin again and send every part');
-      }
-      if (seen.size !== claimed.sizeBytes || seen.sha256 !== claimed.sha256) {
-        await this.driver.delete([target.key]);
-        fresh = { uploadKey: blobKey(claimed.sha256) };
-        throw badInput(
-          'parts',
-          seen.size !== claimed.sizeBytes
-            ? `${seen.size} bytes arrived; the upload declared ${claimed.sizeBytes}. Call begin again and send every part`
-            : `the bytes that arrived have sha256 ${seen.sha256}; the upload declared ${claimed.sha256}. Call begin again and send every part`,
-        );
-      }
-      const contentType = sniffContentType(seen.head, TEXT_KINDS.has(claimed.kind));
-      const thumbnail = seen.bytes && isImageType(contentType) ? await makeThumbnail(seen.bytes) : null;
-      const thumbKey = thumbnail ? thumbnailKey(claimed.sha256) : null;
-      if (thumbnail) await this.driver.put(thumbKey!, thumbnail, 'image/webp');
 
-      const done = await this.db.transaction(async (tx) => {
-        const inserted = await store.insertBlob(tx, { sha256: claimed.sha256, sizeBytes: seen.size, storageKey: target.key, contentType, thumbnailKey: thumbKey });
-        // Our artifact references this sha256, so a blob stored meanwhile cannot be collected under us.
-        const blob = inserted ?? (await store.lockBlob(tx, claimed.sha256))!;
-        const artifact = (await store.markStored(tx, id, blob.contentType))!;
-        return { stored: artifact, redundant: inserted == null, effects: await this.onStored(tx, artifact) };
-      });
-      stored = true;
-      countArtifactBytes('in', seen.size);
-      // The same bytes were stored by another upload while this one was under way: keep one copy.
-      if (done.redundant) await this.driver.delete([target.key, ...(thumbKey ? [thumbKey] : [])]);
-      await this.settle([...done.effects.pruned, ...(done.stored.prunedAt ? [done.stored] : [])]);
-      return done.stored;
+      const checks = await Promise.all(
+        pending.map(async (u) => {
+          const artifact = claimed.get(u.id)!;
+          try {
+            return { ok: true as const, artifact, ...(await this.verify(artifact, u.listed, u.field)) };
+          } catch (err) {
+            if (err instanceof FreshUploadError) {
+              released.set(u.id, { uploadKey: blobKey(artifact.sha256) });
+              return { ok: false as const, err: err.cause };
+            }
+            return { ok: false as const, err };
+          }
+        }),
+      );
+      const verified = checks.filter((c) => c.ok);
+      if (verified.length) {
+        const done = await this.db.transaction(async (tx) => {
+          // One row per sha256: of two uploads of the same bytes in one call, the second finds the first's.
+          const firsts = [...new Map(verified.map((v) => [v.artifact.sha256, v])).values()];
+          const insertedBlobs = await store.insertBlobs(
+            tx,
+            firsts.map((v) => ({ sha256: v.artifact.sha256, sizeBytes: v.seen.size, storageKey: v.artifact.uploadKey!, contentType: v.contentType, thumbnailKey: v.thumbKey })),
+          );
+          const inserted = new Set(insertedBlobs.map((b) => b.storageKey));
+          const blobs = new Map(insertedBlobs.map((b) => [b.sha256, b]));
+          // Our artifacts reference these sha256s, so blobs stored meanwhile cannot be collected under us.
+          for (const b of await store.lockBlobs(tx, verified.map((v) => v.artifact.sha256).filter((sha) => !blobs.has(sha)))) blobs.set(b.sha256, b);
+          const marked = new Map(
+            (await store.markStoredMany(tx, verified.map((v) => ({ id: v.artifact.id, contentType: blobs.get(v.artifact.sha256)!.contentType })))).map((a) => [a.id, a]),
+          );
+          const stored = verified.map((v) => ({
+            artifact: marked.get(v.artifact.id)!,
+            redundant: !inserted.has(v.artifact.uploadKey!),
+            storageKey: v.artifact.uploadKey!,
+            thumbKey: v.thumbKey,
+            size: v.seen.size,
+          }));
+          return { stored, effects: await this.onStored(tx, stored.map((s) => s.artifact)) };
+        });
+        for (const s of done.stored) {
+          released.delete(s.artifact.id);
+          results.set(s.artifact.id, s.artifact);
+          countArtifactBytes('in', s.size);
+        }
+        // The same bytes were stored by another upload while one was under way: keep one copy.
+        const redundant = done.stored.filter((s) => s.redundant).flatMap((s) => [s.storageKey, ...(s.thumbKey ? [s.thumbKey] : [])]);
+        if (redundant.length) await this.driver.delete(redundant);
+        await this.settle([...done.effects.pruned, ...done.stored.filter((s) => s.artifact.prunedAt).map((s) => s.artifact)]);
+      }
+      const failed = checks.find((c) => !c.ok);
+      if (failed) throw failed.err;
+      return uploads.map((u) => results.get(u.id)!);
     } finally {
-      if (!stored) await store.releaseCompletion(this.db.orm, id, fresh);
+      // Claims not recorded: the same upload again (missing parts), or a fresh one (bad bytes).
+      await Promise.all([...released].map(([id, fresh]) => store.releaseCompletion(this.db.orm, id, fresh)));
     }
   }
 
   /**
-   * What follows from a run's artifact being stored, in its transaction: optimizer state older
-   * than the newest stored checkpoint goes, the ARTIFACT_KEEP_CHECKPOINTS policy prunes, a stored
-   * checkpoint is a run event, and runUpdated subscribers hear of it (a sample's URL).
+   * The checks of one claimed upload, before it is recorded: its parts joined into the object, its
+   * size and sha256 the declared ones, its type sniffed and, for an image, its thumbnail stored.
+   * A FreshUploadError means the upload must start over (its bytes are gone or wrong).
    */
-  private async onStored(tx: Executor, artifact: ArtifactRecord) {
-    const pruned: ArtifactRecord[] = [];
-    if (!artifact.runId) return { pruned };
-    if (artifact.kind === 'CHECKPOINT' || artifact.kind === 'OPTIMIZER_STATE') pruned.push(...(await store.dropObsoleteOptimizerState(tx, artifact.runId)));
-    if (artifact.kind === 'CHECKPOINT') {
-      if (this.config.artifacts.keepCheckpoints != null) pruned.push(...(await store.pruneCheckpoints(tx, artifact.runId, this.config.artifacts.keepCheckpoints)).artifacts);
-      if (artifact.step != null) {
-        await appendEvents(tx, [
-          {
-            runId: artifact.runId,
-            type: 'CHECKPOINT_STORED',
-            message: `Stored checkpoint at step ${artifact.step} (${artifact.sizeBytes} bytes)`,
-            data: { step: artifact.step, artifactId: artifact.id, sizeBytes: artifact.sizeBytes, sha256: artifact.sha256 },
-          },
-        ]);
-      }
+  private async verify(claimed: ArtifactRecord, listed: z.output<typeof completedParts>, field: string) {
+    const target = targetOf(claimed);
+    let received: Awaited<ReturnType<BlobDriver['receivedParts']>> = [];
+    let finishedBefore = false;
+    try {
+      received = await this.driver.receivedParts(target);
+    } catch (err) {
+      // An earlier completion joined the parts and then died before recording them: verify that object.
+      if (!(err instanceof UploadGoneError)) throw err;
+      finishedBefore = true;
     }
-    const [run] = await findRunsByIds(tx, [artifact.runId]);
-    if (run) await announceRunChanged(tx, run);
+    const wantsThumbnail = THUMBNAIL_KINDS.has(claimed.kind) && claimed.sizeBytes <= THUMBNAIL_SOURCE_MAX_BYTES;
+    let arrived: ArrivedBytes | null = null;
+    if (!finishedBefore) {
+      checkReceivedParts(target, received, listed, field);
+      // The last bytes are hashed while the file is synced; a thumbnail needs the bytes anyway,
+      // so such a (small) file is read back whole.
+      [arrived] = await Promise.all([wantsThumbnail ? null : (this.driver.arrivedDigest?.(target, received) ?? null), this.driver.finishUpload(target, received)]);
+    }
+    let seen;
+    try {
+      seen = arrived ? { ...arrived, bytes: null } : await inspect(await this.driver.read(target.key), wantsThumbnail, claimed.sizeBytes);
+      countArtifactVerification(arrived ? 'as_received' : 'read_back');
+    } catch (err) {
+      if (!finishedBefore) throw err;
+      throw new FreshUploadError(badInput(`${field}parts`, 'The store has no parts of this upload any more; call begin again and send every part'));
+    }
+    if (seen.size !== claimed.sizeBytes || seen.sha256 !== claimed.sha256) {
+      await this.driver.delete([target.key]);
+      throw new FreshUploadError(
+        badInput(
+          `${field}parts`,
+          seen.size !== claimed.sizeBytes
+            ? `${seen.size} bytes arrived; the upload declared ${claimed.sizeBytes}. Call begin again and send every part`
+            : `the bytes that arrived have sha256 ${seen.sha256}; the upload declared ${claimed.sha256}. Call begin again and send every part`,
+        ),
+      );
+    }
+    const contentType = sniffContentType(seen.head, TEXT_KINDS.has(claimed.kind));
+    const thumbnail = seen.bytes && isImageType(contentType) ? await makeThumbnail(seen.bytes) : null;
+    const thumbKey = thumbnail ? thumbnailKey(claimed.sha256) : null;
+    if (thumbnail) await this.driver.put(thumbKey!, thumbnail, 'image/webp');
+    return { seen, contentType, thumbKey };
+  }
+
+  /**
+   * What follows from run artifacts being stored, in their transaction, once per run however many
+   * were stored: optimizer state older than the newest stored checkpoint goes, the
+   * ARTIFACT_KEEP_CHECKPOINTS policy prunes, each stored checkpoint is a run event, and runUpdated
+   * subscribers hear of it (a sample's URL).
+   */
+  private async onStored(tx: Executor, stored: ArtifactRecord[]) {
+    const pruned: ArtifactRecord[] = [];
+    const runIds = [...new Set(stored.flatMap((a) => (a.runId ? [a.runId] : [])))];
+    for (const runId of runIds) {
+      const ofRun = stored.filter((a) => a.runId === runId);
+      if (ofRun.some((a) => a.kind === 'CHECKPOINT' || a.kind === 'OPTIMIZER_STATE')) pruned.push(...(await store.dropObsoleteOptimizerState(tx, runId)));
+      const checkpoints = ofRun.filter((a) => a.kind === 'CHECKPOINT');
+      if (checkpoints.length && this.config.artifacts.keepCheckpoints != null) pruned.push(...(await store.pruneCheckpoints(tx, runId, this.config.artifacts.keepCheckpoints)).artifacts);
+      await appendEvents(
+        tx,
+        checkpoints
+          .filter((a) => a.step != null)
+          .map((a) => ({
+            runId,
+            type: 'CHECKPOINT_STORED' as const,
+            message: `Stored checkpoint at step ${a.step} (${a.sizeBytes} bytes)`,
+            data: { step: a.step, artifactId: a.id, sizeBytes: a.sizeBytes, sha256: a.sha256 },
+          })),
+      );
+    }
+    if (runIds.length) await announceRunsChanged(tx, await findRunsByIds(tx, runIds));
     return { pruned };
   }
 
@@ -455,24 +608,24 @@ function missingPartNumbers(target: UploadTarget, received: { number: number; si
 
 const expectedPartSize = (target: UploadTarget, number: number) => Math.max(0, Math.min(target.partSize, target.size - (number - 1) * target.partSize));
 
-function checkReceivedParts(target: UploadTarget, received: { number: number; size: number; etag: string }[], listed: { number: number; etag: string }[]) {
+function checkReceivedParts(target: UploadTarget, received: { number: number; size: number; etag: string }[], listed: { number: number; etag: string }[], field: string) {
   const count = partCount(target);
   const byNumber = new Map(received.map((p) => [p.number, p]));
   const seen = new Set<number>();
   listed.forEach((part, i) => {
-    if (part.number > count) throw badInput(`parts.${i}.number`, `this upload has ${count} part${count === 1 ? '' : 's'}`);
-    if (seen.has(part.number)) throw badInput(`parts.${i}.number`, `part ${part.number} is listed twice`);
+    if (part.number > count) throw badInput(`${field}parts.${i}.number`, `this upload has ${count} part${count === 1 ? '' : 's'}`);
+    if (seen.has(part.number)) throw badInput(`${field}parts.${i}.number`, `part ${part.number} is listed twice`);
     seen.add(part.number);
     const got = byNumber.get(part.number);
     if (got && unquote(got.etag) !== unquote(part.etag)) {
-      throw badInput(`parts.${i}.etag`, `part ${part.number} was received with another ETag (${got.etag}): it was sent again since; use the ETag of the last PUT`);
+      throw badInput(`${field}parts.${i}.etag`, `part ${part.number} was received with another ETag (${got.etag}): it was sent again since; use the ETag of the last PUT`);
     }
   });
   const missing = missingPartNumbers(target, received);
   if (missing.length) {
     const wrong = missing.filter((n) => byNumber.has(n));
     throw badInput(
-      'parts',
+      `${field}parts`,
       wrong.length
         ? `part ${wrong[0]} has ${byNumber.get(wrong[0]!)!.size} bytes, not ${expectedPartSize(target, wrong[0]!)}: send it again (begin returns it)`
         : `part${missing.length === 1 ? '' : 's'} ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''} not received yet (begin again to get their URLs)`,

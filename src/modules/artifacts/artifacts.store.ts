@@ -46,6 +46,30 @@ export async function findSlotForUpdate(db: Executor, owner: Owner, kind: Artifa
   return row ?? null;
 }
 
+/**
+ * findSlotsForUpdate: the artifacts of several declarations of one owner, locked in one order
+ * (kind, slot), so two begins declaring the same files take turns instead of deadlocking.
+ */
+export async function findSlotsForUpdate(db: Executor, owner: Owner, keys: readonly { kind: ArtifactKind; slot: string }[]) {
+  if (keys.length === 0) return [];
+  const found = await rows(
+    db,
+    sql`/* findSlotsForUpdate */
+    select a.* from artifacts a
+    join unnest(${sql.param(keys.map((k) => k.kind))}::text[], ${sql.param(keys.map((k) => k.slot))}::text[]) as k(kind, slot)
+      on a.kind = k.kind and a.slot = k.slot
+    where ${owner.runId ? sql`a.run_id = ${owner.runId}` : sql`a.dataset_id = ${owner.datasetId!}`}
+    order by a.kind, a.slot
+    for update of a`,
+  );
+  return found.map((r) => mapRow(artifacts, r));
+}
+
+export async function insertArtifacts(db: Executor, values: NewArtifact[]) {
+  if (values.length === 0) return [];
+  return db.insert(artifacts).values(values).returning();
+}
+
 export async function insertArtifact(db: Executor, values: NewArtifact) {
   const [row] = await db.insert(artifacts).values(values).returning();
   return row!;
@@ -65,15 +89,40 @@ export async function lockBlob(db: Executor, sha256: string) {
   return row ?? null;
 }
 
+/** lockBlob of several sha256s in one statement, in one order. */
+export async function lockBlobs(db: Executor, shas: readonly string[]) {
+  if (shas.length === 0) return [];
+  return db
+    .select()
+    .from(artifactBlobs)
+    .where(inArray(artifactBlobs.sha256, [...new Set(shas)]))
+    .orderBy(asc(artifactBlobs.sha256))
+    .for('share');
+}
+
 export async function findBlobs(db: Executor, shas: readonly string[]) {
   if (shas.length === 0) return [];
   return db.select().from(artifactBlobs).where(inArray(artifactBlobs.sha256, [...shas]));
 }
 
-/** Records verified bytes; when the same bytes were stored meanwhile, the existing row stands (null). */
-export async function insertBlob(db: Executor, blob: typeof artifactBlobs.$inferInsert) {
-  const [row] = await db.insert(artifactBlobs).values(blob).onConflictDoNothing().returning();
-  return row ?? null;
+/** Records verified bytes (distinct sha256s): the rows inserted; where the same bytes were stored meanwhile, the existing row stands (left out). */
+export async function insertBlobs(db: Executor, blobs: (typeof artifactBlobs.$inferInsert)[]) {
+  if (blobs.length === 0) return [];
+  return db.insert(artifactBlobs).values(blobs).onConflictDoNothing().returning();
+}
+
+/** markStored of several artifacts, each with its content type, in one statement. */
+export async function markStoredMany(db: Executor, stored: readonly { id: string; contentType: string }[]) {
+  if (stored.length === 0) return [];
+  const found = await rows(
+    db,
+    sql`/* markStoredMany */
+    update artifacts a set stored_at = now(), content_type = v.content_type, upload_key = null, upload_id = null, part_size = null, completing_until = null
+    from unnest(${sql.param(stored.map((s) => s.id))}::uuid[], ${sql.param(stored.map((s) => s.contentType))}::text[]) as v(id, content_type)
+    where a.id = v.id and a.stored_at is null
+    returning a.*`,
+  );
+  return found.map((r) => mapRow(artifacts, r));
 }
 
 export async function markStored(db: Executor, id: string, contentType: string) {
@@ -105,19 +154,21 @@ export async function setUploadId(db: Executor, id: string, uploadKey: string, u
 }
 
 /**
- * claimCompletion: one completeUpload at a time per artifact, for at most `seconds` (a verifier
- * that died leaves the claim to lapse). Null when the artifact is stored, pruned or being completed.
+ * claimCompletions: one completeUpload at a time per artifact, for at most `seconds` (a verifier
+ * that died leaves the claim to lapse). Answers the artifacts claimed: not those stored, pruned or
+ * being completed.
  */
-export async function claimCompletion(db: Executor, id: string, seconds: number) {
+export async function claimCompletions(db: Executor, ids: readonly string[], seconds: number) {
+  if (ids.length === 0) return [];
   const found = await rows(
     db,
-    sql`/* claimCompletion */
+    sql`/* claimCompletions */
     update artifacts set completing_until = now() + make_interval(secs => ${seconds})
-    where id = ${id} and stored_at is null and pruned_at is null and upload_key is not null
+    where id = any(${sql.param([...ids])}::uuid[]) and stored_at is null and pruned_at is null and upload_key is not null
       and (completing_until is null or completing_until < now())
     returning *`,
   );
-  return found.length ? mapRow(artifacts, found[0]!) : null;
+  return found.map((r) => mapRow(artifacts, r));
 }
 
 /** After a failed completion: the same upload again (missing parts), or a fresh one (bad bytes). */

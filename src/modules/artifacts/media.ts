@@ -47,7 +47,10 @@ export async function makeThumbnail(image: Buffer): Promise<Buffer | null> {
     return await sharp(image, { failOn: 'error' })
       .rotate() // honour EXIF orientation, as browsers do
       .resize(THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: 80 })
+      // effort 0: the fastest encoder search, at the same quality. The default (4) took about three
+      // times the CPU for files a few percent smaller (384 px samples: 37 ms a thumbnail against
+      // 13 ms), and a server makes one for every sample of every run.
+      .webp({ quality: 80, effort: 0 })
       .toBuffer();
   } catch {
     return null;

@@ -11,6 +11,8 @@ export const importResolvers: Resolvers = {
     importFiles: (_, args, ctx) => service.importFiles(ctx, principalOf(ctx), args) as never,
     beginImportUpload: (_, args, ctx) =>
       ctx.artifacts.beginRunUploadAuthorizedBy(principalOf(ctx), args, ctx.origin, service.authorizeImportUpload(principalOf(ctx), args.runId, args.leaseToken)),
+    beginImportUploads: (_, args, ctx) =>
+      ctx.artifacts.beginRunUploadsAuthorizedBy(principalOf(ctx), args, ctx.origin, service.authorizeImportUpload(principalOf(ctx), args.runId, args.leaseToken)),
     finishImport: (_, args, ctx) => service.finishImport(ctx, principalOf(ctx), args),
   },
   Run: {
