@@ -203,11 +203,20 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     const r = lease.run.id;
     const tk = lease.leaseToken;
     const wave = (from: number, to: number, shift = 0) => Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: 0.3 + 0.2 * Math.sin((from + i + shift) / 37) }));
-    const send = async (points: { step: number; loss: number }[]) =>
-      (await editor.ok(TEXT, { r, t: tk, p: { steps: points.map((p) => p.step).join(','), losses: points.map((p) => p.loss).join(',') } })).importLossText;
+    const send = async (points: { step: number; loss: number }[], lr?: number) =>
+      (
+        await editor.ok(TEXT, {
+          r,
+          t: tk,
+          p: { steps: points.map((p) => p.step).join(','), losses: points.map((p) => p.loss).join(','), ...(lr === undefined ? {} : { lrs: points.map(() => lr).join(',') }) },
+        })
+      ).importLossText;
 
     // Two batches that committed out of order (the CLI keeps two in flight): the later steps first.
-    expect(await send(wave(5_001, 9_050))).toEqual({ accepted: 4_050, duplicates: 0 });
+    // One learning rate throughout a batch is stored at every point, as a list of them would be.
+    expect(await send(wave(5_001, 9_050), 2e-4)).toEqual({ accepted: 4_050, duplicates: 0 });
+    const lrs = await rows<{ lr: number | null; n: number }>(t.database.db.orm, sql`select lr, count(*)::int as n from loss_points where run_id = ${r} group by lr`);
+    expect(lrs).toEqual([{ lr: 2e-4, n: 4_050 }]);
     await expectSummedUp(r, 'the later batch');
     expect(await send(wave(1, 5_000))).toEqual({ accepted: 5_000, duplicates: 0 });
     await expectSummedUp(r, 'the earlier batch after it');
