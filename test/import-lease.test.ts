@@ -230,7 +230,18 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     expect(await send(wave(8_000, 12_000, 5))).toEqual({ accepted: 4_001, duplicates: 0 });
     await expectSummedUp(r, 'rewritten and grown');
     expect(await send(wave(8_000, 12_000, 5))).toEqual({ accepted: 0, duplicates: 4_001 });
-    expect(await send(wave(12_001, 20_000))).toEqual({ accepted: 8_000, duplicates: 0 });
+    // Steps not evenly spaced, times with gaps: each point keeps its own.
+    const uneven = wave(12_001, 20_000).filter((p) => p.step % 7 !== 0);
+    const at = Date.parse('2026-01-02T03:04:05.000Z');
+    const times = uneven.map((p) => (p.step % 3 ? String(at + p.step * 1000) : ''));
+    const text = { steps: uneven.map((p) => p.step).join(','), losses: uneven.map((p) => p.loss).join(','), recordedAtMs: times.join(',') };
+    expect((await editor.ok(TEXT, { r, t: tk, p: text })).importLossText).toEqual({ accepted: uneven.length, duplicates: 0 });
+    const stored = await rows<{ step: number; at: number; now: boolean }>(
+      t.database.db.orm,
+      sql`select step, (extract(epoch from recorded_at) * 1000)::float8 as at, recorded_at > now() - interval '1 hour' as now from loss_points where run_id = ${r} and step > 12000 order by step`,
+    );
+    expect(stored.map((p) => p.step)).toEqual(uneven.map((p) => p.step));
+    expect(stored.map((p) => (p.step % 3 ? p.at : p.now))).toEqual(uneven.map((p) => (p.step % 3 ? at + p.step * 1000 : true)));
     await editor.ok(FINISH, { r, t: tk });
     await expectSummedUp(r, 'finished');
   });
