@@ -321,15 +321,17 @@ async function writeLoss(
     // held() keeps the run's import row locked until this commits, so no other write of the run
     // can add a point in this range meanwhile: a range without points is appended to.
     const append = !(await store.hasLossBetween(tx, runId, first, last));
+    // PGlite takes float8 lists as bytes (float8ArrayBinary); PostgreSQL's driver as text.
+    const binaryFloats = deps.db.kind === 'pglite';
     await store.holdRunForLossInsert(tx, runId);
     if (append) {
       const facts = batchFacts({ steps: points.steps as number[], losses: points.losses as number[], lrs: (points.lrs ?? []) as (number | null)[] });
-      const { summarized } = await store.appendImportedLoss(tx, runId, run.attempt, points, facts);
+      const { summarized } = await store.appendImportedLoss(tx, runId, run.attempt, points, facts, binaryFloats);
       // Steps filled in before the summary's last one: the EMA cannot take them in out of order.
       if (!summarized) await tx.execute(recomputeLossSummary(runId));
       return { accepted: points.steps.length, duplicates: 0 };
     }
-    const written = await store.mergeImportedLoss(tx, runId, run.attempt, points);
+    const written = await store.mergeImportedLoss(tx, runId, run.attempt, points, binaryFloats);
     if (written > 0) {
       // Rewritten or filled-in steps: the summary and the checkpoints' EMA from all the points,
       // and the blocks of the batch's range from its points (a folder that grew, or a resumed job).

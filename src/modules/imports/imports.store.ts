@@ -1,7 +1,7 @@
 // Every SQL statement of imports: finding what an import reuses (experiment, dataset, caption
 // strategy), the import lease, and the writes an importer makes under it.
 import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import { numberArrayText, rows, type Executor } from '../../db/client.js';
+import { float8ArrayBinary, numberArrayText, rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
 import type { BatchFacts } from '../metrics/loss-batch.js';
@@ -167,7 +167,7 @@ export interface ImportedLossColumns {
  * one; a column not sent, all nulls) as that value alone, steps evenly spaced (a logger's every
  * step, or every n-th) as the first and the spacing, and the times as offsets from the earliest.
  */
-function importedRows(runId: string, attempt: number, p: ImportedLossColumns) {
+function importedRows(runId: string, attempt: number, p: ImportedLossColumns, binaryFloats: boolean) {
   const n = p.steps.length;
   const listed: SQL[] = [];
   const names: string[] = [];
@@ -176,7 +176,12 @@ function importedRows(runId: string, attempt: number, p: ImportedLossColumns) {
     names.push(name);
     return sql.raw(`p.${name}`);
   };
-  const loss = list('loss', p.losses, 'float8');
+  // The losses, on PGlite, as bytes: read as they are, not parsed from text (float8ArrayBinary).
+  if (binaryFloats) {
+    listed.push(sql`${float8ArrayBinary(p.losses)}::float8[]`);
+    names.push('loss');
+  }
+  const loss = binaryFloats ? sql.raw('p.loss') : list('loss', p.losses, 'float8');
   const spacing = evenSpacing(p.steps);
   const step = spacing === null ? list('step', p.steps, 'int') : sql`${p.steps[0] ?? 0}::int + (p.i::int - 1) * ${spacing}::int`;
   const onlyLr = onlyValue(p.lrs, n);
@@ -221,14 +226,14 @@ function evenSpacing(steps: readonly number[]): number | null {
  * fills in steps before the summary's last one (two batches in flight that committed out of
  * order): its caller recomputes the summary.
  */
-export async function appendImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, facts: BatchFacts) {
+export async function appendImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, facts: BatchFacts, binaryFloats: boolean) {
   const { blocks, coarse } = facts;
   const [row] = await rows<{ summarized: boolean }>(
     db,
     sql`/* appendImportedLoss */
     with written as (
       insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
-      ${importedRows(runId, attempt, p)}
+      ${importedRows(runId, attempt, p, binaryFloats)}
     ),
     summary as (
       update run_summaries s set ${foldIntoSummary({
@@ -271,13 +276,13 @@ export async function appendImportedLoss(db: Executor, runId: string, attempt: n
  * second import of the same folder writes nothing. The points written, new or rewritten; their
  * caller brings the summary and blocks of their range up to date.
  */
-export async function mergeImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns) {
+export async function mergeImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, binaryFloats: boolean) {
   const [row] = await rows<{ written: number }>(
     db,
     sql`/* mergeImportedLoss */
     with written as (
       insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
-      ${importedRows(runId, attempt, p)}
+      ${importedRows(runId, attempt, p, binaryFloats)}
       on conflict (run_id, step) do update set loss = excluded.loss, lr = excluded.lr, recorded_at = excluded.recorded_at
         where (loss_points.loss, loss_points.lr) is distinct from (excluded.loss, excluded.lr)
       returning 1
