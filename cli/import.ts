@@ -33,6 +33,11 @@ export interface FolderResult {
 
 /** Points per importLossText call (the server takes 50,000; half keeps a call well under its 4 MB body limit). */
 const LOSS_BATCH = 25_000;
+/**
+ * The first call's points: fewer, so that it is read and sent sooner, and the server, which writes
+ * a batch more slowly than the CLI reads one, starts writing while the CLI reads the next.
+ */
+const FIRST_LOSS_BATCH = 5_000;
 /** Loss batches in flight at once: PostgreSQL writes one while the next is parsed and sent. */
 const PARALLEL_LOSS = 2;
 const FILE_BATCH = 1_000;
@@ -142,7 +147,7 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
       const inFlight = new Set<Promise<void>>();
       let failure = null as { err: unknown } | null;
       try {
-        for await (const slice of job.loss.points.batches(LOSS_BATCH)) {
+        for await (const slice of job.loss.points.batches(LOSS_BATCH, FIRST_LOSS_BATCH)) {
           while (inFlight.size >= PARALLEL_LOSS && !failure) await Promise.race(inFlight);
           if (failure) break;
           const sent: Promise<void> = sendLossBatch(api, fence, slice)

@@ -234,6 +234,94 @@ describe.each(databaseKinds)('import lease (%s)', (kind) => {
     await editor.fails('LEASE_LOST', BEGIN_MANY, { r, t: tk, i: inputs });
   });
 
+  /** The run's summary, checkpoints' EMA and loss blocks (every level) as a recomputation from its points gives them. */
+  async function expectSummedUp(runId: string, context: string) {
+    const db = t.database.db.orm;
+    const points = await rows<{ step: number; loss: number }>(db, sql`select step, loss from loss_points where run_id = ${runId} order by step`);
+    const emaUpTo = (step: number) => points.filter((p) => p.step <= step).reduce<number | null>((e, p) => (e == null ? p.loss : 0.1 * p.loss + 0.9 * e), null)!;
+    const min = points.reduce((m, p) => (p.loss < m.loss ? p : m));
+    const { run } = await editor.ok(`query($id: ID!) { run(id: $id) { lossSummary { points lastStep lastLoss minLoss minLossStep emaLoss } checkpoints { step emaLoss } } }`, { id: runId });
+    const { emaLoss, ...summary } = run.lossSummary;
+    expect(summary, context).toEqual({ points: points.length, lastStep: points.at(-1)!.step, lastLoss: points.at(-1)!.loss, minLoss: min.loss, minLossStep: min.step });
+    expect(emaLoss, `${context}: EMA`).toBeCloseTo(emaUpTo(Infinity), 12);
+    for (const c of run.checkpoints) expect(c.emaLoss, `${context}: checkpoint ${c.step}'s EMA`).toBeCloseTo(emaUpTo(c.step), 12);
+    for (const [table, steps] of [['loss_blocks', 100], ['loss_coarse_blocks', 1_000], ['loss_coarse_blocks', 10_000]] as const) {
+      const figures = sql`points, round(loss_sum::numeric, 9) as loss_sum, min_loss, max_loss, first_step, last_step, last_loss`;
+      const stored = await rows(db, sql`select block, ${figures} from ${sql.raw(table)} where run_id = ${runId} ${table === 'loss_blocks' ? sql`` : sql`and steps = ${steps}`} order by block`);
+      const recomputed = await rows(
+        db,
+        sql`select block, ${figures} from (select step / ${steps} as block, count(*)::int as points, sum(loss) as loss_sum, min(loss) as min_loss, max(loss) as max_loss,
+            min(step) as first_step, max(step) as last_step, (array_agg(loss order by step desc))[1] as last_loss
+          from loss_points where run_id = ${runId} group by 1) b order by block`,
+      );
+      expect(stored, `${context}: blocks of ${steps} steps`).toEqual(recomputed);
+    }
+  }
+
+  it('every loss batch keeps the summary and loss blocks as the points say: appended, filled in before the last step, rewritten, grown; the checkpoints\' EMA at the end', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-summed-0123456789a`) });
+    const r = lease.run.id;
+    const tk = lease.leaseToken;
+    const wave = (from: number, to: number, shift = 0) => Array.from({ length: to - from + 1 }, (_, i) => ({ step: from + i, loss: 0.3 + 0.2 * Math.sin((from + i + shift) / 37) }));
+    const send = async (points: { step: number; loss: number }[], lr?: number) =>
+      (
+        await editor.ok(TEXT, {
+          r,
+          t: tk,
+          p: { steps: points.map((p) => p.step).join(','), losses: points.map((p) => p.loss).join(','), ...(lr === undefined ? {} : { lrs: points.map(() => lr).join(',') }) },
+        })
+      ).importLossText;
+
+    // Two batches that committed out of order (the CLI keeps two in flight): the later steps first.
+    // One learning rate throughout a batch is stored at every point, as a list of them would be.
+    expect(await send(wave(5_001, 9_050), 2e-4)).toEqual({ accepted: 4_050, duplicates: 0 });
+    const lrs = await rows<{ lr: number | null; n: number }>(t.database.db.orm, sql`select lr, count(*)::int as n from loss_points where run_id = ${r} group by lr`);
+    expect(lrs).toEqual([{ lr: 2e-4, n: 4_050 }]);
+    await expectSummedUp(r, 'the later batch');
+    expect(await send(wave(1, 5_000))).toEqual({ accepted: 5_000, duplicates: 0 });
+    await expectSummedUp(r, 'the earlier batch after it');
+    // A checkpoint recorded before the loss up to its step has come: its EMA follows at the end.
+    await editor.ok(`mutation($r: ID!, $t: String!, $c: [ImportCheckpointInput!]) { importFiles(runId: $r, leaseToken: $t, checkpoints: $c) { checkpointsAdded } }`, {
+      r,
+      t: tk,
+      c: [{ step: 15_000, fileName: 'lease_lora_000015000.safetensors', sizeBytes: 1, sha256: 'a'.repeat(64) }],
+    });
+    // A resumed job logged steps again from 8,000 with other losses, and went on to 12,000; sent again, nothing changes.
+    expect(await send(wave(8_000, 12_000, 5))).toEqual({ accepted: 4_001, duplicates: 0 });
+    await expectSummedUp(r, 'rewritten and grown');
+    expect(await send(wave(8_000, 12_000, 5))).toEqual({ accepted: 0, duplicates: 4_001 });
+    // Steps not evenly spaced, times with gaps: each point keeps its own.
+    const uneven = wave(12_001, 20_000).filter((p) => p.step % 7 !== 0);
+    const at = Date.parse('2026-01-02T03:04:05.000Z');
+    const times = uneven.map((p) => (p.step % 3 ? String(at + p.step * 1000) : ''));
+    const text = { steps: uneven.map((p) => p.step).join(','), losses: uneven.map((p) => p.loss).join(','), recordedAtMs: times.join(',') };
+    expect((await editor.ok(TEXT, { r, t: tk, p: text })).importLossText).toEqual({ accepted: uneven.length, duplicates: 0 });
+    const stored = await rows<{ step: number; at: number; now: boolean }>(
+      t.database.db.orm,
+      sql`select step, (extract(epoch from recorded_at) * 1000)::float8 as at, recorded_at > now() - interval '1 hour' as now from loss_points where run_id = ${r} and step > 12000 order by step`,
+    );
+    expect(stored.map((p) => p.step)).toEqual(uneven.map((p) => p.step));
+    expect(stored.map((p) => (p.step % 3 ? p.at : p.now))).toEqual(uneven.map((p) => (p.step % 3 ? at + p.step * 1000 : true)));
+    await editor.ok(FINISH, { r, t: tk });
+    await expectSummedUp(r, 'finished');
+  });
+
+  it('points an import left without their summary and blocks (a server that summed them up only at the end, then stopped) are summed up when an import of the job finishes', async () => {
+    const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-older-0123456789ab`) });
+    const r = lease.run.id;
+    const steps = Array.from({ length: 3_000 }, (_, i) => i + 1);
+    expect((await editor.ok(TEXT, { r, t: lease.leaseToken, p: { steps: steps.join(','), losses: steps.map((s) => 1 / s).join(',') } })).importLossText.accepted).toBe(3_000);
+    const db = t.database.db.orm;
+    await db.execute(sql`update run_summaries set points = 0, last_step = null, last_loss = null, min_loss = null, min_loss_step = null, ema_loss = null where run_id = ${r}`);
+    await db.execute(sql`delete from loss_blocks where run_id = ${r}`);
+    await db.execute(sql`delete from loss_coarse_blocks where run_id = ${r}`);
+    // The job imported again: what is there already is not written again.
+    const again = await editor.ok(BEGIN, { i: input(`job-${kind}-older-0123456789ab`) });
+    expect((await editor.ok(TEXT, { r, t: again.beginImport.leaseToken, p: { steps: steps.join(','), losses: steps.map((s) => 1 / s).join(',') } })).importLossText.accepted).toBe(0);
+    await editor.ok(FINISH, { r, t: again.beginImport.leaseToken });
+    await expectSummedUp(r, 'finished');
+  });
+
   it('the loss insert that skips the per-point foreign key check leaves no trace past its transaction: later inserts are checked again', async () => {
     const { beginImport: lease } = await editor.ok(BEGIN, { i: input(`job-${kind}-fence-0123456789ab`) });
     expect((await editor.ok(TEXT, { r: lease.run.id, t: lease.leaseToken, p: { steps: '1,2', losses: '0.5,0.4' } })).importLossText.accepted).toBe(2);

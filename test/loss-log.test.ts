@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LossLogError, readLossLog } from '../cli/loss-log.js';
+import { sqlite } from '../cli/sqlite.js';
 
 const python = spawnSync('python3', ['-c', 'import sqlite3']).status === 0;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loralab-loss-log-'));
@@ -56,5 +57,28 @@ describe('loss_log.db that cannot be read', () => {
       await expect(readLossLog(other)).rejects.toThrow(`${other}: has no table "steps", so it is not ai-toolkit's loss log`);
     }
     expect(existsSync(notSqlite)).toBe(true); // read, never changed
+  });
+});
+
+describe('loss_log.db rows that are not points', () => {
+  it('a loss row that is not a number is refused only when its step is logged (a row without its step is no point, and is left out)', async () => {
+    const SQL = await sqlite();
+    const file = (name: string, badStep: number) => {
+      const db = new SQL.Database();
+      db.exec(`create table steps (step integer primary key, wall_time real not null);
+        create table metrics (step integer not null, key text not null, value_real real, value_text text, primary key (step, key));`);
+      for (let step = 1; step <= 20; step++) {
+        db.run('insert into steps values (?, ?)', [step, 1_700_000_000 + step]);
+        db.run(`insert into metrics values (?, 'loss/loss', ?, null)`, [step, 1 / step]);
+      }
+      db.run(`insert or replace into metrics values (?, 'loss/loss', 'n/a', null)`, [badStep]);
+      const out = path.join(dir, name);
+      writeFileSync(out, db.export());
+      db.close();
+      return out;
+    };
+    await expect(readLossLog(file('bad-point.db', 7))).rejects.toThrow(/has a loss row that is not a step and a number \(step 7\)/);
+    const points = await readLossLog(file('bad-stepless.db', 99));
+    expect(points.map((p) => p.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 });

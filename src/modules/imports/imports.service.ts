@@ -19,7 +19,8 @@ import { insertStrategy } from '../captions/captions.store.js';
 import { appendEvents } from '../runs/events.store.js';
 import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds, hyperparameterColumns, insertRuns } from '../runs/runs.store.js';
-import { afterLossBatch, lockLossSummary, markLossRewritten, refreshCheckpointEma } from '../metrics/metrics.store.js';
+import { afterLossBatch, lockLossSummary, markLossRewritten, recomputeLossSummary, refreshCheckpointEma } from '../metrics/metrics.store.js';
+import { batchFacts } from '../metrics/loss-batch.js';
 import { MAX_LOSS } from '../metrics/metrics.service.js';
 import { name as nameSchema, parseInput } from '../validation.js';
 import { ConfigError, mapJobConfig, promptAsSampled, type MappedConfig } from './config-map.js';
@@ -319,11 +320,24 @@ async function writeLoss(
     if (points.steps.length === 0) return { accepted: 0, duplicates: 0 };
     // held() keeps the run's import row locked until this commits, so no other write of the run
     // can add a point in this range meanwhile: a range without points is appended to.
-    const mode = (await store.hasLossBetween(tx, runId, first, last)) ? 'merge' : 'append';
+    const append = !(await store.hasLossBetween(tx, runId, first, last));
+    // PGlite takes float8 lists as bytes (float8ArrayBinary); PostgreSQL's driver as text.
+    const binaryFloats = deps.db.kind === 'pglite';
     await store.holdRunForLossInsert(tx, runId);
-    const written = await store.insertImportedLoss(tx, runId, run.attempt, points, mode);
-    // The summary, the checkpoints' EMA and the loss blocks follow once, at finishImport: per batch
-    // they would cost more than the points themselves.
+    if (append) {
+      const facts = batchFacts({ steps: points.steps as number[], losses: points.losses as number[], lrs: (points.lrs ?? []) as (number | null)[] });
+      const { summarized } = await store.appendImportedLoss(tx, runId, run.attempt, points, facts, binaryFloats);
+      // Steps filled in before the summary's last one: the EMA cannot take them in out of order.
+      if (!summarized) await tx.execute(recomputeLossSummary(runId));
+      return { accepted: points.steps.length, duplicates: 0 };
+    }
+    const written = await store.mergeImportedLoss(tx, runId, run.attempt, points, binaryFloats);
+    if (written > 0) {
+      // Rewritten or filled-in steps: the summary and the checkpoints' EMA from all the points,
+      // and the blocks of the batch's range from its points (a folder that grew, or a resumed job).
+      await tx.execute(markLossRewritten(first, last));
+      for (const statement of afterLossBatch(runId)) await tx.execute(statement);
+    }
     return { accepted: written, duplicates: points.steps.length - written };
   });
 }
@@ -382,11 +396,15 @@ export async function finishImport(deps: ServiceDeps, principal: Principal, args
   const input = parseInput(finishInput, args.input, 'input');
   return deps.db.transaction(async (tx) => {
     await held(tx, principal, runId, args.leaseToken);
-    // Everything the import wrote, summed up as a resumed attempt's rewrite is: the run's summary,
-    // its checkpoints' EMA and its loss blocks, from the points.
-    await tx.execute(lockLossSummary(runId));
-    await tx.execute(markLossRewritten(0, MAX_STEP));
-    for (const statement of afterLossBatch(runId)) await tx.execute(statement);
+    // Each loss batch kept the run's summary and loss blocks up to date; the checkpoints' EMA waits
+    // for all the points (checkpoints and loss arrive side by side). Points written without them
+    // (an import begun by an older server, which summed everything up here) are summed up now.
+    if (await store.lossSummaryHolds(tx, runId)) await refreshCheckpointEma(tx, runId);
+    else {
+      await tx.execute(lockLossSummary(runId));
+      await tx.execute(markLossRewritten(0, MAX_STEP));
+      for (const statement of afterLossBatch(runId)) await tx.execute(statement);
+    }
     const run = await store.finishImport(tx, runId, input.outcome, { startedAt: input.startedAt ?? null, finishedAt: input.finishedAt ?? null });
     await announceRunChanged(tx, run!);
     return run!;

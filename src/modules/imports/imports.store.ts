@@ -1,9 +1,11 @@
 // Every SQL statement of imports: finding what an import reuses (experiment, dataset, caption
 // strategy), the import lease, and the writes an importer makes under it.
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import { numberArrayText, rows, type Executor } from '../../db/client.js';
+import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { float8ArrayBinary, numberArrayText, rows, type Executor } from '../../db/client.js';
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
+import type { BatchFacts } from '../metrics/loss-batch.js';
+import { addToBlocks, addToCoarseBlocks, appendsTo, BLOCK_COLUMNS, COARSE_BLOCK_COLUMNS, foldIntoSummary } from '../metrics/summary-arithmetic.js';
 import { hyperparameterColumns } from '../runs/runs.store.js';
 import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
 
@@ -133,13 +135,14 @@ export async function hasLossBetween(db: Executor, runId: string, from: number, 
 }
 
 /**
- * Lets the rest of the transaction insert loss points without PostgreSQL's per-row foreign key
- * check, about a third of an imported batch's time (on PGlite and on PostgreSQL alike): the lock
- * that check takes on the run's row (KEY SHARE, so the run cannot be deleted before the points
- * commit) is taken here, once. session_replication_role = replica skips every trigger, and
- * loss_points has none but that check (a table that gains one must not be written after this).
- * Setting it takes a superuser, which PGlite's one user always is; a PostgreSQL role that is not
- * one keeps the check, and the insert is as it was.
+ * Lets the rest of the transaction insert loss points (and their summary and blocks) without
+ * PostgreSQL's per-row foreign key checks, about a third of an imported batch's time (on PGlite and
+ * on PostgreSQL alike): the lock those checks take on the run's row (KEY SHARE, so the run cannot
+ * be deleted before the points commit) is taken here, once. session_replication_role = replica
+ * skips every trigger, and loss_points, loss_blocks, loss_coarse_blocks and run_summaries have none
+ * but those checks, all of which point at this run (a table that gains one must not be written
+ * after this). Setting it takes a superuser, which PGlite's one user always is; a PostgreSQL role
+ * that is not one keeps the checks, and the insert is as it was.
  */
 export async function holdRunForLossInsert(db: Executor, runId: string) {
   await db.execute(sql`/* holdRunForLossInsert */
@@ -147,42 +150,162 @@ export async function holdRunForLossInsert(db: Executor, runId: string) {
       (select 1 from runs where id = ${runId} for key share)`);
 }
 
+/** An imported batch's points: whole Unix milliseconds for the times (null: the time of the call). */
+export interface ImportedLossColumns {
+  steps: readonly number[];
+  losses: readonly number[];
+  lrs: readonly (number | null)[] | null;
+  timesMs: readonly (number | null)[] | null;
+}
+
 /**
- * insertImportedLoss: points with the times the trainer logged them (whole Unix milliseconds, null
- * for the time of the call; PostgreSQL reads a whole number in a third of the time of a float8). 'merge': a step recorded already is rewritten only when the folder now
- * says something else (a resumed job logged it again), so a second import of the same folder
- * writes nothing. 'append' (no point of the run lies in the batch's range, and the import's fence
- * keeps any other write of the run out until commit): a plain insert, spared ON CONFLICT's
- * speculative insertion per row. Every column is one array literal, and the times numbers: no
- * text is cast per point.
+ * The batch's rows for `insert into loss_points`. Each column is one array literal of numbers (no
+ * text cast per point; PostgreSQL reads a whole number in a third of the time of a float8), and
+ * sent as short as it can be, since on PGlite the text of the lists costs about half the insert
+ * (the driver measures and copies every character, the database reads each number, a float8 in
+ * about 1.5 µs): a column with one value throughout (the learning rate over most runs or most of
+ * one; a column not sent, all nulls) as that value alone, steps evenly spaced (a logger's every
+ * step, or every n-th) as the first and the spacing, and the times as offsets from the earliest.
  */
-export async function insertImportedLoss(
-  db: Executor,
-  runId: string,
-  attempt: number,
-  p: { steps: readonly number[]; losses: readonly number[]; lrs: readonly (number | null)[] | null; timesMs: readonly (number | null)[] | null },
-  mode: 'append' | 'merge',
-) {
-  const nulls = p.lrs && p.timesMs ? null : `{${new Array(p.steps.length).fill('NULL').join(',')}}`;
-  const merge =
-    mode === 'merge'
-      ? sql`on conflict (run_id, step) do update set loss = excluded.loss, lr = excluded.lr, recorded_at = excluded.recorded_at
-        where (loss_points.loss, loss_points.lr) is distinct from (excluded.loss, excluded.lr)`
-      : sql``;
-  const [row] = await rows<{ written: number }>(
+function importedRows(runId: string, attempt: number, p: ImportedLossColumns, binaryFloats: boolean) {
+  const n = p.steps.length;
+  const listed: SQL[] = [];
+  const names: string[] = [];
+  const list = (name: string, values: readonly (number | null)[], type: 'int' | 'int8' | 'float8') => {
+    listed.push(sql`${numberArrayText(values)}::${sql.raw(type)}[]`);
+    names.push(name);
+    return sql.raw(`p.${name}`);
+  };
+  // The losses, on PGlite, as bytes: read as they are, not parsed from text (float8ArrayBinary).
+  if (binaryFloats) {
+    listed.push(sql`${float8ArrayBinary(p.losses)}::float8[]`);
+    names.push('loss');
+  }
+  const loss = binaryFloats ? sql.raw('p.loss') : list('loss', p.losses, 'float8');
+  const spacing = evenSpacing(p.steps);
+  const step = spacing === null ? list('step', p.steps, 'int') : sql`${p.steps[0] ?? 0}::int + (p.i::int - 1) * ${spacing}::int`;
+  const onlyLr = onlyValue(p.lrs, n);
+  const lr = onlyLr === undefined ? list('lr', p.lrs!, 'float8') : sql`${onlyLr}::float8`;
+  const onlyTime = onlyValue(p.timesMs, n);
+  let atMs: SQL;
+  if (onlyTime !== undefined) atMs = sql`${onlyTime}::int8`;
+  else {
+    let earliest = Infinity;
+    for (const t of p.timesMs!) if (t !== null && t < earliest) earliest = t;
+    atMs = sql`${earliest}::int8 + ${list('at_offset', p.timesMs!.map((t) => (t === null ? null : t - earliest)), 'int8')}`;
+  }
+  return sql`select ${runId}::uuid, ${step}, ${loss}, ${lr}, ${attempt}::int, coalesce(to_timestamp((${atMs})::float8 / 1000), now())
+      from unnest(${sql.join(listed, sql`, `)}) with ordinality as p(${sql.raw(names.join(', '))}, i)`;
+}
+
+/** The one value of a column of `length` values (null for a column not sent), or undefined when it holds several. */
+function onlyValue(values: readonly (number | null)[] | null, length: number): number | null | undefined {
+  if (!values || length === 0) return null;
+  const first = values[0]!;
+  // Object.is: -0 is not 0, so no sign is lost.
+  for (let i = 1; i < length; i++) if (!Object.is(values[i], first)) return undefined;
+  return first;
+}
+
+/** d when every step is the first plus i·d (one step: 1), else null. */
+function evenSpacing(steps: readonly number[]): number | null {
+  if (steps.length < 2) return 1;
+  const d = steps[1]! - steps[0]!;
+  for (let i = 2; i < steps.length; i++) if (steps[i]! - steps[i - 1]! !== d) return null;
+  return d;
+}
+
+/**
+ * appendImportedLoss, for a batch in whose step range the run has no point yet (the import's fence
+ * keeps any other write of the run out until commit): a plain insert, spared ON CONFLICT's
+ * speculative insertion per row, and in the same statement the batch's shares added to its
+ * loss_blocks and loss_coarse_blocks rows (exact for points that are all new) and, when it comes
+ * after the summary's last step, folded into the summary, with the figures worked out in
+ * JavaScript (loss-batch.ts), as appendLossBatch does for an agent's batch. So the import leaves
+ * nothing to recompute from all the points at its end. `summarized` is false for a batch that
+ * fills in steps before the summary's last one (two batches in flight that committed out of
+ * order): its caller recomputes the summary.
+ */
+export async function appendImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, facts: BatchFacts, binaryFloats: boolean) {
+  const { blocks, coarse } = facts;
+  const [row] = await rows<{ summarized: boolean }>(
     db,
-    sql`/* insertImportedLoss */
+    sql`/* appendImportedLoss */
     with written as (
       insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
-      select ${runId}::uuid, p.step, p.loss, p.lr, ${attempt}::int, coalesce(to_timestamp(p.at_ms::float8 / 1000), now())
-      from unnest(${numberArrayText(p.steps)}::int[], ${numberArrayText(p.losses)}::float8[], ${p.lrs ? numberArrayText(p.lrs) : nulls}::float8[], ${p.timesMs ? numberArrayText(p.timesMs) : nulls}::int8[])
-        as p(step, loss, lr, at_ms)
-      ${merge}
+      ${importedRows(runId, attempt, p, binaryFloats)}
+    ),
+    summary as (
+      update run_summaries s set ${foldIntoSummary({
+        points: sql`${facts.points}::int`,
+        lastStep: sql`${facts.lastStep}::int`,
+        lastLoss: sql`${facts.lastLoss}::float8`,
+        minLoss: sql`${facts.minLoss}::float8`,
+        minLossStep: sql`${facts.minLossStep}::int`,
+        fold: sql`${facts.fold}::float8`,
+        decay: sql`${facts.decay}::float8`,
+        firstLoss: sql`${facts.firstLoss}::float8`,
+      })}
+      where s.run_id = ${runId} and ${appendsTo(sql`${facts.firstStep}::int`)}
+      returning 1
+    ),
+    block_shares as (
+      insert into loss_blocks as lb ${BLOCK_COLUMNS}
+      select ${runId}::uuid, b.*
+      from unnest(${numberArrayText(blocks.block)}::int[], ${numberArrayText(blocks.points)}::int[], ${numberArrayText(blocks.lossSum)}::float8[],
+        ${numberArrayText(blocks.minLoss)}::float8[], ${numberArrayText(blocks.maxLoss)}::float8[], ${numberArrayText(blocks.firstStep)}::int[],
+        ${numberArrayText(blocks.lastStep)}::int[], ${numberArrayText(blocks.lastLoss)}::float8[]) as b
+      ${addToBlocks}
+    ),
+    coarse_shares as (
+      insert into loss_coarse_blocks as lb ${COARSE_BLOCK_COLUMNS}
+      select ${runId}::uuid, b.*
+      from unnest(${numberArrayText(coarse.steps)}::int[], ${numberArrayText(coarse.block)}::int[], ${numberArrayText(coarse.points)}::int[],
+        ${numberArrayText(coarse.lossSum)}::float8[], ${numberArrayText(coarse.minLoss)}::float8[], ${numberArrayText(coarse.maxLoss)}::float8[],
+        ${numberArrayText(coarse.firstStep)}::int[], ${numberArrayText(coarse.lastStep)}::int[], ${numberArrayText(coarse.lastLoss)}::float8[]) as b
+      ${addToCoarseBlocks}
+    )
+    select exists (select 1 from summary) as summarized`,
+  );
+  return { summarized: row?.summarized ?? false };
+}
+
+/**
+ * mergeImportedLoss, for a batch whose range holds points already: a step recorded already is
+ * rewritten only when the folder now says something else (a resumed job logged it again), so a
+ * second import of the same folder writes nothing. The points written, new or rewritten; their
+ * caller brings the summary and blocks of their range up to date.
+ */
+export async function mergeImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, binaryFloats: boolean) {
+  const [row] = await rows<{ written: number }>(
+    db,
+    sql`/* mergeImportedLoss */
+    with written as (
+      insert into loss_points (run_id, step, loss, lr, attempt, recorded_at)
+      ${importedRows(runId, attempt, p, binaryFloats)}
+      on conflict (run_id, step) do update set loss = excluded.loss, lr = excluded.lr, recorded_at = excluded.recorded_at
+        where (loss_points.loss, loss_points.lr) is distinct from (excluded.loss, excluded.lr)
       returning 1
     )
     select count(*)::int as written from written`,
   );
   return row?.written ?? 0;
+}
+
+/**
+ * Whether the run's summary counts every one of its points and its blocks add up to them, as the
+ * writes of an import keep them: false only for points an import wrote without them (one begun by
+ * a server that summed the loss up at finishImport alone, and never finished).
+ */
+export async function lossSummaryHolds(db: Executor, runId: string) {
+  const [row] = await rows<{ holds: boolean }>(
+    db,
+    sql`/* lossSummaryHolds */
+    select s.points = (select count(*) from loss_points where run_id = ${runId})
+      and s.points = coalesce((select sum(points) from loss_blocks where run_id = ${runId}), 0) as holds
+    from run_summaries s where s.run_id = ${runId}`,
+  );
+  return row?.holds ?? false;
 }
 
 /** insertImportedCheckpoints: new steps only; a checkpoint already recorded stays as it is. */

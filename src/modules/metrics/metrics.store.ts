@@ -312,6 +312,9 @@ function recomputeSummary(runId: string, when: SQL) {
     from agg where s.run_id = ${runId} and ${when}`;
 }
 
+/** recomputeSummary unconditionally: for a writer that filled in steps before the summary's last one (an import). */
+export const recomputeLossSummary = (runId: string) => recomputeSummary(runId, sql`true`);
+
 /**
  * rebuildLossBlocks: the loss_blocks rows of the steps recordLossBatch left in the settings,
  * recomputed from the points (points are replaced, never deleted, so every block that had points
