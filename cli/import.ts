@@ -49,6 +49,14 @@ const FILE_BATCH = 1_000;
 const PARALLEL_FILES = 6;
 /** Files per beginImportUploads or completeUploads call (the server takes 100). */
 const UPLOADS_PER_CALL = 100;
+/**
+ * Files up to this size (samples, the config, a short log) are hashed and declared together as the
+ * upload starts, a hundred a call, not each one when a sending slot reaches it: a slot would
+ * otherwise spend a round trip and the server a transaction on each of them. Their bytes are not
+ * kept meanwhile (they are read again, from the page cache, when sent), so memory stays bounded
+ * however many samples a run has.
+ */
+const DECLARED_AHEAD_MAX = 1024 * 1024;
 
 interface Hashed extends FolderFile {
   sha256: string;
@@ -171,8 +179,8 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
     // Every file is read once, when its turn comes (to be sent, or with --no-upload only to be
     // recorded): hashed, its bytes kept when small. The records wait for the checkpoints' sha256.
     const sha = new Map(job.checkpoints.map((c) => [c.path, deferred<string>()]));
-    const read = async (f: FolderFile) => {
-      const file = f.path === first?.path ? first : await hashed(f, progress, options.upload);
+    const read = async (f: FolderFile, keep = options.upload) => {
+      const file = f.path === first?.path ? first : await hashed(f, progress, keep);
       if (file !== first) progress.fileDone();
       sha.get(f.path)?.resolve(file.sha256);
       return file;
@@ -235,14 +243,46 @@ async function importJob(api: Api, folder: string, job: JobFolder, options: Impo
           (await api.call<{ completeUploads: unknown[] }>(`mutation CompleteUploads($uploads: [CompleteUploadInput!]!) { completeUploads(uploads: $uploads) { id stored } }`, { uploads })).completeUploads,
         UPLOADS_PER_CALL,
       );
+      // A sending slot does not wait for its file's completion: completions gather while one call
+      // is under way (many files a call) and are waited for at the end.
+      const completing: Promise<unknown>[] = [];
+      const complete = async (artifactId: string, parts: { number: number; etag: string }[]) => {
+        const done = completions.add({ artifactId, parts });
+        done.catch(() => {}); // reported at the end, not as an unhandled rejection while the slots still run
+        completing.push(done);
+      };
+      const small = ownFiles.filter((f) => f.sizeBytes <= DECLARED_AHEAD_MAX);
+      const ahead = new Map(small.map((f) => [f.path, deferred<{ file: Hashed & { bytes: null }; began: Promise<BeganUpload> }>()]));
+      const declareAhead = async () => {
+        try {
+          const files: (Hashed & { bytes: null })[] = [];
+          await inParallel(small, PARALLEL_FILES, async (f) => void files.push({ ...(await read(f, false)), bytes: null }));
+          const began = begins.addMany(files.map((f) => ({ ...declare(f), sha256: f.sha256 })));
+          // A slot that failed stops taking files: the declarations it never reaches are nobody's to report.
+          for (const b of began) b.catch(() => {});
+          files.forEach((f, i) => ahead.get(f.path)!.resolve({ file: f, began: began[i]! }));
+        } finally {
+          for (const d of ahead.values()) d.reject(new Error('not declared'));
+        }
+      };
       // Small files between the large ones: a sample's round trips overlap a checkpoint's transfer.
-      await readAll(interleave(ownFiles), async (file) => {
-        // Not `bytesSent += await …`: that reads bytesSent before the wait, losing the other workers' bytes.
-        const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, (d) => begins.add(d), (n) => progress.addSent(n), file.bytes, (artifactId, parts) =>
-          completions.add({ artifactId, parts }),
-        );
-        bytesSent += sent;
-      });
+      const sendAll = () =>
+        inParallel(interleave(ownFiles), PARALLEL_FILES, async (f) => {
+          const declared = ahead.get(f.path);
+          const { file, began } = declared ? await declared.promise : { file: await read(f), began: null };
+          // Not `bytesSent += await …`: that reads bytesSent before the wait, losing the other workers' bytes.
+          const sent = await uploadFile(api, file.path, { ...declare(file), sha256: file.sha256 }, (d) => began ?? begins.add(d), (n) => progress.addSent(n), file.bytes, complete);
+          bytesSent += sent;
+        });
+      try {
+        // declareAhead first: when it fails, its error is the one reported (not a slot's "not declared").
+        await allSettled([declareAhead(), sendAll()]);
+      } finally {
+        // A read that failed leaves the records nothing to wait for; nothing still runs when the import reports.
+        for (const d of sha.values()) d.reject(new Error('not read'));
+        await Promise.allSettled(completing);
+      }
+      await allSettled(completing);
     };
 
     await allSettled([sendFiles(), sendLoss(), sendRecords()]);

@@ -85,10 +85,14 @@ export class Batcher<I, O> {
   ) {}
 
   add(item: I): Promise<O> {
-    return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.next();
-    });
+    return this.addMany([item])[0]!;
+  }
+
+  /** Several items known at once: they go together (in calls of at most `max`), not the first one alone. */
+  addMany(items: I[]): Promise<O>[] {
+    const promises = items.map((item) => new Promise<O>((resolve, reject) => this.queue.push({ item, resolve, reject })));
+    this.next();
+    return promises;
   }
 
   private next() {
