@@ -1,6 +1,7 @@
 // An HTTP proxy in front of a test server that counts the upload bytes it forwards (PUTs of the
 // embedded store's part URLs) and can slow them down, so a test can interrupt an upload half-way
-// and see which parts travel again. Clients reach the server through it (its URL is the one they
+// and see which parts travel again; and the GraphQL operations it forwards, to see how a client
+// groups its calls. Clients reach the server through it (its URL is the one they
 // are given); the Host header passes unchanged, so the URLs the server signs name the proxy too.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,8 @@ export interface CountingProxy {
   url: string;
   /** Every part PUT forwarded, in order, with the bytes that went through and the answer's status. */
   puts: PartPut[];
+  /** Every GraphQL request forwarded, in order: the operation's name as its text declares it, and its variables. */
+  operations: { name: string | null; variables: Record<string, unknown> }[];
   /** Bytes per second each part PUT is held to (null: as fast as it goes). */
   throttleBytesPerSecond: number | null;
   close(): Promise<void>;
@@ -26,6 +29,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const proxy: CountingProxy = {
     url: '',
     puts: [],
+    operations: [],
     throttleBytesPerSecond: null,
     close: async () => {},
   };
@@ -33,6 +37,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     const isPart = req.method === 'PUT' && (req.url ?? '').startsWith('/artifacts/u/');
     const put: PartPut | null = isPart ? { path: (req.url ?? '').split('?')[0]!, bytes: 0, status: null } : null;
     if (put) proxy.puts.push(put);
+    const graphql: Buffer[] | null = req.method === 'POST' && (req.url ?? '').startsWith('/graphql') ? [] : null;
     const out = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -48,6 +53,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     });
     req.on('data', (chunk: Buffer) => {
       if (put) put.bytes += chunk.length;
+      graphql?.push(chunk);
       if (!out.write(chunk) && !waitingForDrain) {
         waitingForDrain = true;
         req.pause();
@@ -62,7 +68,13 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         setTimeout(() => req.resume(), (chunk.length / rate) * 1000); // pacing bytes, not waiting for time to pass
       }
     });
-    req.on('end', () => out.end());
+    req.on('end', () => {
+      if (graphql) {
+        const body = JSON.parse(Buffer.concat(graphql).toString('utf8')) as { query: string; variables?: Record<string, unknown> };
+        proxy.operations.push({ name: /^\s*(?:query|mutation|subscription)\s+(\w+)/.exec(body.query)?.[1] ?? null, variables: body.variables ?? {} });
+      }
+      out.end();
+    });
     req.on('error', () => out.destroy());
     res.on('close', () => {
       if (!req.complete) out.destroy();
