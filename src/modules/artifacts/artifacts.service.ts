@@ -15,7 +15,7 @@ import { explainFencedMiss } from '../dispatch/dispatch.service.js';
 import { findDatasetsByIds, type DatasetRecord } from '../datasets/datasets.store.js';
 import { plainFileName, isStoredDataset } from '../datasets/datasets.service.js';
 import { appendEvents } from '../runs/events.store.js';
-import { announceRunChanged, announceRunsChanged } from '../../live/run-feeds.js';
+import { announceRunChanged } from '../../live/run-feeds.js';
 import { findRunsByIds } from '../runs/runs.store.js';
 import { findCheckpointsByIds, type CheckpointRecord } from '../checkpoints/checkpoints.store.js';
 import { parseInput } from '../validation.js';
@@ -336,7 +336,10 @@ export class ArtifactService {
    * answered: the first one's error. Artifacts come back in the order asked.
    */
   private async completeMany(principal: Principal, uploads: { id: string; listed: z.output<typeof completedParts>; field: string }[]): Promise<ArtifactRecord[]> {
-    const found = new Map((await store.findArtifactsByIds(this.db.orm, uploads.map((u) => u.id))).map((a) => [a.id, a]));
+    // The checks and the claims in one statement: it claims nothing unless every upload passes them.
+    const listed = await store.claimListedCompletions(this.db.orm, uploads.map((u) => u.id), principal.keyId, COMPLETION_CLAIM_SECONDS);
+    const found = new Map(listed.map((l) => [l.artifact.id, l.artifact]));
+    const claimed = new Map(listed.filter((l) => l.claimed).map((l) => [l.artifact.id, l.artifact]));
     const results = new Map<string, ArtifactRecord>();
     for (const { id, field } of uploads) {
       const artifact = found.get(id);
@@ -346,7 +349,6 @@ export class ArtifactService {
       if (artifact.storedAt) results.set(id, artifact);
     }
     const pending = uploads.filter((u) => !results.has(u.id));
-    const claimed = new Map((await store.claimCompletions(this.db.orm, pending.map((u) => u.id), COMPLETION_CLAIM_SECONDS)).map((a) => [a.id, a]));
     const released = new Map<string, { uploadKey: string } | null>([...claimed.keys()].map((id) => [id, null]));
     try {
       const unclaimed = pending.filter((u) => !claimed.has(u.id));
@@ -478,19 +480,9 @@ export class ArtifactService {
       if (ofRun.some((a) => a.kind === 'CHECKPOINT' || a.kind === 'OPTIMIZER_STATE')) pruned.push(...(await store.dropObsoleteOptimizerState(tx, runId)));
       const checkpoints = ofRun.filter((a) => a.kind === 'CHECKPOINT');
       if (checkpoints.length && this.config.artifacts.keepCheckpoints != null) pruned.push(...(await store.pruneCheckpoints(tx, runId, this.config.artifacts.keepCheckpoints)).artifacts);
-      await appendEvents(
-        tx,
-        checkpoints
-          .filter((a) => a.step != null)
-          .map((a) => ({
-            runId,
-            type: 'CHECKPOINT_STORED' as const,
-            message: `Stored checkpoint at step ${a.step} (${a.sizeBytes} bytes)`,
-            data: { step: a.step, artifactId: a.id, sizeBytes: a.sizeBytes, sha256: a.sha256 },
-          })),
-      );
     }
-    if (runIds.length) await announceRunsChanged(tx, await findRunsByIds(tx, runIds));
+    // Each stored checkpoint's event and each run's note, in one statement.
+    await store.announceStored(tx, runIds, stored.map((a) => a.id));
     return { pruned };
   }
 

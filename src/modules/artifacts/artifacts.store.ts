@@ -6,6 +6,8 @@ import { mapRow } from '../../db/map-row.js';
 import { artifactBlobs, artifacts } from '../../db/schema.js';
 import type { LeaseFence } from '../dispatch/fence.js';
 import { FINISHED_SQL, HELD_SQL } from '../runs/lifecycle.js';
+import { insertEventsCte } from '../runs/events.store.js';
+import { announceEventsExpression, announceRunChangedExpression } from '../../live/run-feeds.js';
 
 export type ArtifactRecord = typeof artifacts.$inferSelect;
 export type NewArtifact = typeof artifacts.$inferInsert;
@@ -154,21 +156,53 @@ export async function setUploadId(db: Executor, id: string, uploadKey: string, u
 }
 
 /**
- * claimCompletions: one completeUpload at a time per artifact, for at most `seconds` (a verifier
- * that died leaves the claim to lapse). Answers the artifacts claimed: not those stored, pruned or
- * being completed.
+ * claimListedCompletions: one completeUpload at a time per artifact, for at most `seconds` (a
+ * verifier that died leaves the claim to lapse); not those stored, pruned or being completed. The
+ * artifacts a completeUpload(s) call lists are read and claimed in one statement: every listed one
+ * comes back as it stands, `claimed` when this call claimed it. Nothing is claimed unless every
+ * listed artifact exists, was begun by `apiKeyId` and is not pruned (the caller answers which one
+ * is not).
  */
-export async function claimCompletions(db: Executor, ids: readonly string[], seconds: number) {
+export async function claimListedCompletions(db: Executor, ids: readonly string[], apiKeyId: string, seconds: number) {
   if (ids.length === 0) return [];
-  const found = await rows(
+  const found = await rows<Record<string, unknown> & { claimed: boolean }>(
     db,
-    sql`/* claimCompletions */
-    update artifacts set completing_until = now() + make_interval(secs => ${seconds})
-    where id = any(${sql.param([...ids])}::uuid[]) and stored_at is null and pruned_at is null and upload_key is not null
-      and (completing_until is null or completing_until < now())
-    returning *`,
+    sql`/* claimListedCompletions */
+    with listed as (select * from artifacts where id = any(${sql.param([...ids])}::uuid[])),
+    allowed as (
+      select count(*) = ${ids.length} and coalesce(bool_and(begun_by_key_id is not distinct from ${apiKeyId}::uuid and pruned_at is null), false) as ok from listed
+    ),
+    claimed as (
+      update artifacts a set completing_until = now() + make_interval(secs => ${seconds})
+      from allowed
+      where allowed.ok and a.id = any(${sql.param([...ids])}::uuid[]) and a.stored_at is null and a.pruned_at is null and a.upload_key is not null
+        and (a.completing_until is null or a.completing_until < now())
+      returning a.*
+    )
+    select c.*, true as claimed from claimed c
+    union all
+    select l.*, false as claimed from listed l where l.id not in (select id from claimed)`,
   );
-  return found.map((r) => mapRow(artifacts, r));
+  return found.map((r) => ({ artifact: mapRow(artifacts, r), claimed: r.claimed === true }));
+}
+
+/**
+ * What a run hears of its artifacts being stored, in one statement: a CHECKPOINT_STORED event per
+ * stored checkpoint of `storedIds` (with a step), and a runUpdated note per run of `runIds`. (As
+ * appendEvents, then announceRunsChanged of the runs read, which took four statements.)
+ */
+export async function announceStored(db: Executor, runIds: readonly string[], storedIds: readonly string[]) {
+  if (runIds.length === 0) return;
+  await db.execute(sql`/* announceStored */
+    with ${insertEventsCte(
+      'event',
+      sql`select a.run_id, 'CHECKPOINT_STORED', 'Stored checkpoint at step ' || a.step || ' (' || a.size_bytes || ' bytes)',
+          jsonb_build_object('step', a.step, 'artifactId', a.id, 'sizeBytes', a.size_bytes, 'sha256', a.sha256)
+        from artifacts a where a.id = any(${sql.param([...storedIds])}::uuid[]) and a.kind = 'CHECKPOINT' and a.step is not null
+        order by a.run_id, a.step`,
+    )}
+    select ${announceEventsExpression('event')} as events_announced,
+      (select count(${announceRunChangedExpression('r')}) from runs r where r.id = any(${sql.param([...runIds])}::uuid[])) as runs_announced`);
 }
 
 /** After a failed completion: the same upload again (missing parts), or a fresh one (bad bytes). */
