@@ -5,7 +5,7 @@ import { float8ArrayBinary, numberArrayText, rows, type Executor } from '../../d
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
 import type { BatchFacts } from '../metrics/loss-batch.js';
-import { addToBlocks, addToCoarseBlocks, appendsTo, BLOCK_COLUMNS, COARSE_BLOCK_COLUMNS, foldIntoSummary } from '../metrics/summary-arithmetic.js';
+import { addToBlocks, addToCoarseBlocks, appendsTo, BLOCK_COLUMNS, COARSE_BLOCK_COLUMNS, foldFactsIntoSummary } from '../metrics/summary-arithmetic.js';
 import { hyperparameterColumns } from '../runs/runs.store.js';
 import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
 
@@ -236,16 +236,7 @@ export async function appendImportedLoss(db: Executor, runId: string, attempt: n
       ${importedRows(runId, attempt, p, binaryFloats)}
     ),
     summary as (
-      update run_summaries s set ${foldIntoSummary({
-        points: sql`${facts.points}::int`,
-        lastStep: sql`${facts.lastStep}::int`,
-        lastLoss: sql`${facts.lastLoss}::float8`,
-        minLoss: sql`${facts.minLoss}::float8`,
-        minLossStep: sql`${facts.minLossStep}::int`,
-        fold: sql`${facts.fold}::float8`,
-        decay: sql`${facts.decay}::float8`,
-        firstLoss: sql`${facts.firstLoss}::float8`,
-      })}
+      update run_summaries s set ${foldFactsIntoSummary(facts)}
       where s.run_id = ${runId} and ${appendsTo(sql`${facts.firstStep}::int`)}
       returning 1
     ),

@@ -21,6 +21,7 @@ import {
   blockOfSql,
   decaySql,
   emaRanks,
+  foldFactsIntoSummary,
   foldIntoSummary,
   foldTerm,
   replaceBlocks,
@@ -110,16 +111,7 @@ const appendLossBatchStatement = compile(
   (v: AppendValues) => sql`/* appendLossBatch */
     with run as (${heldRun(v)}),
     appended as (
-      update run_summaries s set ${foldIntoSummary({
-        points: sql`${v.points}::int`,
-        lastStep: sql`${v.lastStep}::int`,
-        lastLoss: sql`${v.lastLoss}::float8`,
-        minLoss: sql`${v.minLoss}::float8`,
-        minLossStep: sql`${v.minLossStep}::int`,
-        fold: sql`${v.fold}::float8`,
-        decay: sql`${v.decay}::float8`,
-        firstLoss: sql`${v.firstLoss}::float8`,
-      })}
+      update run_summaries s set ${foldFactsIntoSummary(v)}
       from run
       where s.run_id = run.id and ${appendsTo(sql`${v.firstStep}::int`)}
       returning run.id, run.attempt

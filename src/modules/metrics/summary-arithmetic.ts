@@ -161,6 +161,23 @@ export const seededEmaTerm = (loss: SQL, i: SQL, n: SQL) =>
   sql`${loss} * case when ${i} = 0 then ${decaySql(sql`${n} - 1`)} else ${ALPHA} * ${decaySql(sql`${n} - 1 - ${i}`)} end`;
 
 /**
+ * foldIntoSummary of a batch's figures given as values, worked out in JavaScript (BatchFacts, or a
+ * compiled statement's placeholders of them): an agent's append and an import's both fold so.
+ */
+export function foldFactsIntoSummary(f: Record<'points' | 'lastStep' | 'lastLoss' | 'minLoss' | 'minLossStep' | 'fold' | 'decay' | 'firstLoss', unknown>) {
+  return foldIntoSummary({
+    points: sql`${f.points}::int`,
+    lastStep: sql`${f.lastStep}::int`,
+    lastLoss: sql`${f.lastLoss}::float8`,
+    minLoss: sql`${f.minLoss}::float8`,
+    minLossStep: sql`${f.minLossStep}::int`,
+    fold: sql`${f.fold}::float8`,
+    decay: sql`${f.decay}::float8`,
+    firstLoss: sql`${f.firstLoss}::float8`,
+  });
+}
+
+/**
  * The SET list that folds a batch which only appends into run_summaries row `s`: the batch's point
  * count, last step and loss, minimum and its step, and fold with decay (1-α)^k. A run's first batch
  * (no EMA yet) is seeded with its first loss.
