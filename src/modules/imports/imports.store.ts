@@ -5,6 +5,7 @@ import { float8ArrayBinary, numberArrayText, rows, type Executor } from '../../d
 import { mapRow } from '../../db/map-row.js';
 import type { Hyperparameters } from '../runs/hyperparameters.js';
 import type { BatchFacts } from '../metrics/loss-batch.js';
+import { blockShareRows, coarseShareRows, shareTexts } from '../metrics/metrics.store.js';
 import { addToBlocks, addToCoarseBlocks, appendsTo, BLOCK_COLUMNS, COARSE_BLOCK_COLUMNS, foldFactsIntoSummary } from '../metrics/summary-arithmetic.js';
 import { hyperparameterColumns } from '../runs/runs.store.js';
 import { captionStrategies, checkpoints, datasets, experiments, runImports, runs, samples } from '../../db/schema.js';
@@ -227,7 +228,7 @@ function evenSpacing(steps: readonly number[]): number | null {
  * order): its caller recomputes the summary.
  */
 export async function appendImportedLoss(db: Executor, runId: string, attempt: number, p: ImportedLossColumns, facts: BatchFacts, binaryFloats: boolean) {
-  const { blocks, coarse } = facts;
+  const shares = shareTexts(facts);
   const [row] = await rows<{ summarized: boolean }>(
     db,
     sql`/* appendImportedLoss */
@@ -243,17 +244,13 @@ export async function appendImportedLoss(db: Executor, runId: string, attempt: n
     block_shares as (
       insert into loss_blocks as lb ${BLOCK_COLUMNS}
       select ${runId}::uuid, b.*
-      from unnest(${numberArrayText(blocks.block)}::int[], ${numberArrayText(blocks.points)}::int[], ${numberArrayText(blocks.lossSum)}::float8[],
-        ${numberArrayText(blocks.minLoss)}::float8[], ${numberArrayText(blocks.maxLoss)}::float8[], ${numberArrayText(blocks.firstStep)}::int[],
-        ${numberArrayText(blocks.lastStep)}::int[], ${numberArrayText(blocks.lastLoss)}::float8[]) as b
+      from ${blockShareRows(shares)}
       ${addToBlocks}
     ),
     coarse_shares as (
       insert into loss_coarse_blocks as lb ${COARSE_BLOCK_COLUMNS}
       select ${runId}::uuid, b.*
-      from unnest(${numberArrayText(coarse.steps)}::int[], ${numberArrayText(coarse.block)}::int[], ${numberArrayText(coarse.points)}::int[],
-        ${numberArrayText(coarse.lossSum)}::float8[], ${numberArrayText(coarse.minLoss)}::float8[], ${numberArrayText(coarse.maxLoss)}::float8[],
-        ${numberArrayText(coarse.firstStep)}::int[], ${numberArrayText(coarse.lastStep)}::int[], ${numberArrayText(coarse.lastLoss)}::float8[]) as b
+      from ${coarseShareRows(shares)}
       ${addToCoarseBlocks}
     )
     select exists (select 1 from summary) as summarized`,

@@ -75,13 +75,19 @@ const arrayLiteral = (values: (number | null)[]) => sql.param(numberArrayText(va
  * recordLossBatch instead (or the lease does not hold: `attempt` is null).
  */
 export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: BatchFacts) {
-  const { blocks, coarse } = facts;
   return appendLossBatchStatement({
     ...fence,
     ...facts,
     steps: numberArrayText(columns.steps),
     losses: numberArrayText(columns.losses),
     lrs: numberArrayText(columns.lrs),
+    ...shareTexts(facts),
+  });
+}
+
+/** A batch's shares of its loss_blocks and loss_coarse_blocks rows (loss-batch.ts), each column one array literal. */
+export function shareTexts({ blocks, coarse }: Pick<BatchFacts, 'blocks' | 'coarse'>): ShareTexts {
+  return {
     blockIds: numberArrayText(blocks.block),
     blockPoints: numberArrayText(blocks.points),
     blockSums: numberArrayText(blocks.lossSum),
@@ -99,13 +105,26 @@ export function appendLossBatch(fence: LeaseFence, columns: LossColumns, facts: 
     coarseFirstSteps: numberArrayText(coarse.firstStep),
     coarseLastSteps: numberArrayText(coarse.lastStep),
     coarseLastLosses: numberArrayText(coarse.lastLoss),
-  });
+  };
 }
 
+/**
+ * shareTexts' fine block shares (or a compiled statement's placeholders of them) as rows, in
+ * BLOCK_COLUMNS' order after run_id; `select <run id>, b.* from …` inserts them with addToBlocks.
+ */
+export const blockShareRows = (v: Record<`block${ShareColumn}`, unknown>) =>
+  sql`unnest(${v.blockIds}::int[], ${v.blockPoints}::int[], ${v.blockSums}::float8[], ${v.blockMins}::float8[],
+        ${v.blockMaxes}::float8[], ${v.blockFirstSteps}::int[], ${v.blockLastSteps}::int[], ${v.blockLastLosses}::float8[]) as b`;
+
+/** The coarse shares likewise, in COARSE_BLOCK_COLUMNS' order after run_id (addToCoarseBlocks). */
+export const coarseShareRows = (v: Record<'coarseSteps' | `coarse${ShareColumn}`, unknown>) =>
+  sql`unnest(${v.coarseSteps}::int[], ${v.coarseIds}::int[], ${v.coarsePoints}::int[], ${v.coarseSums}::float8[],
+        ${v.coarseMins}::float8[], ${v.coarseMaxes}::float8[], ${v.coarseFirstSteps}::int[], ${v.coarseLastSteps}::int[],
+        ${v.coarseLastLosses}::float8[]) as b`;
+
 type ShareColumn = 'Ids' | 'Points' | 'Sums' | 'Mins' | 'Maxes' | 'FirstSteps' | 'LastSteps' | 'LastLosses';
-type AppendValues = LeaseFence &
-  Omit<BatchFacts, 'blocks' | 'coarse'> &
-  Record<'steps' | 'losses' | 'lrs' | 'coarseSteps' | `block${ShareColumn}` | `coarse${ShareColumn}`, string>;
+type ShareTexts = Record<'coarseSteps' | `block${ShareColumn}` | `coarse${ShareColumn}`, string>;
+type AppendValues = LeaseFence & Omit<BatchFacts, 'blocks' | 'coarse'> & ShareTexts & Record<'steps' | 'losses' | 'lrs', string>;
 
 const appendLossBatchStatement = compile(
   (v: AppendValues) => sql`/* appendLossBatch */
@@ -124,16 +143,13 @@ const appendLossBatchStatement = compile(
     block_shares as (
       insert into loss_blocks as lb ${BLOCK_COLUMNS}
       select a.id, b.*
-      from appended a, unnest(${v.blockIds}::int[], ${v.blockPoints}::int[], ${v.blockSums}::float8[], ${v.blockMins}::float8[],
-        ${v.blockMaxes}::float8[], ${v.blockFirstSteps}::int[], ${v.blockLastSteps}::int[], ${v.blockLastLosses}::float8[]) as b
+      from appended a, ${blockShareRows(v)}
       ${addToBlocks}
     ),
     coarse_shares as (
       insert into loss_coarse_blocks as lb ${COARSE_BLOCK_COLUMNS}
       select a.id, b.*
-      from appended a, unnest(${v.coarseSteps}::int[], ${v.coarseIds}::int[], ${v.coarsePoints}::int[], ${v.coarseSums}::float8[],
-        ${v.coarseMins}::float8[], ${v.coarseMaxes}::float8[], ${v.coarseFirstSteps}::int[], ${v.coarseLastSteps}::int[],
-        ${v.coarseLastLosses}::float8[]) as b
+      from appended a, ${coarseShareRows(v)}
       ${addToCoarseBlocks}
     )
     select (select attempt from run) as attempt, a.id is not null as appended,
