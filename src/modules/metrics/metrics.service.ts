@@ -164,7 +164,7 @@ async function curveOf(
   const range = found as unknown as store.BlockCurveRow | undefined;
   if (!range) return [];
   if (range.blocks >= args.maxPoints) {
-    return selectedOnly(store.bucketsOf(fields, range.buckets));
+    return selectedOnly(store.bucketsFromParts(fields, range, lo, args.maxPoints));
   }
   const buckets: store.CurveBucket[] = [];
   for (const slice of curveSlices(db, { maxPoints: args.maxPoints, lo, hi: range.hi })) {

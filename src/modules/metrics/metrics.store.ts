@@ -3,7 +3,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { numberArrayText, rows, type Executor } from '../../db/client.js';
 import { heldRun, type LeaseFence } from '../dispatch/fence.js';
 import type { BatchFacts, LossColumns } from './loss-batch.js';
-import { compile } from '../../db/statement.js';
+import { compile, type BoundStatement } from '../../db/statement.js';
 import { MAX_NOTE_BYTES } from '../../live/notes.js';
 import {
   BLOCK,
@@ -386,7 +386,7 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
 }
 
 /**
- * A loss curve: one run's points in [lo, hi] folded into at most maxPoints ranges of steps, in SQL.
+ * A loss curve: one run's points in [lo, hi] folded into at most maxPoints ranges of steps.
  * min and max keep every spike visible; `last` is the loss at the bucket's highest step; counts add
  * up to the points in range. Without toStep, hi is the run's last step, read from its summary.
  *
@@ -395,25 +395,43 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
  * of loss_coarse_blocks): about 1,000 rows for a curve of 100,000 points and for one of 1,000,000,
  * where folding the points themselves is many times slower (a sort of 100,000 rows that the
  * planner, guessing a few rows, sends to disk; bench/ingestion.ts). Its buckets are whole blocks of
- * that level (block b goes to bucket (b - first block) · maxPoints / blocks). Where an end of the
- * range cuts a coarse block, its part in range is folded from the whole fine blocks in it and the
- * points of the fine block the end cuts, so every figure stays exact: [lo, T] (T = toStep, or the
+ * that level (block b goes to bucket (b - first block) · maxPoints / blocks): the statement sends
+ * the parts (blocks, and points folded by block at cut ends) and bucketsFromParts folds them into
+ * buckets. Where an end of the range cuts a coarse block, its part in range is folded from the
+ * whole fine blocks in it and the points of the fine block the end cuts, so every figure stays
+ * exact: [lo, T] (T = toStep, or the
  * end of Int) splits at steps lo ≤ fineFrom ≤ coarseFrom ≤ coarseTo ≤ fineTo ≤ T + 1 into points,
  * fine blocks, coarse blocks, fine blocks and points (coarseFrom = coarseTo = fineTo when the
  * level is loss_blocks'). A range past the last step needs no cut: no point lies beyond it. For a
  * narrower range it answers only `hi` and `blocks`, and the caller folds the points with
  * curveFromPoints.
  *
- * Parameters, not literals, so that it is prepared once per connection (one text for each of
- * the four shapes: with or without a cut head, with or without toStep): with a few rows per
- * bucket, the plan does not depend on the bucket width.
+ * Parameters, not literals, so that it is prepared once per connection (one text for each shape:
+ * the columns the fields need, with or without a cut head, with or without toStep), and its text
+ * is built once per shape (compile): drizzle walking the template of this CTE on every call cost
+ * about a tenth of a curve request's time in the server.
  */
 export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: number; toStep: number | null; fields: BucketFields }) {
-  const { lo, maxPoints } = opts;
-  const end = (opts.toStep ?? MAX_STEP) + 1;
+  const { lo, maxPoints, toStep } = opts;
+  const end = (toStep ?? MAX_STEP) + 1;
   // Whole fine blocks lie in [fineFrom, fineTo); points outside it (to the ends) are folded one by one.
   const fineFrom = Math.min(Math.ceil(lo / LOSS_BLOCK_STEPS) * LOSS_BLOCK_STEPS, end);
   const fineTo = Math.max(Math.floor(end / LOSS_BLOCK_STEPS) * LOSS_BLOCK_STEPS, fineFrom);
+  const shape = { fields: opts.fields, cutHead: lo < fineFrom, toStep: toStep != null };
+  const key = `${partColumns(shape.fields).join()}|${shape.cutHead}|${shape.toStep}`;
+  let statement = curveStatements.get(key);
+  if (!statement) curveStatements.set(key, (statement = compile((v: CurveValues) => curveFromBlocksSql(shape, v))));
+  return statement({ runId, lo, maxPoints, toStep, end, fineFrom, fineTo });
+}
+
+type CurveValues = { runId: string; lo: number; maxPoints: number; toStep: number | null; end: number; fineFrom: number; fineTo: number };
+
+/** curveFromBlocks' statements, compiled once per shape: the parts' columns, a cut head, a toStep. */
+const curveStatements = new Map<string, (values: CurveValues) => BoundStatement>();
+
+/** curveFromBlocks' SQL for one shape; every value in it is a parameter. */
+function curveFromBlocksSql(shape: { fields: BucketFields; cutHead: boolean; toStep: boolean }, v: CurveValues) {
+  const { runId, lo, maxPoints, fineFrom, fineTo, end } = v;
   const levels = sql.raw(`(values ${[LOSS_BLOCK_STEPS, ...COARSE_BLOCK_STEPS].map((steps) => `(${steps})`).join(', ')})`);
   const parts = sql`block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss`;
   const fineBlocks = (from: SQL, to: SQL) => sql`
@@ -429,7 +447,7 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
     with range as (
       -- A toStep past the last step (up to Int's end) means the end of the run.
       select hi, hi / ${BLOCK} - ${lo}::int / ${BLOCK} + 1 as blocks
-      from (select least(${opts.toStep}::int, last_step) as hi from run_summaries where run_id = ${runId}) s
+      from (select least(${v.toStep}::int, last_step) as hi from run_summaries where run_id = ${runId}) s
       where hi >= ${lo}
     ),
     level as (
@@ -453,20 +471,13 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
       union all ${fineBlocks(sql`${fineFrom}::bigint`, sql`coarse_from`)}
       -- Without toStep the range runs to the end of the run: nothing is cut there, and the
       -- statement leaves out what would read nothing (as it does a head that no block cuts).
-      ${opts.toStep == null ? sql`` : sql`union all ${fineBlocks(sql`coarse_to`, sql`${fineTo}::bigint`)}`}
-      ${lo < fineFrom ? sql`union all ${points(sql`${lo}::int`, sql`${fineFrom}::bigint`)}` : sql``}
-      ${opts.toStep == null ? sql`` : sql`union all ${points(sql`${fineTo}::bigint`, sql`${end}::bigint`)}`}
-    ),
-    buckets as (
-      select (block - ${lo}::int / (select steps from bounds))::bigint * ${maxPoints}::int / (select blocks from bounds) as bucket, min(first_step) as from_step, max(last_step) as to_step,
-        min(min_loss) as min, max(max_loss) as max, sum(loss_sum) / sum(points) as mean,
-        ${pick(opts.fields, 'last', lastOf(sql`last_step`, sql`last_loss`))} as last, sum(points)::int as count
-      from parts
-      group by 1
+      ${!shape.toStep ? sql`` : sql`union all ${fineBlocks(sql`coarse_to`, sql`${fineTo}::bigint`)}`}
+      ${shape.cutHead ? sql`union all ${points(sql`${lo}::int`, sql`${fineFrom}::bigint`)}` : sql``}
+      ${!shape.toStep ? sql`` : sql`union all ${points(sql`${fineTo}::bigint`, sql`${end}::bigint`)}`}
     )
-    -- One row, the buckets as bytes, a column after another (bucketsBinary).
-    select hi, blocks,
-      ${bucketsBinary(opts.fields, sql`buckets`)} as buckets
+    -- One row: the range, its level, and the parts as bytes, a column after another (partsBinary).
+    select hi, blocks, (select steps from bounds) as steps, (select blocks from bounds) as level_blocks,
+      ${partsBinary(shape.fields)} as parts
     from range`;
 }
 
@@ -474,15 +485,104 @@ export function curveFromBlocks(runId: string, opts: { maxPoints: number; lo: nu
 const MAX_STEP = 2_147_483_647;
 
 /**
- * What curveFromBlocks answers: no row when the range is empty; else the range's last step, its
- * blocks and, when they are at least maxPoints, the buckets as bucketsBinary writes them (null for
- * none; bucketsOf reads them).
+ * What curveFromBlocks answers: no row when the range is empty; else the range's last step and its
+ * fine blocks and, when they are at least maxPoints, the level's steps per block and blocks in the
+ * range, and its parts as partsBinary writes them (null for none); bucketsFromParts folds them.
  */
 export interface BlockCurveRow {
   hi: number;
   blocks: number;
-  buckets: Uint8Array | null;
+  steps: number | null;
+  level_blocks: number | null;
+  parts: Uint8Array | null;
 }
+
+/**
+ * The parts' columns that the selected fields are folded from, each once, last_step first: a part's
+ * level block is ⌊last_step / steps⌋ (every part lies within one block of its level), so it also
+ * says which bucket the part goes to.
+ */
+function partColumns(fields: BucketFields) {
+  const wanted: Record<BucketField, string[]> = {
+    step: [],
+    fromStep: ['first_step'],
+    toStep: [],
+    min: ['min_loss'],
+    max: ['max_loss'],
+    mean: ['loss_sum', 'points'],
+    last: ['last_loss'],
+    count: ['points'],
+  };
+  return [...new Set(['last_step', ...BUCKET_FIELDS.filter((f) => fields.has(f)).flatMap((f) => wanted[f])])];
+}
+
+/**
+ * curveFromBlocks' parts as one bytea: each of partColumns in turn, a float8 per part, as
+ * float8send writes it. In no order: bucketsFromParts folds them in any. Folding a thousand parts
+ * into buckets in JavaScript costs a few hundredths of a millisecond; PostgreSQL's hash aggregate,
+ * the sort of its groups and `last`'s per-row arrays cost it about a millisecond, two thirds of
+ * the statement (bench/ratios.ts).
+ */
+const partsBinary = (fields: BucketFields) =>
+  sql`(select ${sql.raw(partColumns(fields).map((c) => `string_agg(float8send(${c}::float8), ''::bytea)`).join(' || '))} from parts)`;
+
+/**
+ * curveFromBlocks' parts folded into its buckets: a part of level block b goes to bucket
+ * ⌊(b - ⌊lo / steps⌋) · maxPoints / levelBlocks⌋, as whole blocks of that level. The figures are
+ * those of the SQL that folds points (curveFromPoints): min and max, the mean as the sum over the
+ * points, `last` at the highest step, the count.
+ */
+export function bucketsFromParts(fields: BucketFields, row: BlockCurveRow, lo: number, maxPoints: number): CurveBucket[] {
+  const bytes = row.parts;
+  if (!bytes?.byteLength || row.steps == null || row.level_blocks == null) return [];
+  const columns = partColumns(fields);
+  const n = bytes.byteLength / (8 * columns.length);
+  if (!Number.isInteger(n)) throw new Error(`a curve's ${bytes.byteLength} bytes do not hold ${columns.length} whole columns of float8`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Each column's first byte; -1 for one the fields do not need.
+  const [lastStepAt, firstStepAt, minAt, maxAt, sumAt, pointsAt, lastLossAt] = PART_COLUMNS.map((c) => columns.indexOf(c) * n * 8);
+  const { steps, level_blocks: levelBlocks } = row;
+  const firstBlock = Math.floor(lo / steps);
+  // The buckets as columns, one slot per bucket there can be (no object per part).
+  const [fromStep, toStep, min, max, sum, count, last] = Array.from({ length: 7 }, () => new Float64Array(maxPoints));
+  const seen = new Uint8Array(maxPoints);
+  for (let i = 0, at = 0; i < n; i++, at += 8) {
+    const to = view.getFloat64(lastStepAt! + at);
+    const b = Math.floor(((Math.floor(to / steps) - firstBlock) * maxPoints) / levelBlocks);
+    const first = seen[b] === 0;
+    seen[b] = 1;
+    if (firstStepAt! >= 0) fromStep![b] = first ? view.getFloat64(firstStepAt! + at) : Math.min(fromStep![b]!, view.getFloat64(firstStepAt! + at));
+    if (minAt! >= 0) min![b] = first ? view.getFloat64(minAt! + at) : Math.min(min![b]!, view.getFloat64(minAt! + at));
+    if (maxAt! >= 0) max![b] = first ? view.getFloat64(maxAt! + at) : Math.max(max![b]!, view.getFloat64(maxAt! + at));
+    if (sumAt! >= 0) sum![b] += view.getFloat64(sumAt! + at);
+    if (pointsAt! >= 0) count![b] += view.getFloat64(pointsAt! + at);
+    if (first || to > toStep![b]!) {
+      toStep![b] = to;
+      if (lastLossAt! >= 0) last![b] = view.getFloat64(lastLossAt! + at);
+    }
+  }
+  const has = (field: BucketField) => fields.has(field);
+  const [hasStep, hasFrom, hasTo, hasMin, hasMax, hasMean, hasLast, hasCount] = BUCKET_FIELDS.map(has);
+  const buckets: CurveBucket[] = [];
+  for (let b = 0; b < maxPoints; b++) {
+    if (seen[b] === 0) continue;
+    // One shape for every bucket, as bucketsOf builds them.
+    buckets.push({
+      step: hasStep ? toStep![b] : undefined,
+      fromStep: hasFrom ? fromStep![b] : undefined,
+      toStep: hasTo ? toStep![b] : undefined,
+      min: hasMin ? min![b] : undefined,
+      max: hasMax ? max![b] : undefined,
+      mean: hasMean ? sum![b]! / count![b]! : undefined,
+      last: hasLast ? last![b] : undefined,
+      count: hasCount ? count![b] : undefined,
+    });
+  }
+  return buckets;
+}
+
+/** The columns partColumns picks from, in the order bucketsFromParts reads them. */
+const PART_COLUMNS = ['last_step', 'first_step', 'min_loss', 'max_loss', 'loss_sum', 'points', 'last_loss'] as const;
 
 // Written into the SQL as literals (they are checked integers): as bind parameters, a cached
 // generic plan cannot see the bucket width and falls back to the slow sort.
