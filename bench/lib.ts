@@ -146,6 +146,12 @@ export function processCpuSeconds(pid: number) {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** A process's resident memory now, in MB, from /proc. */
+export function processRssMb(pid: number) {
+  const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return rss ? Number(rss[1]) / 1024 : NaN;
+}
+
 /**
  * CPU seconds used so far by the PostgreSQL backends serving one database (on this host): where a
  * 2-core machine's time goes matters more than wall time when the server and database share it.
