@@ -178,9 +178,10 @@ function bareRequest(port: number, method: string, target: string, body?: Buffer
 /**
  * The least a verified import over HTTP can take here: every file read once and hashed once on the
  * client (its sha256 must be declared before it is sent), its parts PUT to the bare server, six
- * files and four parts at once as the CLI does, and one fsync of everything at the end.
+ * files and four parts at once as the CLI does, and one fsync of everything at the end. Without
+ * `hash`, the bytes alone: what any upload over HTTP takes here, whoever hashes them.
  */
-async function floorUpload(folder: string, target: string): Promise<number> {
+async function floorUpload(folder: string, target: string, hash = true): Promise<number> {
   mkdirSync(target, { recursive: true });
   const port = await freePort();
   const child = spawn(process.execPath, ['-e', BARE_SERVER, target, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -194,7 +195,7 @@ async function floorUpload(folder: string, target: string): Promise<number> {
         for (let i = next++; i < files.length; i = next++) {
           const entry = files[i]!;
           const bytes = await readFile(path.join(entry.parentPath, entry.name));
-          createHash('sha256').update(bytes).digest('hex');
+          if (hash) createHash('sha256').update(bytes).digest('hex');
           const offsets = Array.from({ length: Math.max(1, Math.ceil(bytes.length / FLOOR_PART)) }, (_, p) => p * FLOOR_PART);
           await Promise.all(
             Array.from({ length: FLOOR_PARTS_AT_ONCE }, async () => {
@@ -243,10 +244,12 @@ async function measure(server: ServerProcess, folder: string | null, lossFolders
   spawnSync('sync');
   const floorSeconds = await floorUpload(folder, path.join(path.dirname(folder), 'floor'));
   spawnSync('sync');
+  const bytesAloneSeconds = await floorUpload(folder, path.join(path.dirname(folder), 'floor'), false);
+  spawnSync('sync');
   const imported = await loralab(server, key, ['import', folder]);
   const again = await loralab(server, key, ['import', folder]);
   const loss = lossFolders.length ? await measureLoss(server, key, lossFolders) : null;
-  return { load, start, loss, files: { copySeconds, hashSeconds, floorSeconds, imported, again } };
+  return { load, start, loss, files: { copySeconds, hashSeconds, floorSeconds, bytesAloneSeconds, imported, again } };
 }
 
 const cpu = (t: Timed) => `CPU: CLI ${t.cliCpu.toFixed(2)} s, server ${t.serverCpu.toFixed(2)} s${t.databaseCpu === null ? '' : `, PostgreSQL ${t.databaseCpu.toFixed(2)} s`}`;
@@ -325,6 +328,10 @@ export async function run(only: 'loss' | 'files' | null = null) {
           ['ratio, copy time ÷ import time', `${(f.copySeconds / f.imported.seconds).toFixed(2)}× (goal ≥ 0.5×)`],
           ['floor: hash once on the client, PUT to a bare Node server, fsync', `${f.floorSeconds.toFixed(2)} s (copy ÷ it: ${(f.copySeconds / f.floorSeconds).toFixed(2)}×): the least any verified HTTP import takes here`],
           ['ratio, floor time ÷ import time', `${(f.floorSeconds / f.imported.seconds).toFixed(2)}×`],
+          [
+            'the bytes alone: PUT to the bare server, no hash anywhere, fsync',
+            `${f.bytesAloneSeconds.toFixed(2)} s (copy ÷ it: ${(f.copySeconds / f.bytesAloneSeconds).toFixed(2)}×): what any upload over HTTP takes here, whoever hashes`,
+          ],
           ['one sha256 pass over the same files, alone', `${f.hashSeconds.toFixed(2)} s (the store hashes them again to verify)`],
           ['importing it again (hashes and declares, sends nothing)', per(f.again)],
           ...lossRows,
