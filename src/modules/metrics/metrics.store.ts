@@ -399,10 +399,9 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
  * the parts (blocks, and points folded by block at cut ends) and bucketsFromParts folds them into
  * buckets. Where an end of the range cuts a coarse block, its part in range is folded from the
  * whole fine blocks in it and the points of the fine block the end cuts, so every figure stays
- * exact: [lo, T] (T = toStep, or the
- * end of Int) splits at steps lo ≤ fineFrom ≤ coarseFrom ≤ coarseTo ≤ fineTo ≤ T + 1 into points,
- * fine blocks, coarse blocks, fine blocks and points (coarseFrom = coarseTo = fineTo when the
- * level is loss_blocks'). A range past the last step needs no cut: no point lies beyond it. For a
+ * exact: [lo, T] (T = toStep, or the end of Int) splits at steps
+ * lo ≤ fineFrom ≤ coarseFrom ≤ coarseTo ≤ fineTo ≤ T + 1 into points, fine blocks, coarse blocks,
+ * fine blocks and points (coarseFrom = coarseTo = fineTo when the level is loss_blocks'). A range past the last step needs no cut: no point lies beyond it. For a
  * narrower range it answers only `hi` and `blocks`, and the caller folds the points with
  * curveFromPoints.
  *
@@ -503,18 +502,20 @@ export interface BlockCurveRow {
  * says which bucket the part goes to.
  */
 function partColumns(fields: BucketFields) {
-  const wanted: Record<BucketField, string[]> = {
-    step: [],
-    fromStep: ['first_step'],
-    toStep: [],
-    min: ['min_loss'],
-    max: ['max_loss'],
-    mean: ['loss_sum', 'points'],
-    last: ['last_loss'],
-    count: ['points'],
-  };
-  return [...new Set(['last_step', ...BUCKET_FIELDS.filter((f) => fields.has(f)).flatMap((f) => wanted[f])])];
+  return [...new Set(['last_step', ...BUCKET_FIELDS.filter((f) => fields.has(f)).flatMap((f) => PART_COLUMNS_OF[f])])];
 }
+
+/** The parts' columns each LossBucket field is folded from, besides last_step. */
+const PART_COLUMNS_OF: Record<BucketField, string[]> = {
+  step: [],
+  fromStep: ['first_step'],
+  toStep: [],
+  min: ['min_loss'],
+  max: ['max_loss'],
+  mean: ['loss_sum', 'points'],
+  last: ['last_loss'],
+  count: ['points'],
+};
 
 /**
  * curveFromBlocks' parts as one bytea: each of partColumns in turn, a float8 per part, as
@@ -539,7 +540,7 @@ export function bucketsFromParts(fields: BucketFields, row: BlockCurveRow, lo: n
   const n = bytes.byteLength / (8 * columns.length);
   if (!Number.isInteger(n)) throw new Error(`a curve's ${bytes.byteLength} bytes do not hold ${columns.length} whole columns of float8`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Each column's first byte; -1 for one the fields do not need.
+  // Each column's first byte; below 0 for one the fields do not need.
   const [lastStepAt, firstStepAt, minAt, maxAt, sumAt, pointsAt, lastLossAt] = PART_COLUMNS.map((c) => columns.indexOf(c) * n * 8);
   const { steps, level_blocks: levelBlocks } = row;
   const firstBlock = Math.floor(lo / steps);
