@@ -92,10 +92,12 @@ async function measure(subscribers: number): Promise<Fanout> {
     const received = reports.reduce((n, r) => n + r.received, 0);
     const latencies = reports.flatMap((r) => r.arrivals.map(([step, at]) => at - sentAt.get(step)!));
     const serverCpu = a.cpuSeconds() - cpuBefore.a + (b.cpuSeconds() - cpuBefore.b);
-    table(`Live fan-out: 1 reporter, ${subscribers} subscribers on 2 replicas, PostgreSQL LISTEN/NOTIFY (issue 4)`, [
+    // Issue 4's goal is for 200 subscribers; the 1,000 of issue 19 are measured for how cost grows.
+    const goal = subscribers <= 200 ? 'goal p99 ≤ 50 ms' : 'issue 4’s goal, p99 ≤ 50 ms, is for 200 subscribers';
+    table(`Live fan-out: 1 reporter, ${subscribers} subscribers on 2 replicas, PostgreSQL LISTEN/NOTIFY (issue ${subscribers <= 200 ? 4 : 19})`, [
       ['points sent', `${batches * BATCH} in ${sendSeconds.toFixed(1)} s (${((batches * BATCH) / sendSeconds).toFixed(0)} points/s, batches of ${BATCH})`],
       ['points delivered', `${received} of ${expected}`],
-      ['delivery latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}   (goal p99 ≤ 50 ms; ${latencies.length} samples, from the reportLoss send)`],
+      ['delivery latency', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}   (${goal}; ${latencies.length} samples, from the reportLoss send)`],
       ['reportLoss answered', `p50 ${ms(percentile(reportTimes, 50))}, p99 ${ms(percentile(reportTimes, 99))} (the write and its commit, before any delivery)`],
       [
         'CPU while sending',
