@@ -45,6 +45,34 @@ describe.each(databaseKinds)('live subscriptions on %s', (kind) => {
     await client.dispose();
   });
 
+  it('delivers a batch whose notification was lost after its commit when the agent sends it again, before the next one', async () => {
+    const { runId, token } = await claimed();
+    const viewer = await t.as('VIEWER');
+    const client = wsClient(t.url, viewer.key);
+    const live = collect(client, runLoss, { id: runId }, (d) => d.runLoss);
+    await new Promise((r) => setTimeout(r, 200)); // the subscription is set up
+    await agent.client.ok(report, { r: runId, t: token, p: points(0, 9) });
+    await live.until((b) => flatPoints(b).length === 10);
+    // The server stops between the next batch's commit and its NOTIFY: the batch is written, no
+    // subscriber hears of it, and the agent gets no answer.
+    const db = t.database.db;
+    const notify = db.notifyAfterCommit;
+    db.notifyAfterCommit = async () => {
+      db.notifyAfterCommit = notify;
+      throw new Error('the server stopped after the commit');
+    };
+    expect((await agent.client.request(report, { r: runId, t: token, p: points(10, 19) })).errors).toBeDefined();
+    // The agent sends it again, as it does every batch it got no answer for: all duplicates now.
+    expect((await agent.client.ok(report, { r: runId, t: token, p: points(10, 19) })).reportLoss).toEqual({ accepted: 0, duplicates: 10 });
+    await agent.client.ok(report, { r: runId, t: token, p: points(20, 29) });
+    expect(flatPoints(await live.until((b) => flatPoints(b).length >= 30, 10_000)).map((p) => p.step)).toEqual(steps(30));
+    await new Promise((r) => setTimeout(r, 200)); // anything extra would be a duplicate
+    expect(flatPoints(live.items).map((p) => p.step)).toEqual(steps(30));
+    await client.dispose();
+    // The agent's GPUs are for the other tests' runs.
+    expect((await agent.complete(runId, token, 'FAILED', { code: 'TEST', message: 'done' })).errors).toBeUndefined();
+  });
+
   it('replays everything with sinceStep -1 and nothing without sinceStep', async () => {
     const { runId, token } = await claimed();
     await agent.client.ok(report, { r: runId, t: token, p: points(0, 9) });

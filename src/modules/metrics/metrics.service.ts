@@ -1,5 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { Channels } from '../../live/notify.js';
+import type { LossNote } from '../../live/notes.js';
 import { apiError, badInput, notFound } from '../../graphql/errors.js';
 import { isId, parseId } from '../../graphql/ids.js';
 import type { Principal } from '../keys/keys.service.js';
@@ -52,8 +53,23 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
   ]);
   const result = store.recordedLoss(recorded!);
   if (!result) return missed();
-  if (result.note) await db.notifyAfterCommit(Channels.lossReported, result.note);
+  const note = result.note ?? (result.written === 0 && columns.steps.length ? resentNote(runId, result.attempt, columns.steps) : null);
+  if (note) await db.notifyAfterCommit(Channels.lossReported, note);
   return { accepted: countLossPoints(result.written), duplicates: columns.steps.length - result.written };
+}
+
+/**
+ * The note for a batch sent again whose points were all recorded already: nearly always an agent
+ * retrying a batch it got no answer for. Where that answer was lost because the server stopped
+ * between the commit and the NOTIFY, no subscriber heard of those points, and an agent sends its
+ * batches in order, so this one comes before the next. Subscribers drop whatever they already have
+ * (their high-water mark), so a retry after a mere lost answer costs them nothing.
+ */
+function resentNote(runId: string, attempt: number, steps: number[]) {
+  let [from, to] = [steps[0]!, steps[0]!];
+  for (const step of steps) [from, to] = [Math.min(from, step), Math.max(to, step)];
+  const note: LossNote = { runId, attempt, from, to };
+  return JSON.stringify(note);
 }
 
 function checkCount(n: number, field: string) {

@@ -50,7 +50,7 @@ const rewrittenTo = sql`nullif(current_setting(${sql.raw(`'${REWRITE_TO}'`)}, tr
 const afterRewrite = sql`${rewrittenFrom} is not null`;
 
 export interface RecordedLoss {
-  attempt: number | null;
+  attempt: number;
   written: number;
   summarized: boolean;
   /** The loss NOTIFY's payload, when points were written. */
