@@ -66,8 +66,12 @@ async function record(db: Database, principal: Principal, runId: string, leaseTo
  * (their high-water mark), so a retry after a mere lost answer costs them nothing.
  */
 function resentNote(runId: string, attempt: number, steps: number[]) {
-  let [from, to] = [steps[0]!, steps[0]!];
-  for (const step of steps) [from, to] = [Math.min(from, step), Math.max(to, step)];
+  let from = steps[0]!;
+  let to = from;
+  for (const step of steps) {
+    if (step < from) from = step;
+    if (step > to) to = step;
+  }
   const note: LossNote = { runId, attempt, from, to };
   return JSON.stringify(note);
 }
