@@ -225,24 +225,23 @@ export class ArtifactService {
    * artifact, stored at once when the same bytes are stored already.
    */
   private async decide(tx: Executor, owner: Owner, d: Declaration, principal: Principal, attempt: number | null): Promise<Decision> {
-    const slot = slotOf(d);
-    const existing = await store.findSlotForUpdate(tx, owner, d.kind, slot);
+    const [existing = null] = await store.findSlotsForUpdate(tx, owner, [{ kind: d.kind, slot: slotOf(d) }]);
     let replaced: ArtifactRecord | null = null;
     if (existing && existing.sha256 === d.sha256 && existing.sizeBytes === d.sizeBytes) {
       if (existing.prunedAt) throw apiError('CONFLICT', `This ${d.kind.toLowerCase()} was stored and then pruned by retention; it is not stored again`, { field: 'input' });
       if (existing.storedAt) return { artifact: existing, alreadyStored: true, replaced, effects: null };
-      const blob = await store.lockBlob(tx, d.sha256);
+      const [blob] = await store.lockBlobs(tx, [d.sha256]);
       if (!blob) {
         const resumed = existing.begunByKeyId === principal.keyId ? existing : await store.takeOverUpload(tx, existing.id, principal.keyId, attempt);
         return { artifact: resumed, alreadyStored: false, replaced, effects: null };
       }
       // The same bytes were stored by another upload meanwhile: this one has nothing left to send.
-      const stored = (await store.markStored(tx, existing.id, blob.contentType))!;
+      const [stored] = await store.markStoredMany(tx, [{ id: existing.id, contentType: blob.contentType }]);
       return { artifact: stored, alreadyStored: true, replaced: existing, effects: await this.onStored(tx, [stored]) };
     }
     if (existing) replaced = await store.deleteArtifact(tx, existing.id);
-    const blob = await store.lockBlob(tx, d.sha256);
-    const artifact = await store.insertArtifact(tx, this.newArtifact(owner, d, blob, principal, attempt));
+    const [blob = null] = await store.lockBlobs(tx, [d.sha256]);
+    const [artifact] = await store.insertArtifacts(tx, [this.newArtifact(owner, d, blob, principal, attempt)]);
     return { artifact, alreadyStored: blob != null, replaced, effects: blob ? await this.onStored(tx, [artifact]) : null };
   }
 

@@ -36,21 +36,9 @@ export async function runForUpload(db: Executor, fence: LeaseFence) {
   return row ?? null;
 }
 
-const ownerCondition = (owner: Owner) => (owner.runId ? eq(artifacts.runId, owner.runId) : eq(artifacts.datasetId, owner.datasetId!));
-
-/* findSlotForUpdate: the artifact a declaration names, locked so two begins of one slot take turns. */
-export async function findSlotForUpdate(db: Executor, owner: Owner, kind: ArtifactKind, slot: string) {
-  const [row] = await db
-    .select()
-    .from(artifacts)
-    .where(and(ownerCondition(owner), eq(artifacts.kind, kind), eq(artifacts.slot, slot)))
-    .for('update');
-  return row ?? null;
-}
-
 /**
- * findSlotsForUpdate: the artifacts of several declarations of one owner, locked in one order
- * (kind, slot), so two begins declaring the same files take turns instead of deadlocking.
+ * The artifacts in the slots of one owner's declarations, locked FOR UPDATE in one order (kind,
+ * slot), so two begins declaring the same files take turns instead of deadlocking.
  */
 export async function findSlotsForUpdate(db: Executor, owner: Owner, keys: readonly { kind: ArtifactKind; slot: string }[]) {
   if (keys.length === 0) return [];
@@ -72,26 +60,16 @@ export async function insertArtifacts(db: Executor, values: NewArtifact[]) {
   return db.insert(artifacts).values(values).returning();
 }
 
-export async function insertArtifact(db: Executor, values: NewArtifact) {
-  const [row] = await db.insert(artifacts).values(values).returning();
-  return row!;
-}
-
 export async function deleteArtifact(db: Executor, id: string) {
   const [row] = await db.delete(artifacts).where(eq(artifacts.id, id)).returning();
   return row ?? null;
 }
 
 /**
- * The stored blob for `sha256`, locked FOR SHARE: a collection that wants to delete it waits for
- * this transaction, then sees the artifact that now references it (collectBlobs).
+ * The stored blobs of these sha256s, locked FOR SHARE in one order: a collection that wants to
+ * delete one waits for this transaction, then sees the artifact that now references it
+ * (collectBlobs).
  */
-export async function lockBlob(db: Executor, sha256: string) {
-  const [row] = await db.select().from(artifactBlobs).where(eq(artifactBlobs.sha256, sha256)).for('share');
-  return row ?? null;
-}
-
-/** lockBlob of several sha256s in one statement, in one order. */
 export async function lockBlobs(db: Executor, shas: readonly string[]) {
   if (shas.length === 0) return [];
   return db
@@ -113,7 +91,7 @@ export async function insertBlobs(db: Executor, blobs: (typeof artifactBlobs.$in
   return db.insert(artifactBlobs).values(blobs).onConflictDoNothing().returning();
 }
 
-/** markStored of several artifacts, each with its content type, in one statement. */
+/** Artifacts whose bytes are stored, each with its content type, in one statement (those stored already are left out). */
 export async function markStoredMany(db: Executor, stored: readonly { id: string; contentType: string }[]) {
   if (stored.length === 0) return [];
   const found = await rows(
@@ -125,15 +103,6 @@ export async function markStoredMany(db: Executor, stored: readonly { id: string
     returning a.*`,
   );
   return found.map((r) => mapRow(artifacts, r));
-}
-
-export async function markStored(db: Executor, id: string, contentType: string) {
-  const [row] = await db
-    .update(artifacts)
-    .set({ storedAt: sql`now()`, contentType, uploadKey: null, uploadId: null, partSize: null, completingUntil: null })
-    .where(and(eq(artifacts.id, id), isNull(artifacts.storedAt)))
-    .returning();
-  return row ?? null;
 }
 
 /**
