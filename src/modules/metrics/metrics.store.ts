@@ -401,9 +401,9 @@ export function listLossPoints(db: Executor, runId: string, opts: { afterStep: n
  * whole fine blocks in it and the points of the fine block the end cuts, so every figure stays
  * exact: [lo, T] (T = toStep, or the end of Int) splits at steps
  * lo ≤ fineFrom ≤ coarseFrom ≤ coarseTo ≤ fineTo ≤ T + 1 into points, fine blocks, coarse blocks,
- * fine blocks and points (coarseFrom = coarseTo = fineTo when the level is loss_blocks'). A range past the last step needs no cut: no point lies beyond it. For a
- * narrower range it answers only `hi` and `blocks`, and the caller folds the points with
- * curveFromPoints.
+ * fine blocks and points (coarseFrom = coarseTo = fineTo when the level is loss_blocks'). A range
+ * past the last step needs no cut: no point lies beyond it. For a narrower range it answers only
+ * `hi` and `blocks`, and the caller folds the points with curveFromPoints.
  *
  * Parameters, not literals, so that it is prepared once per connection (one text for each shape:
  * the columns the fields need, with or without a cut head, with or without toStep), and its text
@@ -432,13 +432,14 @@ const curveStatements = new Map<string, (values: CurveValues) => BoundStatement>
 function curveFromBlocksSql(shape: { fields: BucketFields; cutHead: boolean; toStep: boolean }, v: CurveValues) {
   const { runId, lo, maxPoints, fineFrom, fineTo, end } = v;
   const levels = sql.raw(`(values ${[LOSS_BLOCK_STEPS, ...COARSE_BLOCK_STEPS].map((steps) => `(${steps})`).join(', ')})`);
-  const parts = sql`block, points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss`;
+  // No block number: a part's bucket follows from its last step (bucketsFromParts).
+  const parts = sql`points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss`;
   const fineBlocks = (from: SQL, to: SQL) => sql`
-      select block / (steps / ${BLOCK}), points, loss_sum, min_loss, max_loss, first_step, last_step, last_loss
+      select ${parts}
       from bounds, loss_blocks
       where run_id = ${runId} and block >= ${from} / ${BLOCK} and block < ${to} / ${BLOCK}`;
   const points = (from: SQL, to: SQL) => sql`
-      select step / steps, ${blockAggregates()}
+      select ${blockAggregates()}
       from bounds, loss_points
       where run_id = ${runId} and step >= ${from} and step < ${to}
       group by step / steps`;
@@ -534,12 +535,9 @@ const partsBinary = (fields: BucketFields) =>
  * points, `last` at the highest step, the count.
  */
 export function bucketsFromParts(fields: BucketFields, row: BlockCurveRow, lo: number, maxPoints: number): CurveBucket[] {
-  const bytes = row.parts;
-  if (!bytes?.byteLength || row.steps == null || row.level_blocks == null) return [];
+  if (!row.parts?.byteLength || row.steps == null || row.level_blocks == null) return [];
   const columns = partColumns(fields);
-  const n = bytes.byteLength / (8 * columns.length);
-  if (!Number.isInteger(n)) throw new Error(`a curve's ${bytes.byteLength} bytes do not hold ${columns.length} whole columns of float8`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { rows: n, view } = float8Columns(row.parts, columns.length);
   // Each column's first byte; below 0 for one the fields do not need.
   const [lastStepAt, firstStepAt, minAt, maxAt, sumAt, pointsAt, lastLossAt] = PART_COLUMNS.map((c) => columns.indexOf(c) * n * 8);
   const { steps, level_blocks: levelBlocks } = row;
@@ -676,13 +674,18 @@ function bucketColumns(fields: BucketFields) {
 const bucketsBinary = (fields: BucketFields, from: SQL) =>
   sql`(select ${sql.raw(bucketColumns(fields).map((c) => `string_agg(float8send(${c}::float8), ''::bytea)`).join(' || '))} from (select * from ${from} order by bucket) b)`;
 
+/** A curve statement's bytes (bucketsBinary, partsBinary): `count` columns of float8, how many rows each, and a view to read them. */
+function float8Columns(bytes: Uint8Array, count: number) {
+  const rows = bytes.byteLength / (8 * count);
+  if (!Number.isInteger(rows)) throw new Error(`a curve's ${bytes.byteLength} bytes do not hold ${count} whole columns of float8`);
+  return { rows, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
 /** bucketsBinary read back into LossBucket objects of the selected fields. */
 export function bucketsOf(fields: BucketFields, bytes: Uint8Array | null): CurveBucket[] {
   if (!bytes?.byteLength) return [];
   const columns = bucketColumns(fields);
-  const length = bytes.byteLength / (8 * columns.length);
-  if (!Number.isInteger(length)) throw new Error(`a curve's ${bytes.byteLength} bytes do not hold ${columns.length} whole columns of float8`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { rows: length, view } = float8Columns(bytes, columns.length);
   // Each field's column's first byte; -1 for a field the query did not select.
   const [step, fromStep, toStep, min, max, mean, last, count] = BUCKET_FIELDS.map((f) =>
     fields.has(f) ? columns.indexOf(BUCKET_COLUMNS[f]) * length * 8 : -1,
